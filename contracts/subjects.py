@@ -1,0 +1,56 @@
+"""Every NATS subject and stream slipway uses, in one place.
+
+Events:   slipway.evt.<domain>.<event>            (stream SLIPWAY_EVENTS)
+Alerts:   slipway.alert.<severity>.<team>.<service> (stream SLIPWAY_ALERTS)
+Dead letters: slipway.dlq.<consumer>              (stream SLIPWAY_DLQ)
+Commands: slipway.cmd.<service>.<command>          (core NATS request/reply)
+"""
+
+EVENTS_STREAM = "SLIPWAY_EVENTS"
+ALERTS_STREAM = "SLIPWAY_ALERTS"
+DLQ_STREAM = "SLIPWAY_DLQ"
+
+EVENTS_WILDCARD = "slipway.evt.>"
+ALERTS_WILDCARD = "slipway.alert.>"
+DLQ_WILDCARD = "slipway.dlq.>"
+
+RELEASE_REQUESTED = "slipway.evt.release.requested"
+RELEASE_REQUEST_REJECTED = "slipway.evt.release.request_rejected"
+ARTIFACT_VERIFIED = "slipway.evt.artifact.verified"
+ARTIFACT_REJECTED = "slipway.evt.artifact.rejected"
+RELEASE_APPROVED = "slipway.evt.gate.approved"
+RELEASE_BLOCKED = "slipway.evt.gate.blocked"
+FREEZE_DECLARED = "slipway.evt.gate.freeze_declared"
+FREEZE_LIFTED = "slipway.evt.gate.freeze_lifted"
+DEPLOYMENT_STARTED = "slipway.evt.deploy.started"
+STEP_STARTED = "slipway.evt.deploy.step_started"
+DEPLOYMENT_SUCCEEDED = "slipway.evt.deploy.succeeded"
+DEPLOYMENT_FAILED = "slipway.evt.deploy.failed"
+STEP_VERDICT = "slipway.evt.health.step_verdict"
+ROLLBACK_REQUESTED = "slipway.evt.rollback.requested"
+ROLLBACK_COMPLETED = "slipway.evt.rollback.completed"
+
+CMD_FREEZE = "slipway.cmd.gatekeeper.freeze"
+CMD_LIFT_FREEZE = "slipway.cmd.gatekeeper.lift_freeze"
+CMD_LIST_FREEZES = "slipway.cmd.gatekeeper.list_freezes"
+CMD_DORA = "slipway.cmd.metrics.dora"
+CMD_AUDIT_VERIFY = "slipway.cmd.metrics.audit_verify"
+CMD_RELEASE_STATUS = "slipway.cmd.metrics.release_status"
+
+
+def alert_subject(severity: str, team: str, service: str) -> str:
+    return f"slipway.alert.{severity}.{_token(team)}.{_token(service)}"
+
+
+def alert_filter(severity: str | None, team: str | None, service: str | None) -> str:
+    """The wildcard an on-call engineer subscribes to; a missing part matches everything."""
+    return f"slipway.alert.{severity or '*'}.{_token(team) if team else '*'}.{_token(service) if service else '*'}"
+
+
+def dead_letter_subject(consumer: str) -> str:
+    return f"slipway.dlq.{_token(consumer)}"
+
+
+def _token(value: str) -> str:
+    # A subject token may not contain separators or wildcards; keep names readable.
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in value) or "_"

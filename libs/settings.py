@@ -1,0 +1,33 @@
+"""Typed settings, read once at each process's composition root."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SLIPWAY_", extra="ignore")
+
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        validation_alias=AliasChoices("NATS_URL", "SLIPWAY_NATS_URL"),
+        description="NATS server with JetStream; `slipway up` starts an embedded one unless NATS_URL is set",
+    )
+    data_dir: Path = Field(default=Path(".slipway"), description="SQLite files, run state and logs")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; unset = one SQLite file per service in data_dir; "
+        "a postgresql+asyncpg:// URL gives each service its own schema",
+    )
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint when otel_exporter=otlp")
+    max_deliver: int = Field(default=5, ge=1, description="Deliveries of a failing message before it is dead-lettered")
+    ack_wait_s: float = Field(default=60.0, gt=0)
+    log_level: str = "INFO"
+
+    def database_url_for(self, service: str) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{service}.db').resolve()}"

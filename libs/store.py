@@ -1,0 +1,128 @@
+"""Each service's own database: SQLite file by default, PostgreSQL (own schema) by URL.
+
+The inbox and outbox tables live beside a service's own tables so that "I processed event X",
+"my state changed" and "these events must go out" commit in one transaction.
+"""
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, event, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from contracts.envelope import Event
+from libs.telemetry import current_trace_headers
+
+messaging = MetaData()
+
+inbox = Table(
+    "inbox",
+    messaging,
+    Column("consumer", String(200), primary_key=True),
+    Column("event_id", String(64), primary_key=True),
+    Column("processed_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    messaging,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("subject", String(300), nullable=False),
+    Column("stream", String(100), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=True, index=True),
+)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Database:
+    def __init__(self, url: str, schema: str | None = None) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.schema = None if self.is_sqlite else schema
+        self.engine: AsyncEngine = create_async_engine(url, **self._engine_options())
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def _engine_options(self) -> dict:
+        if self.is_sqlite:
+            return {"connect_args": {"timeout": 30}}
+        if self.schema:
+            # Each service owns a schema in a shared PostgreSQL database; unqualified names resolve there.
+            return {"connect_args": {"server_settings": {"search_path": self.schema}}, "pool_pre_ping": True}
+        return {"pool_pre_ping": True}
+
+    async def create_all(self, *metadatas: MetaData) -> None:
+        if self.is_sqlite:
+            path = self.url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                from pathlib import Path
+
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        async with self.engine.begin() as conn:
+            if self.schema:
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+            for metadata in (messaging, *metadatas):
+                await conn.run_sync(metadata.create_all)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator["Transaction"]:
+        async with self.sessions() as session, session.begin():
+            yield Transaction(session)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the single writer
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Transaction:
+    """One unit of work: inbox check, state change and outgoing events, committed together."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.emitted: list[Event] = []
+
+    async def already_processed(self, consumer: str, event_id: str) -> bool:
+        found = await self.session.scalar(
+            select(inbox.c.event_id).where(inbox.c.consumer == consumer, inbox.c.event_id == event_id)
+        )
+        return found is not None
+
+    async def mark_processed(self, consumer: str, event_id: str) -> None:
+        # A concurrent replica inserting the same key makes this commit fail: the message is
+        # redelivered and then seen as processed, so the state change happens once.
+        await self.session.execute(inbox.insert().values(consumer=consumer, event_id=event_id, processed_at=now()))
+
+    async def emit(self, evt: Event, subject: str | None = None, stream: str | None = None) -> None:
+        from contracts.subjects import ALERTS_STREAM, EVENTS_STREAM
+
+        target = subject or evt.subject
+        chosen_stream = stream or (ALERTS_STREAM if target.startswith("slipway.alert.") else EVENTS_STREAM)
+        headers = {**evt.headers(), **current_trace_headers()}
+        await self.session.execute(
+            outbox.insert().values(
+                event_id=evt.event_id,
+                subject=target,
+                stream=chosen_stream,
+                payload=evt.model_dump_json(),
+                headers=json.loads(json.dumps(headers)),
+                created_at=now(),
+            )
+        )
+        self.emitted.append(evt)

@@ -1,0 +1,44 @@
+"""OpenTelemetry tracing: one trace per release across services via W3C traceparent headers."""
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+from libs.settings import Settings
+
+
+def tracer_provider(service: str, settings: Settings, exporter: SpanExporter | None = None) -> TracerProvider:
+    provider = TracerProvider(resource=Resource.create({"service.name": f"slipway-{service}"}))
+    chosen = exporter or _exporter_from(settings)
+    if chosen is not None:
+        provider.add_span_processor(BatchSpanProcessor(chosen))
+    return provider
+
+
+def _exporter_from(settings: Settings) -> SpanExporter | None:
+    if settings.otel_exporter == "console":
+        return ConsoleSpanExporter()
+    if settings.otel_exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=settings.otel_endpoint) if settings.otel_endpoint else OTLPSpanExporter()
+    return None
+
+
+def current_trace_headers() -> dict[str, str]:
+    """The traceparent of the handler running now, so an outbox row can continue its trace later."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def attach_trace(headers: dict[str, str]) -> object:
+    return context.attach(propagate.extract(headers))
+
+
+def detach_trace(token: object) -> None:
+    context.detach(token)  # type: ignore[arg-type]
+
+
+__all__ = ["tracer_provider", "current_trace_headers", "attach_trace", "detach_trace", "trace"]

@@ -1,0 +1,26 @@
+"""Wiring of the artifact-verifier: ReleaseRequested -> ArtifactVerified | ArtifactRejected."""
+
+from faststream import FastStream
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from contracts import subjects
+from contracts.events import ReleaseRequested
+from libs.bus import consume
+from libs.runtime import build_app, build_runtime
+from libs.settings import Settings
+from services.artifact_verifier.handlers import CONSUMER, Handlers
+
+
+def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
+    runtime = build_runtime("artifact-verifier", settings, exporter=exporter)
+    handlers = Handlers(runtime)
+    consume(
+        runtime.broker,
+        settings,
+        subject=subjects.RELEASE_REQUESTED,
+        durable=CONSUMER,
+        model=ReleaseRequested,
+        handle=handlers.on_release_requested,
+        on_invalid=handlers.on_invalid_request,
+    )
+    return build_app(runtime)

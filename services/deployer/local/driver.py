@@ -1,0 +1,196 @@
+"""Runs releases as real local processes behind one weighted router per service and environment.
+
+Layout under ``run_dir``: ``pids/<name>.pid`` (so ``stop_all`` can clean up from any process),
+``logs/<name>.log`` and ``routers/<service>.<environment>.json`` (routes a restarted router
+restores). Handles are plain data so the deployer can persist them and adopt live processes
+after its own restart instead of starting duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from services.deployer.local import processes
+
+READY_TIMEOUT = 20.0
+ADMIN_TIMEOUT = httpx.Timeout(5.0)
+
+
+class LocalDriverError(RuntimeError):
+    """A local router refused or failed an operation."""
+
+
+@dataclass(frozen=True)
+class RouterHandle:
+    service: str
+    environment: str
+    pid: int
+    port: int
+    admin_port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"{self.admin_url}/metrics"
+
+    @property
+    def health_url(self) -> str:
+        return f"{self.admin_url}/healthz"
+
+
+@dataclass(frozen=True)
+class InstanceHandle:
+    service: str
+    environment: str
+    version: str
+    pid: int
+    port: int
+    artifact_path: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def health_url(self) -> str:
+        return f"{self.url}/healthz"
+
+
+def _safe_name(*parts: str) -> str:
+    """A file name built from caller-supplied parts that cannot escape its directory."""
+    return ".".join(re.sub(r"[^A-Za-z0-9_-]", "_", part) for part in parts)
+
+
+async def _answers_ok(url: str) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+            return (await client.get(url)).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class LocalDriver:
+    def __init__(self, run_dir: Path, python: str = sys.executable) -> None:
+        self.run_dir = Path(run_dir)
+        self.python = python
+        # Serialises start/adopt per process name so concurrent calls cannot start duplicates.
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def ensure_router(
+        self, service: str, environment: str, known: RouterHandle | None
+    ) -> RouterHandle:
+        name = _safe_name("router", service, environment)
+        async with self._locks[name]:
+            if known is not None and await self._adoptable(known):
+                return known
+            # Restart on the same ports so URLs the deployer already handed out stay valid.
+            port, admin_port = (known.port, known.admin_port) if known else processes.free_ports(2)
+            state_file = self.run_dir / "routers" / f"{_safe_name(service, environment)}.json"
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+            argv = [self.python, "-m", "services.deployer.local.router", "--port", str(port),
+                    "--admin-port", str(admin_port), "--state-file", str(state_file)]
+            pid = await self._start(name, argv, f"http://127.0.0.1:{admin_port}/healthz")
+            return RouterHandle(service, environment, pid, port, admin_port)
+
+    async def start_instance(
+        self,
+        service: str,
+        environment: str,
+        version: str,
+        artifact_path: Path,
+        known: InstanceHandle | None = None,
+    ) -> InstanceHandle:
+        name = _safe_name("app", service, environment, version)
+        async with self._locks[name]:
+            if known is not None and await self._adoptable(known):
+                return known
+            port = known.port if known else processes.free_port()
+            argv = [self.python, str(artifact_path), "--port", str(port)]
+            pid = await self._start(name, argv, f"http://127.0.0.1:{port}/healthz")
+            return InstanceHandle(service, environment, version, pid, port, str(artifact_path))
+
+    async def set_weights(
+        self, router: RouterHandle, weights: list[tuple[InstanceHandle, int]]
+    ) -> None:
+        backends = [{"version": i.version, "url": i.url, "weight": w} for i, w in weights]
+        where = f"router for {router.service}/{router.environment} at {router.admin_url}"
+        try:
+            async with httpx.AsyncClient(timeout=ADMIN_TIMEOUT, trust_env=False) as client:
+                response = await client.put(f"{router.admin_url}/routes",
+                                            json={"backends": backends})
+        except httpx.HTTPError as err:
+            raise LocalDriverError(f"{where} unreachable: {err!r}") from err
+        if response.status_code != 200:
+            raise LocalDriverError(
+                f"{where} rejected weights {[(i.version, w) for i, w in weights]}: "
+                f"HTTP {response.status_code} {response.text}"
+            )
+
+    async def stop_instance(self, instance: InstanceHandle) -> None:
+        name = _safe_name("app", instance.service, instance.environment, instance.version)
+        async with self._locks[name]:
+            # stop() blocks while it waits for the exit; keep the event loop responsive.
+            await asyncio.to_thread(processes.stop, instance.pid)
+            self._pid_file(name).unlink(missing_ok=True)
+
+    def is_alive(self, handle: RouterHandle | InstanceHandle) -> bool:
+        return processes.is_alive(handle.pid)
+
+    def _pid_file(self, name: str) -> Path:
+        return self.run_dir / "pids" / f"{name}.pid"
+
+    async def _adoptable(self, known: RouterHandle | InstanceHandle) -> bool:
+        """A known process is reused only if it is both alive and answering.
+
+        A live but unresponsive one is stopped so its ports are free for the restart.
+        """
+        if not processes.is_alive(known.pid):
+            return False
+        if await _answers_ok(known.health_url):
+            return True
+        await asyncio.to_thread(processes.stop, known.pid)
+        return False
+
+    async def _start(self, name: str, argv: list[str], health_url: str) -> int:
+        log_path = self.run_dir / "logs" / f"{name}.log"
+        pid = processes.spawn(argv, log_path)
+        pid_file = self._pid_file(name)
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(f"{pid}\n")
+        try:
+            await processes.wait_http_ok(health_url, READY_TIMEOUT, pid=pid)
+        except TimeoutError as err:
+            await asyncio.to_thread(processes.stop, pid)
+            pid_file.unlink(missing_ok=True)
+            tail = processes.log_tail(log_path)
+            raise TimeoutError(f"{name} failed to become ready: {err}\n{tail}") from err
+        return pid
+
+
+def stop_all(run_dir: Path) -> int:
+    """Stop every process with a pid file under ``run_dir/pids``; returns how many were running."""
+    stopped = 0
+    for pid_file in sorted((Path(run_dir) / "pids").glob("*.pid")):
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            pid = None  # unreadable or half-written pid file: nothing we can safely signal
+        if pid is not None and processes.is_alive(pid):
+            processes.stop(pid)
+            stopped += 1
+        pid_file.unlink(missing_ok=True)
+    return stopped

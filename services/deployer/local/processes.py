@@ -1,0 +1,171 @@
+"""Helpers for the detached OS processes the local driver runs (routers and app instances).
+
+Processes are started in their own session so they outlive the orchestrator, ignore a Ctrl-C
+aimed at its terminal, and can be stopped as a whole process group by pid alone, even from
+another process such as ``slipway down``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+POLL_INTERVAL = 0.05
+
+# Popen objects are kept so they are not garbage-collected while the child runs (which would warn
+# "subprocess still running") and so our own exited children get reaped instead of lingering as
+# zombies.
+_spawned: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct ports free right now; the OS may hand them out again, so use them promptly."""
+    # All probes stay bound until every port is picked, so the OS cannot return one port twice.
+    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
+
+
+def spawn(argv: list[str], log_path: Path) -> int:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:  # append: a restarted process keeps its earlier history
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _spawned[process.pid] = process
+    return process.pid
+
+
+def _reap_if_our_child(pid: int) -> bool:
+    """True when ``pid`` was our child and has exited (it is reaped as a side effect)."""
+    process = _spawned.get(pid)
+    if process is not None:
+        if process.poll() is None:
+            return False
+        del _spawned[pid]
+        return True
+    try:
+        reaped_pid, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False  # not our child: someone else reaps it
+    return reaped_pid == pid
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The command name is in parentheses and may contain spaces; the state follows the last ')'.
+    return stat[stat.rindex(")") + 2 :].startswith("Z")
+
+
+def is_alive(pid: int) -> bool:
+    if _reap_if_our_child(pid):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, but belongs to another user
+    # A zombie has exited; it only waits for a parent (which may never come) to collect it.
+    if _is_zombie(pid):
+        _collect_zombie_child(pid)
+        return False
+    return True
+
+
+def _collect_zombie_child(pid: int) -> None:
+    # A multi-threaded leader shows as a zombie while its other threads are still exiting, and
+    # cannot be waited for until they are gone, which takes moments; so wait briefly, not WNOHANG.
+    process = _spawned.get(pid)
+    if process is None:
+        return
+    try:
+        process.wait(timeout=1.0)
+    except subprocess.TimeoutExpired:
+        return  # still tracked; a later is_alive or stop reaps it
+    del _spawned[pid]
+
+
+def _wait_until_dead(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while is_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(POLL_INTERVAL)
+    return True
+
+
+def stop(pid: int, timeout: float = 5.0) -> None:
+    """SIGTERM the process group led by ``pid``, SIGKILL it if it has not exited within timeout."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, signum)
+        except ProcessLookupError:
+            # No such group: already gone, or the pid now belongs to an unrelated process that
+            # does not lead a group, which must not be touched.
+            _reap_if_our_child(pid)
+            return
+        if _wait_until_dead(pid, timeout):
+            return
+    raise TimeoutError(f"process {pid} survived SIGKILL for {timeout}s")
+
+
+async def wait_http_ok(url: str, timeout: float, *, pid: int | None = None) -> None:
+    """Poll ``url`` until it answers 200.
+
+    Raises TimeoutError naming the url and the last error. With ``pid``, gives up as soon as that
+    process has exited, instead of waiting out the timeout for a server that can never come up.
+    """
+    deadline = time.monotonic() + timeout
+    last_error = "no attempt made"
+    # trust_env=False: a proxy from the environment must never sit between us and 127.0.0.1.
+    async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+        while True:
+            try:
+                response = await client.get(url)
+                if response.status_code == 200:
+                    return
+                last_error = f"HTTP {response.status_code}"
+            except httpx.HTTPError as err:
+                last_error = repr(err)
+            if pid is not None and not is_alive(pid):
+                raise TimeoutError(
+                    f"{url} never answered 200: process {pid} exited (last error: {last_error})"
+                )
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{url} did not answer 200 within {timeout}s: {last_error}")
+            await asyncio.sleep(POLL_INTERVAL)
+
+
+def log_tail(log_path: Path, max_bytes: int = 2000) -> str:
+    """The end of a process log, so a start failure is diagnosable from the exception alone."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - max_bytes))
+            data = log.read()
+    except OSError:
+        return f"(no log at {log_path})"
+    return f"last output in {log_path}:\n{data.decode('utf-8', 'replace')}"

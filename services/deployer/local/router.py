@@ -1,0 +1,198 @@
+"""Local weighted reverse proxy that stands in for a load balancer in front of a service.
+
+    python -m services.deployer.local.router --port P --admin-port A --state-file F
+
+The public listener proxies every request to a backend picked by ``choose_backend``; the admin
+listener lets the deployer change weights and read per-version error rates and latencies. Routes
+are persisted to the state file so a restarted router carries on with the same traffic split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from services.deployer.local.routing import (
+    PIN_HEADER, SERVED_BY_HEADER, Backend, Sample, choose_backend, parse_backends, summarise,
+)
+
+SAMPLE_BUFFER_SIZE = 50_000  # bounds memory; at demo rates this still covers many minutes
+UPSTREAM_TIMEOUT = aiohttp.ClientTimeout(total=10)
+# Connection-scoped headers must not be forwarded (RFC 9110 §7.6.1); lengths are recomputed.
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+     "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
+)
+
+
+class RouterState:
+    def __init__(
+        self, state_file: Path, backends: list[Backend], session: aiohttp.ClientSession
+    ) -> None:
+        self.state_file = state_file
+        self.backends = backends
+        self.session = session
+        self.samples: deque[Sample] = deque(maxlen=SAMPLE_BUFFER_SIZE)
+        self.rng = random.Random()
+
+    def replace_routes(self, backends: list[Backend]) -> None:
+        # Persist first: if the write fails the router keeps serving the routes it can restore.
+        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
+        tmp.write_text(json.dumps({"backends": [b.to_dict() for b in backends]}), "utf-8")
+        os.replace(tmp, self.state_file)
+        self.backends = backends
+
+
+STATE = web.AppKey("state", RouterState)
+
+
+def load_routes(state_file: Path) -> list[Backend]:
+    if not state_file.exists():
+        return []
+    try:
+        return parse_backends(json.loads(state_file.read_text("utf-8")))
+    except ValueError as err:  # json.JSONDecodeError is a ValueError too
+        raise ValueError(f"cannot restore routes from {state_file}: {err}") from err
+
+
+def forwardable(headers: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
+    """End-to-end headers only; pairs rather than a dict so repeated ones (Set-Cookie) survive."""
+    dropped = HOP_BY_HOP | {token.strip().lower() for value in headers.getall("Connection", [])
+                            for token in value.split(",")}
+    return [(name, value) for name, value in headers.items() if name.lower() not in dropped]
+
+
+async def proxy(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    backend = choose_backend(state.backends, state.rng, request.headers.get(PIN_HEADER))
+    if backend is None:
+        return web.json_response({"error": "no backend has traffic weight"}, status=503)
+    body = await request.read()
+    started = time.perf_counter()
+    try:
+        async with state.session.request(
+            request.method,
+            URL(backend.url + request.raw_path, encoded=True),
+            headers=forwardable(request.headers),
+            data=body or None,
+            allow_redirects=False,
+        ) as upstream:
+            response = web.Response(
+                status=upstream.status,
+                body=await upstream.read(),
+                headers=forwardable(upstream.headers),
+            )
+    except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+        reason = f"backend {backend.version} at {backend.url} failed: {err!r}"
+        response = web.json_response({"error": reason}, status=502)
+    latency_ms = (time.perf_counter() - started) * 1000
+    state.samples.append(Sample(time.time(), backend.version, response.status < 500, latency_ms))
+    response.headers[SERVED_BY_HEADER] = backend.version
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def routes_response(backends: list[Backend]) -> web.Response:
+    return web.json_response({"backends": [backend.to_dict() for backend in backends]})
+
+
+async def get_routes(request: web.Request) -> web.Response:
+    return routes_response(request.app[STATE].backends)
+
+
+async def put_routes(request: web.Request) -> web.Response:
+    try:
+        payload = await request.json()
+    except ValueError as err:
+        return web.json_response({"error": f"body is not valid JSON: {err}"}, status=400)
+    try:
+        backends = parse_backends(payload)
+    except ValueError as err:
+        return web.json_response({"error": str(err)}, status=400)
+    try:
+        request.app[STATE].replace_routes(backends)
+    except OSError as err:
+        return web.json_response({"error": f"could not persist routes: {err}"}, status=500)
+    return routes_response(backends)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    try:
+        since = float(request.query.get("since", "0"))
+    except ValueError:
+        return web.json_response({"error": "since must be a unix timestamp"}, status=400)
+    now = time.time()
+    stats = summarise(list(state.samples), since, versions=[b.version for b in state.backends])
+    versions = {version: item.to_dict() for version, item in stats.items()}
+    return web.json_response({"now": now, "versions": versions})
+
+
+def build_apps(state: RouterState) -> tuple[web.Application, web.Application]:
+    """The public proxy app and the admin app, sharing one routing state."""
+    public, admin = web.Application(), web.Application()
+    public[STATE] = admin[STATE] = state
+    public.router.add_route("*", "/{tail:.*}", proxy)
+    admin.add_routes([web.get("/healthz", healthz), web.get("/routes", get_routes),
+                      web.put("/routes", put_routes), web.get("/metrics", metrics)])
+    return public, admin
+
+
+async def run_router(
+    port: int, admin_port: int, state_file: Path, backends: list[Backend]
+) -> None:
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop_requested.set)
+    # Decompression stays off so compressed bodies are passed through byte for byte.
+    async with aiohttp.ClientSession(timeout=UPSTREAM_TIMEOUT, auto_decompress=False) as session:
+        state = RouterState(state_file, backends, session)
+        # Short shutdown grace: the driver escalates to SIGKILL after a few seconds anyway.
+        runners = [web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+                   for app in build_apps(state)]
+        try:
+            # Public first: once the admin /healthz answers, the public port is listening too.
+            for runner, listen_port in zip(runners, (port, admin_port)):
+                await runner.setup()
+                await web.TCPSite(runner, "127.0.0.1", listen_port).start()
+            print(f"router proxying on 127.0.0.1:{port}, admin on 127.0.0.1:{admin_port}",
+                  flush=True)
+            await stop_requested.wait()
+        finally:
+            for runner in reversed(runners):
+                await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="slipway local weighted router")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--admin-port", type=int, required=True)
+    parser.add_argument("--state-file", type=Path, required=True)
+    args = parser.parse_args(argv)
+    try:
+        backends = load_routes(args.state_file)
+    except ValueError as err:
+        # Refuse to start rather than silently serve no routes after a restart.
+        sys.exit(f"router failed to start: {err}")
+    asyncio.run(run_router(args.port, args.admin_port, args.state_file, backends))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""LocalDriver, router and sample app as real processes talking real HTTP on 127.0.0.1."""
+
+import asyncio
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from examples.build_sample import build
+from services.deployer.local.driver import LocalDriver, LocalDriverError, RouterHandle, stop_all
+from services.deployer.local.processes import free_port
+
+SERVICE, ENV = "shop", "staging"
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def driver(tmp_path: Path) -> AsyncIterator[LocalDriver]:
+    run_dir = tmp_path / "run"
+    try:
+        yield LocalDriver(run_dir)
+    finally:
+        stop_all(run_dir)
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> dict[str, Path]:
+    return {
+        "1.0.0": build("1.0.0", tmp_path / "dist"),
+        "2.0.0": build("2.0.0", tmp_path / "dist", error_rate=0.5),
+    }
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10.0, trust_env=False) as http:
+        yield http
+
+
+async def routes_of(client: httpx.AsyncClient, router: RouterHandle) -> list[dict]:
+    return (await client.get(f"{router.admin_url}/routes")).json()["backends"]
+
+
+async def test_weighted_traffic_metrics_adoption_and_router_restart(
+    driver: LocalDriver, artifacts: dict[str, Path], client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    router = await driver.ensure_router(SERVICE, ENV, None)
+    v1 = await driver.start_instance(SERVICE, ENV, "1.0.0", artifacts["1.0.0"])
+    v2 = await driver.start_instance(SERVICE, ENV, "2.0.0", artifacts["2.0.0"])
+    await driver.set_weights(router, [(v1, 50), (v2, 50)])
+    since = time.time()
+
+    served = Counter()
+    for n in range(40):
+        response = await client.get(f"{router.url}/orders/{n}?q=1")
+        served[response.headers["x-slipway-served-by"]] += 1
+        if response.status_code == 200:
+            assert response.json() == {"version": response.headers["x-slipway-served-by"],
+                                       "path": f"/orders/{n}?q=1"}
+    assert set(served) == {"1.0.0", "2.0.0"}
+    for version in ("1.0.0", "2.0.0"):  # pinned traffic guarantees enough samples per version
+        for _ in range(20):
+            pinned = await client.get(f"{router.url}/pilot", headers={"x-slipway-version": version})
+            assert pinned.headers["x-slipway-served-by"] == version
+
+    metrics = (await client.get(router.metrics_url, params={"since": since})).json()
+    stats = metrics["versions"]
+    assert stats["1.0.0"]["requests"] == served["1.0.0"] + 20
+    assert stats["1.0.0"]["error_rate"] == 0.0
+    assert stats["2.0.0"]["requests"] == served["2.0.0"] + 20
+    assert abs(stats["2.0.0"]["error_rate"] - 0.5) <= 0.05
+    assert stats["2.0.0"]["p99_ms"] >= stats["2.0.0"]["p50_ms"] > 0
+    assert metrics["now"] >= since
+
+    # A live, healthy known handle is adopted, not duplicated.
+    assert await driver.ensure_router(SERVICE, ENV, router) == router
+    assert await driver.start_instance(SERVICE, ENV, "1.0.0", artifacts["1.0.0"], v1) == v1
+
+    os.kill(router.pid, signal.SIGKILL)
+    await wait_for(lambda: not driver.is_alive(router))
+    restarted = await driver.ensure_router(SERVICE, ENV, router)
+    assert restarted.pid != router.pid
+    assert (restarted.port, restarted.admin_port) == (router.port, router.admin_port)
+    assert [(b["version"], b["weight"]) for b in await routes_of(client, restarted)] == [
+        ("1.0.0", 50), ("2.0.0", 50),
+    ]
+    pinned = await client.get(f"{restarted.url}/again", headers={"x-slipway-version": "1.0.0"})
+    assert (pinned.status_code, pinned.headers["x-slipway-served-by"]) == (200, "1.0.0")
+
+    assert stop_all(tmp_path / "run") == 3
+    assert not any(driver.is_alive(handle) for handle in (restarted, v1, v2))
+    assert not list((tmp_path / "run" / "pids").iterdir())
+
+
+async def test_router_rejects_bad_routes_and_reports_unavailable_backends(
+    driver: LocalDriver, client: httpx.AsyncClient
+) -> None:
+    router = await driver.ensure_router(SERVICE, ENV, None)
+    no_routes = await client.get(f"{router.url}/anything")
+    assert no_routes.status_code == 503
+    assert "error" in no_routes.json()
+
+    bad = await client.put(f"{router.admin_url}/routes", json={"backends": [
+        {"version": "1.0.0", "url": "http://127.0.0.1:1", "weight": 70},
+    ]})
+    assert bad.status_code == 400
+    assert "sum to 100, got 70" in bad.json()["error"]
+    assert await routes_of(client, router) == []
+
+    nothing_listening = f"http://127.0.0.1:{free_port()}"
+    await client.put(f"{router.admin_url}/routes", json={"backends": [
+        {"version": "9.9.9", "url": nothing_listening, "weight": 100},
+    ]})
+    since = time.time()
+    unreachable = await client.post(f"{router.url}/submit", content=b"payload")
+    assert unreachable.status_code == 502
+    assert unreachable.headers["x-slipway-served-by"] == "9.9.9"
+    stats = (await client.get(router.metrics_url, params={"since": since})).json()["versions"]
+    assert stats["9.9.9"] == {**stats["9.9.9"], "requests": 1, "errors": 1, "error_rate": 1.0}
+
+
+async def test_driver_restarts_dead_instance_on_same_port_and_reports_rejections(
+    driver: LocalDriver, artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    router = await driver.ensure_router(SERVICE, ENV, None)
+    v1 = await driver.start_instance(SERVICE, ENV, "1.0.0", artifacts["1.0.0"])
+    os.kill(v1.pid, signal.SIGKILL)
+    await wait_for(lambda: not driver.is_alive(v1))
+    restarted = await driver.start_instance(SERVICE, ENV, "1.0.0", artifacts["1.0.0"], v1)
+    assert (restarted.port, driver.is_alive(restarted)) == (v1.port, True)
+    assert restarted.pid != v1.pid
+
+    with pytest.raises(LocalDriverError, match="sum to 100"):
+        await driver.set_weights(router, [(restarted, 40)])
+
+    await driver.stop_instance(restarted)
+    assert not driver.is_alive(restarted)
+    assert not (tmp_path / "run" / "pids" / "app.shop.staging.1_0_0.pid").exists()
+
+
+async def test_instance_that_cannot_start_fails_fast_with_its_log(
+    driver: LocalDriver, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise SystemExit('missing configuration')\n")
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="missing configuration"):
+        await driver.start_instance(SERVICE, ENV, "0.0.1", broken)
+    assert time.monotonic() - started < 10  # did not wait out the 20 s readiness timeout

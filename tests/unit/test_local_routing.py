@@ -1,0 +1,108 @@
+"""Pure routing decisions and traffic statistics of the local router."""
+
+import random
+from collections import Counter
+
+import pytest
+
+from services.deployer.local.routing import (
+    Backend,
+    Sample,
+    choose_backend,
+    nearest_rank_percentile,
+    parse_backends,
+    summarise,
+)
+
+V1 = Backend("1.0.0", "http://127.0.0.1:1", 90)
+V2 = Backend("2.0.0", "http://127.0.0.1:2", 10)
+
+
+def test_weighted_choice_follows_weights() -> None:
+    rng = random.Random(7)
+    served = Counter(choose_backend([V1, V2], rng, None).version for _ in range(5000))
+    assert 0.87 < served["1.0.0"] / 5000 < 0.93
+
+
+def test_zero_weight_backend_never_gets_unpinned_traffic() -> None:
+    canary = Backend("2.0.0", "http://127.0.0.1:2", 0)
+    rng = random.Random(1)
+    stable = Backend("1.0.0", "http://127.0.0.1:1", 100)
+    assert {choose_backend([stable, canary], rng, None) for _ in range(200)} == {stable}
+
+
+def test_pinned_version_wins_even_at_zero_weight() -> None:
+    canary = Backend("2.0.0", "http://127.0.0.1:2", 0)
+    stable = Backend("1.0.0", "http://127.0.0.1:1", 100)
+    assert choose_backend([stable, canary], random.Random(1), "2.0.0") == canary
+
+
+def test_unknown_pinned_version_falls_back_to_weights() -> None:
+    stable = Backend("1.0.0", "http://127.0.0.1:1", 100)
+    assert choose_backend([stable], random.Random(1), "9.9.9") == stable
+
+
+def test_no_weighted_backend_means_no_choice() -> None:
+    assert choose_backend([], random.Random(1), None) is None
+    assert choose_backend([Backend("1", "http://x", 0)], random.Random(1), None) is None
+
+
+def test_parse_backends_accepts_valid_routes_and_empty_list() -> None:
+    payload = {"backends": [V1.to_dict(), V2.to_dict()]}
+    assert parse_backends(payload) == [V1, V2]
+    assert parse_backends({"backends": []}) == []
+
+
+@pytest.mark.parametrize(
+    ("backends", "message"),
+    [
+        ([{"version": "1", "url": "http://a", "weight": 60}], "sum to 100, got 60"),
+        ([{"version": "1", "url": "http://a", "weight": 101}], "backends[0].weight"),
+        ([{"version": "1", "url": "http://a", "weight": 50.5}], "backends[0].weight"),
+        ([{"version": "1", "url": "http://a", "weight": True}], "backends[0].weight"),
+        ([{"version": "", "url": "http://a", "weight": 100}], "backends[0].version"),
+        ([{"version": "1", "url": "ftp://a", "weight": 100}], "backends[0].url"),
+        (
+            [{"version": "1", "url": "http://a", "weight": 50},
+             {"version": "1", "url": "http://b", "weight": 50}],
+            "unique",
+        ),
+        ("nope", "backends"),
+    ],
+)
+def test_parse_backends_names_what_is_wrong(backends: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_backends({"backends": backends})
+
+
+def test_nearest_rank_percentile() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert nearest_rank_percentile(values, 50) == 50.0
+    assert nearest_rank_percentile(values, 99) == 99.0
+    assert nearest_rank_percentile([7.0], 99) == 7.0
+    assert nearest_rank_percentile([], 50) == 0.0
+
+
+def test_summarise_per_version_since_cutoff() -> None:
+    samples = [
+        Sample(at=5.0, version="1.0.0", ok=False, latency_ms=999.0),  # before the cutoff
+        Sample(at=10.0, version="1.0.0", ok=True, latency_ms=10.0),
+        Sample(at=11.0, version="1.0.0", ok=True, latency_ms=30.0),
+        Sample(at=12.0, version="2.0.0", ok=False, latency_ms=5.0),
+        Sample(at=13.0, version="2.0.0", ok=True, latency_ms=15.0),
+    ]
+    stats = summarise(samples, since=10.0)
+    assert stats["1.0.0"].requests == 2
+    assert stats["1.0.0"].errors == 0
+    assert stats["1.0.0"].error_rate == 0.0
+    assert stats["1.0.0"].p50_ms == 10.0
+    assert stats["1.0.0"].p99_ms == 30.0
+    assert stats["2.0.0"].errors == 1
+    assert stats["2.0.0"].error_rate == 0.5
+
+
+def test_summarise_reports_requested_versions_without_traffic_as_zero() -> None:
+    stats = summarise([], since=0.0, versions=["3.0.0"])
+    assert stats["3.0.0"].to_dict() == {
+        "requests": 0, "errors": 0, "error_rate": 0.0, "p50_ms": 0.0, "p99_ms": 0.0,
+    }
