@@ -71,11 +71,11 @@ def build_app(runtime: Runtime) -> FastStream:
         runtime.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await runtime.db.create_all(*runtime.metadatas)
         await ensure_streams(runtime.settings.nats_url)
+        for hook in runtime.on_start:  # before consumers start, e.g. adopting what already runs
+            await hook()
 
     async def started() -> None:
         runtime.relay.start()
-        for hook in runtime.on_start:
-            await hook()
         logging.getLogger("slipway").info("%s is up on %s", runtime.name, runtime.settings.nats_url)
 
     async def stop() -> None:
@@ -96,4 +96,7 @@ def run_service(build: Callable[[Settings], FastStream]) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Per-request and per-task chatter from the libraries drowns the service's own story.
+    for noisy in ("httpx", "faststream"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     asyncio.run(build(settings).run())

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     max_deliver: int = Field(default=5, ge=1, description="Deliveries of a failing message before it is dead-lettered")
     ack_wait_s: float = Field(default=60.0, gt=0)
     log_level: str = "INFO"
+    probe_rate_per_s: float = Field(
+        default=20.0, gt=0, description="health-watcher: synthetic requests per second sent to a step's new version"
+    )
 
     def database_url_for(self, service: str) -> str:
         if self.database_url:

@@ -1,0 +1,180 @@
+"""The catalogue of slipway's channels: which subject carries which model, who sends it, who reads it.
+
+Subjects and models come from the code (`Event.registry`, `contracts.subjects`); the only thing
+written by hand here is who produces and who consumes, because that lives in each service's
+wiring and cannot be read back from the models. `uncovered_events()` and `stale_mapping()`
+keep the hand-written part honest, and `channels()` refuses to describe an uncovered event.
+"""
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from contracts import commands, events, subjects
+from contracts.envelope import Event
+
+CI = "ci"
+CLI = "slipway-cli"
+ARTIFACT_VERIFIER = "artifact-verifier"
+GATEKEEPER = "gatekeeper"
+DEPLOYER = "deployer"
+HEALTH_WATCHER = "health-watcher"
+ROLLBACK_CONTROLLER = "rollback-controller"
+METRICS_COLLECTOR = "metrics-collector"
+
+SERVICES = (ARTIFACT_VERIFIER, GATEKEEPER, DEPLOYER, HEALTH_WATCHER, ROLLBACK_CONTROLLER, METRICS_COLLECTOR)
+
+# Event name -> the one service that publishes it.
+PRODUCERS: dict[str, str] = {
+    "ReleaseRequested": CI,
+    "ReleaseRequestRejected": ARTIFACT_VERIFIER,
+    "ArtifactVerified": ARTIFACT_VERIFIER,
+    "ArtifactRejected": ARTIFACT_VERIFIER,
+    "ReleaseApproved": GATEKEEPER,
+    "ReleaseBlocked": GATEKEEPER,
+    "FreezeDeclared": GATEKEEPER,
+    "FreezeLifted": GATEKEEPER,
+    "DeploymentStarted": DEPLOYER,
+    "StepStarted": DEPLOYER,
+    "DeploymentSucceeded": DEPLOYER,
+    "DeploymentFailed": DEPLOYER,
+    "RollbackCompleted": DEPLOYER,
+    "StepVerdict": HEALTH_WATCHER,
+    "AlertRaised": HEALTH_WATCHER,
+    "RollbackRequested": ROLLBACK_CONTROLLER,
+}
+
+# Service -> the events it subscribes to. The metrics-collector keeps the audit trail, so it reads
+# every event; it is not listed here but added by `consumers_of`.
+CONSUMES: dict[str, tuple[str, ...]] = {
+    ARTIFACT_VERIFIER: ("ReleaseRequested",),
+    GATEKEEPER: ("ArtifactVerified",),
+    DEPLOYER: ("ReleaseApproved", "StepVerdict", "RollbackRequested"),
+    HEALTH_WATCHER: ("StepStarted",),
+    ROLLBACK_CONTROLLER: ("StepVerdict", "RollbackCompleted"),
+}
+CONSUMES_EVERYTHING = (METRICS_COLLECTOR,)
+
+# Request/reply commands: subject -> (request model, the service that answers it).
+COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
+    subjects.CMD_FREEZE: (commands.FreezeEnvironment, GATEKEEPER),
+    subjects.CMD_LIFT_FREEZE: (commands.LiftFreeze, GATEKEEPER),
+    subjects.CMD_LIST_FREEZES: (commands.ListFreezes, GATEKEEPER),
+    subjects.CMD_DORA: (commands.QueryDora, METRICS_COLLECTOR),
+    subjects.CMD_AUDIT_VERIFY: (commands.VerifyAudit, METRICS_COLLECTOR),
+    subjects.CMD_RELEASE_STATUS: (commands.QueryReleases, METRICS_COLLECTOR),
+}
+COMMAND_REPLY = commands.CommandResult
+
+DEAD_LETTER_ADDRESS = "slipway.dlq.{consumer}"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A `{name}` placeholder in a channel address."""
+
+    description: str
+    enum: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A JetStream subject (or subject template) and the one model it carries."""
+
+    name: str
+    address: str
+    model: type[BaseModel]
+    stream: str
+    producers: tuple[str, ...]
+    consumers: tuple[str, ...]
+    parameters: dict[str, Parameter] = field(default_factory=dict)
+    # Events carry Nats-Msg-Id/slipway-type headers (Event.headers); dead letters do not.
+    has_event_headers: bool = True
+
+
+@dataclass(frozen=True)
+class Command:
+    """A core-NATS request/reply subject: `owner` answers `request` with `reply`."""
+
+    name: str
+    subject: str
+    request: type[BaseModel]
+    reply: type[BaseModel]
+    owner: str
+    sender: str = CLI
+
+
+def event_classes() -> dict[str, type[Event]]:
+    # Importing contracts.events (done above) is what fills the registry; copy so callers cannot mutate it.
+    return dict(sorted(Event.registry.items()))
+
+
+def uncovered_events() -> list[str]:
+    """Event classes nobody has said who produces: describing them would be guessing."""
+    return sorted(set(event_classes()) - set(PRODUCERS))
+
+
+def stale_mapping() -> list[str]:
+    """Names in the hand-written mapping that are not (or no longer) event classes."""
+    named = set(PRODUCERS) | {name for consumed in CONSUMES.values() for name in consumed}
+    return sorted(named - set(event_classes()))
+
+
+def consumers_of(event_name: str) -> tuple[str, ...]:
+    readers = {service for service, consumed in CONSUMES.items() if event_name in consumed}
+    return tuple(sorted(readers | set(CONSUMES_EVERYTHING)))
+
+
+def channels() -> list[Channel]:
+    """Every event channel plus the dead-letter channel, sorted by name."""
+    missing, stale = uncovered_events(), stale_mapping()
+    if missing or stale:
+        raise ValueError(f"contracts.catalogue is out of date: uncovered events {missing}, unknown names {stale}")
+    found = [_event_channel(name, cls) for name, cls in event_classes().items()]
+    found.append(_dead_letter_channel())
+    return sorted(found, key=lambda c: c.name)
+
+
+def command_list() -> list[Command]:
+    found = [
+        Command(name=model.__name__, subject=subject, request=model, reply=COMMAND_REPLY, owner=owner)
+        for subject, (model, owner) in COMMANDS.items()
+    ]
+    return sorted(found, key=lambda c: c.name)
+
+
+def _event_channel(name: str, cls: type[Event]) -> Channel:
+    is_alert = cls is events.AlertRaised
+    return Channel(
+        name=name,
+        address=cls.subject,
+        model=cls,
+        stream=subjects.ALERTS_STREAM if is_alert else subjects.EVENTS_STREAM,
+        producers=(PRODUCERS[name],),
+        consumers=consumers_of(name),
+        parameters=_alert_parameters() if is_alert else {},
+    )
+
+
+def _alert_parameters() -> dict[str, Parameter]:
+    # Team and service are subject tokens: subjects.alert_subject replaces separators with "_".
+    return {
+        "severity": Parameter("How urgent the alert is", tuple(s.value for s in events.Severity)),
+        "team": Parameter("The owning team, as a subject token"),
+        "service": Parameter("The deployed service, as a subject token"),
+    }
+
+
+def _dead_letter_channel() -> Channel:
+    # libs.bus.consume dead-letters on behalf of whichever service's durable consumer gave up.
+    consuming_services = {service for service in CONSUMES} | set(CONSUMES_EVERYTHING)
+    return Channel(
+        name="DeadLettered",
+        address=DEAD_LETTER_ADDRESS,
+        model=events.DeadLettered,
+        stream=subjects.DLQ_STREAM,
+        producers=tuple(sorted(consuming_services)),
+        consumers=(),
+        parameters={"consumer": Parameter("The durable consumer that gave up on the message")},
+        has_event_headers=False,
+    )

@@ -1,0 +1,297 @@
+"""Generate the committed wire contract from the models: one JSON Schema per message and an AsyncAPI 3.0 document.
+
+    python -m contracts.generate            # (re)write contracts/schemas/*.json and contracts/asyncapi.json
+    python -m contracts.generate --check    # exit 1 naming every file that differs, is missing or is extra
+
+Output is a pure function of the code (sorted keys, sorted names, trailing newline), so a
+regeneration without a model change rewrites identical bytes and a drift test can compare them.
+"""
+
+import argparse
+import inspect
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from contracts.catalogue import Channel, Command, channels, command_list
+from contracts.envelope import SCHEMA_VERSION
+
+CONTRACTS_DIR = Path(__file__).resolve().parent
+SCHEMAS_DIR = "schemas"
+ASYNCAPI_FILE = "asyncapi.json"
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_ID_PREFIX = "urn:slipway:contracts:"
+COMPONENT_SCHEMAS = "#/components/schemas/"
+REPLY_CHANNEL = "CommandReply"
+EVENT_HEADERS = "EventHeaders"
+
+
+def message_models() -> list[type[BaseModel]]:
+    """Every model that travels as a whole message: events, the dead letter, command requests and the reply."""
+    found: dict[str, type[BaseModel]] = {c.name: c.model for c in channels()}
+    for command in command_list():
+        found[command.request.__name__] = command.request
+        found[command.reply.__name__] = command.reply
+    return [found[name] for name in sorted(found)]
+
+
+def json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A self-contained JSON Schema (2020-12) for one message, nested models under its own `$defs`."""
+    schema = model.model_json_schema()
+    schema["$schema"] = JSON_SCHEMA_DIALECT
+    # A URN rather than a URL: slipway owns no domain, and the id must not pretend to be fetchable.
+    schema["$id"] = f"{SCHEMA_ID_PREFIX}{model.__name__}"
+    schema["title"] = model.__name__
+    return schema
+
+
+def component_schemas(models: list[type[BaseModel]]) -> dict[str, Any]:
+    """All message models and everything they nest, as one flat components.schemas map."""
+    _, definitions = models_json_schema([(m, "validation") for m in models], ref_template=COMPONENT_SCHEMAS + "{model}")
+    schemas = _asyncapi_discriminators(definitions.get("$defs", {}))
+    schemas[EVENT_HEADERS] = {
+        "type": "object",
+        "description": "NATS headers every event is published with (contracts.envelope.Event.headers)",
+        "properties": {
+            "Nats-Msg-Id": {"type": "string", "description": "The event_id; JetStream drops a re-published duplicate"},
+            "slipway-type": {"type": "string", "description": "The event class name, same as the payload's type"},
+            "traceparent": {"type": "string", "description": "W3C trace context, when tracing is on"},
+        },
+        "required": ["Nats-Msg-Id", "slipway-type"],
+    }
+    return schemas
+
+
+def _asyncapi_discriminators(node: Any) -> Any:
+    # pydantic writes OpenAPI's {"propertyName": ..., "mapping": ...}; an AsyncAPI Schema Object's
+    # discriminator is the property name alone, and the oneOf next to it already lists the variants.
+    if isinstance(node, dict):
+        converted = {key: _asyncapi_discriminators(value) for key, value in node.items()}
+        found = node.get("discriminator")
+        if isinstance(found, dict) and "propertyName" in found:
+            converted["discriminator"] = found["propertyName"]
+        return converted
+    if isinstance(node, list):
+        return [_asyncapi_discriminators(item) for item in node]
+    return node
+
+
+def message(model: type[BaseModel], *, is_event: bool) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "name": model.__name__,
+        "title": model.__name__,
+        "contentType": "application/json",
+        "payload": {"$ref": COMPONENT_SCHEMAS + model.__name__},
+    }
+    doc = inspect.cleandoc(model.__doc__) if model.__doc__ else ""
+    if doc:
+        found["summary"] = doc.splitlines()[0]
+    if is_event:
+        found["headers"] = {"$ref": COMPONENT_SCHEMAS + EVENT_HEADERS}
+        found["correlationId"] = {
+            "description": "The release this event belongs to",
+            "location": "$message.payload#/correlation_id",
+        }
+    return found
+
+
+def _ref_message(channel: str, name: str) -> dict[str, str]:
+    return {"$ref": f"#/channels/{channel}/messages/{name}"}
+
+
+def event_channel(channel: Channel) -> dict[str, Any]:
+    senders, readers = ", ".join(channel.producers), ", ".join(channel.consumers) or "nobody yet (operators inspect it)"
+    found: dict[str, Any] = {
+        "address": channel.address,
+        "title": channel.name,
+        "description": f"JetStream stream {channel.stream}. Sent by {senders}; received by {readers}.",
+        "messages": {channel.model.__name__: {"$ref": f"#/components/messages/{channel.model.__name__}"}},
+        "x-slipway-stream": channel.stream,
+    }
+    if channel.parameters:
+        found["parameters"] = {
+            name: {"description": p.description, **({"enum": list(p.enum)} if p.enum else {})}
+            for name, p in channel.parameters.items()
+        }
+    return found
+
+
+def event_operations(channel: Channel) -> dict[str, Any]:
+    """One send operation describing the whole channel, then one receive operation per consumer."""
+    base = {"channel": {"$ref": f"#/channels/{channel.name}"}, "messages": [_ref_message(channel.name, channel.model.__name__)]}
+    readers = ", ".join(channel.consumers) or "nobody yet"
+    found: dict[str, Any] = {
+        f"send_{channel.name}": {
+            **base,
+            "action": "send",
+            "title": f"Send {channel.name}",
+            "description": f"Sent by {', '.join(channel.producers)}; received by {readers}.",
+            "tags": [{"name": service} for service in channel.producers],
+            "x-slipway-producers": list(channel.producers),
+            "x-slipway-consumers": list(channel.consumers),
+        }
+    }
+    for service in channel.consumers:
+        found[f"receive_{channel.name}_{service}"] = {
+            **base,
+            "action": "receive",
+            "title": f"{service} receives {channel.name}",
+            "tags": [{"name": service}],
+        }
+    return found
+
+
+def command_channel(command: Command) -> dict[str, Any]:
+    return {
+        "address": command.subject,
+        "title": command.name,
+        "description": f"Core NATS request/reply, answered by {command.owner} with {command.reply.__name__}.",
+        "messages": {command.request.__name__: {"$ref": f"#/components/messages/{command.request.__name__}"}},
+    }
+
+
+def reply_channel(replies: list[type[BaseModel]]) -> dict[str, Any]:
+    # The requester's NATS inbox is made up per request, so the reply channel has no fixed address.
+    return {
+        "address": None,
+        "title": REPLY_CHANNEL,
+        "description": "The requester's NATS reply inbox (_INBOX.*), chosen per request.",
+        "messages": {m.__name__: {"$ref": f"#/components/messages/{m.__name__}"} for m in replies},
+    }
+
+
+def command_operations(command: Command) -> dict[str, Any]:
+    base = {
+        "channel": {"$ref": f"#/channels/{command.name}"},
+        "messages": [_ref_message(command.name, command.request.__name__)],
+        "reply": {
+            "channel": {"$ref": f"#/channels/{REPLY_CHANNEL}"},
+            "messages": [_ref_message(REPLY_CHANNEL, command.reply.__name__)],
+        },
+    }
+    return {
+        f"send_{command.name}": {
+            **base,
+            "action": "send",
+            "title": f"Send {command.name}",
+            "description": f"Sent by {command.sender}; answered by {command.owner}.",
+            "tags": [{"name": command.sender}],
+        },
+        f"receive_{command.name}_{command.owner}": {
+            **base,
+            "action": "receive",
+            "title": f"{command.owner} answers {command.name}",
+            "tags": [{"name": command.owner}],
+        },
+    }
+
+
+def asyncapi_document() -> dict[str, Any]:
+    event_channels, commands = channels(), command_list()
+    replies = sorted({c.reply for c in commands}, key=lambda m: m.__name__)
+    messages = {c.model.__name__: message(c.model, is_event=c.has_event_headers) for c in event_channels}
+    messages |= {c.request.__name__: message(c.request, is_event=False) for c in commands}
+    messages |= {m.__name__: message(m, is_event=False) for m in replies}
+    operations: dict[str, Any] = {}
+    for channel in event_channels:
+        operations |= event_operations(channel)
+    for command in commands:
+        operations |= command_operations(command)
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "slipway",
+            # The document versions the wire contract, not the package: it moves with schema_version.
+            "version": f"{SCHEMA_VERSION}.0.0",
+            "description": "Event-driven release orchestration on NATS JetStream. Generated by "
+            "`python -m contracts.generate` from contracts/; do not edit by hand.",
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "local": {
+                "host": "127.0.0.1:4222",
+                "protocol": "nats",
+                "description": "The embedded nats-server `slipway up` starts, or infra/nats/nats-server.conf",
+            }
+        },
+        "channels": {c.name: event_channel(c) for c in event_channels}
+        | {c.name: command_channel(c) for c in commands}
+        | {REPLY_CHANNEL: reply_channel(replies)},
+        "operations": operations,
+        "components": {"messages": messages, "schemas": component_schemas(message_models())},
+    }
+
+
+def dump(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def render() -> dict[str, str]:
+    """Relative path (posix) -> file content, for every generated file."""
+    files = {f"{SCHEMAS_DIR}/{m.__name__}.json": dump(json_schema(m)) for m in message_models()}
+    files[ASYNCAPI_FILE] = dump(asyncapi_document())
+    return dict(sorted(files.items()))
+
+
+def _extra_files(out_dir: Path, expected: dict[str, str]) -> list[str]:
+    # schemas/ holds generated files only; a schema whose model is gone must go too.
+    present = {p.relative_to(out_dir).as_posix() for p in (out_dir / SCHEMAS_DIR).glob("*.json")}
+    return sorted(present - set(expected))
+
+
+def write(out_dir: Path = CONTRACTS_DIR) -> list[str]:
+    """Write every generated file under out_dir, remove stale schemas; returns the paths that changed."""
+    expected = render()
+    changed = []
+    for relative, text in expected.items():
+        target = out_dir / relative
+        data = text.encode()
+        if not target.exists() or target.read_bytes() != data:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            changed.append(relative)
+    for relative in _extra_files(out_dir, expected):
+        (out_dir / relative).unlink()
+        changed.append(relative)
+    return changed
+
+
+def check(out_dir: Path = CONTRACTS_DIR) -> list[str]:
+    """What differs between out_dir and the code: `differs: x`, `missing: x` or `extra: x` lines."""
+    expected = render()
+    problems = []
+    for relative, text in expected.items():
+        target = out_dir / relative
+        if not target.exists():
+            problems.append(f"missing: {relative}")
+        elif target.read_bytes() != text.encode():
+            problems.append(f"differs: {relative}")
+    problems += [f"extra: {relative}" for relative in _extra_files(out_dir, expected)]
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m contracts.generate", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 on any difference")
+    parser.add_argument("--out", type=Path, default=CONTRACTS_DIR, help="directory to write or check (default: contracts/)")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = check(args.out)
+        if problems:
+            print(f"contracts in {args.out} are out of date; run `make contracts`:", file=sys.stderr)
+            for problem in problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 1
+        print(f"contracts in {args.out} are up to date")
+        return 0
+    changed = write(args.out)
+    print(f"wrote {len(changed)} changed file(s) under {args.out}" + "".join(f"\n  {c}" for c in changed))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Request/reply commands: validate, run the one handler, always answer with a CommandResult."""
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
+from pydantic import BaseModel, ValidationError
+
+from contracts.commands import CommandResult
+from libs.bus import describe
+
+log = logging.getLogger("slipway.commands")
+M = TypeVar("M", bound=BaseModel)
+
+
+def serve_command(
+    broker: NatsBroker, subject: str, model: type[M], handle: Callable[[M], Awaitable[CommandResult]]
+) -> None:
+    """Core NATS request/reply: a person is waiting, so errors come back as a message, not a crash."""
+
+    @broker.subscriber(subject, title=subject, description=f"{model.__name__} -> CommandResult")
+    async def on_command(msg: NatsMessage) -> CommandResult:
+        try:
+            command = model.model_validate_json(msg.body)
+        except ValidationError as invalid:
+            return CommandResult(ok=False, message=f"invalid {model.__name__}: {describe(invalid)}")
+        try:
+            return await handle(command)
+        except Exception as exc:  # noqa: BLE001 - reply with the reason; the service stays up
+            log.exception("%s failed", subject)
+            return CommandResult(ok=False, message=f"{subject} failed: {type(exc).__name__}: {exc}")

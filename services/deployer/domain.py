@@ -1,0 +1,81 @@
+"""The deployer's decisions: how traffic is split at each step, and what a verdict leads to."""
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from contracts.events import Verdict
+
+
+class Status(StrEnum):
+    DEPLOYING = "deploying"
+    SUCCEEDED = "succeeded"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    release_id: str
+    service: str
+    environment: str
+    version: str
+    stable_version: str | None
+    steps: list[int]
+    step_index: int
+    status: Status
+
+    @property
+    def is_last_step(self) -> bool:
+        return self.step_index >= len(self.steps) - 1
+
+
+@dataclass(frozen=True)
+class Split:
+    """Percent of traffic per version; versions with 0 are left out."""
+
+    new: int
+    stable: int
+
+
+def traffic_split(weight: int, has_stable: bool) -> Split:
+    # With nothing stable to fall back on (a first deployment) the new version takes all traffic;
+    # the steps still gate completion on a healthy verdict.
+    if not has_stable:
+        return Split(new=100, stable=0)
+    return Split(new=weight, stable=100 - weight)
+
+
+class Next(StrEnum):
+    ADVANCE = "advance"
+    COMPLETE = "complete"
+    AWAIT_ROLLBACK = "await-rollback"
+    IGNORE = "ignore"
+
+
+def after_verdict(deployment: Deployment | None, step_index: int, verdict: Verdict) -> tuple[Next, str]:
+    """What the deployer does with a step's verdict; the rollback itself is the rollback-controller's call."""
+    if deployment is None:
+        return Next.IGNORE, "no such deployment here"
+    if deployment.status is not Status.DEPLOYING:
+        return Next.IGNORE, f"deployment is {deployment.status.value}"
+    if step_index != deployment.step_index:
+        return Next.IGNORE, f"verdict for step {step_index}, deployment is at step {deployment.step_index}"
+    if verdict is Verdict.FAIL:
+        return Next.AWAIT_ROLLBACK, "failing verdict: traffic stays put until the rollback-controller decides"
+    if deployment.is_last_step:
+        return Next.COMPLETE, f"last step passed ({verdict.value})"
+    return Next.ADVANCE, f"step {step_index + 1} of {len(deployment.steps)} passed ({verdict.value})"
+
+
+def advanced(deployment: Deployment) -> Deployment:
+    return replace(deployment, step_index=deployment.step_index + 1)
+
+
+def conflict(active: Deployment | None, release_id: str) -> str | None:
+    """One deployment per service and environment at a time."""
+    if active is not None and active.release_id != release_id and active.status is Status.DEPLOYING:
+        return (
+            f"deployment {active.release_id} of {active.service} {active.version} to {active.environment} "
+            "is still in progress"
+        )
+    return None

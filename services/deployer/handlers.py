@@ -1,0 +1,233 @@
+"""Use cases of the deployer: start a release, move it step by step, complete it or roll it back.
+
+Side effects on the target (processes, router weights) are idempotent and happen before the
+transaction that records the outcome, so a redelivered event after a crash repeats them safely;
+what runs where is saved the moment it starts, so a restart adopts it instead of duplicating it.
+"""
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+from contracts.events import (
+    DeploymentFailed, DeploymentStarted, DeploymentSucceeded, ReleaseApproved, RollbackCompleted, RollbackRequested,
+    StepStarted, StepVerdict,
+)
+from contracts.envelope import Event
+from libs.artifacts import ArtifactError, fetch_verified
+from libs.runtime import Runtime
+from libs.store import Transaction
+from services.deployer import store
+from services.deployer.domain import Deployment, Next, Status, after_verdict, advanced, conflict, traffic_split
+from services.deployer.local.driver import InstanceHandle, LocalDriver, LocalDriverError, RouterHandle
+
+log = logging.getLogger("slipway.deployer")
+SOURCE = "deployer"
+ON_APPROVED, ON_VERDICT, ON_ROLLBACK = "deployer-approved", "deployer-verdicts", "deployer-rollbacks"
+DRIVER_ERRORS = (ArtifactError, LocalDriverError, TimeoutError, OSError)
+
+
+class Handlers:
+    def __init__(self, runtime: Runtime, driver: LocalDriver) -> None:
+        self.runtime = runtime
+        self.driver = driver
+        self.cache_dir = runtime.settings.data_dir / "deployer-artifacts"
+        # One change at a time per service and environment within this process.
+        self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def _lock(self, event: Event) -> asyncio.Lock:
+        return self._locks[(event.service, event.environment)]
+
+    async def on_release_approved(self, approved: ReleaseApproved) -> None:
+        async with self._lock(approved):
+            await self._deploy(approved)
+
+    async def on_step_verdict(self, verdict: StepVerdict) -> None:
+        async with self._lock(verdict):
+            await self._follow_verdict(verdict)
+
+    async def on_rollback_requested(self, request: RollbackRequested) -> None:
+        async with self._lock(request):
+            await self._roll_back(request)
+
+    async def _deploy(self, approved: ReleaseApproved) -> None:
+        spec, service, env = approved.release, approved.service, approved.environment
+        async with self.runtime.db.transaction() as tx:
+            if await tx.already_processed(ON_APPROVED, approved.event_id):
+                return
+            problem = conflict(await store.active_deployment(tx.session, service, env), approved.release_id)
+            stable = await store.live_version(tx.session, service, env)
+            known_router = await store.get_router(tx.session, service, env)
+            known_instance = await store.get_instance(tx.session, service, env, spec.version)
+            stable_instance = await store.get_instance(tx.session, service, env, stable) if stable else None
+        if stable == spec.version:
+            problem = f"{service} {spec.version} is already live in {env}"
+        if problem:
+            await self._fail(approved, spec.version, problem)
+            return
+        instance: InstanceHandle | None = None
+        try:
+            artifact_path, _ = await fetch_verified(spec.artifact.uri, spec.artifact.digest, self.cache_dir)
+            router = await self.driver.ensure_router(service, env, known_router)
+            await self._remember(store.save_router, router)
+            instance = await self.driver.start_instance(service, env, spec.version, artifact_path, known_instance)
+            await self._remember(store.save_instance, instance)
+            steps = spec.traffic_steps()
+            await self._shift(router, instance, stable_instance, steps[0])
+        except DRIVER_ERRORS as exc:
+            if instance is not None:
+                await self._retire(instance)
+            await self._fail(approved, spec.version, f"could not start {spec.version}: {exc}")
+            return
+        deployment = Deployment(approved.release_id, service, env, spec.version, stable, steps, 0, Status.DEPLOYING)
+        started = DeploymentStarted.caused_by(
+            approved, SOURCE, version=spec.version, stable_version=stable, strategy=spec.strategy.kind, steps=steps,
+            router_url=router.url, commit_sha=spec.commit.sha, committed_at=spec.commit.committed_at,
+        )
+
+        async def record(tx: Transaction) -> None:
+            await store.save_deployment(tx.session, deployment, approval=approved.model_dump_json())
+            await tx.emit(started)
+            await tx.emit(step_started(started, deployment, approved, router, stable_instance is not None))
+
+        await self.runtime.process_once(ON_APPROVED, approved, record)
+        log.info("deploying %s %s to %s (stable %s), steps %s", service, spec.version, env, stable, steps)
+
+    async def _follow_verdict(self, verdict: StepVerdict) -> None:
+        async with self.runtime.db.transaction() as tx:
+            if await tx.already_processed(ON_VERDICT, verdict.event_id):
+                return
+            deployment = await store.get_deployment(tx.session, verdict.release_id)
+            approval_json = await store.approval_of(tx.session, verdict.release_id) if deployment else None
+            router = await store.get_router(tx.session, verdict.service, verdict.environment)
+            instance = await store.get_instance(tx.session, verdict.service, verdict.environment, verdict.version)
+            stable_instance = None
+            if deployment and deployment.stable_version:
+                stable_instance = await store.get_instance(
+                    tx.session, verdict.service, verdict.environment, deployment.stable_version
+                )
+        action, why = after_verdict(deployment, verdict.step_index, verdict.verdict)
+        log.info("release %s step %d %s: %s", verdict.release_id, verdict.step_index, verdict.verdict.value, why)
+        emitted: list[Event] = []
+        if action in (Next.ADVANCE, Next.COMPLETE) and (router is None or instance is None):
+            raise LocalDriverError(f"release {verdict.release_id}: router or instance record missing")
+        if action is Next.ADVANCE:
+            deployment = advanced(deployment)  # type: ignore[arg-type]
+            await self._shift(router, instance, stable_instance, deployment.steps[deployment.step_index])  # type: ignore[arg-type]
+            approved = ReleaseApproved.model_validate_json(approval_json)  # type: ignore[arg-type]
+            emitted.append(step_started(verdict, deployment, approved, router, stable_instance is not None))  # type: ignore[arg-type]
+        elif action is Next.COMPLETE:
+            await self.driver.set_weights(router, [(instance, 100)])  # type: ignore[arg-type, list-item]
+            if stable_instance is not None:
+                await self._retire(stable_instance)
+            deployment = _with_status(deployment, Status.SUCCEEDED)  # type: ignore[arg-type]
+            emitted.append(
+                DeploymentSucceeded.caused_by(
+                    verdict, SOURCE, version=deployment.version, previous_version=deployment.stable_version
+                )
+            )
+
+        async def record(tx: Transaction) -> None:
+            if action in (Next.ADVANCE, Next.COMPLETE):
+                await store.save_deployment(tx.session, deployment)  # type: ignore[arg-type]
+            if action is Next.COMPLETE:
+                await store.set_live_version(tx.session, verdict.service, verdict.environment, verdict.version)
+            for event in emitted:
+                await tx.emit(event)
+
+        await self.runtime.process_once(ON_VERDICT, verdict, record)
+
+    async def _roll_back(self, request: RollbackRequested) -> None:
+        async with self.runtime.db.transaction() as tx:
+            if await tx.already_processed(ON_ROLLBACK, request.event_id):
+                return
+            deployment = await store.get_deployment(tx.session, request.release_id)
+            router = await store.get_router(tx.session, request.service, request.environment)
+            bad = await store.get_instance(tx.session, request.service, request.environment, request.bad_version)
+            stable = None
+            if deployment and deployment.stable_version:
+                stable = await store.get_instance(tx.session, request.service, request.environment, deployment.stable_version)
+        if deployment is None or deployment.status is not Status.DEPLOYING:
+            log.warning("rollback of %s ignored: %s", request.release_id, "unknown" if deployment is None else deployment.status)
+            await self.runtime.process_once(ON_ROLLBACK, request, _nothing)
+            return
+        if router is not None:
+            await self.driver.set_weights(router, [(stable, 100)] if stable else [])
+        if bad is not None:
+            await self._retire(bad)
+        completed = RollbackCompleted.caused_by(
+            request, SOURCE, deployment_id=deployment.release_id, bad_version=deployment.version,
+            restored_version=deployment.stable_version, root_cause=request.reason, failed_at=request.failed_at,
+        )
+
+        async def record(tx: Transaction) -> None:
+            await store.save_deployment(tx.session, _with_status(deployment, Status.ROLLED_BACK))
+            await tx.emit(completed)
+
+        await self.runtime.process_once(ON_ROLLBACK, request, record)
+        log.info("rolled back %s %s; %s restored", request.service, deployment.version, deployment.stable_version)
+
+    async def reconcile(self) -> None:
+        """At start-up: adopt what still runs, restart on the same ports what died, start nothing twice."""
+        async with self.runtime.db.transaction() as tx:
+            routers, instances = await store.all_routers(tx.session), await store.all_instances(tx.session)
+        for router in routers:
+            try:
+                await self._remember(store.save_router, await self.driver.ensure_router(router.service, router.environment, router))
+            except DRIVER_ERRORS as exc:
+                log.error("could not restore the router of %s/%s: %s", router.service, router.environment, exc)
+        for instance in instances:
+            try:
+                adopted = await self.driver.start_instance(
+                    instance.service, instance.environment, instance.version, Path(instance.artifact_path), instance
+                )
+                await self._remember(store.save_instance, adopted)
+            except DRIVER_ERRORS as exc:
+                log.error("could not restore %s %s: %s", instance.service, instance.version, exc)
+
+    async def _shift(self, router: RouterHandle, new: InstanceHandle, stable: InstanceHandle | None, weight: int) -> None:
+        split = traffic_split(weight, stable is not None)
+        weights = [(new, split.new)] + ([(stable, split.stable)] if stable is not None else [])
+        await self.driver.set_weights(router, weights)
+
+    async def _retire(self, instance: InstanceHandle) -> None:
+        await self.driver.stop_instance(instance)
+        async with self.runtime.db.transaction() as tx:
+            await store.forget_instance(tx.session, instance)
+
+    async def _remember(self, save, handle) -> None:  # type: ignore[no-untyped-def]
+        async with self.runtime.db.transaction() as tx:
+            await save(tx.session, handle)
+
+    async def _fail(self, approved: ReleaseApproved, version: str, reason: str) -> None:
+        log.warning("release %s failed: %s", approved.release_id, reason)
+        failed = DeploymentFailed.caused_by(approved, SOURCE, version=version, reason=reason)
+
+        async def record(tx: Transaction) -> None:
+            await tx.emit(failed)
+
+        await self.runtime.process_once(ON_APPROVED, approved, record)
+
+
+def step_started(
+    cause: Event, deployment: Deployment, approved: ReleaseApproved, router: RouterHandle, has_stable: bool
+) -> StepStarted:
+    spec, triggers = approved.release, approved.release.rollback_triggers
+    return StepStarted.caused_by(
+        cause, SOURCE, deployment_id=deployment.release_id, step_index=deployment.step_index,
+        step_count=len(deployment.steps), weight=traffic_split(deployment.steps[deployment.step_index], has_stable).new,
+        version=deployment.version, stable_version=deployment.stable_version, team=spec.team,
+        analysis_interval_s=spec.strategy.analysis_interval_s, max_error_rate=triggers.max_error_rate,
+        max_p99_latency_ms=triggers.max_p99_latency_ms, min_requests=triggers.min_requests,
+        router_url=router.url, metrics_url=router.metrics_url,
+    )
+
+
+def _with_status(deployment: Deployment, status: Status) -> Deployment:
+    return replace(deployment, status=status)
+
+
+async def _nothing(tx: Transaction) -> None:
+    return None

@@ -1,0 +1,151 @@
+"""The deployer's own data: deployments, and what runs where (routers and instances)."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.deployer.domain import Deployment, Status
+from services.deployer.local.driver import InstanceHandle, RouterHandle
+
+metadata = MetaData()
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("release_id", String(128), primary_key=True),
+    Column("service", String(64), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("stable_version", String(64), nullable=True),
+    Column("steps", JSON, nullable=False),
+    Column("step_index", Integer, nullable=False),
+    Column("status", String(32), nullable=False, index=True),
+    Column("approval", Text, nullable=False),  # the ReleaseApproved event: later steps need its spec
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+routers = Table(
+    "routers",
+    metadata,
+    Column("service", String(64), primary_key=True),
+    Column("environment", String(64), primary_key=True),
+    Column("pid", Integer, nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("admin_port", Integer, nullable=False),
+)
+
+instances = Table(
+    "instances",
+    metadata,
+    Column("service", String(64), primary_key=True),
+    Column("environment", String(64), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("pid", Integer, nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("artifact_path", Text, nullable=False),
+)
+
+live = Table(
+    "live",
+    metadata,
+    Column("service", String(64), primary_key=True),
+    Column("environment", String(64), primary_key=True),
+    Column("version", String(64), nullable=False),
+)
+
+
+def _deployment(row) -> Deployment:  # type: ignore[no-untyped-def]
+    return Deployment(
+        release_id=row.release_id, service=row.service, environment=row.environment, version=row.version,
+        stable_version=row.stable_version, steps=list(row.steps), step_index=row.step_index, status=Status(row.status),
+    )
+
+
+async def get_deployment(session: AsyncSession, release_id: str) -> Deployment | None:
+    row = (await session.execute(select(deployments).where(deployments.c.release_id == release_id))).first()
+    return _deployment(row) if row else None
+
+
+async def approval_of(session: AsyncSession, release_id: str) -> str:
+    return await session.scalar(select(deployments.c.approval).where(deployments.c.release_id == release_id))
+
+
+async def active_deployment(session: AsyncSession, service: str, environment: str) -> Deployment | None:
+    row = (
+        await session.execute(
+            select(deployments).where(
+                deployments.c.service == service,
+                deployments.c.environment == environment,
+                deployments.c.status == Status.DEPLOYING.value,
+            )
+        )
+    ).first()
+    return _deployment(row) if row else None
+
+
+async def save_deployment(session: AsyncSession, deployment: Deployment, approval: str | None = None) -> None:
+    values = {
+        "service": deployment.service, "environment": deployment.environment, "version": deployment.version,
+        "stable_version": deployment.stable_version, "steps": deployment.steps, "step_index": deployment.step_index,
+        "status": deployment.status.value, "updated_at": datetime.now(UTC),
+    }
+    if await get_deployment(session, deployment.release_id) is None:
+        await session.execute(
+            deployments.insert().values(release_id=deployment.release_id, approval=approval or "", **values)
+        )
+    else:
+        await session.execute(deployments.update().where(deployments.c.release_id == deployment.release_id).values(**values))
+
+
+async def live_version(session: AsyncSession, service: str, environment: str) -> str | None:
+    return await session.scalar(select(live.c.version).where(live.c.service == service, live.c.environment == environment))
+
+
+async def set_live_version(session: AsyncSession, service: str, environment: str, version: str) -> None:
+    await session.execute(live.delete().where(live.c.service == service, live.c.environment == environment))
+    await session.execute(live.insert().values(service=service, environment=environment, version=version))
+
+
+async def get_router(session: AsyncSession, service: str, environment: str) -> RouterHandle | None:
+    row = (await session.execute(select(routers).where(routers.c.service == service, routers.c.environment == environment))).first()
+    return RouterHandle(**row._mapping) if row else None
+
+
+async def save_router(session: AsyncSession, handle: RouterHandle) -> None:
+    await session.execute(routers.delete().where(routers.c.service == handle.service, routers.c.environment == handle.environment))
+    await session.execute(routers.insert().values(**handle.__dict__))
+
+
+async def get_instance(session: AsyncSession, service: str, environment: str, version: str) -> InstanceHandle | None:
+    row = (
+        await session.execute(
+            select(instances).where(
+                instances.c.service == service, instances.c.environment == environment, instances.c.version == version
+            )
+        )
+    ).first()
+    return InstanceHandle(**row._mapping) if row else None
+
+
+async def all_instances(session: AsyncSession) -> list[InstanceHandle]:
+    return [InstanceHandle(**row._mapping) for row in (await session.execute(select(instances))).all()]
+
+
+async def all_routers(session: AsyncSession) -> list[RouterHandle]:
+    return [RouterHandle(**row._mapping) for row in (await session.execute(select(routers))).all()]
+
+
+async def save_instance(session: AsyncSession, handle: InstanceHandle) -> None:
+    await forget_instance(session, handle)
+    await session.execute(instances.insert().values(**handle.__dict__))
+
+
+async def forget_instance(session: AsyncSession, handle: InstanceHandle) -> None:
+    await session.execute(
+        instances.delete().where(
+            instances.c.service == handle.service,
+            instances.c.environment == handle.environment,
+            instances.c.version == handle.version,
+        )
+    )

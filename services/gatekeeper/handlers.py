@@ -1,0 +1,92 @@
+"""Use cases of the gatekeeper: decide on verified releases, manage freeze windows."""
+
+import logging
+from datetime import UTC, datetime
+
+from contracts.commands import CommandResult, FreezeEnvironment, LiftFreeze, ListFreezes
+from contracts.envelope import new_event_id
+from contracts.events import ArtifactVerified, FreezeDeclared, FreezeLifted, ReleaseApproved, ReleaseBlocked
+from libs.runtime import Runtime
+from libs.store import Transaction
+from services.gatekeeper import store
+from services.gatekeeper.domain import Freeze, decide, freeze_problem
+
+log = logging.getLogger("slipway.gatekeeper")
+SOURCE = CONSUMER = "gatekeeper"
+# Freezes are not about one release or service; their events use these envelope values.
+FREEZE_SERVICE = "all-services"
+
+
+class Handlers:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def on_artifact_verified(self, verified: ArtifactVerified) -> None:
+        async def decide_and_record(tx: Transaction) -> None:
+            now = datetime.now(UTC)
+            freezes = await store.load_freezes(tx.session, verified.environment, since=now)
+            decision = decide(verified.release, verified.environment, freezes, now)
+            if decision.approved:
+                await tx.emit(ReleaseApproved.caused_by(verified, SOURCE, release=verified.release, reasons=decision.reasons))
+            else:
+                await tx.emit(ReleaseBlocked.caused_by(verified, SOURCE, reasons=decision.reasons))
+            log.info("release %s approved=%s: %s", verified.release_id, decision.approved, "; ".join(decision.reasons))
+
+        await self.runtime.process_once(CONSUMER, verified, decide_and_record)
+
+    async def freeze(self, command: FreezeEnvironment) -> CommandResult:
+        if problem := freeze_problem(command.starts_at, command.ends_at, datetime.now(UTC)):
+            return CommandResult(ok=False, message=problem)
+        freeze = Freeze(
+            freeze_id=f"frz-{new_event_id().lower()}",
+            environment=command.environment,
+            starts_at=command.starts_at,
+            ends_at=command.ends_at,
+            reason=command.reason,
+            actor=command.actor,
+        )
+        declared = FreezeDeclared(
+            release_id=freeze.freeze_id, service=FREEZE_SERVICE, environment=freeze.environment, actor=freeze.actor,
+            source=SOURCE, freeze_id=freeze.freeze_id, starts_at=freeze.starts_at, ends_at=freeze.ends_at,
+            reason=freeze.reason,
+        )
+        async with self.runtime.db.transaction() as tx:
+            await store.add_freeze(tx.session, freeze)
+            await tx.emit(declared)
+        self.runtime.relay.wake()
+        return CommandResult(
+            ok=True,
+            message=f"{freeze.environment} frozen from {freeze.starts_at.isoformat()} to {freeze.ends_at.isoformat()} "
+            f"(freeze {freeze.freeze_id})",
+            data={"freeze_id": freeze.freeze_id},
+        )
+
+    async def lift_freeze(self, command: LiftFreeze) -> CommandResult:
+        async with self.runtime.db.transaction() as tx:
+            matching = [f for f in await store.load_freezes(tx.session) if f.freeze_id == command.freeze_id]
+            if not matching or not await store.lift_freeze(tx.session, command.freeze_id):
+                return CommandResult(ok=False, message=f"no active freeze with id {command.freeze_id}")
+            await tx.emit(
+                FreezeLifted(
+                    release_id=command.freeze_id, service=FREEZE_SERVICE, environment=matching[0].environment,
+                    actor=command.actor, source=SOURCE, freeze_id=command.freeze_id,
+                )
+            )
+        self.runtime.relay.wake()
+        return CommandResult(ok=True, message=f"freeze {command.freeze_id} lifted by {command.actor}")
+
+    async def list_freezes(self, command: ListFreezes) -> CommandResult:
+        now = datetime.now(UTC)
+        async with self.runtime.db.transaction() as tx:
+            found = await store.load_freezes(tx.session, command.environment, since=now)
+        rows = [
+            {
+                "freeze_id": f.freeze_id, "environment": f.environment, "starts_at": f.starts_at.isoformat(),
+                "ends_at": f.ends_at.isoformat(), "reason": f.reason, "actor": f.actor,
+                "active": f.covers(f.environment, now),
+            }
+            for f in found
+            if not f.lifted
+        ]
+        return CommandResult(ok=True, message=f"{len(rows)} freeze window(s) current or upcoming", data={"freezes": rows})
+

@@ -1,0 +1,51 @@
+"""The gatekeeper's own data: freeze windows."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.gatekeeper.domain import Freeze
+
+metadata = MetaData()
+
+freezes = Table(
+    "freezes",
+    metadata,
+    Column("freeze_id", String(64), primary_key=True),
+    Column("environment", String(64), nullable=False, index=True),
+    Column("starts_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("lifted", Boolean, nullable=False, default=False),
+)
+
+
+async def add_freeze(session: AsyncSession, freeze: Freeze) -> None:
+    await session.execute(freezes.insert().values(**freeze.__dict__))
+
+
+async def lift_freeze(session: AsyncSession, freeze_id: str) -> bool:
+    result = await session.execute(
+        update(freezes).where(freezes.c.freeze_id == freeze_id, freezes.c.lifted.is_(False)).values(lifted=True)
+    )
+    return result.rowcount == 1
+
+
+async def load_freezes(session: AsyncSession, environment: str | None = None, since: datetime | None = None) -> list[Freeze]:
+    query = select(freezes).order_by(freezes.c.starts_at)
+    if environment:
+        query = query.where(freezes.c.environment == environment)
+    if since:
+        query = query.where(freezes.c.ends_at > since)
+    rows = (await session.execute(query)).mappings().all()
+    return [Freeze(**_aware(dict(row))) for row in rows]
+
+
+def _aware(row: dict) -> dict:
+    # SQLite hands back naive datetimes; everything slipway stores is UTC.
+    for key in ("starts_at", "ends_at"):
+        if row[key].tzinfo is None:
+            row[key] = row[key].replace(tzinfo=UTC)
+    return row

@@ -1,0 +1,24 @@
+"""Wiring of the health-watcher: StepStarted -> (watch the interval) -> StepVerdict, alerts."""
+
+from faststream import FastStream
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from contracts import subjects
+from contracts.events import StepStarted
+from libs.bus import consume
+from libs.runtime import build_app, build_runtime
+from libs.settings import Settings
+from services.health_watcher.handlers import CONSUMER, Handlers
+from services.health_watcher.store import metadata
+
+
+def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
+    runtime = build_runtime("health-watcher", settings, [metadata], exporter=exporter)
+    handlers = Handlers(runtime)
+    consume(
+        runtime.broker, settings, subject=subjects.STEP_STARTED, durable=CONSUMER, model=StepStarted,
+        handle=handlers.on_step_started,
+    )
+    runtime.on_start.append(handlers.resume)
+    runtime.on_stop.append(handlers.stop)
+    return build_app(runtime)

@@ -1,0 +1,62 @@
+"""Is this step healthy? Pure judgement of one version's request metrics against the release's triggers."""
+
+from dataclasses import dataclass
+
+from contracts.events import Severity, Verdict
+
+# A step close to a limit is worth a warning before it is worth a rollback.
+MARGIN = 0.5
+
+
+@dataclass(frozen=True)
+class Observed:
+    requests: int
+    errors: int
+    error_rate: float
+    p99_ms: float
+
+
+@dataclass(frozen=True)
+class Triggers:
+    max_error_rate: float
+    max_p99_latency_ms: float
+    min_requests: int
+
+
+def judge(new: Observed, triggers: Triggers, stable: Observed | None = None) -> tuple[Verdict, list[str]]:
+    """fail beats marginal beats pass; every verdict says why, with the numbers."""
+    failures: list[str] = []
+    warnings: list[str] = []
+    if new.requests < triggers.min_requests:
+        failures.append(f"only {new.requests} requests reached the new version; at least {triggers.min_requests} needed")
+    if new.error_rate > triggers.max_error_rate:
+        failures.append(f"error rate {new.error_rate:.1%} exceeds {triggers.max_error_rate:.1%} ({new.errors}/{new.requests})")
+    elif new.error_rate > triggers.max_error_rate * MARGIN:
+        warnings.append(f"error rate {new.error_rate:.1%} is close to the {triggers.max_error_rate:.1%} limit")
+    if new.p99_ms > triggers.max_p99_latency_ms:
+        failures.append(f"p99 latency {new.p99_ms:.0f} ms exceeds {triggers.max_p99_latency_ms:.0f} ms")
+    elif new.p99_ms > triggers.max_p99_latency_ms * (1 - MARGIN / 2):
+        warnings.append(f"p99 latency {new.p99_ms:.0f} ms is close to the {triggers.max_p99_latency_ms:.0f} ms limit")
+    comparison = [] if stable is None or stable.requests == 0 else [
+        f"stable version: error rate {stable.error_rate:.1%}, p99 {stable.p99_ms:.0f} ms over {stable.requests} requests"
+    ]
+    if failures:
+        return Verdict.FAIL, failures + comparison
+    if warnings:
+        return Verdict.MARGINAL, warnings + comparison
+    summary = f"error rate {new.error_rate:.1%}, p99 {new.p99_ms:.0f} ms over {new.requests} requests: within limits"
+    return Verdict.PASS, [summary] + comparison
+
+
+def alert_severity(verdict: Verdict) -> Severity | None:
+    return {Verdict.FAIL: Severity.CRITICAL, Verdict.MARGINAL: Severity.WARNING}.get(verdict)
+
+
+def probe_schedule(interval_s: float, min_requests: int, rate_per_s: float) -> tuple[int, float]:
+    """How many synthetic requests to send over the interval, and the gap between them.
+
+    Enough for the step to be judged on evidence even when no user traffic arrives, spread so the
+    last one lands before the window closes.
+    """
+    count = max(2 * min_requests, int(rate_per_s * interval_s))
+    return count, (interval_s * 0.8) / count
