@@ -122,7 +122,10 @@ def event_channel(channel: Channel) -> dict[str, Any]:
 
 def event_operations(channel: Channel) -> dict[str, Any]:
     """One send operation describing the whole channel, then one receive operation per consumer."""
-    base = {"channel": {"$ref": f"#/channels/{channel.name}"}, "messages": [_ref_message(channel.name, channel.model.__name__)]}
+    base = {
+        "channel": {"$ref": f"#/channels/{channel.name}"},
+        "messages": [_ref_message(channel.name, channel.model.__name__)],
+    }
     readers = ", ".join(channel.consumers) or "nobody yet"
     found: dict[str, Any] = {
         f"send_{channel.name}": {
@@ -277,7 +280,7 @@ def check(out_dir: Path = CONTRACTS_DIR) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m contracts.generate", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 on any difference")
-    parser.add_argument("--out", type=Path, default=CONTRACTS_DIR, help="directory to write or check (default: contracts/)")
+    parser.add_argument("--out", type=Path, default=CONTRACTS_DIR, help="directory to write or check")
     args = parser.parse_args(argv)
     if args.check:
         problems = check(args.out)
@@ -289,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"contracts in {args.out} are up to date")
         return 0
     changed = write(args.out)
-    print(f"wrote {len(changed)} changed file(s) under {args.out}" + "".join(f"\n  {c}" for c in changed))
+    print(f"updated {len(changed)} file(s) under {args.out}" + "".join(f"\n  {c}" for c in changed))
     return 0
 
 

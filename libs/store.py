@@ -10,10 +10,37 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, event, select, text
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from contracts.envelope import Event
 from libs.telemetry import current_trace_headers
+
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on every backend.
+
+    SQLite keeps only the wall-clock time and drops the offset: 18:00+02:00 would come back as
+    18:00 with no zone. Normalising to UTC on the way in and tagging UTC on the way out keeps
+    comparisons right whatever offset a caller used.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given where UTC is required")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 messaging = MetaData()
 
@@ -22,7 +49,7 @@ inbox = Table(
     messaging,
     Column("consumer", String(200), primary_key=True),
     Column("event_id", String(64), primary_key=True),
-    Column("processed_at", DateTime(timezone=True), nullable=False),
+    Column("processed_at", UtcDateTime(), nullable=False),
 )
 
 outbox = Table(
@@ -34,8 +61,8 @@ outbox = Table(
     Column("stream", String(100), nullable=False),
     Column("payload", Text, nullable=False),
     Column("headers", JSON, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("published_at", DateTime(timezone=True), nullable=True, index=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("published_at", UtcDateTime(), nullable=True, index=True),
 )
 
 

@@ -2,8 +2,10 @@
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.store import UtcDateTime
 
 from services.deployer.domain import Deployment, Status
 from services.deployer.local.driver import InstanceHandle, RouterHandle
@@ -22,7 +24,7 @@ deployments = Table(
     Column("step_index", Integer, nullable=False),
     Column("status", String(32), nullable=False, index=True),
     Column("approval", Text, nullable=False),  # the ReleaseApproved event: later steps need its spec
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 routers = Table(

@@ -1,9 +1,11 @@
 """The gatekeeper's own data: freeze windows."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table, select, update
+from sqlalchemy import Boolean, Column, MetaData, String, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.store import UtcDateTime
 
 from services.gatekeeper.domain import Freeze
 
@@ -14,8 +16,8 @@ freezes = Table(
     metadata,
     Column("freeze_id", String(64), primary_key=True),
     Column("environment", String(64), nullable=False, index=True),
-    Column("starts_at", DateTime(timezone=True), nullable=False),
-    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("starts_at", UtcDateTime(), nullable=False),
+    Column("ends_at", UtcDateTime(), nullable=False),
     Column("reason", String(500), nullable=False),
     Column("actor", String(200), nullable=False),
     Column("lifted", Boolean, nullable=False, default=False),
@@ -40,12 +42,5 @@ async def load_freezes(session: AsyncSession, environment: str | None = None, si
     if since:
         query = query.where(freezes.c.ends_at > since)
     rows = (await session.execute(query)).mappings().all()
-    return [Freeze(**_aware(dict(row))) for row in rows]
+    return [Freeze(**row) for row in rows]
 
-
-def _aware(row: dict) -> dict:
-    # SQLite hands back naive datetimes; everything slipway stores is UTC.
-    for key in ("starts_at", "ends_at"):
-        if row[key].tzinfo is None:
-            row[key] = row[key].replace(tzinfo=UTC)
-    return row

@@ -59,8 +59,9 @@ class Handlers:
                 await asyncio.sleep(max(0.0, window_end - datetime.now(UTC).timestamp()))  # the window itself
                 observed, stable = await self._observe(client, step, window_start)
             verdict, reasons = judge(observed, Triggers(step.max_error_rate, step.max_p99_latency_ms, step.min_requests), stable)
-        except httpx.HTTPError as exc:
-            # Without evidence a step cannot pass: unreachable metrics fail it.
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            # Without evidence a step cannot pass: unreachable or unreadable metrics fail it. Anything
+            # escaping here would end the task silently and leave the step without a verdict.
             observed = Observed(0, 0, 0.0, 0.0)
             verdict, reasons = Verdict.FAIL, [f"metrics of {step.version} unavailable: {type(exc).__name__}: {exc}"]
         await self._conclude(step, verdict, reasons, observed)

@@ -2,8 +2,10 @@
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Float, MetaData, String, Table, Text, update
+from sqlalchemy import Column, Float, MetaData, String, Table, Text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.store import UtcDateTime
 
 metadata = MetaData()
 
@@ -15,9 +17,9 @@ rollbacks = Table(
     Column("environment", String(64), nullable=False),
     Column("bad_version", String(64), nullable=False),
     Column("reason", Text, nullable=False),
-    Column("failed_at", DateTime(timezone=True), nullable=False),
-    Column("requested_at", DateTime(timezone=True), nullable=False),
-    Column("completed_at", DateTime(timezone=True), nullable=True),
+    Column("failed_at", UtcDateTime(), nullable=False),
+    Column("requested_at", UtcDateTime(), nullable=False),
+    Column("completed_at", UtcDateTime(), nullable=True),
     Column("restore_seconds", Float, nullable=True),
 )
 

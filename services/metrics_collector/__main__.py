@@ -1,0 +1,4 @@
+from libs.runtime import run_service
+from services.metrics_collector.app import build
+
+run_service(build)

@@ -1,0 +1,332 @@
+"""Pure rules of the metrics-collector: the audit hash chain, DORA figures, release states.
+
+Everything here works on logged event payloads (plain dicts as they were received), so a
+producer that adds fields or a new event type never breaks a report.
+"""
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from statistics import median
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+
+Payload = Mapping[str, Any]
+ChainRecord = tuple[int, str, str, str]  # seq, payload, prev_hash, hash
+
+
+# --- the audit chain -------------------------------------------------------------------------
+
+
+def canonical_json(payload: Payload) -> str:
+    # One spelling per payload (sorted keys, no spaces), so re-serialising never changes a hash.
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
+def chain_hash(prev_hash: str, payload: str) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    ok: bool
+    records: int
+    first_bad_seq: int | None
+    reason: str
+
+
+def verify_chain(records: Sequence[ChainRecord]) -> AuditReport:
+    """Walk the chain from genesis; the first record that does not link or does not hash is reported."""
+    expected_prev = GENESIS_HASH
+    previous_seq: int | None = None
+    for seq, payload, prev_hash, recorded_hash in records:
+        if prev_hash != expected_prev:
+            before = "genesis" if previous_seq is None else f"record {previous_seq}"
+            reason = (
+                f"record {seq} does not link to {before}: "
+                "a record was deleted, inserted or rewritten before it"
+            )
+            return AuditReport(False, len(records), seq, reason)
+        if chain_hash(prev_hash, payload) != recorded_hash:
+            reason = f"record {seq} does not match its hash: its payload or hash was edited"
+            return AuditReport(False, len(records), seq, reason)
+        expected_prev = recorded_hash
+        previous_seq = seq
+    return AuditReport(True, len(records), None, "")
+
+
+# --- reading payloads ------------------------------------------------------------------------
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO timestamp from a payload; naive times are UTC, unreadable ones are None."""
+    if isinstance(value, datetime):
+        at = value
+    elif isinstance(value, str):
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def matching(events: Iterable[Payload], service: str | None = None, environment: str | None = None) -> list[Payload]:
+    """Events of one service and/or environment; None matches every value."""
+    return [
+        e
+        for e in events
+        if (service is None or e.get("service") == service)
+        and (environment is None or e.get("environment") == environment)
+    ]
+
+
+def _timed(events: Iterable[Payload]) -> list[tuple[datetime, Payload]]:
+    # Order by when things happened, not when they reached the log: the events and alerts streams
+    # are consumed independently. sorted() is stable, so equal times keep log order.
+    pairs = [(at, e) for e in events if (at := parse_time(e.get("occurred_at"))) is not None]
+    return sorted(pairs, key=lambda pair: pair[0])
+
+
+def _by_release(timed: Iterable[tuple[datetime, Payload]]) -> dict[str, list[tuple[datetime, Payload]]]:
+    releases: dict[str, list[tuple[datetime, Payload]]] = defaultdict(list)
+    for at, e in timed:
+        releases[str(e.get("release_id", ""))].append((at, e))
+    return releases
+
+
+# --- DORA ------------------------------------------------------------------------------------
+
+FAILURE_TYPES = frozenset({"RollbackCompleted", "DeploymentFailed"})
+
+
+@dataclass(frozen=True)
+class Duration:
+    release_id: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class DoraReport:
+    window_days: int
+    deployments: int
+    deployment_frequency_per_day: float
+    lead_times: tuple[Duration, ...]
+    lead_time_median_s: float | None
+    changes: int
+    failed_changes: int
+    change_failure_rate: float
+    restores: tuple[Duration, ...]
+    time_to_restore_median_s: float | None
+
+    def as_data(self) -> dict[str, Any]:
+        return {
+            "window_days": self.window_days,
+            "deployments": self.deployments,
+            "deployment_frequency_per_day": self.deployment_frequency_per_day,
+            "lead_time_median_s": self.lead_time_median_s,
+            "lead_times": [{"release_id": d.release_id, "seconds": d.seconds} for d in self.lead_times],
+            "changes": self.changes,
+            "failed_changes": self.failed_changes,
+            "change_failure_rate": self.change_failure_rate,
+            "time_to_restore_median_s": self.time_to_restore_median_s,
+            "restores": [{"release_id": d.release_id, "seconds": d.seconds} for d in self.restores],
+        }
+
+    def summary(self, service: str | None = None, environment: str | None = None) -> str:
+        scope = f"{service or 'all services'} in {environment or 'all environments'}"
+        return (
+            f"{scope}, last {self.window_days} days: "
+            f"{self.deployments} deployments ({self.deployment_frequency_per_day:.2f}/day), "
+            f"lead time median {human_duration(self.lead_time_median_s)}, "
+            f"change failure rate {self.change_failure_rate:.0%} ({self.failed_changes} of {self.changes}), "
+            f"time to restore median {human_duration(self.time_to_restore_median_s)}"
+        )
+
+
+def dora(
+    events: Iterable[Payload], now: datetime, days: int, *, service: str | None = None, environment: str | None = None
+) -> DoraReport:
+    """The four DORA keys over [now - days, now], from the logged events of the matching releases."""
+    start = now - timedelta(days=days)
+    timed = _timed(matching(events, service, environment))
+    releases = _by_release(timed)  # the whole history: a release may have started before the window
+    window = [(at, e) for at, e in timed if start <= at <= now]
+
+    succeeded = [(at, e) for at, e in window if e.get("type") == "DeploymentSucceeded"]
+    lead_times = []
+    for at, e in succeeded:
+        release_id = str(e.get("release_id", ""))
+        committed = _commit_time(releases[release_id], before=at)
+        if committed is not None:
+            lead_times.append(Duration(release_id, (at - committed).total_seconds()))
+
+    started: dict[str, datetime] = {}
+    for at, e in window:
+        if e.get("type") == "DeploymentStarted":
+            started.setdefault(str(e.get("release_id", "")), at)
+    failed = [
+        release_id
+        for release_id, began in started.items()
+        if any(e.get("type") in FAILURE_TYPES and at >= began for at, e in releases[release_id])
+    ]
+
+    restores = []
+    for at, e in window:
+        if e.get("type") != "RollbackCompleted":
+            continue
+        release_id = str(e.get("release_id", ""))
+        # The bad version began hurting users when it first took traffic.
+        first_step = next((t for t, x in releases[release_id] if x.get("type") == "StepStarted" and t <= at), None)
+        if first_step is not None:
+            restores.append(Duration(release_id, (at - first_step).total_seconds()))
+
+    return DoraReport(
+        window_days=days,
+        deployments=len(succeeded),
+        deployment_frequency_per_day=len(succeeded) / days,
+        lead_times=tuple(lead_times),
+        lead_time_median_s=_median(lead_times),
+        changes=len(started),
+        failed_changes=len(failed),
+        change_failure_rate=len(failed) / len(started) if started else 0.0,
+        restores=tuple(restores),
+        time_to_restore_median_s=_median(restores),
+    )
+
+
+def _commit_time(history: Sequence[tuple[datetime, Payload]], before: datetime) -> datetime | None:
+    """The commit time of the change: the deployer's DeploymentStarted, else the CI's ReleaseRequested."""
+    for at, e in reversed(history):
+        if e.get("type") == "DeploymentStarted" and at <= before:
+            committed = parse_time(e.get("committed_at"))
+            if committed is not None:
+                return committed
+    for _, e in history:
+        commit = e.get("commit")
+        if e.get("type") == "ReleaseRequested" and isinstance(commit, Mapping):
+            committed = parse_time(commit.get("committed_at"))
+            if committed is not None:
+                return committed
+    return None
+
+
+def _median(durations: Sequence[Duration]) -> float | None:
+    return median(d.seconds for d in durations) if durations else None
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    remaining = int(round(abs(seconds)))
+    sign = "-" if seconds < 0 else ""
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if remaining >= size:
+            parts.append(f"{remaining // size}{unit}")
+            remaining %= size
+    if remaining or not parts:
+        parts.append(f"{remaining}s")
+    return sign + "".join(parts[:2])
+
+
+# --- release states --------------------------------------------------------------------------
+
+STATES = {
+    "ReleaseRequested": "requested",
+    "ReleaseRequestRejected": "rejected",
+    "ArtifactVerified": "verified",
+    "ArtifactRejected": "rejected",
+    "ReleaseApproved": "approved",
+    "ReleaseBlocked": "blocked",
+    "DeploymentStarted": "deploying",
+    "RollbackRequested": "rolling back",
+    "RollbackCompleted": "rolled back",
+    "DeploymentSucceeded": "succeeded",
+    "DeploymentFailed": "failed",
+}
+# Events whose reason explains the state they lead to (a passing verdict's reasons explain nothing).
+REASONED = frozenset(
+    {"ReleaseRequestRejected", "ArtifactRejected", "ReleaseBlocked", "DeploymentFailed", "RollbackRequested",
+     "RollbackCompleted", "StepVerdict"}
+)
+
+
+@dataclass(frozen=True)
+class ReleaseState:
+    release_id: str
+    service: str
+    environment: str
+    version: str
+    state: str
+    last_event: str
+    updated_at: datetime
+    reason: str
+    events: int
+
+
+def release_states(events: Iterable[Payload]) -> list[ReleaseState]:
+    """Where each release stands, newest first; ids only ever named by non-release events are left out."""
+    states = []
+    for release_id, history in _by_release(_timed(events)).items():
+        significant = [e for _, e in history if state_of(e) is not None]
+        if not significant:
+            continue
+        first, (last_at, last) = history[0][1], history[-1]
+        latest = significant[-1]
+        states.append(
+            ReleaseState(
+                release_id=release_id,
+                service=str(first.get("service", "")),
+                environment=str(first.get("environment", "")),
+                version=_version(significant),
+                state=state_of(latest) or "",
+                last_event=str(last.get("type", "")),
+                updated_at=last_at,
+                reason=reason_of(latest),
+                events=len(history),
+            )
+        )
+    return sorted(states, key=lambda s: s.updated_at, reverse=True)
+
+
+def state_of(event: Payload) -> str | None:
+    """A readable state for a release-path event; None for events that do not move a release (alerts, freezes)."""
+    kind = event.get("type")
+    if kind == "StepStarted":
+        return f"canary step {_step(event)}/{event.get('step_count', '?')} at {event.get('weight', '?')}%"
+    if kind == "StepVerdict":
+        return f"step {_step(event)} verdict {event.get('verdict', '?')}"
+    return STATES.get(str(kind))
+
+
+def reason_of(event: Payload) -> str:
+    if event.get("type") not in REASONED or event.get("verdict") == "pass":
+        return ""
+    parts: list[str] = []
+    for key in ("reason", "root_cause"):
+        if isinstance(event.get(key), str) and event[key]:
+            parts.append(event[key])
+    reasons = event.get("reasons")
+    if isinstance(reasons, list):
+        parts.extend(str(r) for r in reasons if r)
+    return "; ".join(parts)
+
+
+def _step(event: Payload) -> str:
+    index = event.get("step_index")
+    # step_index counts from 0 on the wire; people count steps from 1.
+    return str(index + 1) if isinstance(index, int) else "?"
+
+
+def _version(history: Sequence[Payload]) -> str:
+    for kind in ("ReleaseRequested", "DeploymentStarted"):
+        for e in history:
+            if e.get("type") == kind and isinstance(e.get("version"), str):
+                return e["version"]
+    return ""

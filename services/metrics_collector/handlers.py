@@ -1,0 +1,142 @@
+"""Use cases of the metrics-collector: log every event in the audit chain, answer queries over it."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import ConfigDict, ValidationError
+
+from contracts.commands import CommandResult, QueryDora, QueryReleases, VerifyAudit
+from contracts.envelope import Event, Model
+from libs.bus import describe
+from libs.runtime import Runtime
+from libs.store import Transaction
+from services.metrics_collector import domain
+from services.metrics_collector.store import EventLog
+
+log = logging.getLogger("slipway.metrics_collector")
+CONSUMER = "metrics-collector"
+
+C = TypeVar("C", bound=Model)
+
+
+class LoggedEvent(Event):
+    """Any event: the envelope is validated, every other field is kept, so the log holds what was sent.
+
+    It declares no `subject`, which keeps this reader out of Event.registry.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    def model_post_init(self, context: Any) -> None:
+        # Event would name an untyped message after this class; "unknown" does not pretend to know.
+        if not self.type:
+            object.__setattr__(self, "type", "unknown")
+        super().model_post_init(context)
+
+
+class Handlers:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        # Both consumers append to one chain and each append reads the head first: serialising
+        # them here avoids the unique prev_hash rejecting one of two interleaved appends.
+        self._append_lock = asyncio.Lock()
+
+    async def on_event(self, event: LoggedEvent, subject: str) -> None:
+        payload = domain.canonical_json(event.model_dump(mode="json"))
+
+        async def append(tx: Transaction) -> None:
+            entries = EventLog(tx.session)
+            prev_hash = await entries.head_hash()
+            await entries.append(
+                event_id=event.event_id,
+                type=event.type,
+                subject=subject,
+                release_id=event.release_id,
+                service=event.service,
+                environment=event.environment,
+                occurred_at=event.occurred_at,
+                recorded_at=datetime.now(UTC),
+                payload=payload,
+                prev_hash=prev_hash,
+                hash=domain.chain_hash(prev_hash, payload),
+            )
+
+        async with self._append_lock:
+            if not await self.runtime.process_once(CONSUMER, event, append):
+                log.debug("event %s is already in the log", event.event_id)
+
+    async def query_dora(self, body: bytes) -> CommandResult:
+        return await self._answer(QueryDora, body, self._dora)
+
+    async def verify_audit(self, body: bytes) -> CommandResult:
+        return await self._answer(VerifyAudit, body, self._audit)
+
+    async def query_releases(self, body: bytes) -> CommandResult:
+        return await self._answer(QueryReleases, body, self._releases)
+
+    async def _dora(self, query: QueryDora) -> CommandResult:
+        events = await self._payloads()
+        report = domain.dora(
+            events, datetime.now(UTC), query.days, service=query.service, environment=query.environment
+        )
+        return CommandResult(ok=True, message=report.summary(query.service, query.environment), data=report.as_data())
+
+    async def _audit(self, _: VerifyAudit) -> CommandResult:
+        async with self.runtime.db.sessions() as session:
+            records = await EventLog(session).chain()
+        report = domain.verify_chain(records)
+        head = records[-1][3] if records else None
+        if report.ok:
+            message = f"audit trail intact: {report.records} records, head {head or domain.GENESIS_HASH}"
+        else:
+            message = f"audit trail BROKEN at record {report.first_bad_seq} of {report.records}: {report.reason}"
+        data = {"records": report.records, "first_bad_seq": report.first_bad_seq, "reason": report.reason,
+                "head_hash": head}
+        return CommandResult(ok=report.ok, message=message, data=data)
+
+    async def _releases(self, query: QueryReleases) -> CommandResult:
+        states = domain.release_states(await self._payloads(query.release_id))[: query.limit]
+        if query.release_id is not None and not states:
+            return CommandResult(ok=False, message=f"release {query.release_id} is not in the event log")
+        releases = [_release_data(s) for s in states]
+        if query.release_id is not None:
+            message = f"{states[0].release_id}: {states[0].state}"
+        else:
+            message = f"{len(releases)} releases, newest first"
+        return CommandResult(ok=True, message=message, data={"releases": releases})
+
+    async def _payloads(self, release_id: str | None = None) -> list[dict[str, Any]]:
+        async with self.runtime.db.sessions() as session:
+            return await EventLog(session).payloads(release_id)
+
+    async def _answer(
+        self, model: type[C], body: bytes, use_case: Callable[[C], Awaitable[CommandResult]]
+    ) -> CommandResult:
+        """Parse, run, and always answer: a bad or failing command must not take the service down."""
+        try:
+            # An empty request means "all defaults", so `nats req <subject> ''` works by hand.
+            command = model.model_validate_json(body.strip() or b"{}")
+        except ValidationError as invalid:
+            return CommandResult(ok=False, message=f"invalid {model.__name__}: {describe(invalid)}")
+        try:
+            return await use_case(command)
+        except Exception as exc:  # noqa: BLE001 - reported to the requester instead of crashing the service
+            log.exception("%s failed", model.__name__)
+            return CommandResult(ok=False, message=f"{model.__name__} failed: {type(exc).__name__}: {exc}")
+
+
+def _release_data(state: domain.ReleaseState) -> dict[str, Any]:
+    return {
+        "release_id": state.release_id,
+        "service": state.service,
+        "environment": state.environment,
+        "version": state.version,
+        "state": state.state,
+        "last_event": state.last_event,
+        "updated_at": state.updated_at.isoformat(),
+        "reason": state.reason,
+        "events": state.events,
+    }

@@ -1,0 +1,256 @@
+"""The deployer alone, driven by the events the gatekeeper, health-watcher and rollback-controller would send.
+
+It runs real sample-app processes and a real router through the local driver under
+``settings.data_dir / "run"``; every test stops them all at the end.
+"""
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from contracts.events import ReleaseApproved, ReleaseRequested, RollbackRequested, StepStarted, StepVerdict
+from contracts.release import ReleaseSpec
+from examples.build_sample import build as build_sample
+from libs.client import publish_event
+from libs.settings import Settings
+from libs.store import Database
+from services.deployer import store
+from services.deployer.app import build
+from services.deployer.local import processes
+from services.deployer.local.driver import InstanceHandle, RouterHandle, stop_all
+from tests.conftest import running
+from tests.support.releases import release_for
+from tests.support.watch import EventWatcher
+
+CANARY = {"kind": "canary", "steps": [{"weight": 10}, {"weight": 50}], "analysis_interval_s": 1.0}
+OUTCOMES = ("DeploymentSucceeded", "DeploymentFailed", "RollbackCompleted")
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes(settings: Settings) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        stop_all(settings.data_dir / "run")
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> dict[str, Path]:
+    return {
+        "1.0.0": build_sample("1.0.0", tmp_path / "dist"),
+        "2.0.0": build_sample("2.0.0", tmp_path / "dist"),
+    }
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+        yield client
+
+
+def approve(request: ReleaseRequested) -> ReleaseApproved:
+    return ReleaseApproved.caused_by(
+        request, "gatekeeper", release=ReleaseSpec.model_validate(request.model_dump()), reasons=["approved by test"]
+    )
+
+
+def verdict_for(step: StepStarted, verdict: str = "pass") -> StepVerdict:
+    return StepVerdict.caused_by(
+        step, "health-watcher", deployment_id=step.deployment_id, step_index=step.step_index, version=step.version,
+        stable_version=step.stable_version, team=step.team, verdict=verdict, reasons=[f"{verdict} by test"],
+        requests=20, errors=0, error_rate=0.0, p99_latency_ms=5.0,
+    )
+
+
+async def step_seen(watcher: EventWatcher, release_id: str, step_index: int) -> StepStarted:
+    body = await watcher.wait_type("StepStarted", release_id=release_id, step_index=step_index)
+    return StepStarted.model_validate(body)
+
+
+async def outcome(watcher: EventWatcher, release_id: str) -> dict:
+    [body] = await watcher.wait_for(lambda _s, b: b.get("release_id") == release_id and b.get("type") in OUTCOMES)
+    return body
+
+
+async def deploy_live(settings: Settings, watcher: EventWatcher, artifact: Path, version: str) -> StepStarted:
+    """A first, all-at-once deployment taken to success; returns its (only) step."""
+    approved = approve(release_for(artifact, version))
+    await publish_event(settings.nats_url, approved)
+    step = await step_seen(watcher, approved.release_id, 0)
+    await publish_event(settings.nats_url, verdict_for(step))
+    done = await outcome(watcher, approved.release_id)
+    assert done["type"] == "DeploymentSucceeded", done
+    return step
+
+
+async def served_by(http: httpx.AsyncClient, url: str, count: int = 10) -> list[tuple[int, str]]:
+    result = []
+    for n in range(count):
+        response = await http.get(f"{url}/orders/{n}")
+        result.append((response.status_code, response.headers.get("x-slipway-served-by", "")))
+    return result
+
+
+async def routes(http: httpx.AsyncClient, router: RouterHandle) -> dict[str, int]:
+    backends = (await http.get(f"{router.admin_url}/routes")).json()["backends"]
+    return {b["version"]: b["weight"] for b in backends}
+
+
+async def recorded(settings: Settings) -> tuple[RouterHandle, dict[str, InstanceHandle]]:
+    """What the deployer's own SQLite file says runs where."""
+    db = Database(settings.database_url_for("deployer"))
+    try:
+        async with db.transaction() as tx:
+            [router] = await store.all_routers(tx.session)
+            instances = {i.version: i for i in await store.all_instances(tx.session)}
+    finally:
+        await db.dispose()
+    return router, instances
+
+
+async def until_dead(pid: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while processes.is_alive(pid):
+        assert time.monotonic() < deadline, f"process {pid} still alive after {timeout}s"
+        await asyncio.sleep(0.05)
+
+
+async def test_first_deployment_all_at_once_succeeds_and_serves(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], http: httpx.AsyncClient
+) -> None:
+    approved = approve(release_for(artifacts["1.0.0"], "1.0.0"))
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, approved)
+        started = await watcher.wait_type("DeploymentStarted", release_id=approved.release_id)
+        step = await step_seen(watcher, approved.release_id, 0)
+        assert (started["version"], started["stable_version"], started["strategy"], started["steps"]) == (
+            "1.0.0", None, "all-at-once", [100],
+        )
+        assert started["causation_id"] == approved.event_id
+        assert (step.weight, step.step_count, step.version, step.stable_version, step.team) == (
+            100, 1, "1.0.0", None, "payments",
+        )
+        assert step.router_url == started["router_url"]
+        assert step.metrics_url.endswith("/metrics")
+        triggers = approved.release.rollback_triggers
+        assert (step.analysis_interval_s, step.max_error_rate, step.min_requests) == (
+            1.0, triggers.max_error_rate, triggers.min_requests,
+        )
+
+        await publish_event(settings.nats_url, verdict_for(step))
+        succeeded = await watcher.wait_type("DeploymentSucceeded", release_id=approved.release_id)
+        assert (succeeded["version"], succeeded["previous_version"]) == ("1.0.0", None)
+
+        answers = await served_by(http, started["router_url"])
+        assert answers == [(200, "1.0.0")] * 10
+        body = (await http.get(f"{started['router_url']}/hello")).json()
+        assert body == {"version": "1.0.0", "path": "/hello"}
+
+
+async def test_canary_advances_on_pass_and_rolls_back_to_stable(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], http: httpx.AsyncClient
+) -> None:
+    async with running(build(settings)):
+        await deploy_live(settings, watcher, artifacts["1.0.0"], "1.0.0")
+        approved = approve(release_for(artifacts["2.0.0"], "2.0.0", strategy=CANARY))
+        await publish_event(settings.nats_url, approved)
+        started = await watcher.wait_type("DeploymentStarted", release_id=approved.release_id)
+        assert (started["stable_version"], started["strategy"], started["steps"]) == ("1.0.0", "canary", [10, 50])
+        first = await step_seen(watcher, approved.release_id, 0)
+        assert (first.weight, first.step_count, first.stable_version) == (10, 2, "1.0.0")
+        router, instances = await recorded(settings)
+        assert await routes(http, router) == {"2.0.0": 10, "1.0.0": 90}
+        canary_pid = instances["2.0.0"].pid
+        assert processes.is_alive(canary_pid)
+
+        passed = verdict_for(first)
+        await publish_event(settings.nats_url, passed)
+        second = await step_seen(watcher, approved.release_id, 1)
+        assert (second.weight, second.step_count, second.causation_id) == (50, 2, passed.event_id)
+        assert await routes(http, router) == {"2.0.0": 50, "1.0.0": 50}
+
+        # One deployment per service and environment at a time.
+        rival = approve(release_for(artifacts["1.0.0"], "3.0.0"))
+        await publish_event(settings.nats_url, rival)
+        refused = await outcome(watcher, rival.release_id)
+        assert refused["type"] == "DeploymentFailed"
+        assert approved.release_id in refused["reason"] and "still in progress" in refused["reason"]
+
+        failed_at = datetime.now(UTC)
+        request = RollbackRequested.caused_by(
+            second, "rollback-controller", deployment_id=second.deployment_id, bad_version="2.0.0",
+            restore_version="1.0.0", reason="2.0.0 failed step 2: error rate 50.0% exceeds 5.0%", failed_at=failed_at,
+        )
+        await publish_event(settings.nats_url, request)
+        completed = await outcome(watcher, approved.release_id)
+        assert completed["type"] == "RollbackCompleted"
+        assert (completed["bad_version"], completed["restored_version"]) == ("2.0.0", "1.0.0")
+        assert completed["root_cause"] == request.reason
+        assert datetime.fromisoformat(completed["failed_at"]) == failed_at
+        assert completed["causation_id"] == request.event_id
+
+        assert await served_by(http, router.url, 20) == [(200, "1.0.0")] * 20
+        assert await routes(http, router) == {"1.0.0": 100}
+        assert not processes.is_alive(canary_pid)
+        _, instances = await recorded(settings)
+        assert set(instances) == {"1.0.0"}
+
+
+async def test_restart_adopts_running_processes_and_restarts_dead_ones_on_the_same_port(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], http: httpx.AsyncClient
+) -> None:
+    async with running(build(settings)):
+        await deploy_live(settings, watcher, artifacts["1.0.0"], "1.0.0")
+    router, instances = await recorded(settings)
+    stable = instances["1.0.0"]
+    # Stopping the deployer leaves what it runs running.
+    assert processes.is_alive(router.pid) and processes.is_alive(stable.pid)
+
+    async with running(build(settings)):
+        adopted_router, adopted = await recorded(settings)
+        assert adopted_router == router
+        assert adopted == {"1.0.0": stable}
+        assert await served_by(http, router.url, 5) == [(200, "1.0.0")] * 5
+
+        os.kill(stable.pid, signal.SIGKILL)
+        await until_dead(stable.pid)
+        assert (await http.get(f"{router.url}/down")).status_code == 502
+
+    async with running(build(settings)):
+        same_router, restarted = await recorded(settings)
+        assert same_router == router
+        revived = restarted["1.0.0"]
+        assert revived.pid != stable.pid
+        assert processes.is_alive(revived.pid)
+        assert (revived.port, revived.artifact_path) == (stable.port, stable.artifact_path)
+        pid_file = settings.data_dir / "run" / "pids" / "app.shop.prod.1_0_0.pid"
+        assert int(pid_file.read_text()) == revived.pid
+        assert await served_by(http, router.url, 5) == [(200, "1.0.0")] * 5
+
+
+async def test_digest_mismatch_fails_the_deployment_and_the_next_release_still_deploys(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], http: httpx.AsyncClient
+) -> None:
+    tampered = approve(release_for(artifacts["1.0.0"], "1.0.0", digest="sha256:" + "0" * 64))
+    good = approve(release_for(artifacts["1.0.0"], "1.0.0"))
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, tampered)
+        failed = await outcome(watcher, tampered.release_id)
+        assert failed["type"] == "DeploymentFailed"
+        assert failed["version"] == "1.0.0"
+        assert "digest mismatch" in failed["reason"]
+        assert "sha256:" + "0" * 64 in failed["reason"]
+        assert not watcher.matching(lambda _s, b: b.get("release_id") == tampered.release_id
+                                    and b.get("type") == "DeploymentStarted")
+
+        await publish_event(settings.nats_url, good)
+        started = await watcher.wait_type("DeploymentStarted", release_id=good.release_id)
+        await step_seen(watcher, good.release_id, 0)
+        assert await served_by(http, started["router_url"], 5) == [(200, "1.0.0")] * 5

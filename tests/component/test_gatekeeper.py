@@ -1,0 +1,165 @@
+"""The gatekeeper alone against a real nats-server and its own SQLite file."""
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from contracts import subjects
+from contracts.commands import FreezeEnvironment, LiftFreeze, ListFreezes
+from contracts.events import ArtifactVerified
+from contracts.release import ReleaseSpec
+from libs.client import connected, publish_event, publish_raw, send_command
+from libs.settings import Settings
+from services.gatekeeper.app import build
+from tests.conftest import running
+from tests.support.releases import release_for
+from tests.support.watch import EventWatcher
+
+
+@pytest.fixture
+def artifact(tmp_path: Path) -> Path:
+    path = tmp_path / "app.pyz"
+    path.write_bytes(b"artifact bytes")
+    return path
+
+
+def verified(artifact: Path, version: str = "1.0.0", environment: str = "prod") -> ArtifactVerified:
+    request = release_for(artifact, version, environment=environment)
+    return ArtifactVerified.caused_by(
+        request, "artifact-verifier", release=ReleaseSpec.model_validate(request.model_dump()), size_bytes=1
+    )
+
+
+def decided(release_id: str):  # noqa: ANN201 - a watcher predicate
+    return lambda _s, b: b.get("release_id") == release_id and b.get("type") in ("ReleaseApproved", "ReleaseBlocked")
+
+
+async def test_verified_release_is_approved_with_reasons(settings: Settings, watcher: EventWatcher, artifact: Path) -> None:
+    event = verified(artifact)
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, event)
+        [approved] = await watcher.wait_for(decided(event.release_id))
+    assert approved["type"] == "ReleaseApproved"
+    assert approved["reasons"] == ["standard release with no freeze on prod: approved automatically"]
+    assert approved["causation_id"] == event.event_id
+    assert approved["source"] == "gatekeeper"
+    assert ReleaseSpec.model_validate(approved["release"]) == event.release
+
+
+async def test_freeze_blocks_releases_until_lifted(settings: Settings, watcher: EventWatcher, artifact: Path) -> None:
+    now = datetime.now(UTC)
+    command = FreezeEnvironment(
+        environment="prod", starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1),
+        reason="black friday", actor="alice",
+    )
+    async with running(build(settings)):
+        result = await send_command(settings.nats_url, subjects.CMD_FREEZE, command)
+        assert result.ok, result.message
+        freeze_id = result.data["freeze_id"]
+        declared = await watcher.wait_type("FreezeDeclared", freeze_id=freeze_id)
+        assert (declared["environment"], declared["actor"], declared["reason"]) == ("prod", "alice", "black friday")
+
+        during = verified(artifact, "1.0.0")
+        elsewhere = verified(artifact, "1.0.0", environment="staging")
+        await publish_event(settings.nats_url, during)
+        await publish_event(settings.nats_url, elsewhere)
+        [blocked] = await watcher.wait_for(decided(during.release_id))
+        assert blocked["type"] == "ReleaseBlocked"
+        [reason] = blocked["reasons"]
+        assert freeze_id in reason and "alice" in reason and "black friday" in reason
+        assert command.ends_at.isoformat() in reason
+        [other] = await watcher.wait_for(decided(elsewhere.release_id))
+        assert other["type"] == "ReleaseApproved"  # a freeze on prod does not stop staging
+
+        listed = await send_command(settings.nats_url, subjects.CMD_LIST_FREEZES, ListFreezes(environment="prod"))
+        assert listed.ok
+        [row] = listed.data["freezes"]
+        assert (row["freeze_id"], row["active"], row["actor"]) == (freeze_id, True, "alice")
+        none_on_staging = await send_command(settings.nats_url, subjects.CMD_LIST_FREEZES, ListFreezes(environment="staging"))
+        assert none_on_staging.data["freezes"] == []
+
+        lifted = await send_command(settings.nats_url, subjects.CMD_LIFT_FREEZE, LiftFreeze(freeze_id=freeze_id, actor="bob"))
+        assert lifted.ok, lifted.message
+        freeze_lifted = await watcher.wait_type("FreezeLifted", freeze_id=freeze_id)
+        assert freeze_lifted["actor"] == "bob"
+        again = await send_command(settings.nats_url, subjects.CMD_LIFT_FREEZE, LiftFreeze(freeze_id=freeze_id, actor="bob"))
+        assert not again.ok and freeze_id in again.message
+
+        after = verified(artifact, "1.0.1")
+        await publish_event(settings.nats_url, after)
+        [approved] = await watcher.wait_for(decided(after.release_id))
+        assert approved["type"] == "ReleaseApproved"
+        listed = await send_command(settings.nats_url, subjects.CMD_LIST_FREEZES, ListFreezes())
+        assert listed.data["freezes"] == []
+
+
+async def test_freeze_given_in_another_timezone_covers_the_same_instant(
+    settings: Settings, watcher: EventWatcher, artifact: Path
+) -> None:
+    # 14:00+02:00 is 12:00 UTC: storing the wall clock without its offset would shift the window.
+    plus_two = timezone(timedelta(hours=2))
+    now = datetime.now(UTC)
+    command = FreezeEnvironment(
+        environment="prod", starts_at=(now - timedelta(minutes=10)).astimezone(plus_two),
+        ends_at=(now + timedelta(minutes=30)).astimezone(plus_two), reason="release train", actor="carol",
+    )
+    async with running(build(settings)):
+        result = await send_command(settings.nats_url, subjects.CMD_FREEZE, command)
+        assert result.ok, result.message
+        listed = await send_command(settings.nats_url, subjects.CMD_LIST_FREEZES, ListFreezes(environment="prod"))
+        [row] = listed.data["freezes"]
+        assert row["active"] is True
+        assert datetime.fromisoformat(row["ends_at"]) == command.ends_at
+        event = verified(artifact)
+        await publish_event(settings.nats_url, event)
+        [decision] = await watcher.wait_for(decided(event.release_id))
+    assert decision["type"] == "ReleaseBlocked"
+    assert result.data["freeze_id"] in decision["reasons"][0]
+
+
+async def test_invalid_freeze_is_refused_with_the_problem_and_the_service_keeps_answering(settings: Settings) -> None:
+    now = datetime.now(UTC)
+    backwards = {
+        "environment": "prod", "starts_at": (now + timedelta(hours=2)).isoformat(),
+        "ends_at": (now + timedelta(hours=1)).isoformat(), "reason": "oops", "actor": "alice",
+    }
+    async with running(build(settings)):
+        async with connected(settings.nats_url) as nc:
+            reply = await nc.request(subjects.CMD_FREEZE, json.dumps(backwards).encode(), timeout=5)
+            answer = json.loads(reply.data)
+            assert answer["ok"] is False
+            assert "ends_at must be after starts_at" in answer["message"]
+
+            not_json = await nc.request(subjects.CMD_FREEZE, b"{not json", timeout=5)
+            assert json.loads(not_json.data)["ok"] is False
+
+        over = FreezeEnvironment(
+            environment="prod", starts_at=now - timedelta(hours=2), ends_at=now - timedelta(hours=1),
+            reason="too late", actor="alice",
+        )
+        refused = await send_command(settings.nats_url, subjects.CMD_FREEZE, over)
+        assert not refused.ok
+        assert "already be over" in refused.message
+
+        unknown = await send_command(settings.nats_url, subjects.CMD_LIFT_FREEZE, LiftFreeze(freeze_id="frz-nope", actor="a"))
+        assert not unknown.ok and "frz-nope" in unknown.message
+
+        listed = await send_command(settings.nats_url, subjects.CMD_LIST_FREEZES, ListFreezes())
+        assert listed.ok
+        assert listed.data["freezes"] == []  # nothing invalid was stored
+
+
+async def test_redelivered_event_is_decided_once(settings: Settings, watcher: EventWatcher, artifact: Path) -> None:
+    first = verified(artifact, "1.0.0")
+    marker = verified(artifact, "1.0.1")
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, first)
+        await watcher.wait_type("ReleaseApproved", release_id=first.release_id)
+        # Same event_id, different Nats-Msg-Id: JetStream stores it again, only the inbox can tell.
+        await publish_raw(settings.nats_url, first.subject, first.model_dump_json().encode(), {"Nats-Msg-Id": "other"})
+        await publish_event(settings.nats_url, marker)
+        await watcher.wait_type("ReleaseApproved", release_id=marker.release_id)
+    assert len(watcher.matching(decided(first.release_id))) == 1
+    assert len(watcher.matching(decided(marker.release_id))) == 1

@@ -1,0 +1,100 @@
+"""The rollback-controller alone: failing verdicts become rollback requests; completions are timed."""
+
+import asyncio
+import sqlite3
+import time
+from datetime import datetime, timedelta
+
+from contracts.events import RollbackCompleted, RollbackRequested, StepVerdict
+from libs.client import publish_event, publish_raw
+from libs.settings import Settings
+from services.rollback_controller.app import build
+from tests.conftest import running
+from tests.support.watch import EventWatcher
+
+REASONS = ["error rate 50.0% exceeds 5.0% (10/20)", "p99 latency 812 ms exceeds 500 ms"]
+
+
+def verdict(release_id: str, verdict: str, reasons: list[str] | None = None, version: str = "2.0.0") -> StepVerdict:
+    return StepVerdict(
+        release_id=release_id, service="shop", environment="prod", actor="ci:test", source="health-watcher",
+        deployment_id=release_id, step_index=1, version=version, stable_version="1.0.0", team="payments",
+        verdict=verdict, reasons=reasons or REASONS, requests=20, errors=10, error_rate=0.5, p99_latency_ms=812.0,
+    )
+
+
+def requested_for(release_id: str):  # noqa: ANN201 - a watcher predicate
+    return lambda _s, b: b.get("type") == "RollbackRequested" and b.get("release_id") == release_id
+
+
+def rollback_row(settings: Settings, release_id: str) -> tuple | None:
+    path = settings.database_url_for("rollback-controller").split("///", 1)[1]
+    with sqlite3.connect(path, timeout=5) as db:
+        return db.execute(
+            "SELECT bad_version, reason, completed_at, restore_seconds FROM rollbacks WHERE release_id = ?", (release_id,)
+        ).fetchone()
+
+
+async def until_restored(settings: Settings, release_id: str, timeout: float = 10.0) -> tuple:
+    deadline = time.monotonic() + timeout
+    while True:
+        row = rollback_row(settings, release_id)
+        if row is not None and row[3] is not None:
+            return row
+        assert time.monotonic() < deadline, f"rollback of {release_id} not completed within {timeout}s: {row}"
+        await asyncio.sleep(0.05)
+
+
+async def test_failing_verdict_requests_a_rollback_and_completion_is_timed(
+    settings: Settings, watcher: EventWatcher
+) -> None:
+    failing = verdict("shop-2.0.0", "fail")
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, failing)
+        body = await watcher.wait_type("RollbackRequested", release_id=failing.release_id)
+        request = RollbackRequested.model_validate(body)
+        assert request.failed_at == failing.occurred_at
+        assert request.reason == f"2.0.0 failed step 2: {REASONS[0]}; {REASONS[1]}"
+        assert (request.bad_version, request.restore_version, request.deployment_id) == ("2.0.0", "1.0.0", "shop-2.0.0")
+        assert (request.causation_id, request.source) == (failing.event_id, "rollback-controller")
+        bad_version, reason, completed_at, seconds = rollback_row(settings, failing.release_id)
+        assert (bad_version, reason, completed_at, seconds) == ("2.0.0", request.reason, None, None)
+
+        completed = RollbackCompleted.caused_by(
+            request, "deployer", deployment_id=request.deployment_id, bad_version="2.0.0", restored_version="1.0.0",
+            root_cause=request.reason, failed_at=request.failed_at,
+            occurred_at=request.failed_at + timedelta(seconds=3, milliseconds=250),
+        )
+        await publish_event(settings.nats_url, completed)
+        _, _, completed_at, seconds = await until_restored(settings, failing.release_id)
+    assert seconds == (completed.occurred_at - request.failed_at).total_seconds() == 3.25
+    assert datetime.fromisoformat(completed_at) == completed.occurred_at.replace(tzinfo=None)
+
+
+async def test_passing_and_marginal_verdicts_do_not_roll_back(settings: Settings, watcher: EventWatcher) -> None:
+    passing = verdict("shop-2.0.0", "pass", ["error rate 0.0%, p99 4 ms over 20 requests: within limits"])
+    marginal = verdict("shop-2.0.1", "marginal", ["error rate 3.0% is close to the 5.0% limit"], version="2.0.1")
+    marker = verdict("shop-3.0.0", "fail", version="3.0.0")
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, passing)
+        await publish_event(settings.nats_url, marginal)
+        await publish_event(settings.nats_url, marker)
+        await watcher.wait_for(requested_for(marker.release_id))
+    assert watcher.matching(requested_for(passing.release_id)) == []
+    assert watcher.matching(requested_for(marginal.release_id)) == []
+    assert rollback_row(settings, passing.release_id) is None
+    assert rollback_row(settings, marginal.release_id) is None
+    assert rollback_row(settings, marker.release_id) is not None
+
+
+async def test_a_redelivered_failing_verdict_requests_one_rollback(settings: Settings, watcher: EventWatcher) -> None:
+    failing = verdict("shop-2.0.0", "fail")
+    marker = verdict("shop-3.0.0", "fail", version="3.0.0")
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, failing)
+        await watcher.wait_for(requested_for(failing.release_id))
+        await publish_raw(settings.nats_url, failing.subject, failing.model_dump_json().encode(), {"Nats-Msg-Id": "again"})
+        await publish_event(settings.nats_url, marker)
+        await watcher.wait_for(requested_for(marker.release_id))
+    assert len(watcher.matching(requested_for(failing.release_id))) == 1
+    assert not watcher.matching(lambda s, _b: s.startswith("slipway.dlq."))

@@ -1,0 +1,227 @@
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.metrics_collector.domain import (
+    GENESIS_HASH,
+    canonical_json,
+    chain_hash,
+    dora,
+    human_duration,
+    release_states,
+    verify_chain,
+)
+
+NOW = datetime(2024, 6, 30, 12, 0, tzinfo=UTC)
+
+
+def at(**delta: float) -> datetime:
+    return NOW - timedelta(**delta)
+
+
+def evt(kind: str, release_id: str, when: datetime, service: str = "shop", environment: str = "prod", **fields):
+    return {"type": kind, "release_id": release_id, "service": service, "environment": environment,
+            "occurred_at": when.isoformat().replace("+00:00", "Z"), **fields}
+
+
+def chained(payloads: list[str]) -> list[tuple[int, str, str, str]]:
+    records, prev = [], GENESIS_HASH
+    for seq, payload in enumerate(payloads, start=1):
+        digest = chain_hash(prev, payload)
+        records.append((seq, payload, prev, digest))
+        prev = digest
+    return records
+
+
+# --- audit chain -----------------------------------------------------------------------------
+
+def test_chain_hash_is_sha256_of_prev_newline_payload() -> None:
+    assert chain_hash(GENESIS_HASH, "{}") == hashlib.sha256(("0" * 64 + "\n{}").encode()).hexdigest()
+
+
+def test_canonical_json_does_not_depend_on_key_order() -> None:
+    assert canonical_json({"b": 1, "a": [1, {"d": 2, "c": 3}]}) == canonical_json({"a": [1, {"c": 3, "d": 2}], "b": 1})
+    assert canonical_json({"b": 1, "a": "x"}) == '{"a":"x","b":1}'
+
+
+def test_an_intact_chain_verifies() -> None:
+    report = verify_chain(chained(['{"n":1}', '{"n":2}', '{"n":3}']))
+    assert (report.ok, report.records, report.first_bad_seq, report.reason) == (True, 3, None, "")
+
+
+def test_an_empty_log_is_intact() -> None:
+    assert verify_chain([]).ok
+
+
+def test_an_edited_payload_is_found_at_its_record() -> None:
+    records = chained(['{"n":1}', '{"n":2}', '{"n":3}'])
+    seq, _, prev, digest = records[1]
+    records[1] = (seq, '{"n":20}', prev, digest)
+    report = verify_chain(records)
+    assert (report.ok, report.records, report.first_bad_seq) == (False, 3, 2)
+    assert "does not match its hash" in report.reason
+
+
+def test_an_edit_with_a_recomputed_hash_breaks_the_next_link() -> None:
+    records = chained(['{"n":1}', '{"n":2}', '{"n":3}'])
+    seq, _, prev, _ = records[1]
+    records[1] = (seq, '{"n":20}', prev, chain_hash(prev, '{"n":20}'))
+    report = verify_chain(records)
+    assert (report.ok, report.first_bad_seq) == (False, 3)
+    assert "does not link to record 2" in report.reason
+
+
+def test_a_wrong_hash_is_found_at_its_record() -> None:
+    records = chained(['{"n":1}', '{"n":2}', '{"n":3}'])
+    seq, payload, prev, _ = records[1]
+    records[1] = (seq, payload, prev, "f" * 64)
+    assert verify_chain(records).first_bad_seq == 2
+
+
+@pytest.mark.parametrize(("deleted", "first_bad"), [(0, 2), (1, 3)])
+def test_a_deleted_record_breaks_the_link_of_the_one_after_it(deleted: int, first_bad: int) -> None:
+    records = chained(['{"n":1}', '{"n":2}', '{"n":3}'])
+    del records[deleted]
+    report = verify_chain(records)
+    assert (report.ok, report.records, report.first_bad_seq) == (False, 2, first_bad)
+    assert "deleted" in report.reason
+
+
+# --- DORA ------------------------------------------------------------------------------------
+
+def history() -> list[dict]:
+    a, b = at(days=2), at(days=1)
+    return [
+        # shop-1: canary that succeeds; lead time from the deployer's commit time (1h10m = 4200 s)
+        evt("ReleaseRequested", "shop-1", a, version="1.0.0",
+            commit={"sha": "abc1234", "committed_at": (a - timedelta(hours=5)).isoformat()}),
+        evt("ArtifactVerified", "shop-1", a + timedelta(minutes=1)),
+        evt("ReleaseApproved", "shop-1", a + timedelta(minutes=2), reasons=["no freeze"]),
+        evt("DeploymentStarted", "shop-1", a + timedelta(minutes=3), version="1.0.0",
+            committed_at=(a - timedelta(hours=1)).isoformat()),
+        evt("StepStarted", "shop-1", a + timedelta(minutes=4), step_index=0, step_count=2, weight=10),
+        evt("StepVerdict", "shop-1", a + timedelta(minutes=5), step_index=0, verdict="pass", reasons=["fine"]),
+        evt("StepStarted", "shop-1", a + timedelta(minutes=6), step_index=1, step_count=2, weight=100),
+        evt("DeploymentSucceeded", "shop-1", a + timedelta(minutes=10), version="1.0.0"),
+        # shop-2: fails at the first step and is rolled back; restored 4 min after it took traffic
+        evt("DeploymentStarted", "shop-2", b, version="1.1.0", committed_at=(b - timedelta(minutes=30)).isoformat()),
+        evt("StepStarted", "shop-2", b + timedelta(minutes=1), step_index=0, step_count=2, weight=10),
+        evt("StepVerdict", "shop-2", b + timedelta(minutes=3), step_index=0, verdict="fail",
+            reasons=["error rate 0.2 > 0.05"]),
+        evt("AlertRaised", "shop-2", b + timedelta(minutes=3), severity="critical", summary="shop 1.1.0 failing"),
+        evt("RollbackRequested", "shop-2", b + timedelta(minutes=3, seconds=30), reason="step 1 failed"),
+        evt("RollbackCompleted", "shop-2", b + timedelta(minutes=5), root_cause="error rate 0.2 > 0.05"),
+        # pay-1 in staging: all at once, lead time 3h20m = 12000 s
+        evt("DeploymentStarted", "pay-1", at(days=3), "pay", "staging", version="2.0.0",
+            committed_at=(at(days=3) - timedelta(hours=3)).isoformat()),
+        evt("DeploymentSucceeded", "pay-1", at(days=3) + timedelta(minutes=20), "pay", "staging", version="2.0.0"),
+        # shop-3: the deployer gives up
+        evt("DeploymentStarted", "shop-3", at(hours=6), version="1.2.0", committed_at=at(hours=7).isoformat()),
+        evt("DeploymentFailed", "shop-3", at(hours=5), version="1.2.0", reason="router unreachable"),
+        # shop-0: long before the window
+        evt("DeploymentStarted", "shop-0", at(days=40), version="0.9.0", committed_at=at(days=41).isoformat()),
+        evt("DeploymentSucceeded", "shop-0", at(days=40) + timedelta(minutes=1), version="0.9.0"),
+    ]
+
+
+def test_dora_over_thirty_days_for_everything() -> None:
+    report = dora(history(), NOW, 30)
+    assert report.deployments == 2
+    assert report.deployment_frequency_per_day == pytest.approx(2 / 30)
+    assert [(d.release_id, d.seconds) for d in report.lead_times] == [("pay-1", 12000.0), ("shop-1", 4200.0)]
+    assert report.lead_time_median_s == 8100.0
+    assert (report.changes, report.failed_changes, report.change_failure_rate) == (4, 2, 0.5)
+    assert [(d.release_id, d.seconds) for d in report.restores] == [("shop-2", 240.0)]
+    assert report.time_to_restore_median_s == 240.0
+
+
+def test_dora_filters_by_service_and_environment() -> None:
+    shop = dora(history(), NOW, 30, service="shop")
+    assert shop.deployments == 1 and shop.lead_time_median_s == 4200.0
+    assert (shop.changes, shop.failed_changes) == (3, 2)
+    assert shop.change_failure_rate == pytest.approx(2 / 3)
+    staging = dora(history(), NOW, 30, environment="staging")
+    assert (staging.deployments, staging.changes, staging.failed_changes, staging.restores) == (1, 1, 0, ())
+    assert dora(history(), NOW, 30, service="shop", environment="staging").changes == 0
+
+
+def test_dora_on_a_short_window_and_no_data() -> None:
+    day = dora(history(), NOW, 1)
+    assert (day.deployments, day.lead_times, day.lead_time_median_s) == (0, (), None)
+    assert (day.changes, day.failed_changes) == (2, 2)  # shop-2 started exactly at the window's start
+    empty = dora([], NOW, 7)
+    assert (empty.deployment_frequency_per_day, empty.change_failure_rate, empty.time_to_restore_median_s) == (
+        0.0, 0.0, None)
+
+
+def test_lead_time_falls_back_to_the_requested_commit() -> None:
+    events = [
+        evt("ReleaseRequested", "r", at(hours=3), commit={"committed_at": at(hours=4).isoformat()}),
+        evt("DeploymentSucceeded", "r", at(hours=2)),
+    ]
+    assert [d.seconds for d in dora(events, NOW, 1).lead_times] == [7200.0]
+
+
+def test_dora_data_has_the_reply_shape() -> None:
+    data = dora(history(), NOW, 30).as_data()
+    assert set(data) == {"window_days", "deployments", "deployment_frequency_per_day", "lead_time_median_s",
+                         "lead_times", "changes", "failed_changes", "change_failure_rate",
+                         "time_to_restore_median_s", "restores"}
+    assert data["restores"] == [{"release_id": "shop-2", "seconds": 240.0}]
+    summary = dora(history(), NOW, 30).summary("shop", None)
+    assert summary.startswith("shop in all environments, last 30 days: 2 deployments")
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(None, "n/a"), (0, "0s"), (45, "45s"), (240, "4m"),
+                                               (4200, "1h10m"), (90061, "1d1h")])
+def test_human_duration(seconds: float | None, text: str) -> None:
+    assert human_duration(seconds) == text
+
+
+# --- release states --------------------------------------------------------------------------
+
+def test_release_states_newest_first_with_reasons() -> None:
+    states = {s.release_id: s for s in release_states(history())}
+    assert [s.release_id for s in release_states(history())] == ["shop-3", "shop-2", "shop-1", "pay-1", "shop-0"]
+    one = states["shop-1"]
+    assert (one.service, one.environment, one.version, one.state, one.last_event, one.reason, one.events) == (
+        "shop", "prod", "1.0.0", "succeeded", "DeploymentSucceeded", "", 8)
+    assert one.updated_at == at(days=2) + timedelta(minutes=10)
+    two = states["shop-2"]
+    assert (two.version, two.state, two.reason, two.events) == ("1.1.0", "rolled back", "error rate 0.2 > 0.05", 6)
+    assert (states["shop-3"].state, states["shop-3"].reason) == ("failed", "router unreachable")
+
+
+@pytest.mark.parametrize(
+    ("last", "state", "reason"),
+    [
+        ({"type": "ArtifactVerified"}, "verified", ""),
+        ({"type": "ArtifactRejected", "reason": "digest mismatch"}, "rejected", "digest mismatch"),
+        ({"type": "ReleaseRequestRejected", "reason": "invalid"}, "rejected", "invalid"),
+        ({"type": "ReleaseApproved", "reasons": ["ok"]}, "approved", ""),
+        ({"type": "ReleaseBlocked", "reasons": ["freeze", "incident open"]}, "blocked", "freeze; incident open"),
+        ({"type": "DeploymentStarted"}, "deploying", ""),
+        ({"type": "StepStarted", "step_index": 1, "step_count": 3, "weight": 50}, "canary step 2/3 at 50%", ""),
+        ({"type": "StepVerdict", "step_index": 0, "verdict": "marginal", "reasons": ["slow"]},
+         "step 1 verdict marginal", "slow"),
+        ({"type": "RollbackRequested", "reason": "step 2 failed"}, "rolling back", "step 2 failed"),
+    ],
+)
+def test_state_follows_the_latest_release_event(last: dict, state: str, reason: str) -> None:
+    events = [evt("ReleaseRequested", "r", at(hours=2), version="3.1.0"),
+              evt(last.pop("type"), "r", at(hours=1), **last)]
+    (only,) = release_states(events)
+    assert (only.state, only.reason, only.version) == (state, reason, "3.1.0")
+
+
+def test_alerts_do_not_change_the_state_and_alone_make_no_release() -> None:
+    events = [
+        evt("DeploymentStarted", "r", at(hours=2), version="3.0.0"),
+        evt("AlertRaised", "r", at(hours=1), severity="warning", summary="slow"),
+        evt("AlertRaised", "noise", at(hours=1), severity="info", summary="hello"),
+        evt("FreezeDeclared", "freeze-1", at(hours=1), reason="holiday"),
+    ]
+    (only,) = release_states(events)
+    assert (only.release_id, only.state, only.last_event, only.events) == ("r", "deploying", "AlertRaised", 2)
+    assert only.updated_at == at(hours=1)

@@ -1,0 +1,38 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from contracts.events import Verdict
+from services.rollback_controller.domain import rollback_reason, time_to_restore
+
+
+def test_failing_verdict_gives_a_reason_naming_version_step_and_causes() -> None:
+    reason = rollback_reason(Verdict.FAIL, ["error rate 50.0% exceeds 5.0% (10/20)", "p99 latency 900 ms exceeds 500 ms"],
+                             step_index=0, weight_version="2.0.0")
+    assert reason == "2.0.0 failed step 1: error rate 50.0% exceeds 5.0% (10/20); p99 latency 900 ms exceeds 500 ms"
+
+
+def test_step_numbers_in_reasons_count_from_one() -> None:
+    assert rollback_reason(Verdict.FAIL, ["x"], 2, "3.1.0") == "3.1.0 failed step 3: x"
+
+
+@pytest.mark.parametrize("verdict", [Verdict.PASS, Verdict.MARGINAL])
+def test_passing_and_marginal_verdicts_do_not_roll_back(verdict: Verdict) -> None:
+    assert rollback_reason(verdict, ["error rate 3.0% is close to the 5.0% limit"], 0, "2.0.0") is None
+
+
+def test_time_to_restore_is_seconds_from_failure_to_completion() -> None:
+    failed = datetime(2024, 6, 30, 12, 0, tzinfo=UTC)
+    assert time_to_restore(failed, failed + timedelta(seconds=3, milliseconds=250)) == 3.25
+    assert time_to_restore(failed, failed) == 0.0
+
+
+def test_time_to_restore_compares_instants_not_wall_clocks() -> None:
+    failed = datetime(2024, 6, 30, 12, 0, tzinfo=UTC)
+    completed = datetime(2024, 6, 30, 14, 0, 5, tzinfo=timezone(timedelta(hours=2)))
+    assert time_to_restore(failed, completed) == 5.0
+
+
+def test_time_to_restore_never_goes_negative_under_clock_skew() -> None:
+    failed = datetime(2024, 6, 30, 12, 0, tzinfo=UTC)
+    assert time_to_restore(failed, failed - timedelta(seconds=2)) == 0.0
