@@ -19,7 +19,10 @@ class SlipwayUnavailable(Exception):
 @asynccontextmanager
 async def connected(nats_url: str) -> AsyncIterator[Client]:
     try:
-        nc = await nats.connect(nats_url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False)
+        # max_reconnect_attempts=0 means "forever" to nats-py; one attempt makes a dead server fail fast.
+        nc = await nats.connect(
+            nats_url, connect_timeout=3, max_reconnect_attempts=1, reconnect_time_wait=0.1, allow_reconnect=False
+        )
     except Exception as exc:  # noqa: BLE001 - nats-py raises several types for "cannot connect"
         raise SlipwayUnavailable(f"cannot reach NATS at {nats_url}: {exc}") from exc
     try:

@@ -27,10 +27,14 @@ def free_port() -> int:
 class EmbeddedNats:
     """Start with `start()`, stop with `stop()`; `url` is what clients connect to."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, log_file: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None = None, log_file: Path | None = None, new_session: bool = False
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.log_file = log_file
+        # In its own session the terminal's Ctrl-C does not stop NATS before the services using it.
+        self.new_session = new_session
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -40,8 +44,10 @@ class EmbeddedNats:
     def start(self, timeout: float = 10.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.data_dir)]
-        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
-        self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        with open(self.log_file or os.devnull, "ab") as out:
+            self.process = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=self.new_session
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

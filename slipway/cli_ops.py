@@ -1,0 +1,205 @@
+"""Commands people send to running services: status, freezes, audit, DORA metrics."""
+
+import getpass
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel, ValidationError
+from rich.markup import escape
+
+from slipway import render
+from slipway.context import USAGE_ERROR, CliError, NatsUrlOption, err, fail, globals_of, out, run, say
+
+freeze_app = typer.Typer(help="Declare, lift and list deployment freezes.", no_args_is_help=True)
+audit_app = typer.Typer(help="Check the hash-chained audit trail.", no_args_is_help=True)
+metrics_app = typer.Typer(help="Delivery metrics.", no_args_is_help=True)
+
+DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'2h', '90m', '1h30m', '1d' -> timedelta."""
+    cleaned = text.strip().lower()
+    if not cleaned or DURATION.sub("", cleaned).strip():
+        raise CliError(f"--duration must look like 30m, 2h, 1h30m or 1d, got {text!r}", USAGE_ERROR)
+    return timedelta(seconds=sum(float(n) * UNIT_S[u] for n, u in DURATION.findall(cleaned)))
+
+
+def parse_time(text: str, option: str) -> datetime:
+    """ISO 8601; a time without a zone is local time."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"{option} must be an ISO 8601 time such as 2030-01-31T18:00, got {text!r}", USAGE_ERROR) from None
+    return value.astimezone() if value.tzinfo is None else value
+
+
+def command(model: type[BaseModel], **fields: Any) -> BaseModel:
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(map(str, e['loc'])) or model.__name__}: {e['msg']}"
+                            for e in exc.errors(include_url=False))
+        raise CliError(f"invalid {model.__name__}: {details}", USAGE_ERROR) from None
+
+
+def ask(ctx: typer.Context, nats_url: str | None, subject: str, cmd: BaseModel) -> Any:
+    """Send a command, print its message when it failed, return the CommandResult."""
+    from libs.client import send_command
+
+    url = globals_of(ctx, nats_url).nats_url
+    result = run(send_command(url, subject, cmd), url)
+    if not result.ok:
+        fail(result.message or f"{subject} failed", 1)
+    return result
+
+
+def default_actor() -> str:
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user database entry in some containers
+        return "cli"
+
+
+def status(
+    ctx: typer.Context,
+    release_id: Annotated[str | None, typer.Option(help="Show one release and its events")] = None,
+    limit: Annotated[int, typer.Option(help="How many recent releases")] = 20,
+    nats_url: NatsUrlOption = None,
+) -> None:
+    """Releases and where each one stands."""
+    from contracts.commands import QueryReleases
+    from contracts.subjects import CMD_RELEASE_STATUS
+
+    try:
+        query = command(QueryReleases, release_id=release_id, limit=limit)
+    except CliError as exc:
+        fail(str(exc), exc.code)
+    result = ask(ctx, nats_url, CMD_RELEASE_STATUS, query)
+    releases = result.data.get("releases") or []
+    if not releases:
+        say(f"no release {escape(release_id)} known" if release_id else "no releases yet")
+        raise typer.Exit(1 if release_id else 0)
+    out.print(render.releases_table(releases))
+    if release_id and len(releases) == 1 and isinstance(releases[0].get("events"), list):
+        for event in releases[0]["events"]:
+            if isinstance(event, dict):
+                say(render.event_line(event))
+
+
+@freeze_app.command("create")
+def freeze_create(
+    ctx: typer.Context,
+    environment: Annotated[str, typer.Option(help="Environment to freeze")],
+    reason: Annotated[str, typer.Option(help="Why; shown to anyone whose release is blocked")],
+    duration: Annotated[str | None, typer.Option(help="How long from --from, e.g. 2h, 1d")] = None,
+    until: Annotated[str | None, typer.Option(help="End time, ISO 8601 (local time unless zoned)")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Start time, ISO 8601; default now")] = None,
+    actor: Annotated[str | None, typer.Option(help="Who declares it; default $USER")] = None,
+    nats_url: NatsUrlOption = None,
+) -> None:
+    """Freeze an environment: releases to it are blocked for the window."""
+    from contracts.commands import FreezeEnvironment
+    from contracts.subjects import CMD_FREEZE
+
+    try:
+        if (duration is None) == (until is None):
+            raise CliError("give exactly one of --duration and --until", USAGE_ERROR)
+        starts = parse_time(from_, "--from") if from_ else datetime.now(UTC)
+        ends = starts + parse_duration(duration) if duration else parse_time(str(until), "--until")
+        cmd = command(FreezeEnvironment, environment=environment, starts_at=starts, ends_at=ends, reason=reason,
+                      actor=actor or default_actor())
+    except CliError as exc:
+        fail(str(exc), exc.code)
+    result = ask(ctx, nats_url, CMD_FREEZE, cmd)
+    say(f"[green]ok:[/] {escape(result.message)}")
+
+
+@freeze_app.command("lift")
+def freeze_lift(
+    ctx: typer.Context,
+    freeze_id: Annotated[str, typer.Argument(help="The freeze to lift (see `slipway freeze list`)")],
+    actor: Annotated[str | None, typer.Option(help="Who lifts it; default $USER")] = None,
+    nats_url: NatsUrlOption = None,
+) -> None:
+    """Lift a freeze before it ends."""
+    from contracts.commands import LiftFreeze
+    from contracts.subjects import CMD_LIFT_FREEZE
+
+    try:
+        cmd = command(LiftFreeze, freeze_id=freeze_id, actor=actor or default_actor())
+    except CliError as exc:
+        fail(str(exc), exc.code)
+    result = ask(ctx, nats_url, CMD_LIFT_FREEZE, cmd)
+    say(f"[green]ok:[/] {escape(result.message)}")
+
+
+@freeze_app.command("list")
+def freeze_list(
+    ctx: typer.Context,
+    environment: Annotated[str | None, typer.Option(help="Only this environment")] = None,
+    nats_url: NatsUrlOption = None,
+) -> None:
+    """Current and upcoming freezes."""
+    from contracts.commands import ListFreezes
+    from contracts.subjects import CMD_LIST_FREEZES
+
+    result = ask(ctx, nats_url, CMD_LIST_FREEZES, ListFreezes(environment=environment))
+    freezes = result.data.get("freezes") or []
+    if not freezes:
+        say("no freezes" + (f" for {escape(environment)}" if environment else ""))
+        return
+    out.print(render.freezes_table(freezes))
+
+
+@audit_app.command("verify")
+def audit_verify(ctx: typer.Context, nats_url: NatsUrlOption = None) -> None:
+    """Recompute the audit trail's hash chain; exit 1 when it is broken."""
+    from contracts.commands import VerifyAudit
+    from contracts.subjects import CMD_AUDIT_VERIFY
+    from libs.client import send_command
+
+    url = globals_of(ctx, nats_url).nats_url
+    result = run(send_command(url, CMD_AUDIT_VERIFY, VerifyAudit()), url)
+    data = result.data
+    if not result.ok and "records" not in data:
+        fail(result.message or "the audit check failed", 1)
+    records = data.get("records", data.get("count", "?"))
+    head = data.get("head_hash", data.get("head", "-"))
+    say(f"records: {escape(str(records))}")
+    say(f"head hash: {escape(str(head))}")
+    if result.ok and data.get("ok", True):
+        say("[green]ok:[/] the audit trail is intact" + (f" ({escape(result.message)})" if result.message else ""))
+        return
+    bad = data.get("first_bad_seq", data.get("bad_seq", "?"))
+    reason = data.get("reason") or result.message or "the hash chain does not verify"
+    err.print(f"[red]broken[/] at seq {escape(str(bad))}: {escape(str(reason))}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@metrics_app.command("dora")
+def dora(
+    ctx: typer.Context,
+    service: Annotated[str | None, typer.Option(help="Only this service")] = None,
+    environment: Annotated[str | None, typer.Option(help="Only this environment")] = None,
+    days: Annotated[int, typer.Option(help="Window in days")] = 30,
+    nats_url: NatsUrlOption = None,
+) -> None:
+    """Deployment frequency, lead time, change failure rate, time to restore."""
+    from contracts.commands import QueryDora
+    from contracts.subjects import CMD_DORA
+
+    try:
+        query = command(QueryDora, service=service, environment=environment, days=days)
+    except CliError as exc:
+        fail(str(exc), exc.code)
+    data = ask(ctx, nats_url, CMD_DORA, query).data
+    out.print(render.dora_table(data))
+    if data.get("lead_times"):
+        out.print(render.samples_table("Lead times", data["lead_times"]))
+    if data.get("restores"):
+        out.print(render.samples_table("Restores", data["restores"]))

@@ -1,0 +1,123 @@
+"""Follow one release on the bus until it ends: the CLI's `release request --wait` and the demo use this.
+
+Subscribe first, then publish, so not even the fastest answer is missed: pass `publish` to
+`follow_release` (or use `ReleaseFollower` as a context manager and publish inside it).
+"""
+
+import asyncio
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+from libs.client import connected
+
+# terminal event type -> did the release succeed?
+TERMINAL: dict[str, bool] = {
+    "DeploymentSucceeded": True,
+    "RollbackCompleted": False,
+    "ArtifactRejected": False,
+    "ReleaseBlocked": False,
+    "ReleaseRequestRejected": False,
+    "DeploymentFailed": False,
+}
+
+OnEvent = Callable[[dict[str, Any]], Awaitable[None] | None]
+
+
+class FollowTimeout(TimeoutError):
+    """No terminal event arrived in time; `seen` holds what did arrive."""
+
+    def __init__(self, release_id: str | None, timeout: float, seen: list[dict[str, Any]]) -> None:
+        self.seen = seen
+        last = (seen[-1].get("type") or "?") if seen else "nothing"
+        super().__init__(f"release {release_id or '?'} did not finish within {timeout:g}s (last event: {last})")
+
+
+def belongs(body: dict[str, Any], release_id: str | None, request_event_id: str | None) -> bool:
+    """Is this event about the release we follow?"""
+    if release_id and body.get("release_id") == release_id:
+        return True
+    if body.get("type") != "ReleaseRequestRejected":
+        return False
+    if request_event_id and body.get("causation_id") == request_event_id:
+        return True
+    # A payload with neither id can only be answered by an anonymous rejection.
+    return not release_id and not request_event_id and body.get("causation_id") is None
+
+
+def succeeded(terminal: dict[str, Any]) -> bool:
+    return TERMINAL.get(str(terminal.get("type")), False)
+
+
+class ReleaseFollower:
+    """`async with ReleaseFollower(...) as f: <publish>; terminal = await f.wait(timeout)`."""
+
+    def __init__(self, nats_url: str, release_id: str | None, request_event_id: str | None,
+                 on_event: OnEvent | None = None) -> None:
+        self.nats_url = nats_url
+        self.release_id = release_id
+        self.request_event_id = request_event_id
+        self.on_event = on_event
+        self.seen: list[dict[str, Any]] = []
+        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._stack = AsyncExitStack()
+
+    async def __aenter__(self) -> "ReleaseFollower":
+        nc = await self._stack.enter_async_context(connected(self.nats_url))
+        await nc.subscribe("slipway.>", cb=self._on_message)
+        await nc.flush()  # the server knows about the subscription before anyone publishes
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def _on_message(self, msg: Any) -> None:
+        if msg.subject.startswith(("slipway.cmd.", "slipway.dlq.")):
+            return
+        try:
+            body = json.loads(msg.data)
+        except ValueError:
+            return
+        if isinstance(body, dict) and belongs(body, self.release_id, self.request_event_id):
+            self._queue.put_nowait(body)
+
+    async def wait(self, timeout: float) -> dict[str, Any]:
+        """Hand every event of the release to `on_event` until a terminal one, which is returned."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise FollowTimeout(self.release_id, timeout, self.seen)
+            try:
+                body = await asyncio.wait_for(self._queue.get(), remaining)
+            except TimeoutError:
+                raise FollowTimeout(self.release_id, timeout, self.seen) from None
+            self.seen.append(body)
+            if self.on_event is not None:
+                result = self.on_event(body)
+                if inspect.isawaitable(result):
+                    await result
+            if body.get("type") in TERMINAL:
+                return body
+
+
+async def follow_release(
+    nats_url: str,
+    release_id: str | None,
+    request_event_id: str | None,
+    on_event: OnEvent | None = None,
+    *,
+    publish: Callable[[], Awaitable[Any]] | None = None,
+    timeout: float = 120.0,
+) -> dict[str, Any]:
+    """The terminal event of a release (see TERMINAL); raises FollowTimeout when none arrives in time.
+
+    `publish`, if given, is awaited after the subscription is in place (publish the request there).
+    """
+    async with ReleaseFollower(nats_url, release_id, request_event_id, on_event) as follower:
+        if publish is not None:
+            await publish()
+        return await follower.wait(timeout)

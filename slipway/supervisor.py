@@ -1,0 +1,182 @@
+"""Run the whole of slipway on one machine: nats-server (unless given one) and the six services.
+
+Every child runs in its own session, so a Ctrl-C aimed at the terminal reaches only the
+supervisor, which then stops the services first, the deployed workloads next, NATS last.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from libs.embedded_nats import EmbeddedNats
+
+SERVICES = (
+    "artifact_verifier", "gatekeeper", "deployer", "health_watcher", "rollback_controller", "metrics_collector",
+)
+READY_MARK = b"is up on"
+POLL_S = 0.1
+
+
+class ServiceFailed(RuntimeError):
+    """A service exited or did not get ready; the message names it and shows its log tail."""
+
+    def __init__(self, service: str, problem: str, tail: str) -> None:
+        self.service, self.problem, self.tail = service, problem, tail
+        super().__init__(f"{service} {problem}")
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_stack_file(data_dir: Path) -> dict | None:
+    try:
+        return json.loads((data_dir / "stack.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class Stack:
+    """`with Stack(data_dir) as stack: stack.nats_url ...`, or start()/stop() yourself."""
+
+    def __init__(self, data_dir: Path, nats_url: str | None = None, *, nats_port: int = 0,
+                 services: tuple[str, ...] = SERVICES, ready_timeout: float = 30.0, stop_timeout: float = 20.0) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.nats_url = nats_url
+        self.nats_port = nats_port
+        self.names = services
+        self.ready_timeout = ready_timeout
+        self.stop_timeout = stop_timeout
+        self.services: dict[str, subprocess.Popen[bytes]] = {}
+        self.nats: EmbeddedNats | None = None
+        self._log_offsets: dict[str, int] = {}
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def stack_file(self) -> Path:
+        return self.data_dir / "stack.json"
+
+    def log_path(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+    def start(self) -> str:
+        """Start NATS (unless a URL was given) and every service; return the NATS URL once all are ready."""
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.nats_url is None:
+                self.nats = EmbeddedNats(self.data_dir / "nats", self.nats_port or None, self.log_path("nats"), new_session=True)
+                self.nats_url = self.nats.start()
+            for name in self.names:
+                self._spawn(name)
+            self._wait_ready()
+            self._write_stack_file()
+        except BaseException:
+            self.stop()
+            raise
+        return self.nats_url
+
+    def _spawn(self, name: str) -> None:
+        env = dict(os.environ, NATS_URL=str(self.nats_url), SLIPWAY_DATA_DIR=str(self.data_dir), PYTHONUNBUFFERED="1")
+        if env.get("SLIPWAY_LOG_LEVEL", "INFO").upper() not in ("DEBUG", "INFO"):
+            env["SLIPWAY_LOG_LEVEL"] = "INFO"  # readiness is read from an INFO line
+        log = self.log_path(name)
+        self._log_offsets[name] = log.stat().st_size if log.exists() else 0
+        with open(log, "ab") as out:
+            self.services[name] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{name}"], env=env, stdin=subprocess.DEVNULL,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def _ready(self, name: str) -> bool:
+        try:
+            with open(self.log_path(name), "rb") as log:
+                log.seek(self._log_offsets.get(name, 0))
+                return READY_MARK in log.read()
+        except OSError:
+            return False
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        waiting = set(self.names)
+        while waiting:
+            for name in sorted(waiting):
+                if self._ready(name):
+                    waiting.discard(name)
+                elif self.services[name].poll() is not None:
+                    raise ServiceFailed(name, f"exited with code {self.services[name].returncode} while starting",
+                                        log_tail(self.log_path(name)))
+            if waiting and time.monotonic() > deadline:
+                name = sorted(waiting)[0]
+                raise ServiceFailed(name, f"was not ready within {self.ready_timeout:g}s", log_tail(self.log_path(name)))
+            if waiting:
+                time.sleep(POLL_S)  # polling child processes' logs: there is no event to wait on
+
+    def dead_service(self) -> str | None:
+        """The name of a service that has exited, if any."""
+        return next((name for name, proc in self.services.items() if proc.poll() is not None), None)
+
+    def _write_stack_file(self) -> None:
+        record = {"nats_url": self.nats_url, "supervisor_pid": os.getpid(),
+                  "services": {name: proc.pid for name, proc in self.services.items()},
+                  "embedded_nats": self.nats is not None}
+        self.stack_file.write_text(json.dumps(record, indent=2))
+
+    def stop(self) -> int:
+        """Stop services (SIGTERM, then SIGKILL after stop_timeout), deployed workloads, NATS; returns workloads stopped."""
+        for proc in self.services.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except (ProcessLookupError, PermissionError):
+                    proc.terminate()
+        deadline = time.monotonic() + self.stop_timeout
+        for proc in self.services.values():
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    proc.kill()
+                proc.wait()
+        from services.deployer.local.driver import stop_all
+
+        workloads = stop_all(self.run_dir)
+        if self.nats is not None:
+            self.nats.stop()
+            self.nats = None
+        record = read_stack_file(self.data_dir)
+        if record is not None and record.get("supervisor_pid") == os.getpid():
+            self.stack_file.unlink(missing_ok=True)
+        return workloads
+
+    def __enter__(self) -> "Stack":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
