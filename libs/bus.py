@@ -65,12 +65,17 @@ async def ensure_streams(nats_url: str) -> None:
 
 
 def make_broker(service: str, settings: Settings, provider: TracerProvider | None = None) -> NatsBroker:
+    # FastStream's own messages (access log, task callbacks at every stop) are chatter next to the
+    # services' logs; its warnings and errors still come through.
+    faststream_log = logging.getLogger("slipway.faststream")
+    faststream_log.setLevel(logging.WARNING)
     middlewares = [NatsTelemetryMiddleware(tracer_provider=provider)] if provider else []
     return NatsBroker(
         settings.nats_url,
         name=f"slipway-{service}",
         middlewares=middlewares,
         graceful_timeout=15.0,
+        logger=faststream_log,
         log_level=logging.DEBUG,  # per-message access log costs throughput; errors are still logged
         max_reconnect_attempts=-1,
     )

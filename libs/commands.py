@@ -18,12 +18,16 @@ M = TypeVar("M", bound=BaseModel)
 def serve_command(
     broker: NatsBroker, subject: str, model: type[M], handle: Callable[[M], Awaitable[CommandResult]]
 ) -> None:
-    """Core NATS request/reply: a person is waiting, so errors come back as a message, not a crash."""
+    """Core NATS request/reply: a person is waiting, so errors come back as a message, not a crash.
 
-    @broker.subscriber(subject, title=subject, description=f"{model.__name__} -> CommandResult")
+    Replicas of a service share a queue group per command, so each request is answered once.
+    """
+
+    @broker.subscriber(subject, queue=subject, title=subject, description=f"{model.__name__} -> CommandResult")
     async def on_command(msg: NatsMessage) -> CommandResult:
         try:
-            command = model.model_validate_json(msg.body)
+            # An empty request means "all defaults", so `nats req <subject> ''` works by hand.
+            command = model.model_validate_json(msg.body.strip() or b"{}")
         except ValidationError as invalid:
             return CommandResult(ok=False, message=f"invalid {model.__name__}: {describe(invalid)}")
         try:

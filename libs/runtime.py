@@ -97,6 +97,6 @@ def run_service(build: Callable[[Settings], FastStream]) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     # Per-request and per-task chatter from the libraries drowns the service's own story.
-    for noisy in ("httpx", "faststream"):
+    for noisy in ("httpx",):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     asyncio.run(build(settings).run())

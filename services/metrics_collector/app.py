@@ -1,20 +1,18 @@
 """Wiring of the metrics-collector: every event and alert -> event log; DORA/audit/status queries."""
 
 from faststream import FastStream
-from faststream.nats.annotations import NatsMessage
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
-from contracts.commands import CommandResult
+from contracts.commands import QueryDora, QueryReleases, VerifyAudit
 from libs.bus import consume
+from libs.commands import serve_command
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.metrics_collector.handlers import Handlers, LoggedEvent
 from services.metrics_collector.store import metadata
 
 NAME = "metrics-collector"
-# Replicas share one queue group so a query is answered once, not once per replica.
-QUERY_GROUP = NAME
 
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
@@ -45,16 +43,7 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
         stream=subjects.ALERTS_STREAM,
     )
 
-    @broker.subscriber(subjects.CMD_DORA, queue=QUERY_GROUP, title="metrics-dora")
-    async def on_dora(msg: NatsMessage) -> CommandResult:
-        return await handlers.query_dora(msg.body)
-
-    @broker.subscriber(subjects.CMD_AUDIT_VERIFY, queue=QUERY_GROUP, title="metrics-audit-verify")
-    async def on_audit_verify(msg: NatsMessage) -> CommandResult:
-        return await handlers.verify_audit(msg.body)
-
-    @broker.subscriber(subjects.CMD_RELEASE_STATUS, queue=QUERY_GROUP, title="metrics-release-status")
-    async def on_release_status(msg: NatsMessage) -> CommandResult:
-        return await handlers.query_releases(msg.body)
-
+    serve_command(broker, subjects.CMD_DORA, QueryDora, handlers.query_dora)
+    serve_command(broker, subjects.CMD_AUDIT_VERIFY, VerifyAudit, handlers.verify_audit)
+    serve_command(broker, subjects.CMD_RELEASE_STATUS, QueryReleases, handlers.query_releases)
     return build_app(runtime)

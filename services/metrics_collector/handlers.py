@@ -2,15 +2,13 @@
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import ConfigDict, ValidationError
+from pydantic import ConfigDict
 
 from contracts.commands import CommandResult, QueryDora, QueryReleases, VerifyAudit
-from contracts.envelope import Event, Model
-from libs.bus import describe
+from contracts.envelope import Event
 from libs.runtime import Runtime
 from libs.store import Transaction
 from services.metrics_collector import domain
@@ -18,8 +16,6 @@ from services.metrics_collector.store import EventLog
 
 log = logging.getLogger("slipway.metrics_collector")
 CONSUMER = "metrics-collector"
-
-C = TypeVar("C", bound=Model)
 
 
 class LoggedEvent(Event):
@@ -68,23 +64,14 @@ class Handlers:
             if not await self.runtime.process_once(CONSUMER, event, append):
                 log.debug("event %s is already in the log", event.event_id)
 
-    async def query_dora(self, body: bytes) -> CommandResult:
-        return await self._answer(QueryDora, body, self._dora)
-
-    async def verify_audit(self, body: bytes) -> CommandResult:
-        return await self._answer(VerifyAudit, body, self._audit)
-
-    async def query_releases(self, body: bytes) -> CommandResult:
-        return await self._answer(QueryReleases, body, self._releases)
-
-    async def _dora(self, query: QueryDora) -> CommandResult:
+    async def query_dora(self, query: QueryDora) -> CommandResult:
         events = await self._payloads()
         report = domain.dora(
             events, datetime.now(UTC), query.days, service=query.service, environment=query.environment
         )
         return CommandResult(ok=True, message=report.summary(query.service, query.environment), data=report.as_data())
 
-    async def _audit(self, _: VerifyAudit) -> CommandResult:
+    async def verify_audit(self, _: VerifyAudit) -> CommandResult:
         async with self.runtime.db.sessions() as session:
             records = await EventLog(session).chain()
         report = domain.verify_chain(records)
@@ -97,7 +84,7 @@ class Handlers:
                 "head_hash": head}
         return CommandResult(ok=report.ok, message=message, data=data)
 
-    async def _releases(self, query: QueryReleases) -> CommandResult:
+    async def query_releases(self, query: QueryReleases) -> CommandResult:
         states = domain.release_states(await self._payloads(query.release_id))[: query.limit]
         if query.release_id is not None and not states:
             return CommandResult(ok=False, message=f"release {query.release_id} is not in the event log")
@@ -111,21 +98,6 @@ class Handlers:
     async def _payloads(self, release_id: str | None = None) -> list[dict[str, Any]]:
         async with self.runtime.db.sessions() as session:
             return await EventLog(session).payloads(release_id)
-
-    async def _answer(
-        self, model: type[C], body: bytes, use_case: Callable[[C], Awaitable[CommandResult]]
-    ) -> CommandResult:
-        """Parse, run, and always answer: a bad or failing command must not take the service down."""
-        try:
-            # An empty request means "all defaults", so `nats req <subject> ''` works by hand.
-            command = model.model_validate_json(body.strip() or b"{}")
-        except ValidationError as invalid:
-            return CommandResult(ok=False, message=f"invalid {model.__name__}: {describe(invalid)}")
-        try:
-            return await use_case(command)
-        except Exception as exc:  # noqa: BLE001 - reported to the requester instead of crashing the service
-            log.exception("%s failed", model.__name__)
-            return CommandResult(ok=False, message=f"{model.__name__} failed: {type(exc).__name__}: {exc}")
 
 
 def _release_data(state: domain.ReleaseState) -> dict[str, Any]:

@@ -53,3 +53,46 @@ async def test_malformed_request_is_rejected_naming_the_field_and_service_stays_
         assert "invalid ReleaseRequested" in garbage["reason"]
         await publish_event(settings.nats_url, good)
         await watcher.wait_type("ArtifactVerified", release_id=good.release_id)
+
+
+async def test_fetches_and_verifies_an_http_artifact(settings: Settings, watcher: EventWatcher, tmp_path: Path) -> None:
+    from aiohttp import web
+
+    from libs.embedded_nats import free_port
+
+    payload = b"served over http" * 1000
+    async def serve(_request: web.Request) -> web.Response:
+        return web.Response(body=payload)
+
+    async def not_found(_request: web.Request) -> web.Response:
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_get("/app.pyz", serve)
+    app.router.add_get("/missing.pyz", not_found)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    local = tmp_path / "app.pyz"
+    local.write_bytes(payload)
+    good = release_for(local)
+    good = good.model_copy(update={"artifact": good.artifact.model_copy(update={"uri": f"http://127.0.0.1:{port}/app.pyz"})})
+    other = tmp_path / "other.pyz"
+    other.write_bytes(b"never served")  # a different digest, so the cache cannot answer for it
+    missing = release_for(other, version="2.0.0")
+    missing = missing.model_copy(
+        update={"artifact": missing.artifact.model_copy(update={"uri": f"http://127.0.0.1:{port}/missing.pyz"})}
+    )
+    try:
+        async with running(build(settings)):
+            await publish_event(settings.nats_url, good)
+            await publish_event(settings.nats_url, missing)
+            verified = await watcher.wait_type("ArtifactVerified", release_id=good.release_id)
+            rejected = await watcher.wait_type("ArtifactRejected", release_id=missing.release_id)
+    finally:
+        await runner.cleanup()
+    assert verified["size_bytes"] == len(payload)
+    assert "HTTP 404" in rejected["reason"]
+    cached = list((settings.data_dir / "artifact-cache").glob("sha256-*"))
+    assert len(cached) == 1 and cached[0].read_bytes() == payload
