@@ -5,19 +5,19 @@ Pure apart from reading the file, hashing a local artifact and asking git about 
 """
 
 import getpass
-import hashlib
 import json
 import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from pydantic import ValidationError
 from ulid import ULID
 
 from contracts.events import ReleaseRequested
+from libs.artifacts import ArtifactError, hash_file, local_path
 from slipway.release_file import ReleaseInputError, load_release_file  # noqa: F401 - part of this module's API
 
 Git = Callable[[list[str]], str | None]
@@ -116,24 +116,12 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
     return merged
 
 
-def local_artifact(uri: str) -> Path | None:
-    parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme == "":
-        return Path(uri)
-    return None
-
-
 def sha256_digest(path: Path) -> str:
-    sha = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 16):
-                sha.update(chunk)
-    except OSError as exc:
-        raise ReleaseInputError(f"cannot read artifact {path}: {exc.strerror or exc}") from exc
-    return "sha256:" + sha.hexdigest()
+        hexdigest, _ = hash_file(path)
+    except (ArtifactError, OSError) as exc:
+        raise ReleaseInputError(f"cannot read artifact {path}: {exc}") from exc
+    return "sha256:" + hexdigest
 
 
 def complete(data: dict[str, Any], git: Git = run_git, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -143,7 +131,7 @@ def complete(data: dict[str, Any], git: Git = run_git, env: dict[str, str] | Non
     data = json.loads(json.dumps(data, default=str))
     artifact = data.get("artifact")
     if isinstance(artifact, dict) and isinstance(artifact.get("uri"), str) and artifact["uri"]:
-        path = local_artifact(artifact["uri"])
+        path = local_path(artifact["uri"])
         if path is not None:
             if not path.is_file():
                 raise ReleaseInputError(f"artifact not found: {path} (artifact.uri)")
