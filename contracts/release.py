@@ -17,7 +17,7 @@ class ReleaseClass(StrEnum):
 
 
 class Artifact(Model):
-    uri: str = Field(min_length=1, description="File path, file:// or http(s):// URL of the artifact")
+    uri: str = Field(min_length=1, max_length=2048, description="File path, file:// or http(s):// URL of the artifact")
     digest: str = Field(pattern=DIGEST_PATTERN, description="sha256:<64 lowercase hex> of the artifact bytes")
 
 

@@ -54,7 +54,8 @@ class Handlers:
         window_start = step.occurred_at.timestamp()
         window_end = window_start + step.analysis_interval_s
         try:
-            async with httpx.AsyncClient(timeout=10.0) as client:
+            # The router is on loopback: a proxy from the environment must not sit in between.
+            async with httpx.AsyncClient(timeout=10.0, trust_env=False) as client:
                 await self._probe(client, step, window_end)
                 await asyncio.sleep(max(0.0, window_end - datetime.now(UTC).timestamp()))  # the window itself
                 observed, stable = await self._observe(client, step, window_start)

@@ -23,6 +23,10 @@ class Handlers:
         async def decide(tx: Transaction) -> None:
             if reason is None:
                 return
+            if await store.exists(tx.session, verdict.release_id):
+                # One rollback per release: a second failing verdict adds nothing to the first request.
+                log.info("release %s is already being rolled back", verdict.release_id)
+                return
             request = RollbackRequested.caused_by(
                 verdict, SOURCE, deployment_id=verdict.deployment_id, bad_version=verdict.version,
                 restore_version=verdict.stable_version, reason=reason, failed_at=verdict.occurred_at,

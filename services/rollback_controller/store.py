@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import Column, Float, MetaData, String, Table, Text, update
+from sqlalchemy import Column, Float, MetaData, String, Table, Text, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
@@ -22,6 +22,10 @@ rollbacks = Table(
     Column("completed_at", UtcDateTime(), nullable=True),
     Column("restore_seconds", Float, nullable=True),
 )
+
+
+async def exists(session: AsyncSession, release_id: str) -> bool:
+    return await session.scalar(select(rollbacks.c.release_id).where(rollbacks.c.release_id == release_id)) is not None
 
 
 async def add(session: AsyncSession, **values: object) -> None:

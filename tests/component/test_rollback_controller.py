@@ -98,3 +98,16 @@ async def test_a_redelivered_failing_verdict_requests_one_rollback(settings: Set
         await watcher.wait_for(requested_for(marker.release_id))
     assert len(watcher.matching(requested_for(failing.release_id))) == 1
     assert not watcher.matching(lambda s, _b: s.startswith("slipway.dlq."))
+
+
+async def test_a_second_failing_verdict_for_the_same_release_adds_no_request(
+    settings: Settings, watcher: EventWatcher
+) -> None:
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, verdict("twice", "fail"))
+        await watcher.wait_for(requested_for("twice"))
+        await publish_event(settings.nats_url, verdict("twice", "fail", ["p99 latency 900 ms exceeds 500 ms"]))
+        await publish_event(settings.nats_url, verdict("marker", "fail"))
+        await watcher.wait_for(requested_for("marker"))
+    assert len(watcher.matching(requested_for("twice"))) == 1
+    assert not watcher.matching(lambda s, _b: s.startswith("slipway.dlq."))
