@@ -119,9 +119,14 @@ class Stack:
         except OSError:
             return False
 
-    def _wait_ready(self) -> None:
+    def restart(self, name: str) -> None:
+        """Start one service again (after it died or was killed) and wait until it is ready."""
+        self._spawn(name)
+        self._wait_ready((name,))
+
+    def _wait_ready(self, names: tuple[str, ...] | None = None) -> None:
         deadline = time.monotonic() + self.ready_timeout
-        waiting = set(self.names)
+        waiting = set(names or self.names)
         while waiting:
             for name in sorted(waiting):
                 if self._ready(name):

@@ -1,0 +1,80 @@
+"""Replicas share a durable consumer; a service runs the same on PostgreSQL as on SQLite."""
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from libs.client import publish_event
+from libs.settings import Settings
+from services.artifact_verifier.app import build as build_verifier
+from services.gatekeeper.app import build as build_gatekeeper
+from tests.component.test_store_and_outbox import POSTGRES_URL, postgres_reachable
+from tests.conftest import running
+from tests.support.releases import release_for
+from tests.support.watch import EventWatcher
+
+
+async def test_two_replicas_share_the_work_and_verify_each_release_once(
+    settings: Settings, watcher: EventWatcher, tmp_path: Path
+) -> None:
+    artifact = tmp_path / "app.pyz"
+    artifact.write_bytes(b"shared")
+    requests = [release_for(artifact, f"1.0.{n}") for n in range(20)]
+    async with running(build_verifier(settings)), running(build_verifier(settings)):
+        for request in requests:
+            await publish_event(settings.nats_url, request)
+        await watcher.wait_for(lambda _s, b: b.get("type") == "ArtifactVerified", count=len(requests))
+        await publish_event(settings.nats_url, marker := release_for(artifact, "9.9.9"))
+        await watcher.wait_type("ArtifactVerified", release_id=marker.release_id)
+    verified = watcher.matching(lambda _s, b: b.get("type") == "ArtifactVerified" and b["release_id"] != marker.release_id)
+    # Processing a request twice would mint a second event id for the same release.
+    assert sorted(b["release_id"] for b in {b["event_id"]: b for b in verified}.values()) == sorted(
+        r.release_id for r in requests
+    )
+
+
+@pytest.mark.postgres
+async def test_gatekeeper_decides_with_its_state_in_postgresql(
+    settings: Settings, watcher: EventWatcher, tmp_path: Path
+) -> None:
+    if not postgres_reachable():
+        pytest.skip("no PostgreSQL server reachable on 127.0.0.1:5432")
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from contracts import subjects
+    from contracts.commands import FreezeEnvironment
+    from contracts.events import ArtifactVerified
+    from contracts.release import ReleaseSpec
+    from libs.client import send_command
+
+    environment = f"pg-{uuid.uuid4().hex[:8]}"
+    on_postgres = settings.model_copy(update={"database_url": POSTGRES_URL})
+    artifact = tmp_path / "app.pyz"
+    artifact.write_bytes(b"pg")
+    request = release_for(artifact, environment=environment)
+    verified = ArtifactVerified.caused_by(
+        request, "artifact-verifier", release=ReleaseSpec.model_validate(request.model_dump()), size_bytes=2
+    )
+    try:
+        async with running(build_gatekeeper(on_postgres)):
+            now = datetime.now(UTC)
+            reply = await send_command(settings.nats_url, subjects.CMD_FREEZE, FreezeEnvironment(
+                environment=environment, starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1),
+                reason="postgres test", actor="tester"))
+            assert reply.ok, reply.message
+            await publish_event(settings.nats_url, verified)
+            blocked = await watcher.wait_type("ReleaseBlocked", release_id=request.release_id)
+        assert "postgres test" in blocked["reasons"][0]
+    finally:
+        engine = create_async_engine(POSTGRES_URL)
+        async with engine.begin() as conn:
+            count = await conn.scalar(
+                text("SELECT count(*) FROM slipway_gatekeeper.freezes WHERE environment = :e"), {"e": environment}
+            )
+            await conn.execute(text("DELETE FROM slipway_gatekeeper.freezes WHERE environment = :e"), {"e": environment})
+        await engine.dispose()
+    assert count == 1

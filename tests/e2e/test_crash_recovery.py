@@ -1,0 +1,71 @@
+"""A service killed in the middle of a release: nothing is lost and nothing runs twice."""
+
+import asyncio
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from examples.build_sample import build as build_sample
+from libs.client import publish_event
+from services.deployer.local.driver import stop_all
+from services.deployer.local.processes import is_alive
+from slipway.supervisor import Stack
+from tests.support.releases import release_for
+from tests.support.watch import EventWatcher
+
+pytestmark = pytest.mark.e2e
+TERMINAL = {"DeploymentSucceeded", "RollbackCompleted", "DeploymentFailed", "ReleaseBlocked", "ArtifactRejected"}
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    running = Stack(tmp_path / "stack")
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+        stop_all(running.run_dir)
+
+
+def ended(release_id: str):  # noqa: ANN201 - a watcher predicate
+    return lambda _s, body: body.get("release_id") == release_id and body.get("type") in TERMINAL
+
+
+def live_app_pids(run_dir: Path, version: str) -> list[int]:
+    pid_files = (run_dir / "pids").glob(f"app.*{version.replace('.', '_')}*.pid")
+    return [pid for pid in (int(f.read_text()) for f in pid_files) if is_alive(pid)]
+
+
+async def test_deployer_killed_mid_canary_resumes_without_losing_or_duplicating(stack: Stack, tmp_path: Path) -> None:
+    v1 = build_sample("1.0.0", tmp_path / "artifacts")
+    v2 = build_sample("2.0.0", tmp_path / "artifacts")
+    first = release_for(v1, "1.0.0", strategy={"kind": "all-at-once", "analysis_interval_s": 0.5})
+    second = release_for(v2, "2.0.0", strategy={"kind": "canary", "steps": [{"weight": 20}, {"weight": 60}],
+                                                 "analysis_interval_s": 2.0})
+    async with EventWatcher(stack.nats_url) as watcher:
+        await publish_event(stack.nats_url, first)
+        assert (await watcher.wait_for(ended(first.release_id), 60))[0]["type"] == "DeploymentSucceeded"
+
+        await publish_event(stack.nats_url, second)
+        await watcher.wait_type("StepStarted", 60, release_id=second.release_id, step_index=0)
+        deployer = stack.services["deployer"]
+        os.killpg(deployer.pid, signal.SIGKILL)
+        await asyncio.to_thread(deployer.wait, 10)
+        # The verdict arrives while the deployer is dead and waits in its durable consumer.
+        await watcher.wait_type("StepVerdict", 30, release_id=second.release_id, step_index=0)
+        await asyncio.to_thread(stack.restart, "deployer")
+
+        outcome = (await watcher.wait_for(ended(second.release_id), 60))[0]
+    assert outcome["type"] == "DeploymentSucceeded", outcome
+    steps = watcher.matching(lambda _s, b: b.get("type") == "StepStarted" and b.get("release_id") == second.release_id)
+    # The relay may publish a row again after the kill (at-least-once); JetStream drops the copy by
+    # its Nats-Msg-Id, while this core subscriber sees both. A step started twice would have two ids.
+    distinct = {step["event_id"]: step["step_index"] for step in steps}
+    assert sorted(distinct.values()) == [0, 1]
+    assert len(live_app_pids(stack.run_dir, "2.0.0")) == 1
+    assert live_app_pids(stack.run_dir, "1.0.0") == []
+    assert stack.dead_service() is None
