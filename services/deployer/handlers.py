@@ -8,8 +8,12 @@ what runs where is saved the moment it starts, so a restart adopts it instead of
 import asyncio
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import (
     DeploymentFailed, DeploymentStarted, DeploymentSucceeded, ReleaseApproved, RollbackCompleted, RollbackRequested,
@@ -110,32 +114,31 @@ class Handlers:
                 )
         action, why = after_verdict(deployment, verdict.step_index, verdict.verdict)
         log.info("release %s step %d %s: %s", verdict.release_id, verdict.step_index, verdict.verdict.value, why)
-        emitted: list[Event] = []
-        if action in (Next.ADVANCE, Next.COMPLETE) and (router is None or instance is None):
-            raise LocalDriverError(f"release {verdict.release_id}: router or instance record missing")
+        if action not in (Next.ADVANCE, Next.COMPLETE):
+            await self.runtime.process_once(ON_VERDICT, verdict, _nothing)
+            return
+        if deployment is None or approval_json is None or router is None or instance is None:
+            raise LocalDriverError(f"release {verdict.release_id}: deployment, router or instance record missing")
         if action is Next.ADVANCE:
-            deployment = advanced(deployment)  # type: ignore[arg-type]
-            await self._shift(router, instance, stable_instance, deployment.steps[deployment.step_index])  # type: ignore[arg-type]
-            approved = ReleaseApproved.model_validate_json(approval_json)  # type: ignore[arg-type]
-            emitted.append(step_started(verdict, deployment, approved, router, stable_instance is not None))  # type: ignore[arg-type]
-        elif action is Next.COMPLETE:
-            await self.driver.set_weights(router, [(instance, 100)])  # type: ignore[arg-type, list-item]
+            deployment = advanced(deployment)
+            await self._shift(router, instance, stable_instance, deployment.steps[deployment.step_index])
+            approved = ReleaseApproved.model_validate_json(approval_json)
+            event: Event = step_started(verdict, deployment, approved, router, stable_instance is not None)
+        else:
+            await self.driver.set_weights(router, [(instance, 100)])
             if stable_instance is not None:
                 await self._retire(stable_instance)
-            deployment = _with_status(deployment, Status.SUCCEEDED)  # type: ignore[arg-type]
-            emitted.append(
-                DeploymentSucceeded.caused_by(
-                    verdict, SOURCE, version=deployment.version, previous_version=deployment.stable_version
-                )
+            deployment = replace(deployment, status=Status.SUCCEEDED)
+            event = DeploymentSucceeded.caused_by(
+                verdict, SOURCE, version=deployment.version, previous_version=deployment.stable_version
             )
+        moved = deployment
 
         async def record(tx: Transaction) -> None:
-            if action in (Next.ADVANCE, Next.COMPLETE):
-                await store.save_deployment(tx.session, deployment)  # type: ignore[arg-type]
+            await store.save_deployment(tx.session, moved)
             if action is Next.COMPLETE:
                 await store.set_live_version(tx.session, verdict.service, verdict.environment, verdict.version)
-            for event in emitted:
-                await tx.emit(event)
+            await tx.emit(event)
 
         await self.runtime.process_once(ON_VERDICT, verdict, record)
 
@@ -163,7 +166,7 @@ class Handlers:
         )
 
         async def record(tx: Transaction) -> None:
-            await store.save_deployment(tx.session, _with_status(deployment, Status.ROLLED_BACK))
+            await store.save_deployment(tx.session, replace(deployment, status=Status.ROLLED_BACK))
             await tx.emit(completed)
 
         await self.runtime.process_once(ON_ROLLBACK, request, record)
@@ -197,7 +200,7 @@ class Handlers:
         async with self.runtime.db.transaction() as tx:
             await store.forget_instance(tx.session, instance)
 
-    async def _remember(self, save, handle) -> None:  # type: ignore[no-untyped-def]
+    async def _remember(self, save: Callable[[AsyncSession, Any], Awaitable[None]], handle: object) -> None:
         async with self.runtime.db.transaction() as tx:
             await save(tx.session, handle)
 
@@ -223,10 +226,6 @@ def step_started(
         max_p99_latency_ms=triggers.max_p99_latency_ms, min_requests=triggers.min_requests,
         router_url=router.url, metrics_url=router.metrics_url,
     )
-
-
-def _with_status(deployment: Deployment, status: Status) -> Deployment:
-    return replace(deployment, status=status)
 
 
 async def _nothing(tx: Transaction) -> None:

@@ -53,6 +53,18 @@ class EventWatcher:
             kinds = [f"{s}:{b.get('type', '?')}" for s, b in self.seen[-15:]]
             raise AssertionError(f"expected event not seen within {timeout}s; last seen: {kinds}") from None
 
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 20.0) -> None:
+        """Wait until `condition()` holds over what has been seen so far."""
+
+        async def holds() -> None:
+            async with self._changed:
+                await self._changed.wait_for(condition)
+
+        try:
+            await asyncio.wait_for(holds(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"condition not met within {timeout}s; {len(self.seen)} messages seen") from None
+
     async def wait_type(self, event_type: str, timeout: float = 20.0, **fields: Any) -> dict[str, Any]:
         def match(_subject: str, body: dict[str, Any]) -> bool:
             return body.get("type") == event_type and all(body.get(k) == v for k, v in fields.items())
