@@ -3,14 +3,12 @@
 import asyncio
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from examples.build_sample import build as build_sample
 from libs.client import publish_event
-from services.deployer.local.driver import stop_all
 from services.deployer.local.processes import is_alive
 from slipway.supervisor import Stack
 from tests.support.releases import release_for
@@ -18,17 +16,6 @@ from tests.support.watch import EventWatcher
 
 pytestmark = pytest.mark.e2e
 TERMINAL = {"DeploymentSucceeded", "RollbackCompleted", "DeploymentFailed", "ReleaseBlocked", "ArtifactRejected"}
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    running = Stack(tmp_path / "stack")
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-        stop_all(running.run_dir)
 
 
 def ended(release_id: str):  # noqa: ANN201 - a watcher predicate

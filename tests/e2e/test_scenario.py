@@ -1,37 +1,15 @@
 """The whole system as separate processes, driven the way a user drives it."""
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from examples.build_sample import build as build_sample, sha256_of
-from services.deployer.local.driver import stop_all
 from slipway.supervisor import Stack
+from tests.e2e.conftest import slipway
 
 pytestmark = pytest.mark.e2e
-SLIPWAY = str(Path(sys.executable).parent / "slipway")
-
-
-def slipway(*args: str, data_dir: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SLIPWAY_DATA_DIR": str(data_dir), "COLUMNS": "200"}
-    env.pop("NATS_URL", None)
-    return subprocess.run([SLIPWAY, *args], capture_output=True, text=True, timeout=timeout, env=env)
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    running = Stack(tmp_path / "stack")
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-        stop_all(running.run_dir)
 
 
 def test_demo_scenario_passes_end_to_end(tmp_path: Path) -> None:

@@ -1,0 +1,59 @@
+"""What on-call engineers and release managers type, against the running system."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from examples.build_sample import build as build_sample
+from slipway.supervisor import Stack
+from tests.e2e.conftest import slipway
+
+pytestmark = pytest.mark.e2e
+
+
+def request_release(stack: Stack, artifact: Path, version: str, *extra: str):  # noqa: ANN201
+    return slipway(
+        "release", "request", "--nats-url", stack.nats_url, "--service", "shop", "--environment", "prod",
+        "--version", version, "--team", "payments", "--artifact", str(artifact), "--commit", "abc1234",
+        "--committed-at", "2026-11-01T10:00:00Z", "--requested-by", "ci:e2e", "--interval", "1", "--timeout", "90",
+        *extra, data_dir=stack.data_dir,
+    )
+
+
+def test_freeze_blocks_then_lifting_lets_releases_through_and_reports_answer(stack: Stack, tmp_path: Path) -> None:
+    def cli(*args: str):  # noqa: ANN202
+        return slipway(*args, "--nats-url", stack.nats_url, data_dir=stack.data_dir, timeout=60)
+
+    created = cli("freeze", "create", "--environment", "prod", "--duration", "1h", "--reason", "quarter close")
+    assert created.returncode == 0, created.stdout + created.stderr
+    freeze_id = re.search(r"frz-[0-9a-z]+", created.stdout).group(0)  # type: ignore[union-attr]
+    listed = cli("freeze", "list")
+    assert freeze_id in listed.stdout and "quarter close" in listed.stdout
+
+    artifacts = tmp_path / "artifacts"
+    blocked = request_release(stack, build_sample("1.0.0", artifacts), "1.0.0", "--strategy", "all-at-once")
+    assert blocked.returncode == 1, blocked.stdout + blocked.stderr
+    assert "ReleaseBlocked" in blocked.stdout and "quarter close" in blocked.stdout
+
+    assert cli("freeze", "lift", freeze_id).returncode == 0
+    deployed = request_release(stack, build_sample("1.0.1", artifacts), "1.0.1", "--strategy", "all-at-once")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+
+    faulty = build_sample("1.1.0", artifacts, error_rate=0.5)
+    rolled_back = request_release(stack, faulty, "1.1.0", "--strategy", "canary", "--steps", "20,50")
+    assert rolled_back.returncode == 1 and "RollbackCompleted" in rolled_back.stdout, rolled_back.stdout
+
+    alert = cli("alerts", "tail", "--severity", "critical", "--team", "payments", "--since-start",
+                "--count", "1", "--timeout", "20")
+    assert alert.returncode == 0 and "shop" in alert.stdout and "1.1.0" in alert.stdout, alert.stdout + alert.stderr
+
+    status = cli("status")
+    assert status.returncode == 0
+    for state in ("blocked", "succeeded", "rolled back"):
+        assert state in status.stdout, status.stdout
+    audit = cli("audit", "verify")
+    assert audit.returncode == 0 and "intact" in audit.stdout, audit.stdout + audit.stderr
+    dora = cli("metrics", "dora", "--service", "shop")
+    assert dora.returncode == 0, dora.stdout + dora.stderr
+    assert "50.0%" in dora.stdout  # two changes went out, one failed
