@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nats
@@ -18,6 +17,7 @@ from libs.bus import ensure_streams
 from libs.client import send_command
 from libs.embedded_nats import free_port
 from slipway.supervisor import SERVICES, Stack
+from tests.support.poll import eventually_sync
 from tests.support.releases import digest_of
 from tests.support.watch import EventWatcher
 
@@ -184,9 +184,7 @@ def test_up_starts_the_stack_and_stops_it_on_ctrl_c(tmp_path: Path) -> None:
                           start_new_session=True)
     stack_file = data_dir / "stack.json"
     try:
-        deadline = time.monotonic() + 60
-        while not stack_file.exists() and up.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)  # waiting for a condition (the stack file), bounded by the deadline
+        eventually_sync(lambda: stack_file.exists() or up.poll() is not None, 60, "stack.json or an exit")
         assert stack_file.exists(), up.stderr.read().decode() if up.poll() is not None else "no stack.json in 60 s"
         done = subprocess.run([SLIPWAY, "freeze", "list"], env=cli_env(data_dir), capture_output=True, text=True,
                               timeout=30)

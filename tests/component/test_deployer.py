@@ -4,10 +4,8 @@ It runs real sample-app processes and a real router through the local driver und
 ``settings.data_dir / "run"``; every test stops them all at the end.
 """
 
-import asyncio
 import os
 import signal
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +23,7 @@ from services.deployer import store
 from services.deployer.app import build
 from services.deployer.local import processes
 from services.deployer.local.driver import InstanceHandle, RouterHandle, stop_all
+from tests.support.poll import eventually
 from tests.conftest import running
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
@@ -116,10 +115,7 @@ async def recorded(settings: Settings) -> tuple[RouterHandle, dict[str, Instance
 
 
 async def until_dead(pid: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while processes.is_alive(pid):
-        assert time.monotonic() < deadline, f"process {pid} still alive after {timeout}s"
-        await asyncio.sleep(0.05)
+    await eventually(lambda: not processes.is_alive(pid), timeout, f"process {pid} exiting")
 
 
 async def test_first_deployment_all_at_once_succeeds_and_serves(

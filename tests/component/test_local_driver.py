@@ -1,6 +1,5 @@
 """LocalDriver, router and sample app as real processes talking real HTTP on 127.0.0.1."""
 
-import asyncio
 import os
 import signal
 import time
@@ -14,16 +13,13 @@ import pytest
 from examples.build_sample import build
 from services.deployer.local.driver import LocalDriver, LocalDriverError, RouterHandle, stop_all
 from services.deployer.local.processes import free_port
+from tests.support.poll import eventually
 
 SERVICE, ENV = "shop", "staging"
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(0.02)
+    await eventually(condition, timeout)
 
 
 @pytest.fixture

@@ -1,4 +1,3 @@
-import asyncio
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,7 @@ from contracts.events import (
 from libs.client import connected, publish_event, publish_raw, send_command
 from libs.settings import Settings
 from services.metrics_collector.app import build
+from tests.support.poll import eventually
 from tests.conftest import running
 from tests.support.releases import release_for
 
@@ -31,14 +31,11 @@ SOURCE = "deployer"
 
 async def logged(settings: Settings, count: int, timeout: float = 5.0) -> CommandResult:
     """Ask the collector until its audit log holds `count` records (a deadline, never a fixed sleep)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+    async def audit_when_complete() -> CommandResult | None:
         audit = await send_command(settings.nats_url, subjects.CMD_AUDIT_VERIFY, VerifyAudit())
-        if audit.data["records"] >= count:
-            return audit
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"the log has {audit.data['records']} records, expected {count}")
-        await asyncio.sleep(0.05)
+        return audit if audit.data["records"] >= count else None
+
+    return await eventually(audit_when_complete, timeout, f"an audit log of {count} records")
 
 
 def started(request: ReleaseRequested, when: datetime, committed_at: datetime) -> DeploymentStarted:

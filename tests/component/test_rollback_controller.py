@@ -1,14 +1,13 @@
 """The rollback-controller alone: failing verdicts become rollback requests; completions are timed."""
 
-import asyncio
 import sqlite3
-import time
 from datetime import datetime, timedelta
 
 from contracts.events import RollbackCompleted, RollbackRequested, StepVerdict
 from libs.client import publish_event, publish_raw
 from libs.settings import Settings
 from services.rollback_controller.app import build
+from tests.support.poll import eventually
 from tests.conftest import running
 from tests.support.watch import EventWatcher
 
@@ -36,13 +35,11 @@ def rollback_row(settings: Settings, release_id: str) -> tuple | None:
 
 
 async def until_restored(settings: Settings, release_id: str, timeout: float = 10.0) -> tuple:
-    deadline = time.monotonic() + timeout
-    while True:
+    def completed_row() -> tuple | None:
         row = rollback_row(settings, release_id)
-        if row is not None and row[3] is not None:
-            return row
-        assert time.monotonic() < deadline, f"rollback of {release_id} not completed within {timeout}s: {row}"
-        await asyncio.sleep(0.05)
+        return row if row is not None and row[3] is not None else None
+
+    return await eventually(completed_row, timeout, f"rollback of {release_id} completed")
 
 
 async def test_failing_verdict_requests_a_rollback_and_completion_is_timed(
