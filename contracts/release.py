@@ -54,7 +54,7 @@ Strategy = Annotated[CanaryStrategy | AllAtOnceStrategy, Field(discriminator="ki
 class RollbackTriggers(Model):
     max_error_rate: float = Field(default=0.05, ge=0, le=1)
     max_p99_latency_ms: float = Field(default=500.0, gt=0)
-    min_requests: int = Field(default=10, ge=1, description="Fewer requests in a step than this is not enough evidence")
+    min_requests: int = Field(default=10, ge=1, le=10_000, description="Fewer requests in a step than this is not enough evidence")
 
 
 class ReleaseSpec(Model):

@@ -6,6 +6,8 @@ from contracts.events import Severity, Verdict
 
 # A step close to a limit is worth a warning before it is worth a rollback.
 MARGIN = 0.5
+# Synthetic traffic is evidence, not load: however a release is configured, a step sends at most this many.
+MAX_PROBES = 2000
 
 
 @dataclass(frozen=True)
@@ -58,5 +60,5 @@ def probe_schedule(interval_s: float, min_requests: int, rate_per_s: float) -> t
     Enough for the step to be judged on evidence even when no user traffic arrives, spread so the
     last one lands before the window closes.
     """
-    count = max(2 * min_requests, int(rate_per_s * interval_s))
+    count = min(MAX_PROBES, max(2 * min_requests, int(rate_per_s * interval_s)))
     return count, (interval_s * 0.8) / count

@@ -103,3 +103,11 @@ def test_the_last_probe_lands_inside_the_window(interval: float, minimum: int, r
     assert count >= 2 * minimum
     assert count * gap == pytest.approx(interval * 0.8)
     assert count * gap < interval
+
+
+def test_probe_count_is_bounded_whatever_the_release_asks_for() -> None:
+    from services.health_watcher.domain import MAX_PROBES
+
+    count, gap = probe_schedule(interval_s=3600, min_requests=10_000, rate_per_s=1000)
+    assert count == MAX_PROBES
+    assert gap * count <= 3600
