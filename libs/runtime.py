@@ -75,6 +75,9 @@ def build_app(runtime: Runtime) -> FastStream:
             await hook()
 
     async def started() -> None:
+        # Ready means the server knows every subscription: a command sent right after start-up must
+        # find its responder, not race the SUB on the wire.
+        await runtime.broker.connection.flush()
         runtime.relay.start()
         logging.getLogger("slipway").info("%s is up on %s", runtime.name, runtime.settings.nats_url)
 
