@@ -8,14 +8,11 @@ up to `max_deliver`, and then moves the message to a dead-letter subject with th
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated
 
 import nats
-from faststream import AckPolicy, Context
+from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub, StorageType
 from faststream.nats.annotations import NatsMessage
-from faststream.nats.message import NatsBatchMessage
-from nats.aio.msg import Msg
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.js.api import StreamConfig
 from nats.js.errors import BadRequestError
@@ -102,7 +99,17 @@ def consume(
 ) -> None:
     """Subscribe `handle(parsed)` to `subject` through the durable consumer `durable`."""
 
-    dead_letter = _dead_letterer(broker, durable)
+    async def dead_letter(msg: NatsMessage, deliveries: int, error: str) -> None:
+        letter = DeadLettered(
+            consumer=durable,
+            subject=msg.raw_message.subject,
+            deliveries=deliveries,
+            error=error[:2000],
+            payload=msg.body.decode(errors="replace")[:100_000],
+            occurred_at=datetime.now(UTC),
+        )
+        await broker.publish(letter, subjects.dead_letter_subject(durable), stream=subjects.DLQ_STREAM, timeout=5.0)
+        log.error("dead-lettered a message for %s after %d deliveries: %s", durable, deliveries, error)
 
     @broker.subscriber(
         subject,
@@ -121,7 +128,7 @@ def consume(
             if on_invalid is not None:
                 await on_invalid(msg.body, invalid)
             else:
-                await dead_letter(msg.raw_message, 1, f"invalid {model.__name__}: {describe(invalid)}")
+                await dead_letter(msg, 1, f"invalid {model.__name__}: {describe(invalid)}")
             return
         deliveries = msg.raw_message.metadata.num_delivered
         try:
@@ -129,91 +136,10 @@ def consume(
         except Exception as exc:  # noqa: BLE001 - any failure is retried, then dead-lettered with its reason
             reason = f"{type(exc).__name__}: {exc}"
             if deliveries >= settings.max_deliver:
-                await dead_letter(msg.raw_message, deliveries, reason)
+                await dead_letter(msg, deliveries, reason)
                 return
             log.warning("%s failed (delivery %d of %d), retrying: %s", durable, deliveries, settings.max_deliver, reason)
             await msg.nack(delay=min(10.0, 0.5 * 2 ** (deliveries - 1)))
-
-
-BatchHandler = Callable[[list[tuple[BaseModel, str]]], Awaitable[None]]
-OneHandler = Callable[[BaseModel, str], Awaitable[None]]
-
-
-def consume_batches(
-    broker: NatsBroker,
-    settings: Settings,
-    *,
-    subject: str,
-    durable: str,
-    model: type[BaseModel],
-    handle_batch: BatchHandler,
-    handle_one: OneHandler,
-    stream: str = subjects.EVENTS_STREAM,
-    batch_size: int = 100,
-    wait_s: float = 0.2,
-) -> None:
-    """Like `consume`, for a writer that commits many messages at once (each with its subject).
-
-    Up to `batch_size` messages, or what arrived within `wait_s`, go to `handle_batch` together.
-    If the batch fails, each message is retried on its own through `handle_one`, so one poison
-    message is retried and dead-lettered alone while the others go through.
-    """
-    dead_letter = _dead_letterer(broker, durable)
-
-    @broker.subscriber(
-        subject,
-        stream=jstream(stream),
-        durable=durable,
-        pull_sub=PullSub(batch_size=batch_size, timeout=wait_s, batch=True),
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        config=ConsumerConfig(max_deliver=settings.max_deliver + 1, ack_wait=settings.ack_wait_s),
-        title=durable,
-        description=f"{durable}: batches of {model.__name__}",
-    )
-    async def on_batch(batch: Annotated[NatsBatchMessage, Context("message")]) -> None:
-        readable: list[tuple[Msg, BaseModel]] = []
-        for raw in batch.raw_message:
-            try:
-                readable.append((raw, model.model_validate_json(raw.data)))
-            except ValidationError as invalid:
-                await dead_letter(raw, 1, f"invalid {model.__name__}: {describe(invalid)}")
-                await raw.ack()
-        if not readable:
-            return
-        try:
-            await handle_batch([(parsed, raw.subject) for raw, parsed in readable])
-        except Exception as exc:  # noqa: BLE001 - isolate the failing message below
-            log.warning("%s: a batch of %d failed (%s); retrying one by one", durable, len(readable), exc)
-        else:
-            for raw, _ in readable:
-                await raw.ack()
-            return
-        for raw, parsed in readable:
-            try:
-                await handle_one(parsed, raw.subject)
-            except Exception as exc:  # noqa: BLE001 - retried, then dead-lettered with its reason
-                deliveries = raw.metadata.num_delivered
-                if deliveries < settings.max_deliver:
-                    await raw.nak(delay=min(10.0, 0.5 * 2 ** (deliveries - 1)))
-                    continue
-                await dead_letter(raw, deliveries, f"{type(exc).__name__}: {exc}")
-            await raw.ack()
-
-
-def _dead_letterer(broker: NatsBroker, durable: str) -> Callable[[Msg, int, str], Awaitable[None]]:
-    async def dead_letter(raw: Msg, deliveries: int, error: str) -> None:
-        letter = DeadLettered(
-            consumer=durable,
-            subject=raw.subject,
-            deliveries=deliveries,
-            error=error[:2000],
-            payload=raw.data.decode(errors="replace")[:100_000],
-            occurred_at=datetime.now(UTC),
-        )
-        await broker.publish(letter, subjects.dead_letter_subject(durable), stream=subjects.DLQ_STREAM, timeout=5.0)
-        log.error("dead-lettered a message for %s after %d deliveries: %s", durable, deliveries, error)
-
-    return dead_letter
 
 
 def describe(error: ValidationError) -> str:

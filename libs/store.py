@@ -131,18 +131,6 @@ class Transaction:
         )
         return found is not None
 
-    async def processed_among(self, consumer: str, event_ids: list[str]) -> set[str]:
-        found = await self.session.scalars(
-            select(inbox.c.event_id).where(inbox.c.consumer == consumer, inbox.c.event_id.in_(event_ids))
-        )
-        return set(found)
-
-    async def mark_all_processed(self, consumer: str, event_ids: list[str]) -> None:
-        processed_at = now()
-        await self.session.execute(
-            inbox.insert(), [{"consumer": consumer, "event_id": e, "processed_at": processed_at} for e in event_ids]
-        )
-
     async def mark_processed(self, consumer: str, event_id: str) -> None:
         # A concurrent replica inserting the same key makes this commit fail: the message is
         # redelivered and then seen as processed, so the state change happens once.

@@ -5,7 +5,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
 from contracts.commands import QueryDora, QueryReleases, VerifyAudit
-from libs.bus import consume_batches
+from libs.bus import consume
 from libs.commands import serve_command
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
@@ -20,14 +20,29 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
     handlers = Handlers(runtime)
     broker = runtime.broker
 
-    for subject, stream, durable in (
-        (subjects.EVENTS_WILDCARD, subjects.EVENTS_STREAM, f"{NAME}-events"),
-        (subjects.ALERTS_WILDCARD, subjects.ALERTS_STREAM, f"{NAME}-alerts"),
-    ):
-        consume_batches(
-            broker, settings, subject=subject, durable=durable, model=LoggedEvent, stream=stream,
-            handle_batch=handlers.on_events, handle_one=handlers.on_event,
-        )
+    async def log_event(event: LoggedEvent) -> None:
+        # `consume` hands over the parsed event only; the subject it arrived on is the message's.
+        message = broker.context.get_local("message")
+        await handlers.on_event(event, message.raw_message.subject if message is not None else "")
+
+    consume(
+        broker,
+        settings,
+        subject=subjects.EVENTS_WILDCARD,
+        durable=f"{NAME}-events",
+        model=LoggedEvent,
+        handle=log_event,
+    )
+    consume(
+        broker,
+        settings,
+        subject=subjects.ALERTS_WILDCARD,
+        durable=f"{NAME}-alerts",
+        model=LoggedEvent,
+        handle=log_event,
+        stream=subjects.ALERTS_STREAM,
+    )
+
     serve_command(broker, subjects.CMD_DORA, QueryDora, handlers.query_dora)
     serve_command(broker, subjects.CMD_AUDIT_VERIFY, VerifyAudit, handlers.verify_audit)
     serve_command(broker, subjects.CMD_RELEASE_STATUS, QueryReleases, handlers.query_releases)

@@ -10,6 +10,7 @@ from pydantic import ConfigDict
 from contracts.commands import CommandResult, QueryDora, QueryReleases, VerifyAudit
 from contracts.envelope import Event
 from libs.runtime import Runtime
+from libs.store import Transaction
 from services.metrics_collector import domain
 from services.metrics_collector.store import EventLog
 
@@ -39,31 +40,29 @@ class Handlers:
         # them here avoids the unique prev_hash rejecting one of two interleaved appends.
         self._append_lock = asyncio.Lock()
 
-    async def on_events(self, batch: list[tuple[LoggedEvent, str]]) -> None:
-        """Append a batch (event, subject) to the chain in one transaction; already-logged events are skipped."""
-        async with self._append_lock, self.runtime.db.transaction() as tx:
-            logged = await tx.processed_among(CONSUMER, [event.event_id for event, _ in batch])
+    async def on_event(self, event: LoggedEvent, subject: str) -> None:
+        payload = domain.canonical_json(event.model_dump(mode="json"))
+
+        async def append(tx: Transaction) -> None:
             entries = EventLog(tx.session)
             prev_hash = await entries.head_hash()
-            rows = []
-            for event, subject in batch:
-                if event.event_id in logged:
-                    continue
-                logged.add(event.event_id)
-                payload = domain.canonical_json(event.model_dump(mode="json"))
-                row_hash = domain.chain_hash(prev_hash, payload)
-                rows.append({
-                    "event_id": event.event_id, "type": event.type, "subject": subject, "release_id": event.release_id,
-                    "service": event.service, "environment": event.environment, "occurred_at": event.occurred_at,
-                    "recorded_at": datetime.now(UTC), "payload": payload, "prev_hash": prev_hash, "hash": row_hash,
-                })
-                prev_hash = row_hash
-            if rows:
-                await entries.append_many(rows)
-                await tx.mark_all_processed(CONSUMER, [row["event_id"] for row in rows])
+            await entries.append(
+                event_id=event.event_id,
+                type=event.type,
+                subject=subject,
+                release_id=event.release_id,
+                service=event.service,
+                environment=event.environment,
+                occurred_at=event.occurred_at,
+                recorded_at=datetime.now(UTC),
+                payload=payload,
+                prev_hash=prev_hash,
+                hash=domain.chain_hash(prev_hash, payload),
+            )
 
-    async def on_event(self, event: LoggedEvent, subject: str) -> None:
-        await self.on_events([(event, subject)])
+        async with self._append_lock:
+            if not await self.runtime.process_once(CONSUMER, event, append):
+                log.debug("event %s is already in the log", event.event_id)
 
     async def query_dora(self, query: QueryDora) -> CommandResult:
         events = await self._payloads()

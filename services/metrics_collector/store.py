@@ -48,9 +48,8 @@ class EventLog:
         found = await self.session.scalar(select(event_log.c.hash).order_by(event_log.c.seq.desc()).limit(1))
         return found or GENESIS_HASH
 
-    async def append_many(self, rows: list[dict[str, Any]]) -> None:
-        # One executemany: rows keep their order, so seq follows the chain.
-        await self.session.execute(event_log.insert(), rows)
+    async def append(self, **row: Any) -> None:
+        await self.session.execute(event_log.insert().values(**row))
 
     async def chain(self) -> list[ChainRecord]:
         # The whole log, in chain order: verification has to look at every row anyway.

@@ -4,7 +4,6 @@ from contracts.events import ReleaseBlocked
 from libs.bus import consume, ensure_streams, make_broker
 from libs.client import publish_event, publish_raw
 from libs.settings import Settings
-from tests.support.poll import eventually
 from tests.support.watch import EventWatcher
 
 DURABLE = "test-fragile-consumer"
@@ -42,43 +41,3 @@ async def test_failing_handler_is_retried_then_dead_lettered_and_others_still_fl
     invalid = next(letter for letter in letters if letter is not poison)
     assert invalid["deliveries"] == 1 and "release_id: Field required" in invalid["error"]
     assert handled == ["fine"]
-
-
-async def test_a_poison_message_in_a_batch_is_isolated_and_the_rest_are_written(
-    settings: Settings, watcher: EventWatcher
-) -> None:
-    from libs.bus import consume_batches
-
-    await ensure_streams(settings.nats_url)
-    written: list[str] = []
-    batches: list[int] = []
-
-    async def handle_batch(batch: list[tuple[ReleaseBlocked, str]]) -> None:
-        batches.append(len(batch))
-        if any(event.release_id == "poison" for event, _ in batch):
-            raise RuntimeError("constraint violated")
-        written.extend(event.release_id for event, _ in batch)
-
-    async def handle_one(event: ReleaseBlocked, subject: str) -> None:
-        assert subject == ReleaseBlocked.subject
-        if event.release_id == "poison":
-            raise RuntimeError("constraint violated")
-        written.append(event.release_id)
-
-    broker = make_broker("test", settings)
-    consume_batches(broker, settings, subject=ReleaseBlocked.subject, durable="test-batch-writer",
-                    model=ReleaseBlocked, handle_batch=handle_batch, handle_one=handle_one, wait_s=0.5)
-    good = [f"good-{n}" for n in range(5)]
-    async with broker:
-        for release_id in [*good[:2], "poison", *good[2:]]:
-            await publish_event(settings.nats_url, blocked(release_id))
-        await publish_raw(settings.nats_url, ReleaseBlocked.subject, b"[]", {"Nats-Msg-Id": "not-an-object"})
-        await broker.start()
-        letters = await watcher.wait_for(lambda s, _b: s == "slipway.dlq.test-batch-writer", count=2, timeout=30)
-        await publish_event(settings.nats_url, blocked("after"))
-        await eventually(lambda: "after" in written, 20, "the message after the poison one written")
-    assert max(batches) > 1, "messages were never handed over together"
-    assert sorted(set(written) - {"after"}) == sorted(good)
-    poison = next(letter for letter in letters if "constraint violated" in letter["error"])
-    assert poison["deliveries"] == settings.max_deliver
-    assert any("invalid ReleaseBlocked" in letter["error"] for letter in letters)

@@ -8,6 +8,7 @@ import pytest
 from examples.build_sample import build as build_sample
 from slipway.supervisor import Stack
 from tests.e2e.conftest import slipway
+from tests.support.poll import eventually_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -48,8 +49,9 @@ def test_freeze_blocks_then_lifting_lets_releases_through_and_reports_answer(sta
                 "--count", "1", "--timeout", "20")
     assert alert.returncode == 0 and "shop" in alert.stdout and "1.1.0" in alert.stdout, alert.stdout + alert.stderr
 
-    status = cli("status")
-    assert status.returncode == 0
+    # The collector logs asynchronously: the CLI saw RollbackCompleted, the log follows shortly.
+    status = eventually_sync(lambda: (done := cli("status")).returncode == 0 and "rolled back" in done.stdout and done,
+                             30, "status showing the rollback")
     for state in ("blocked", "succeeded", "rolled back"):
         assert state in status.stdout, status.stdout
     audit = cli("audit", "verify")
