@@ -71,7 +71,7 @@ DEAD_LETTER_ADDRESS = "slipway.dlq.{consumer}"
 
 @dataclass(frozen=True)
 class Parameter:
-    """A `{name}` placeholder in a channel address."""
+    """A `{name}` parameter in a channel address (AsyncAPI channel parameters)."""
 
     description: str
     enum: tuple[str, ...] = ()
