@@ -8,6 +8,7 @@ up to `max_deliver`, and then moves the message to a dead-letter subject with th
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import nats
 from faststream import AckPolicy
@@ -81,7 +82,8 @@ def make_broker(service: str, settings: Settings, provider: TracerProvider | Non
     )
 
 
-Handler = Callable[[BaseModel], Awaitable[None]]
+# Any: each handler takes its own event type, which Callable[[BaseModel], ...] would reject.
+Handler = Callable[[Any], Awaitable[None]]
 InvalidHandler = Callable[[bytes, ValidationError], Awaitable[None]]
 
 

@@ -25,7 +25,8 @@ from libs.runtime import Runtime
 from libs.store import Transaction
 from services.deployer import store
 from services.deployer.domain import Deployment, Next, Status, after_verdict, advanced, conflict, traffic_split
-from services.deployer.local.driver import InstanceHandle, LocalDriver, LocalDriverError, RouterHandle
+from services.deployer.local.driver import InstanceHandle, LocalDriverError, RouterHandle
+from services.deployer.target import DeployTarget
 
 log = logging.getLogger("slipway.deployer")
 SOURCE = "deployer"
@@ -34,7 +35,7 @@ DRIVER_ERRORS = (ArtifactError, LocalDriverError, TimeoutError, OSError)
 
 
 class Handlers:
-    def __init__(self, runtime: Runtime, driver: LocalDriver) -> None:
+    def __init__(self, runtime: Runtime, driver: DeployTarget) -> None:
         self.runtime = runtime
         self.driver = driver
         self.cache_dir = runtime.settings.data_dir / "deployer-artifacts"
