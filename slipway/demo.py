@@ -31,6 +31,30 @@ SERVICE, ENVIRONMENT, TEAM = "demo-shop", "prod", "payments"
 INTERVAL_S = 2.0
 
 
+class AlertInbox:
+    """Alerts as they arrive on the alert stream; wait for the one about a release."""
+
+    def __init__(self) -> None:
+        self.alerts: list[dict[str, Any]] = []
+        self._arrived = asyncio.Condition()
+
+    async def on_message(self, msg: Any) -> None:
+        async with self._arrived:
+            self.alerts.append(json.loads(msg.data))
+            self._arrived.notify_all()
+
+    async def wait_for(self, release_id: str, timeout: float) -> dict[str, Any] | None:
+        def about_release() -> dict[str, Any] | None:
+            return next((a for a in self.alerts if a.get("release_id") == release_id), None)
+
+        try:
+            async with asyncio.timeout(timeout), self._arrived:
+                await self._arrived.wait_for(lambda: about_release() is not None)
+        except TimeoutError:
+            return None
+        return about_release()
+
+
 @dataclass
 class Outcome:
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
@@ -61,12 +85,9 @@ async def scenario(nats_url: str, artifacts: Path) -> bool:
     stamp = int(time.time())
     v1, v2, v3 = (f"{n}.0.{stamp}" for n in (1, 2, 3))
     canary = {"kind": "canary", "steps": [{"weight": 10}, {"weight": 50}], "analysis_interval_s": INTERVAL_S}
-    alerts: list[dict[str, Any]] = []
+    alerts = AlertInbox()
     async with connected(nats_url) as nc:
-        async def collect(msg: Any) -> None:
-            alerts.append(json.loads(msg.data))
-
-        await nc.subscribe(subjects.alert_filter(None, TEAM, SERVICE), cb=collect)
+        await nc.subscribe(subjects.alert_filter(None, TEAM, SERVICE), cb=alerts.on_message)
         await nc.flush()
 
         console.rule("v1: healthy, all at once")
@@ -86,9 +107,9 @@ async def scenario(nats_url: str, artifacts: Path) -> bool:
             from_verdict = _seconds(second["failed_at"], second["occurred_at"])
             console.print(f"  time from the faulty canary's first step to RollbackCompleted: [bold]{restore:.2f} s[/] "
                           f"(of which {from_verdict:.2f} s from the failing verdict)")
-        got_alert = await _eventually(lambda: any(a.get("release_id") == second["release_id"] for a in alerts), 10)
-        outcome.check("critical alert seen on the alert stream", got_alert,
-                      next((a["summary"][:100] for a in alerts if a.get("severity") == "critical"), ""))
+        alert = await alerts.wait_for(second["release_id"], timeout=10)
+        outcome.check("critical alert seen on the alert stream", alert is not None and alert["severity"] == "critical",
+                      alert["summary"][:100] if alert else "none within 10 s")
 
         console.rule("v3: healthy, as a canary")
         third = await ship(nats_url, artifacts, v3, canary)
@@ -126,15 +147,6 @@ async def ship(nats_url: str, artifacts: Path, version: str, strategy: dict, *, 
 
     return await follow_release(nats_url, request.release_id, request.event_id, show,
                                 publish=lambda: publish_event(nats_url, request), timeout=90)
-
-
-async def _eventually(condition, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.1)  # polling a condition with a deadline
-    return True
 
 
 async def _eventually_command(nats_url: str, release_id: str, timeout: float = 20) -> bool:

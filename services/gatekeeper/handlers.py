@@ -63,12 +63,12 @@ class Handlers:
 
     async def lift_freeze(self, command: LiftFreeze) -> CommandResult:
         async with self.runtime.db.transaction() as tx:
-            matching = [f for f in await store.load_freezes(tx.session) if f.freeze_id == command.freeze_id]
-            if not matching or not await store.lift_freeze(tx.session, command.freeze_id):
+            freeze = await store.get_freeze(tx.session, command.freeze_id)
+            if freeze is None or not await store.lift_freeze(tx.session, command.freeze_id):
                 return CommandResult(ok=False, message=f"no active freeze with id {command.freeze_id}")
             await tx.emit(
                 FreezeLifted(
-                    release_id=command.freeze_id, service=FREEZE_SERVICE, environment=matching[0].environment,
+                    release_id=command.freeze_id, service=FREEZE_SERVICE, environment=freeze.environment,
                     actor=command.actor, source=SOURCE, freeze_id=command.freeze_id,
                 )
             )

@@ -35,6 +35,11 @@ async def lift_freeze(session: AsyncSession, freeze_id: str) -> bool:
     return result.rowcount == 1
 
 
+async def get_freeze(session: AsyncSession, freeze_id: str) -> Freeze | None:
+    row = (await session.execute(select(freezes).where(freezes.c.freeze_id == freeze_id))).mappings().first()
+    return Freeze(**row) if row else None
+
+
 async def load_freezes(session: AsyncSession, environment: str | None = None, since: datetime | None = None) -> list[Freeze]:
     query = select(freezes).order_by(freezes.c.starts_at)
     if environment:
