@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from contracts import subjects
 from contracts.events import DeadLettered
+from libs.faults import crash_if_planned
 from libs.settings import Settings
 
 log = logging.getLogger("slipway.bus")
@@ -205,6 +206,7 @@ def consume(
         try:
             async with in_progress(msg, heartbeat_period(settings.ack_wait_s)):
                 await handle(parsed)
+            crash_if_planned(settings.crash_points, settings.data_dir, "handled", durable, getattr(parsed, "release_id", ""))
         except Exception as exc:  # noqa: BLE001 - any failure is retried, then dead-lettered with its reason
             reason = f"{type(exc).__name__}: {exc}"
             if deliveries >= settings.max_deliver:

@@ -17,6 +17,7 @@ from sqlalchemy import MetaData
 
 from contracts.envelope import Event
 from libs.bus import ensure_streams, make_broker, update_consumers
+from libs.faults import crash_if_planned
 from libs.outbox import OutboxRelay
 from libs.settings import Settings
 from libs.store import Database, Transaction
@@ -44,6 +45,7 @@ class Runtime:
                 return False
             await work(tx)
             await tx.mark_processed(consumer, event.event_id)
+        crash_if_planned(self.settings.crash_points, self.settings.data_dir, "committed", consumer, event.release_id)
         if tx.emitted:
             self.relay.wake()
         return True

@@ -1,10 +1,13 @@
 """Typed settings, read once at each process's composition root."""
 
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from libs.faults import CrashPoint, parse_crash_points
 
 
 class Settings(BaseSettings):
@@ -30,9 +33,24 @@ class Settings(BaseSettings):
         "live handlers send in-progress heartbeats, so a long handler is never redelivered under itself",
     )
     log_level: str = "INFO"
+    crash_at: str = Field(
+        default="",
+        description="Recovery tests only: stage:consumer:release_id entries at which the process SIGKILLs itself once "
+        "(see libs/faults.py)",
+    )
     probe_rate_per_s: float = Field(
         default=20.0, gt=0, description="health-watcher: synthetic requests per second sent to a step's new version"
     )
+
+    @field_validator("crash_at")
+    @classmethod
+    def crash_points_readable(cls, value: str) -> str:
+        parse_crash_points(value)  # a typo fails at start, not silently at the crash point
+        return value
+
+    @cached_property
+    def crash_points(self) -> tuple[CrashPoint, ...]:
+        return parse_crash_points(self.crash_at)
 
     def database_url_for(self, service: str) -> str:
         if self.database_url:

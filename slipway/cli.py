@@ -88,7 +88,7 @@ def up(
     data_dir: DataDirOption = None,
 ) -> None:
     """Start nats-server (unless NATS_URL is set) and the six services; Ctrl-C stops everything."""
-    from slipway.supervisor import ServiceFailed, Stack, log_tail, pid_alive, read_stack_file
+    from slipway.supervisor import ServiceFailed, Stack, pid_alive, read_stack_file
 
     g = globals_of(ctx, nats_url, data_dir)
     record = read_stack_file(g.data_dir) or {}
@@ -109,12 +109,11 @@ def up(
             ok = _run_demo(url, g.settings(url))
             code = 0 if ok else 1
             say(("[green]demo passed[/]" if ok else "[red]demo failed[/]") + "; the stack stays up until Ctrl-C")
-        while (dead := stack.dead_service()) is None:
+        while True:
+            for name, exit_code in stack.revive_dead():
+                err.print(f"[yellow]warning:[/] {name} exited with code {exit_code}; started it again "
+                          f"(log: {escape(str(stack.log_path(name)))})", soft_wrap=True)
             time.sleep(0.5)  # the watch loop polls children; nothing here synchronises on them
-        proc = stack.services[dead]
-        err.print(f"[red]error:[/] {dead} exited with code {proc.returncode}; stopping everything", soft_wrap=True)
-        err.print(escape(log_tail(stack.log_path(dead))), soft_wrap=True)
-        code = 1
     except ServiceFailed as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}; log tail ({escape(str(stack.log_path(exc.service)))}):",
                   soft_wrap=True)

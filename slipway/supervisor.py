@@ -57,7 +57,9 @@ class Stack:
     """`with Stack(data_dir) as stack: stack.nats_url ...`, or start()/stop() yourself."""
 
     def __init__(self, data_dir: Path, nats_url: str | None = None, *, nats_port: int = 0,
-                 services: tuple[str, ...] = SERVICES, ready_timeout: float = 30.0, stop_timeout: float = 20.0) -> None:
+                 services: tuple[str, ...] = SERVICES, ready_timeout: float = 30.0, stop_timeout: float = 20.0,
+                 service_env: dict[str, dict[str, str]] | None = None,
+                 max_restarts: int = 5, restart_window_s: float = 60.0) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.nats_url = nats_url
         self.nats_port = nats_port
@@ -67,6 +69,12 @@ class Stack:
         self.services: dict[str, subprocess.Popen[bytes]] = {}
         self.nats: EmbeddedNats | None = None
         self._log_offsets: dict[str, int] = {}
+        self.service_env = service_env or {}
+        # A crashed service is started again, up to max_restarts within restart_window_s; past that
+        # something is wrong beyond a crash, and the stack stops rather than flapping.
+        self.max_restarts = max_restarts
+        self.restart_window_s = restart_window_s
+        self.restarts: list[tuple[float, str]] = []
 
     @property
     def logs_dir(self) -> Path:
@@ -100,7 +108,8 @@ class Stack:
         return self.nats_url
 
     def _spawn(self, name: str) -> None:
-        env = dict(os.environ, NATS_URL=str(self.nats_url), SLIPWAY_DATA_DIR=str(self.data_dir), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, NATS_URL=str(self.nats_url), SLIPWAY_DATA_DIR=str(self.data_dir), PYTHONUNBUFFERED="1",
+                   **self.service_env.get(name, {}))
         if env.get("SLIPWAY_LOG_LEVEL", "INFO").upper() not in ("DEBUG", "INFO"):
             env["SLIPWAY_LOG_LEVEL"] = "INFO"  # readiness is read from an INFO line
         log = self.log_path(name)
@@ -139,6 +148,37 @@ class Stack:
                 raise ServiceFailed(name, f"was not ready within {self.ready_timeout:g}s", log_tail(self.log_path(name)))
             if waiting:
                 time.sleep(POLL_S)  # polling child processes' logs: there is no event to wait on
+
+    def revive_dead(self) -> list[tuple[str, int]]:
+        """Start again every service that has exited; returns (name, exit code) for each.
+
+        Raises ServiceFailed once a service has needed more than max_restarts within the window.
+        """
+        revived = []
+        for name, proc in list(self.services.items()):
+            if proc.poll() is None:
+                continue
+            now = time.monotonic()
+            self.restarts = [(at, n) for at, n in self.restarts if now - at < self.restart_window_s]
+            if sum(1 for _, n in self.restarts if n == name) >= self.max_restarts:
+                raise ServiceFailed(name, f"exited with code {proc.returncode} after {self.max_restarts} restarts "
+                                    f"within {self.restart_window_s:g}s", log_tail(self.log_path(name)))
+            self.restarts.append((now, name))
+            self.restart(name)
+            revived.append((name, proc.returncode))
+        return revived
+
+    def kill_nats(self) -> None:
+        """SIGKILL the embedded nats-server (recovery tests); `start_nats_again` brings it back on the same port."""
+        if self.nats is None or self.nats.process is None:
+            raise RuntimeError("this stack does not run an embedded nats-server")
+        self.nats.process.kill()
+        self.nats.process.wait()
+
+    def start_nats_again(self) -> None:
+        if self.nats is None:
+            raise RuntimeError("this stack does not run an embedded nats-server")
+        self.nats.start()
 
     def dead_service(self) -> str | None:
         """The name of a service that has exited, if any."""

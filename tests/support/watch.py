@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ class EventWatcher:
     def __init__(self, nats_url: str) -> None:
         self.nats_url = nats_url
         self.seen: list[tuple[str, dict[str, Any]]] = []
+        self.arrived: list[float] = []  # wall-clock arrival of each message in `seen`
         self._changed = asyncio.Condition()
         self._nc: nats.NATS | None = None
 
@@ -34,6 +36,7 @@ class EventWatcher:
             body = {"raw": msg.data.decode(errors="replace")}
         async with self._changed:
             self.seen.append((msg.subject, body))
+            self.arrived.append(time.time())
             self._changed.notify_all()
 
     def matching(self, predicate: Callable[[str, dict[str, Any]], bool]) -> list[dict[str, Any]]:
