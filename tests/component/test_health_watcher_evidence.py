@@ -1,13 +1,14 @@
 """The health-watcher judges a step on traffic it observed itself: late events, thin traffic, restarts, retries."""
 
 import asyncio
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,10 +17,11 @@ import pytest
 
 from contracts.envelope import new_event_id
 from contracts.events import StepStarted
-from contracts.subjects import DLQ_STREAM, EVENTS_STREAM
+from contracts.subjects import DLQ_STREAM, EVENTS_STREAM, STEP_VERDICT
 from examples.build_sample import build as build_sample
 from libs.bus import ensure_streams
 from libs.client import publish_event
+from libs.embedded_nats import EmbeddedNats
 from libs.settings import Settings
 from services.deployer.local.driver import LocalDriver, RouterHandle, stop_all
 from services.health_watcher.app import build
@@ -31,6 +33,22 @@ from tests.support.watch import EventWatcher
 
 REPO = Path(__file__).resolve().parents[2]
 SLOW_MS = 150  # one probe at a time, so a window of 0.5 s holds at most four of them
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
+    """The real nats-server of these tests, within reach so a test can kill it and start it again."""
+    server = EmbeddedNats(tmp_path / "nats")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def nats_url(nats_server: EmbeddedNats) -> str:
+    return nats_server.url
 
 
 @pytest.fixture
@@ -97,10 +115,11 @@ async def test_too_few_requests_extend_the_window_then_conclude_inconclusive_as_
         assert alert["severity"] == "critical"
 
 
-def analyses_recorded(database: Path) -> int:
+def analyses_recorded(database: Path, done: bool | None = None) -> int:
+    where = "" if done is None else f" WHERE done = {int(done)}"
     try:
         with sqlite3.connect(database) as db:
-            return db.execute("SELECT count(*) FROM analyses").fetchone()[0]
+            return db.execute(f"SELECT count(*) FROM analyses{where}").fetchone()[0]
     except sqlite3.Error:
         return 0  # not created yet
 
@@ -154,3 +173,37 @@ async def test_a_second_step_started_for_the_same_release_and_step_is_a_duplicat
     assert verdict["verdict"] == "pass", verdict["reasons"]
     assert dead_letters == 0
     assert {v["event_id"] for v in watcher.matching(verdict_of(original.release_id))} == {verdict["event_id"]}
+
+
+async def stored_verdicts(nats_url: str, count: int, timeout: float = 30) -> dict[str, dict]:
+    """Verdicts as the stream holds them: a subscriber that lived through the outage may have missed some."""
+    async with await nats.connect(nats_url) as nc:
+        subscription = await nc.jetstream().subscribe(STEP_VERDICT, ordered_consumer=True)
+        found: dict[str, dict] = {}
+        while len(found) < count:
+            body = json.loads((await subscription.next_msg(timeout=timeout)).data)
+            found[body["release_id"]] = body
+        return found
+
+
+async def test_a_broker_outage_during_a_step_delays_verdicts_and_loses_none(
+    settings: Settings, nats_server: EmbeddedNats, router: RouterHandle
+) -> None:
+    database = settings.data_dir / "health-watcher.db"
+    during = healthy_step("shop-during-outage", router, analysis_interval_s=2.0)
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, during)
+        await eventually(lambda: analyses_recorded(database), what="the analysis recorded")
+        assert nats_server.process is not None
+        nats_server.process.kill()
+        await asyncio.to_thread(nats_server.process.wait, 10)
+        # A step the deployer started while the broker was down reaches the watcher once it is back.
+        after = step("shop-after-outage", "3.0.0", "1.0.0", router.url, router.metrics_url).model_copy(
+            update={"weight": 0, "analysis_interval_s": 1.0, "min_requests": 3}
+        )
+        await eventually(lambda: analyses_recorded(database, done=True), what="the first step concluded")
+        await asyncio.to_thread(nats_server.start)
+        await publish_event(settings.nats_url, after)
+        verdicts = await stored_verdicts(settings.nats_url, count=2)
+    for release_id in (during.release_id, after.release_id):
+        assert verdicts[release_id]["verdict"] == "pass", verdicts[release_id]["reasons"]
