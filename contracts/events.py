@@ -111,6 +111,7 @@ class Verdict(StrEnum):
     PASS = "pass"
     MARGINAL = "marginal"
     FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"  # too little evidence to judge; the release holds until a person decides
 
 
 class StepVerdict(Event):

@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     probe_rate_per_s: float = Field(
         default=20.0, gt=0, description="health-watcher: synthetic requests per second sent to a step's new version"
     )
+    analysis_max_extensions: int = Field(
+        default=2, ge=0, le=20,
+        description="health-watcher: times a step's window is extended by its interval while too few requests reached "
+        "the new version to judge it",
+    )
+    analysis_inconclusive: Literal["fail", "pause"] = Field(
+        default="fail",
+        description="health-watcher: a step still without enough requests after the last extension fails (and is "
+        "rolled back), or pauses: an `inconclusive` verdict and a warning alert, the release holding its weights",
+    )
 
     @field_validator("crash_at")
     @classmethod

@@ -49,6 +49,7 @@ class Next(StrEnum):
     ADVANCE = "advance"
     COMPLETE = "complete"
     AWAIT_ROLLBACK = "await-rollback"
+    HOLD = "hold"
     IGNORE = "ignore"
 
 
@@ -62,6 +63,8 @@ def after_verdict(deployment: Deployment | None, step_index: int, verdict: Verdi
         return Next.IGNORE, f"verdict for step {step_index}, deployment is at step {deployment.step_index}"
     if verdict is Verdict.FAIL:
         return Next.AWAIT_ROLLBACK, "failing verdict: traffic stays put until the rollback-controller decides"
+    if verdict is Verdict.INCONCLUSIVE:
+        return Next.HOLD, "inconclusive verdict: traffic stays put until a person decides"
     if deployment.is_last_step:
         return Next.COMPLETE, f"last step passed ({verdict.value})"
     return Next.ADVANCE, f"step {step_index + 1} of {len(deployment.steps)} passed ({verdict.value})"

@@ -19,6 +19,6 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
         runtime.broker, settings, subject=subjects.STEP_STARTED, durable=CONSUMER, model=StepStarted,
         handle=handlers.on_step_started,
     )
-    runtime.on_start.append(handlers.resume)
+    runtime.on_start.append(handlers.start)
     runtime.on_stop.append(handlers.stop)
     return build_app(runtime)

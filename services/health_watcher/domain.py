@@ -1,6 +1,8 @@
 """Is this step healthy? Pure judgement of one version's request metrics against the release's triggers."""
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
 
 from contracts.events import Severity, Verdict
 
@@ -50,8 +52,71 @@ def judge(new: Observed, triggers: Triggers, stable: Observed | None = None) -> 
     return Verdict.PASS, [summary] + comparison
 
 
+@dataclass(frozen=True)
+class Patience:
+    """How long thin evidence is waited out, and what happens when it is still thin."""
+
+    max_extensions: int
+    on_inconclusive: Literal["fail", "pause"]
+
+
+@dataclass(frozen=True)
+class Extend:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Conclude:
+    verdict: Verdict
+    reasons: list[str]
+
+
+def assess(
+    new: Observed, triggers: Triggers, stable: Observed | None, *, extensions: int, observed_s: float, patience: Patience
+) -> Extend | Conclude:
+    """Judge the window, or watch longer when too few requests reached the new version to judge it.
+
+    Too little traffic says nothing about health: it extends the window up to the bound, then fails the
+    step or pauses it for a person, as configured, saying it was inconclusive and why.
+    """
+    if new.requests >= triggers.min_requests:
+        return Conclude(*judge(new, triggers, stable))
+    if extensions < patience.max_extensions:
+        return Extend(
+            f"{new.requests} of {triggers.min_requests} requests needed after {observed_s:.1f} s: "
+            f"extending the window ({extensions + 1} of {patience.max_extensions})"
+        )
+    _, reasons = judge(new, triggers, stable)
+    headline = (
+        f"inconclusive: {new.requests} of the {triggers.min_requests} requests needed reached the new version "
+        f"in {observed_s:.1f} s (window extended {extensions} times)"
+    )
+    if patience.on_inconclusive == "pause":
+        return Conclude(Verdict.INCONCLUSIVE, [headline, *reasons, "a person must decide: the release holds its current weights"])
+    return Conclude(Verdict.FAIL, [headline, *reasons])
+
+
+class Routing(StrEnum):
+    WEIGHTED = "weighted"  # the router gives the new version the step's weight
+    PRESENT = "present"  # the router knows the new version, at another weight
+    ABSENT = "absent"
+
+
+def routing(routes: Any, version: str, weight: int) -> Routing:
+    """Where the router's `/routes` document puts `version`; ValueError when it is not such a document."""
+    backends = routes.get("backends") if isinstance(routes, dict) else None
+    if not isinstance(backends, list) or not all(isinstance(b, dict) for b in backends):
+        raise ValueError(f'routes must be an object with a "backends" list, got {str(routes)[:200]}')
+    weights = [b.get("weight") for b in backends if b.get("version") == version]
+    if not weights:
+        return Routing.ABSENT
+    return Routing.WEIGHTED if weights[0] == weight else Routing.PRESENT
+
+
 def alert_severity(verdict: Verdict) -> Severity | None:
-    return {Verdict.FAIL: Severity.CRITICAL, Verdict.MARGINAL: Severity.WARNING}.get(verdict)
+    return {
+        Verdict.FAIL: Severity.CRITICAL, Verdict.MARGINAL: Severity.WARNING, Verdict.INCONCLUSIVE: Severity.WARNING,
+    }.get(verdict)
 
 
 def probe_schedule(interval_s: float, min_requests: int, rate_per_s: float) -> tuple[int, float]:

@@ -17,10 +17,17 @@ analyses = Table(
 )
 
 
-async def add(session: AsyncSession, step: StepStarted) -> None:
+async def add(session: AsyncSession, step: StepStarted) -> bool:
+    """Record the analysis of a step; False when that release's step is already recorded (a duplicate)."""
+    known = select(analyses.c.release_id).where(
+        analyses.c.release_id == step.release_id, analyses.c.step_index == step.step_index
+    )
+    if (await session.execute(known)).first() is not None:
+        return False
     await session.execute(
         analyses.insert().values(release_id=step.release_id, step_index=step.step_index, step=step.model_dump_json(), done=False)
     )
+    return True
 
 
 async def pending(session: AsyncSession) -> list[StepStarted]:

@@ -50,6 +50,13 @@ def test_failing_verdict_waits_for_the_rollback_controller(step_index: int) -> N
     assert "rollback-controller" in why
 
 
+@pytest.mark.parametrize("step_index", [0, 2])
+def test_inconclusive_verdict_holds_the_weights_for_a_person(step_index: int) -> None:
+    action, why = after_verdict(deployment(step_index=step_index), step_index, Verdict.INCONCLUSIVE)
+    assert action is Next.HOLD
+    assert why == "inconclusive verdict: traffic stays put until a person decides"
+
+
 @pytest.mark.parametrize("verdict", [Verdict.PASS, Verdict.MARGINAL])
 def test_passing_the_last_step_completes(verdict: Verdict) -> None:
     action, why = after_verdict(deployment(step_index=2), 2, verdict)

@@ -16,8 +16,8 @@ def test_step_numbers_in_reasons_count_from_one() -> None:
     assert rollback_reason(Verdict.FAIL, ["x"], 2, "3.1.0") == "3.1.0 failed step 3: x"
 
 
-@pytest.mark.parametrize("verdict", [Verdict.PASS, Verdict.MARGINAL])
-def test_passing_and_marginal_verdicts_do_not_roll_back(verdict: Verdict) -> None:
+@pytest.mark.parametrize("verdict", [Verdict.PASS, Verdict.MARGINAL, Verdict.INCONCLUSIVE])
+def test_passing_marginal_and_inconclusive_verdicts_do_not_roll_back(verdict: Verdict) -> None:
     assert rollback_reason(verdict, ["error rate 3.0% is close to the 5.0% limit"], 0, "2.0.0") is None
 
 
