@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test bench contracts clean
+.PHONY: install run demo test bench chaos contracts clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: install
 ## Throughput figures next to a ceiling measured in the same run.
 bench: install
 	$(BIN)/python -m slipway.bench
+
+## Every service SIGKILLed at every point of a release, SLIPWAY_CHAOS_ROUNDS times (default 3); prints recovery times.
+chaos: install
+	SLIPWAY_CHAOS_ROUNDS=$${SLIPWAY_CHAOS_ROUNDS:-3} $(BIN)/python -m pytest -q -p no:cacheprovider -s tests/e2e/test_recovery.py
 
 ## Regenerate the committed JSON Schemas and AsyncAPI document from the models.
 contracts: install
