@@ -164,8 +164,11 @@ class Stack:
                 raise ServiceFailed(name, f"exited with code {proc.returncode} after {self.max_restarts} restarts "
                                     f"within {self.restart_window_s:g}s", log_tail(self.log_path(name)))
             self.restarts.append((now, name))
-            self.restart(name)
             revived.append((name, proc.returncode))
+        for name, _ in revived:  # all at once: services that died together come back together
+            self._spawn(name)
+        if revived:
+            self._wait_ready(tuple(name for name, _ in revived))
         return revived
 
     def kill_nats(self) -> None:
