@@ -82,6 +82,8 @@ ACCEPTED = {
 
 REJECTED = {
     "missing kind": lambda d: d["strategy"].pop("kind"),
+    # Without a required kind, this one matches exactly one variant of the oneOf and would pass.
+    "missing kind on an all-at-once strategy": lambda d: d.update(strategy={"analysis_interval_s": 5}),
     "an unknown kind": lambda d: d["strategy"].update(kind="teleport"),
     "a naive date-time": lambda d: d["commit"].update(committed_at="2026-11-27T09:30:00"),
     "a date without a time": lambda d: d["commit"].update(committed_at="2026-11-27"),
