@@ -43,7 +43,7 @@ DESCRIPTION = (
 
 
 class ReleaseRequest(ReleaseSpec):
-    """What a CI system publishes on slipway.evt.release.requested (see the module docstring)."""
+    """What a CI system publishes on slipway.evt.release.requested to ask for a release."""
 
     model_config = ConfigDict(
         extra="forbid",

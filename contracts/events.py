@@ -6,7 +6,16 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field
 
 from contracts import subjects
-from contracts.envelope import EVENT_ID_DESCRIPTION, ITEMS_MAX, RELEASE_ID_MAX, Event, EventId, Model, Text, ZonedDatetime
+from contracts.envelope import (
+    EVENT_ID_DESCRIPTION,
+    ITEMS_MAX,
+    RELEASE_ID_MAX,
+    Event,
+    EventId,
+    Model,
+    Text,
+    ZonedDatetime,
+)
 from contracts.release import MAX_STEPS, SHA_PATTERN, ReleaseSpec, Team, Version
 
 URL_MAX = 2048
@@ -191,5 +200,7 @@ class DeadLettered(Model):
     subject: str = Field(max_length=1024)
     deliveries: int = Field(ge=0, le=1_000_000)
     error: Text
-    payload: str = Field(max_length=DEAD_LETTER_PAYLOAD_MAX, description="The message body, cut to its first 100,000 characters")
+    payload: str = Field(
+        max_length=DEAD_LETTER_PAYLOAD_MAX, description="The message body, cut to its first 100,000 characters"
+    )
     occurred_at: ZonedDatetime

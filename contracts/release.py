@@ -50,7 +50,8 @@ class CanaryStrategy(Model):
     kind: Literal["canary"] = "canary"
     steps: list[CanaryStep] = Field(
         min_length=1, max_length=MAX_STEPS,
-        description="Traffic steps; weights must strictly increase (checked by slipway, not expressible in JSON Schema)",
+        description="Traffic steps; weights must strictly increase "
+        "(checked by slipway, not expressible in JSON Schema)",
     )
     analysis_interval_s: float = Field(default=10.0, gt=0, le=3600)
 

@@ -85,9 +85,8 @@ def flag_reason(payload: Payload, subject: str, declared: Mapping[str, type[Base
     try:
         model.model_validate(payload)
     except ValidationError as invalid:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or '(body)'}: {e['msg']}" for e in invalid.errors(include_url=False)
-        )
+        errors = invalid.errors(include_url=False)
+        problems = "; ".join(f"{'.'.join(str(part) for part in e['loc']) or '(body)'}: {e['msg']}" for e in errors)
         return f"does not validate as {kind}: {problems}"[:FLAG_REASON_MAX]
     return None
 

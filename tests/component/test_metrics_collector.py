@@ -209,7 +209,8 @@ async def test_unknown_types_and_misfits_are_logged_flagged_and_left_out_of_repo
     reasons = " | ".join(flag["reason"] for flag in audit.data["flagged"])
     assert "type 'ReleaseTeleported' is not a declared event type" in reasons
     assert "does not validate as DeploymentSucceeded: version: Field required" in reasons
-    assert f"a ReleaseRequested belongs on {subjects.RELEASE_REQUESTED}, it arrived on {subjects.DEPLOYMENT_STARTED}" in reasons
+    misplaced_reason = f"a ReleaseRequested belongs on {subjects.RELEASE_REQUESTED}, it arrived on {subjects.DEPLOYMENT_STARTED}"
+    assert misplaced_reason in reasons
     # The forged success does not make the release succeeded: only the real request counts.
     assert [(r["state"], r["events"]) for r in status.data["releases"]] == [("requested", 1)]
     with sqlite3.connect(settings.data_dir / "metrics-collector.db") as db:
@@ -253,6 +254,7 @@ async def test_a_log_created_before_flags_existed_keeps_working(settings: Settin
     stray = json.loads(request.model_dump_json()) | {"event_id": "stray-1", "type": "Stray"}
     async with running(build(settings)):
         await publish_event(settings.nats_url, request)
-        await publish_raw(settings.nats_url, "slipway.evt.stray", json.dumps(stray).encode(), {"Nats-Msg-Id": "stray-1"})
+        await publish_raw(settings.nats_url, "slipway.evt.stray", json.dumps(stray).encode(),
+                          {"Nats-Msg-Id": "stray-1"})
         audit = await logged(settings, 2)
     assert audit.ok and audit.data["flagged_count"] == 1

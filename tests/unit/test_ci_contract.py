@@ -146,7 +146,9 @@ def test_both_reject(validator: jsonschema.Draft202012Validator, case: str) -> N
 
 
 @pytest.mark.parametrize("field", ENVELOPE_INTERNALS)
-def test_envelope_internals_are_refused_by_the_ci_schema(validator: jsonschema.Draft202012Validator, field: str) -> None:
+def test_envelope_internals_are_refused_by_the_ci_schema(
+    validator: jsonschema.Draft202012Validator, field: str
+) -> None:
     # The one place the schema is stricter on purpose: slipway's own tools set these, a CI does not.
     data = changed(lambda d: d.update({field: ENVELOPE_INTERNALS[field]}))
     messages = [e.message for e in validator.iter_errors(data)]

@@ -351,7 +351,8 @@ def unbounded(node: Any, path: str, defs: dict[str, Any]) -> list[str]:
         found.append(path)
     if kind == "object" and "properties" not in node and "maxProperties" not in node:
         found.append(path)
-    if kind == "integer" and not ({"minimum", "exclusiveMinimum"} & set(node) and {"maximum", "exclusiveMaximum"} & set(node)):
+    bounds = set(node)
+    if kind == "integer" and not ({"minimum", "exclusiveMinimum"} & bounds and {"maximum", "exclusiveMaximum"} & bounds):
         found.append(path)
     for key, child in node.get("properties", {}).items():
         found += unbounded(child, f"{path}.{key}", defs)
