@@ -109,6 +109,7 @@ async def test_logs_every_event_reports_dora_and_status_and_detects_tampering(
         assert audit.ok, audit.message
         assert audit.data["records"] == len(events) + 1
         assert audit.data["first_bad_seq"] is None and len(audit.data["head_hash"]) == 64
+        assert audit.data["flagged_count"] == 0, audit.data["flagged"]
 
         status = await send_command(settings.nats_url, subjects.CMD_RELEASE_STATUS, QueryReleases())
         assert status.ok
