@@ -37,8 +37,9 @@ DESCRIPTION = (
     "Slipway's own envelope fields (source, causation_id, correlation_id, type, schema_version, occurred_at, "
     "actor) are set by slipway and refused here. Date-times need a time zone (Z or an offset): the pattern says "
     "so for validators that do not assert `format`; whether the date exists (no 30 February) is checked by "
-    "slipway and by a format-asserting validator. Canary step weights must strictly increase, which JSON "
-    "Schema cannot express: slipway rejects the request naming strategy.canary."
+    "slipway and by a format-asserting validator. Canary step weights must strictly increase: the schema "
+    "refuses a repeated step but cannot compare neighbours, so slipway rejects a decreasing order, naming "
+    "strategy.canary."
 )
 
 

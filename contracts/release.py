@@ -51,7 +51,8 @@ class CanaryStrategy(Model):
     steps: list[CanaryStep] = Field(
         min_length=1, max_length=MAX_STEPS,
         description="Traffic steps; weights must strictly increase "
-        "(checked by slipway, not expressible in JSON Schema)",
+        "(checked by slipway; JSON Schema can only refuse repeated steps)",
+        json_schema_extra={"uniqueItems": True},
     )
     analysis_interval_s: float = Field(default=10.0, gt=0, le=3600)
 

@@ -106,6 +106,7 @@ REJECTED = {
     "a short commit sha": lambda d: d["commit"].update(sha="abc12"),
     "twenty-one steps": lambda d: d["strategy"].update(steps=[{"weight": w} for w in range(1, 22)]),
     "no steps": lambda d: d["strategy"].update(steps=[]),
+    "a repeated step": lambda d: d["strategy"].update(steps=[{"weight": 20}, {"weight": 20}]),
     "a weight of 0": lambda d: d["strategy"].update(steps=[{"weight": 0}]),
     "a weight of 101": lambda d: d["strategy"].update(steps=[{"weight": 101}]),
     "an interval of 0": lambda d: d["strategy"].update(analysis_interval_s=0),
