@@ -4,8 +4,9 @@
 so the same bounds, but only the fields a CI knows. Slipway's own envelope fields (`source`,
 `causation_id`, `correlation_id`, `type`, `schema_version`, `occurred_at`, `actor`) are not
 part of it and are refused by its schema (`additionalProperties: false`); slipway itself reads
-a request as a `ReleaseRequested`, which ignores unknown fields, so a document valid against
-this schema is always accepted by slipway, never the other way round.
+a request as a `ReleaseRequested`, which ignores unknown fields. So a document valid against
+this schema is accepted by slipway, except where JSON Schema cannot say the rule: canary weights
+out of order, and a date that does not exist (30 February) unless the validator asserts `format`.
 """
 
 from pydantic import ConfigDict, Field
