@@ -2,8 +2,9 @@
 
 For every example, python-jsonschema and slipway's own reading (ReleaseRequested.model_validate)
 must agree. The schema is deliberately stricter in two documented places (envelope internals and
-unknown top-level fields), and weaker in one JSON Schema cannot express (canary weight order);
-each of those is pinned by a test below, so a change to any of them is seen.
+unknown top-level fields), and weaker in two JSON Schema cannot express (canary weight order,
+calendar dates without a format-asserting validator); each is pinned by a test below, so a change
+to any of them is seen.
 """
 
 import copy
@@ -170,6 +171,14 @@ def test_canary_weight_order_is_the_one_rule_only_slipway_checks(validator: json
     assert validator.is_valid(data) and not slipway_accepts(data)
     steps = validator.schema["$defs"]["CanaryStrategy"]["properties"]["steps"]
     assert "strictly increase" in steps["description"] and "strictly increase" in validator.schema["description"]
+
+
+def test_a_date_that_does_not_exist_passes_the_pattern_and_is_said_to(
+    validator: jsonschema.Draft202012Validator,
+) -> None:
+    data = changed(lambda d: d["commit"].update(committed_at="2026-02-30T09:30:00Z"))
+    assert validator.is_valid(data) and not slipway_accepts(data)
+    assert "30 February" in validator.schema["description"]
 
 
 def test_every_ci_field_has_exactly_slipways_constraints() -> None:
