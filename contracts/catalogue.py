@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from contracts import commands, events, subjects
+from contracts import ci, commands, events, subjects
 from contracts.envelope import Event
 
 CI = "ci"
@@ -68,6 +68,9 @@ COMMAND_REPLY = commands.CommandResult
 
 DEAD_LETTER_ADDRESS = "slipway.dlq.{consumer}"
 
+# Event name -> the schema an outside producer validates against before publishing it.
+OUTSIDE_MODELS: dict[str, type[BaseModel]] = {"ReleaseRequested": ci.ReleaseRequest}
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -90,6 +93,8 @@ class Channel:
     parameters: dict[str, Parameter] = field(default_factory=dict)
     # Events carry Nats-Msg-Id/slipway-type headers (Event.headers); dead letters do not.
     has_event_headers: bool = True
+    # What a producer outside slipway sends on this channel, when stricter than `model` (contracts.ci).
+    outside_model: type[BaseModel] | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,7 @@ def _event_channel(name: str, cls: type[Event]) -> Channel:
         producers=(PRODUCERS[name],),
         consumers=consumers_of(name),
         parameters=_alert_parameters() if is_alert else {},
+        outside_model=OUTSIDE_MODELS.get(name),
     )
 
 

@@ -2,23 +2,26 @@
 
 from typing import Any
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
-from contracts.envelope import NAME_PATTERN, Model
+from contracts.envelope import ACTOR_MAX, NAME_PATTERN, RELEASE_ID_MAX, Model, Name, ZonedDatetime
+
+# A reply is slipway's own text, and may carry an exception's; bounded, but not tightly.
+REPLY_MESSAGE_MAX = 65_536
 
 
 class CommandResult(Model):
     ok: bool
-    message: str
-    data: dict[str, Any] = {}
+    message: str = Field(max_length=REPLY_MESSAGE_MAX)
+    data: dict[str, Any] = Field(default={}, max_length=50)
 
 
 class FreezeEnvironment(Model):
     environment: str = Field(pattern=NAME_PATTERN)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: ZonedDatetime
+    ends_at: ZonedDatetime
     reason: str = Field(min_length=1, max_length=500)
-    actor: str = Field(min_length=1, max_length=200)
+    actor: str = Field(min_length=1, max_length=ACTOR_MAX)
 
     @model_validator(mode="after")
     def ends_after_start(self) -> "FreezeEnvironment":
@@ -28,17 +31,17 @@ class FreezeEnvironment(Model):
 
 
 class LiftFreeze(Model):
-    freeze_id: str = Field(min_length=1)
-    actor: str = Field(min_length=1, max_length=200)
+    freeze_id: str = Field(min_length=1, max_length=64)
+    actor: str = Field(min_length=1, max_length=ACTOR_MAX)
 
 
 class ListFreezes(Model):
-    environment: str | None = None
+    environment: Name | None = None
 
 
 class QueryDora(Model):
-    service: str | None = None
-    environment: str | None = None
+    service: Name | None = None
+    environment: Name | None = None
     days: int = Field(default=30, ge=1, le=3650)
 
 
@@ -47,5 +50,5 @@ class VerifyAudit(Model):
 
 
 class QueryReleases(Model):
-    release_id: str | None = None
+    release_id: str | None = Field(default=None, min_length=1, max_length=RELEASE_ID_MAX)
     limit: int = Field(default=20, ge=1, le=1000)

@@ -1,13 +1,36 @@
 """The envelope every slipway event carries, and how one event causes the next."""
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from ulid import ULID
 
 SCHEMA_VERSION = 1
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+# Ids slipway makes are ULIDs (26 characters of Crockford base32); a CI may bring its own, so any
+# id-like token is accepted. "+" because release ids built by the CLI carry the version (1.4.2+build).
+ID_PATTERN = r"^[A-Za-z0-9._:+-]+$"
+# 64 because every table that stores an event id (processed, outbox, event_log) declares String(64).
+EVENT_ID_MAX = 64
+RELEASE_ID_MAX = 128
+ACTOR_MAX = 200
+TEXT_MAX = 8192  # a reason, a summary, a message: a few KB, room for a URL and an error text
+ITEMS_MAX = 100  # a list of reasons or field errors
+# JSON Schema's `format: date-time` is not asserted by default validators, and says nothing of
+# pydantic's AwareDatetime: this pattern requires a time zone (Z or an offset) the way slipway does.
+ZONED_DATETIME_PATTERN = (
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]"
+    r"(:[0-5][0-9]([.,][0-9]+)?)?([Zz]|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])$"
+)
+
+EVENT_ID_DESCRIPTION = "Identifies this message: a retried publish keeps it; it is also the Nats-Msg-Id header"
+
+EventId = Annotated[str, Field(min_length=1, max_length=EVENT_ID_MAX, pattern=ID_PATTERN)]
+ReleaseId = Annotated[str, Field(min_length=1, max_length=RELEASE_ID_MAX, pattern=ID_PATTERN)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Text = Annotated[str, Field(max_length=TEXT_MAX)]
+ZonedDatetime = Annotated[AwareDatetime, Field(json_schema_extra={"pattern": ZONED_DATETIME_PATTERN})]
 
 
 def new_event_id() -> str:
@@ -30,17 +53,21 @@ class Event(Model):
     subject: ClassVar[str] = ""
     registry: ClassVar[dict[str, type["Event"]]] = {}
 
-    event_id: str = Field(default_factory=new_event_id)
-    type: str = ""
-    occurred_at: AwareDatetime = Field(default_factory=utcnow)
-    release_id: str = Field(min_length=1, max_length=128)
-    service: str = Field(pattern=NAME_PATTERN, description="The deployed service this event is about")
-    environment: str = Field(pattern=NAME_PATTERN)
-    correlation_id: str = Field(default="", description="The release this event belongs to")
-    causation_id: str | None = Field(default=None, description="event_id of the event that caused this one")
-    actor: str = Field(default="slipway", description="Pipeline identity or person responsible")
-    source: str = Field(default="", description="The slipway service that emitted the event")
-    schema_version: int = SCHEMA_VERSION
+    event_id: EventId = Field(default_factory=new_event_id, description=EVENT_ID_DESCRIPTION)
+    # Empty only until model_post_init names the class.
+    type: str = Field(default="", max_length=100, pattern=r"^([A-Za-z][A-Za-z0-9_]*)?$")
+    occurred_at: ZonedDatetime = Field(default_factory=utcnow)
+    release_id: ReleaseId
+    service: Name = Field(description="The deployed service this event is about")
+    environment: Name
+    correlation_id: str = Field(
+        default="", max_length=RELEASE_ID_MAX, pattern=r"^[A-Za-z0-9._:+-]*$",
+        description="The release this event belongs to",
+    )
+    causation_id: EventId | None = Field(default=None, description="event_id of the event that caused this one")
+    actor: str = Field(default="slipway", max_length=ACTOR_MAX, description="Pipeline identity or person responsible")
+    source: str = Field(default="", max_length=100, description="The slipway service that emitted the event")
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=1000)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

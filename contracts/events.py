@@ -1,14 +1,36 @@
 """The events on the release path, in the order a release meets them."""
 
-from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from contracts import subjects
-from contracts.envelope import Event, Model
-from contracts.release import ReleaseSpec
+from contracts.envelope import (
+    EVENT_ID_DESCRIPTION,
+    ITEMS_MAX,
+    RELEASE_ID_MAX,
+    Event,
+    EventId,
+    Model,
+    Text,
+    ZonedDatetime,
+)
+from contracts.release import MAX_STEPS, SHA_PATTERN, ReleaseSpec, Team, Version
+
+URL_MAX = 2048
+FREEZE_ID_MAX = 64
+DEAD_LETTER_PAYLOAD_MAX = 100_000  # libs.bus cuts a dead letter's payload to this
+Reasons = Annotated[list[Text], Field(max_length=ITEMS_MAX)]
+DeploymentId = Annotated[str, Field(min_length=1, max_length=RELEASE_ID_MAX)]
+Url = Annotated[str, Field(max_length=URL_MAX)]
+StepIndex = Annotated[int, Field(ge=0, lt=MAX_STEPS)]
+Count = Annotated[int, Field(ge=0, le=10**12)]
+Integer = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]  # what a database integer holds
+Rate = Annotated[float, Field(ge=0, le=1)]
+LatencyLimitMs = Annotated[float, Field(gt=0, le=3_600_000)]  # as RollbackTriggers.max_p99_latency_ms
+# Measured, not asked for: generous, so a slow version is judged rather than its verdict refused.
+ObservedMs = Annotated[float, Field(ge=0, le=86_400_000)]
 
 
 class ReleaseRequested(Event, ReleaseSpec):
@@ -16,95 +38,105 @@ class ReleaseRequested(Event, ReleaseSpec):
 
     subject: ClassVar[str] = subjects.RELEASE_REQUESTED
 
+    # Required on the wire: every reader would otherwise make up its own id for the same request,
+    # and a redelivery would look like a new request.
+    event_id: EventId = Field(description=EVENT_ID_DESCRIPTION)
+
+    def model_post_init(self, context: Any) -> None:
+        super().model_post_init(context)
+        # Whoever asked is responsible for every event of the release, unless the sender says otherwise.
+        if "actor" not in self.model_fields_set:
+            object.__setattr__(self, "actor", self.requested_by)
+
 
 class FieldError(Model):
-    field: str
-    message: str
+    field: str = Field(max_length=500)
+    message: Text
 
 
 class ReleaseRequestRejected(Event):
     """A ReleaseRequested that could not be read; nothing was started."""
 
     subject: ClassVar[str] = subjects.RELEASE_REQUEST_REJECTED
-    reason: str
-    errors: list[FieldError] = []
+    reason: Text
+    errors: list[FieldError] = Field(default=[], max_length=ITEMS_MAX)
 
 
 class ArtifactVerified(Event):
     subject: ClassVar[str] = subjects.ARTIFACT_VERIFIED
     release: ReleaseSpec
-    size_bytes: int
+    size_bytes: int = Field(ge=0, le=2**63 - 1)
 
 
 class ArtifactRejected(Event):
     subject: ClassVar[str] = subjects.ARTIFACT_REJECTED
-    reason: str
+    reason: Text
 
 
 class ReleaseApproved(Event):
     subject: ClassVar[str] = subjects.RELEASE_APPROVED
     release: ReleaseSpec
-    reasons: list[str]
+    reasons: Reasons
 
 
 class ReleaseBlocked(Event):
     subject: ClassVar[str] = subjects.RELEASE_BLOCKED
-    reasons: list[str]
+    reasons: Reasons
 
 
 class FreezeDeclared(Event):
     subject: ClassVar[str] = subjects.FREEZE_DECLARED
-    freeze_id: str
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    reason: str
+    freeze_id: str = Field(min_length=1, max_length=FREEZE_ID_MAX)
+    starts_at: ZonedDatetime
+    ends_at: ZonedDatetime
+    reason: Text
 
 
 class FreezeLifted(Event):
     subject: ClassVar[str] = subjects.FREEZE_LIFTED
-    freeze_id: str
+    freeze_id: str = Field(min_length=1, max_length=FREEZE_ID_MAX)
 
 
 class DeploymentStarted(Event):
     subject: ClassVar[str] = subjects.DEPLOYMENT_STARTED
-    version: str
-    stable_version: str | None
-    strategy: str
-    steps: list[int]
-    router_url: str
-    commit_sha: str
-    committed_at: datetime
+    version: Version
+    stable_version: Version | None
+    strategy: str = Field(max_length=32)
+    steps: list[Annotated[int, Field(ge=0, le=100)]] = Field(max_length=MAX_STEPS)
+    router_url: Url
+    commit_sha: str = Field(pattern=SHA_PATTERN)
+    committed_at: ZonedDatetime
 
 
 class StepStarted(Event):
     """The new version now receives `weight` percent of traffic; judge it over the interval."""
 
     subject: ClassVar[str] = subjects.STEP_STARTED
-    deployment_id: str
-    step_index: int
-    step_count: int
-    weight: int
-    version: str
-    stable_version: str | None
-    team: str
-    analysis_interval_s: float
-    max_error_rate: float
-    max_p99_latency_ms: float
-    min_requests: int
-    router_url: str
-    metrics_url: str
+    deployment_id: DeploymentId
+    step_index: StepIndex
+    step_count: int = Field(ge=1, le=MAX_STEPS)
+    weight: int = Field(ge=0, le=100)
+    version: Version
+    stable_version: Version | None
+    team: Team
+    analysis_interval_s: float = Field(gt=0, le=3600)
+    max_error_rate: Rate
+    max_p99_latency_ms: LatencyLimitMs
+    min_requests: int = Field(ge=1, le=10_000)
+    router_url: Url
+    metrics_url: Url
 
 
 class DeploymentSucceeded(Event):
     subject: ClassVar[str] = subjects.DEPLOYMENT_SUCCEEDED
-    version: str
-    previous_version: str | None
+    version: Version
+    previous_version: Version | None
 
 
 class DeploymentFailed(Event):
     subject: ClassVar[str] = subjects.DEPLOYMENT_FAILED
-    version: str
-    reason: str
+    version: Version
+    reason: Text
 
 
 class Verdict(StrEnum):
@@ -116,35 +148,35 @@ class Verdict(StrEnum):
 
 class StepVerdict(Event):
     subject: ClassVar[str] = subjects.STEP_VERDICT
-    deployment_id: str
-    step_index: int
-    version: str
-    stable_version: str | None
-    team: str
+    deployment_id: DeploymentId
+    step_index: StepIndex
+    version: Version
+    stable_version: Version | None
+    team: Team
     verdict: Verdict
-    reasons: list[str]
-    requests: int
-    errors: int
-    error_rate: float
-    p99_latency_ms: float
+    reasons: Reasons
+    requests: Count
+    errors: Count
+    error_rate: Rate
+    p99_latency_ms: ObservedMs
 
 
 class RollbackRequested(Event):
     subject: ClassVar[str] = subjects.ROLLBACK_REQUESTED
-    deployment_id: str
-    bad_version: str
-    restore_version: str | None
-    reason: str
-    failed_at: AwareDatetime = Field(description="When the failing verdict was reached")
+    deployment_id: DeploymentId
+    bad_version: Version
+    restore_version: Version | None
+    reason: Text
+    failed_at: ZonedDatetime = Field(description="When the failing verdict was reached")
 
 
 class RollbackCompleted(Event):
     subject: ClassVar[str] = subjects.ROLLBACK_COMPLETED
-    deployment_id: str
-    bad_version: str
-    restored_version: str | None
-    root_cause: str
-    failed_at: AwareDatetime
+    deployment_id: DeploymentId
+    bad_version: Version
+    restored_version: Version | None
+    root_cause: Text
+    failed_at: ZonedDatetime
 
 
 class Severity(StrEnum):
@@ -158,18 +190,20 @@ class AlertRaised(Event):
 
     subject: ClassVar[str] = "slipway.alert.{severity}.{team}.{service}"
     severity: Severity
-    team: str
-    summary: str
-    details: dict[str, float | int | str] = {}
+    team: Team
+    summary: Text
+    details: dict[Annotated[str, Field(max_length=100)], float | Integer | Text] = Field(default={}, max_length=50)
 
 
 class DeadLettered(Model):
     """A message a consumer gave up on after its delivery limit, with the last error."""
 
     kind: Literal["dead-lettered"] = "dead-lettered"
-    consumer: str
-    subject: str
-    deliveries: int
-    error: str
-    payload: str
-    occurred_at: AwareDatetime
+    consumer: str = Field(max_length=200)
+    subject: str = Field(max_length=1024)
+    deliveries: int = Field(ge=0, le=1_000_000)
+    error: Text
+    payload: str = Field(
+        max_length=DEAD_LETTER_PAYLOAD_MAX, description="The message body, cut to its first 100,000 characters"
+    )
+    occurred_at: ZonedDatetime

@@ -1,6 +1,6 @@
 """Generate the committed wire contract from the models: one JSON Schema per message and an AsyncAPI 3.0 document.
 
-    python -m contracts.generate            # (re)write contracts/schemas/*.json and contracts/asyncapi.json
+    python -m contracts.generate            # (re)write contracts/schemas/**.json and contracts/asyncapi.json
     python -m contracts.generate --check    # exit 1 naming every file that differs, is missing or is extra
 
 Output is a pure function of the code (sorted keys, sorted names, trailing newline), so a
@@ -17,17 +17,24 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from contracts import ci
 from contracts.catalogue import Channel, Command, channels, command_list
 from contracts.envelope import SCHEMA_VERSION
 
 CONTRACTS_DIR = Path(__file__).resolve().parent
 SCHEMAS_DIR = "schemas"
+# Schemas for producers outside slipway live apart from the event schemas slipway itself reads.
+CI_SCHEMAS_DIR = f"{SCHEMAS_DIR}/ci"
 ASYNCAPI_FILE = "asyncapi.json"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID_PREFIX = "urn:slipway:contracts:"
 COMPONENT_SCHEMAS = "#/components/schemas/"
 REPLY_CHANNEL = "CommandReply"
 EVENT_HEADERS = "EventHeaders"
+CI_HEADERS = "CiPublishHeaders"
+NO_FINAL_NEWLINE = r"(?!\n)$"
+EMBEDDED_SERVER = "embedded"
+SELF_OPERATED_SERVER = "self-operated"
 
 
 def message_models() -> list[type[BaseModel]]:
@@ -39,12 +46,18 @@ def message_models() -> list[type[BaseModel]]:
     return [found[name] for name in sorted(found)]
 
 
-def json_schema(model: type[BaseModel]) -> dict[str, Any]:
+def outside_models() -> list[type[BaseModel]]:
+    """What producers outside slipway send (contracts.ci), by name."""
+    found = {c.outside_model.__name__: c.outside_model for c in channels() if c.outside_model is not None}
+    return [found[name] for name in sorted(found)]
+
+
+def json_schema(model: type[BaseModel], namespace: str = "") -> dict[str, Any]:
     """A self-contained JSON Schema (2020-12) for one message, nested models under its own `$defs`."""
-    schema = model.model_json_schema()
+    schema = _end_anchored_patterns(model.model_json_schema())
     schema["$schema"] = JSON_SCHEMA_DIALECT
     # A URN rather than a URL: slipway owns no domain, and the id must not pretend to be fetchable.
-    schema["$id"] = f"{SCHEMA_ID_PREFIX}{model.__name__}"
+    schema["$id"] = f"{SCHEMA_ID_PREFIX}{namespace}{model.__name__}"
     schema["title"] = model.__name__
     return schema
 
@@ -52,7 +65,7 @@ def json_schema(model: type[BaseModel]) -> dict[str, Any]:
 def component_schemas(models: list[type[BaseModel]]) -> dict[str, Any]:
     """All message models and everything they nest, as one flat components.schemas map."""
     _, definitions = models_json_schema([(m, "validation") for m in models], ref_template=COMPONENT_SCHEMAS + "{model}")
-    schemas = _asyncapi_discriminators(definitions.get("$defs", {}))
+    schemas = _asyncapi_discriminators(_end_anchored_patterns(definitions.get("$defs", {})))
     schemas[EVENT_HEADERS] = {
         "type": "object",
         "description": "NATS headers every event is published with (contracts.envelope.Event.headers)",
@@ -63,7 +76,28 @@ def component_schemas(models: list[type[BaseModel]]) -> dict[str, Any]:
         },
         "required": ["Nats-Msg-Id", "slipway-type"],
     }
+    schemas[CI_HEADERS] = {
+        "type": "object",
+        "description": f"NATS headers a CI system sets when it publishes a ReleaseRequest. {ci.RETRY_RULES}",
+        "properties": {name: {"type": "string", "description": text} for name, text in ci.PUBLISH_HEADERS.items()},
+        "required": ["Nats-Msg-Id"],
+    }
     return schemas
+
+
+def _end_anchored_patterns(node: Any) -> Any:
+    # In a JSON Schema pattern (ECMA-262) `$` is the end of the string, as in pydantic's regex engine.
+    # Validators built on Python's `re` (python-jsonschema) let `$` match before a final newline, so
+    # "1.0\n" would pass them and fail slipway; `(?!\n)` means the same to ECMA-262 and closes that gap.
+    if isinstance(node, dict):
+        found = {key: _end_anchored_patterns(value) for key, value in node.items()}
+        pattern = node.get("pattern")
+        if isinstance(pattern, str) and pattern.endswith("$") and not pattern.endswith(NO_FINAL_NEWLINE):
+            found["pattern"] = pattern[:-1] + NO_FINAL_NEWLINE
+        return found
+    if isinstance(node, list):
+        return [_end_anchored_patterns(item) for item in node]
+    return node
 
 
 def _asyncapi_discriminators(node: Any) -> Any:
@@ -80,7 +114,7 @@ def _asyncapi_discriminators(node: Any) -> Any:
     return node
 
 
-def message(model: type[BaseModel], *, is_event: bool) -> dict[str, Any]:
+def message(model: type[BaseModel], *, is_event: bool, headers: str | None = None) -> dict[str, Any]:
     found: dict[str, Any] = {
         "name": model.__name__,
         "title": model.__name__,
@@ -96,6 +130,8 @@ def message(model: type[BaseModel], *, is_event: bool) -> dict[str, Any]:
             "description": "The release this event belongs to",
             "location": "$message.payload#/correlation_id",
         }
+    if headers is not None:
+        found["headers"] = {"$ref": COMPONENT_SCHEMAS + headers}
     return found
 
 
@@ -109,9 +145,13 @@ def event_channel(channel: Channel) -> dict[str, Any]:
         "address": channel.address,
         "title": channel.name,
         "description": f"JetStream stream {channel.stream}. Sent by {senders}; received by {readers}.",
-        "messages": {channel.model.__name__: {"$ref": f"#/components/messages/{channel.model.__name__}"}},
+        "messages": {m.__name__: {"$ref": f"#/components/messages/{m.__name__}"} for m in _channel_models(channel)},
         "x-slipway-stream": channel.stream,
     }
+    if channel.outside_model is not None:
+        found["description"] += (
+            f" A producer outside slipway sends {channel.outside_model.__name__}; slipway reads it as {channel.name}."
+        )
     if channel.parameters:
         found["parameters"] = {
             name: {"description": p.description, **({"enum": list(p.enum)} if p.enum else {})}
@@ -120,16 +160,22 @@ def event_channel(channel: Channel) -> dict[str, Any]:
     return found
 
 
+def _channel_models(channel: Channel) -> list[type[BaseModel]]:
+    return [channel.model] + ([channel.outside_model] if channel.outside_model is not None else [])
+
+
 def event_operations(channel: Channel) -> dict[str, Any]:
     """One send operation describing the whole channel, then one receive operation per consumer."""
     base = {
         "channel": {"$ref": f"#/channels/{channel.name}"},
         "messages": [_ref_message(channel.name, channel.model.__name__)],
     }
+    sent = channel.outside_model or channel.model
     readers = ", ".join(channel.consumers) or "nobody yet"
     found: dict[str, Any] = {
         f"send_{channel.name}": {
             **base,
+            "messages": [_ref_message(channel.name, sent.__name__)],
             "action": "send",
             "title": f"Send {channel.name}",
             "description": f"Sent by {', '.join(channel.producers)}; received by {readers}.",
@@ -197,6 +243,7 @@ def asyncapi_document() -> dict[str, Any]:
     event_channels, commands = channels(), command_list()
     replies = sorted({c.reply for c in commands}, key=lambda m: m.__name__)
     messages = {c.model.__name__: message(c.model, is_event=c.has_event_headers) for c in event_channels}
+    messages |= {m.__name__: message(m, is_event=False, headers=CI_HEADERS) for m in outside_models()}
     messages |= {c.request.__name__: message(c.request, is_event=False) for c in commands}
     messages |= {m.__name__: message(m, is_event=False) for m in replies}
     operations: dict[str, Any] = {}
@@ -215,17 +262,27 @@ def asyncapi_document() -> dict[str, Any]:
         },
         "defaultContentType": "application/json",
         "servers": {
-            "local": {
+            # `slipway up` picks a free loopback port for its own nats-server: no fixed port to name.
+            EMBEDDED_SERVER: {
+                "host": "127.0.0.1:{port}",
+                "protocol": "nats",
+                "description": "The nats-server `slipway up` starts when NATS_URL is not set. Its port is chosen at "
+                "start (a free loopback port, or `slipway up --nats-port N`) and written as nats_url to "
+                "<data dir>/stack.json (default .slipway/stack.json), where every `slipway` command finds it.",
+                "variables": {"port": {"description": "The port `slipway up` chose; read it from stack.json"}},
+            },
+            SELF_OPERATED_SERVER: {
                 "host": "127.0.0.1:4222",
                 "protocol": "nats",
-                "description": "The embedded nats-server `slipway up` starts, or infra/nats/nats-server.conf",
-            }
+                "description": "A nats-server run as `nats-server -c infra/nats/nats-server.conf` (listen "
+                "127.0.0.1:4222), used with `NATS_URL=nats://127.0.0.1:4222 slipway up`.",
+            },
         },
         "channels": {c.name: event_channel(c) for c in event_channels}
         | {c.name: command_channel(c) for c in commands}
         | {REPLY_CHANNEL: reply_channel(replies)},
         "operations": operations,
-        "components": {"messages": messages, "schemas": component_schemas(message_models())},
+        "components": {"messages": messages, "schemas": component_schemas(message_models() + outside_models())},
     }
 
 
@@ -236,13 +293,14 @@ def dump(document: dict[str, Any]) -> str:
 def render() -> dict[str, str]:
     """Relative path (posix) -> file content, for every generated file."""
     files = {f"{SCHEMAS_DIR}/{m.__name__}.json": dump(json_schema(m)) for m in message_models()}
+    files |= {f"{CI_SCHEMAS_DIR}/{m.__name__}.json": dump(json_schema(m, "ci:")) for m in outside_models()}
     files[ASYNCAPI_FILE] = dump(asyncapi_document())
     return dict(sorted(files.items()))
 
 
 def _extra_files(out_dir: Path, expected: dict[str, str]) -> list[str]:
     # schemas/ holds generated files only; a schema whose model is gone must go too.
-    present = {p.relative_to(out_dir).as_posix() for p in (out_dir / SCHEMAS_DIR).glob("*.json")}
+    present = {p.relative_to(out_dir).as_posix() for p in (out_dir / SCHEMAS_DIR).rglob("*.json")}
     return sorted(present - set(expected))
 
 

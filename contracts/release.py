@@ -1,13 +1,27 @@
 """What a CI system asks for: the release specification."""
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from contracts.envelope import Model
+from contracts.envelope import ACTOR_MAX, Model, ZonedDatetime
 
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z.+_-]*$"
+VERSION_MAX = 64
+SHA_PATTERN = r"^[0-9a-f]{7,64}$"
+TEAM_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+MAX_STEPS = 20
+
+Version = Annotated[str, Field(min_length=1, max_length=VERSION_MAX, pattern=VERSION_PATTERN)]
+Team = Annotated[str, Field(pattern=TEAM_PATTERN)]
+
+
+def _kind_is_required(schema: dict[str, Any]) -> None:
+    # pydantic cannot pick a strategy without `kind` (it is the discriminator), but its schema
+    # lists a field with a default as optional; say what validation does.
+    schema["required"] = ["kind", *(name for name in schema.get("required", []) if name != "kind")]
 
 
 class ReleaseClass(StrEnum):
@@ -22,8 +36,8 @@ class Artifact(Model):
 
 
 class Commit(Model):
-    sha: str = Field(pattern=r"^[0-9a-f]{7,64}$")
-    committed_at: AwareDatetime
+    sha: str = Field(pattern=SHA_PATTERN)
+    committed_at: ZonedDatetime
 
 
 class CanaryStep(Model):
@@ -31,8 +45,15 @@ class CanaryStep(Model):
 
 
 class CanaryStrategy(Model):
+    model_config = ConfigDict(json_schema_extra=_kind_is_required)
+
     kind: Literal["canary"] = "canary"
-    steps: list[CanaryStep] = Field(min_length=1, max_length=20)
+    steps: list[CanaryStep] = Field(
+        min_length=1, max_length=MAX_STEPS,
+        description="Traffic steps; weights must strictly increase "
+        "(checked by slipway; JSON Schema can only refuse repeated steps)",
+        json_schema_extra={"uniqueItems": True},
+    )
     analysis_interval_s: float = Field(default=10.0, gt=0, le=3600)
 
     @model_validator(mode="after")
@@ -44,6 +65,8 @@ class CanaryStrategy(Model):
 
 
 class AllAtOnceStrategy(Model):
+    model_config = ConfigDict(json_schema_extra=_kind_is_required)
+
     kind: Literal["all-at-once"] = "all-at-once"
     analysis_interval_s: float = Field(default=10.0, gt=0, le=3600)
 
@@ -53,19 +76,19 @@ Strategy = Annotated[CanaryStrategy | AllAtOnceStrategy, Field(discriminator="ki
 
 class RollbackTriggers(Model):
     max_error_rate: float = Field(default=0.05, ge=0, le=1)
-    max_p99_latency_ms: float = Field(default=500.0, gt=0)
+    max_p99_latency_ms: float = Field(default=500.0, gt=0, le=3_600_000)
     min_requests: int = Field(default=10, ge=1, le=10_000, description="Fewer requests in a step than this is not enough evidence")
 
 
 class ReleaseSpec(Model):
-    version: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z][0-9A-Za-z.+_-]*$")
-    team: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    version: Version
+    team: Team
     artifact: Artifact
     commit: Commit
     release_class: ReleaseClass = ReleaseClass.STANDARD
     strategy: Strategy
     rollback_triggers: RollbackTriggers = RollbackTriggers()
-    requested_by: str = Field(min_length=1, max_length=200)
+    requested_by: str = Field(min_length=1, max_length=ACTOR_MAX)
 
     def traffic_steps(self) -> list[int]:
         """Weights the new version receives, step by step; all-at-once is one step of 100%."""

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from contracts import subjects
 from contracts.commands import QueryDora, QueryReleases, VerifyAudit
+from contracts.envelope import new_event_id
 from contracts.events import ReleaseRequested
 from examples.build_sample import build as build_sample, sha256_of
 from libs.bus import ensure_streams
@@ -134,7 +135,8 @@ async def ship(nats_url: str, artifacts: Path, version: str, strategy: dict, *, 
                latency_ms: int = 0, seen: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     artifact = build_sample(version, artifacts, error_rate=error_rate, extra_latency_ms=latency_ms)
     request = ReleaseRequested(
-        release_id=f"{SERVICE}-{version}", service=SERVICE, environment=ENVIRONMENT, actor="ci:demo", source="ci",
+        event_id=new_event_id(), release_id=f"{SERVICE}-{version}", service=SERVICE, environment=ENVIRONMENT,
+        actor="ci:demo", source="ci",
         version=version, team=TEAM, artifact={"uri": str(artifact), "digest": f"sha256:{sha256_of(artifact)}"},
         commit={"sha": f"{abs(hash(version)):x}"[:12].rjust(7, "0"), "committed_at": datetime.now(UTC) - timedelta(minutes=30)},
         strategy=strategy, requested_by="ci:demo",

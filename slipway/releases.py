@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 from pydantic import ValidationError
 from ulid import ULID
 
+from contracts.envelope import new_event_id
 from contracts.events import ReleaseRequested
 from libs.artifacts import ArtifactError, hash_file, local_path
 from slipway.release_file import ReleaseInputError, load_release_file  # noqa: F401 - part of this module's API
@@ -159,6 +160,8 @@ def complete(data: dict[str, Any], git: Git = run_git, env: dict[str, str] | Non
             data["requested_by"] = user
     if not data.get("release_id"):
         data["release_id"] = f"{data.get('service') or 'unknown'}-{data.get('version') or 'unknown'}-{ULID()}"
+    # One id per request built; publishing it again (a retry) keeps it, so the stream stores it once.
+    data.setdefault("event_id", new_event_id())
     data.setdefault("actor", data.get("requested_by") or "cli")
     data.setdefault("source", SOURCE)
     return data

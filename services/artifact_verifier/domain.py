@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from contracts.envelope import NAME_PATTERN
+from contracts.envelope import ACTOR_MAX, EVENT_ID_MAX, ID_PATTERN, ITEMS_MAX, NAME_PATTERN, RELEASE_ID_MAX, TEXT_MAX
 from contracts.events import FieldError, ReleaseRequestRejected
 from libs.bus import describe, field_path
 
@@ -17,6 +17,8 @@ UNKNOWN = "unknown"
 def rejection_for(raw: bytes, error: ValidationError) -> ReleaseRequestRejected:
     """A rejection that names every bad field, keeping whatever envelope the sender got right."""
     fields = _salvage(raw)
+    # The rejection must itself fit the contract's bounds, however many errors a hostile request has.
+    errors = error.errors(include_url=False)
     return ReleaseRequestRejected(
         release_id=fields["release_id"],
         service=fields["service"],
@@ -24,8 +26,8 @@ def rejection_for(raw: bytes, error: ValidationError) -> ReleaseRequestRejected:
         causation_id=fields["event_id"],
         actor=fields["actor"],
         source=SOURCE,
-        reason=f"invalid ReleaseRequested: {describe(error)}",
-        errors=[FieldError(field=field_path(e["loc"]), message=e["msg"]) for e in error.errors(include_url=False)],
+        reason=f"invalid ReleaseRequested: {describe(error)}"[:TEXT_MAX],
+        errors=[FieldError(field=field_path(e["loc"])[:500], message=e["msg"][:TEXT_MAX]) for e in errors[:ITEMS_MAX]],
     )
 
 
@@ -41,14 +43,19 @@ def _salvage(raw: bytes) -> dict[str, Any]:
         value = body.get(key)
         return value if isinstance(value, str) and re.fullmatch(NAME_PATTERN, value) else UNKNOWN
 
+    def ident(key: str, limit: int, default: str | None) -> str | None:
+        value = body.get(key)
+        fits = isinstance(value, str) and len(value) <= limit and re.fullmatch(ID_PATTERN, value)
+        return value if fits else default
+
     def text(key: str, default: str | None) -> str | None:
         value = body.get(key)
-        return value[:128] if isinstance(value, str) and value else default
+        return value[:ACTOR_MAX] if isinstance(value, str) and value else default
 
     return {
-        "release_id": text("release_id", UNKNOWN),
+        "release_id": ident("release_id", RELEASE_ID_MAX, UNKNOWN),
         "service": name("service"),
         "environment": name("environment"),
-        "event_id": text("event_id", None),
+        "event_id": ident("event_id", EVENT_ID_MAX, None),
         "actor": text("requested_by", None) or text("actor", "unknown"),
     }

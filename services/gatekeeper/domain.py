@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from contracts.envelope import ITEMS_MAX
 from contracts.release import ReleaseClass, ReleaseSpec
 
 
@@ -30,14 +31,16 @@ def decide(release: ReleaseSpec, environment: str, freezes: list[Freeze], now: d
     """Every decision carries its reasons, whichever way it goes."""
     blocking = [f for f in freezes if f.covers(environment, now)]
     if blocking:
-        return Decision(
-            False,
-            [
-                f"environment {environment} is frozen until {f.ends_at.isoformat()} by {f.actor}: {f.reason} "
-                f"(freeze {f.freeze_id})"
-                for f in blocking
-            ],
-        )
+        # A verdict's reasons are bounded in the contract: name as many freezes as fit, count the rest.
+        shown = blocking if len(blocking) <= ITEMS_MAX else blocking[: ITEMS_MAX - 1]
+        reasons = [
+            f"environment {environment} is frozen until {f.ends_at.isoformat()} by {f.actor}: {f.reason} "
+            f"(freeze {f.freeze_id})"
+            for f in shown
+        ]
+        if len(shown) < len(blocking):
+            reasons.append(f"and {len(blocking) - len(shown)} more freezes on {environment}")
+        return Decision(False, reasons)
     if release.release_class is not ReleaseClass.STANDARD:
         # Emergency and major releases need their own workflows (approvals by a change authority);
         # until those exist, refusing is safer than treating them as standard.

@@ -6,12 +6,15 @@ producer that adds fields or a new event type never breaks a report.
 
 import hashlib
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from statistics import median
 from typing import Any
+
+from pydantic import BaseModel, ValidationError
 
 GENESIS_HASH = "0" * 64
 
@@ -57,6 +60,41 @@ def verify_chain(records: Sequence[ChainRecord]) -> AuditReport:
         expected_prev = recorded_hash
         previous_seq = seq
     return AuditReport(True, len(records), None, "")
+
+
+# --- what the log cannot vouch for ----------------------------------------------------------
+
+FLAG_REASON_MAX = 2000
+UNTYPED = "unknown"
+
+
+def flag_reason(payload: Payload, subject: str, declared: Mapping[str, type[BaseModel]]) -> str | None:
+    """Why a logged event is not what slipway's contracts say it is, or None when it is.
+
+    `declared` maps event type names to their models with a `subject` (contracts.envelope.Event.registry).
+    Such events are kept in the chain, because the log records what was sent, but flagged.
+    """
+    kind = str(payload.get("type") or UNTYPED)
+    model = declared.get(kind)
+    if model is None:
+        known = "no type given" if kind == UNTYPED else f"type {kind!r} is not a declared event type"
+        return f"{known}: nobody promised to send it, and no reader knows it"
+    expected = str(getattr(model, "subject", ""))
+    if not _subject_matches(expected, subject):
+        return f"a {kind} belongs on {expected}, it arrived on {subject}"
+    try:
+        model.model_validate(payload)
+    except ValidationError as invalid:
+        errors = invalid.errors(include_url=False)
+        problems = "; ".join(f"{'.'.join(str(part) for part in e['loc']) or '(body)'}: {e['msg']}" for e in errors)
+        return f"does not validate as {kind}: {problems}"[:FLAG_REASON_MAX]
+    return None
+
+
+def _subject_matches(template: str, subject: str) -> bool:
+    # Templated subjects (slipway.alert.{severity}.{team}.{service}) match one token per parameter.
+    pattern = re.sub(r"\\{\w+\\}", r"[^.]+", re.escape(template))
+    return re.fullmatch(pattern, subject) is not None
 
 
 # --- reading payloads ------------------------------------------------------------------------

@@ -5,10 +5,10 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from contracts.commands import CommandResult, QueryDora, QueryReleases, VerifyAudit
-from contracts.envelope import Event
+from contracts.envelope import EVENT_ID_DESCRIPTION, Event, EventId
 from libs.runtime import Runtime
 from libs.store import Transaction
 from services.metrics_collector import domain
@@ -16,15 +16,21 @@ from services.metrics_collector.store import EventLog
 
 log = logging.getLogger("slipway.metrics_collector")
 CONSUMER = "metrics-collector"
+FLAGS_SHOWN = 20  # the newest flags an audit reply lists; flagged_count covers them all
 
 
 class LoggedEvent(Event):
     """Any event: the envelope is validated, every other field is kept, so the log holds what was sent.
 
-    It declares no `subject`, which keeps this reader out of Event.registry.
+    The envelope's bounds apply, so an oversize or malformed envelope is refused (dead-lettered
+    with the reason) rather than logged. It declares no `subject`, which keeps this reader out of
+    Event.registry.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
+
+    # Required here: an id made up on receipt would differ on every redelivery, logging one event twice.
+    event_id: EventId = Field(description=EVENT_ID_DESCRIPTION)
 
     def model_post_init(self, context: Any) -> None:
         # Event would name an untyped message after this class; "unknown" does not pretend to know.
@@ -41,12 +47,17 @@ class Handlers:
         self._append_lock = asyncio.Lock()
 
     async def on_event(self, event: LoggedEvent, subject: str) -> None:
-        payload = domain.canonical_json(event.model_dump(mode="json"))
+        received = event.model_dump(mode="json")
+        payload = domain.canonical_json(received)
+        flag = domain.flag_reason(received, subject, Event.registry)
 
         async def append(tx: Transaction) -> None:
+            if flag is not None:
+                log.warning("event %s is logged flagged: %s", event.event_id, flag)
             entries = EventLog(tx.session)
             prev_hash = await entries.head_hash()
             await entries.append(
+                flag=flag,
                 event_id=event.event_id,
                 type=event.type,
                 subject=subject,
@@ -73,15 +84,20 @@ class Handlers:
 
     async def verify_audit(self, _: VerifyAudit) -> CommandResult:
         async with self.runtime.db.sessions() as session:
-            records = await EventLog(session).chain()
+            entries = EventLog(session)
+            records = await entries.chain()
+            flagged, flagged_count = await entries.flagged(FLAGS_SHOWN), await entries.flagged_count()
         report = domain.verify_chain(records)
         head = records[-1][3] if records else None
+        # Flagged records are part of the chain (it covers what was sent) but left out of reports.
+        flags = f" ({flagged_count} flagged, left out of reports)" if flagged_count else ""
         if report.ok:
-            message = f"audit trail intact: {report.records} records, head {head or domain.GENESIS_HASH}"
+            message = f"audit trail intact: {report.records} records{flags}, head {head or domain.GENESIS_HASH}"
         else:
             message = f"audit trail BROKEN at record {report.first_bad_seq} of {report.records}: {report.reason}"
         data = {"records": report.records, "first_bad_seq": report.first_bad_seq, "reason": report.reason,
-                "head_hash": head}
+                "head_hash": head, "flagged": [{"seq": seq, "reason": reason} for seq, reason in flagged],
+                "flagged_count": flagged_count}
         return CommandResult(ok=report.ok, message=message, data=data)
 
     async def query_releases(self, query: QueryReleases) -> CommandResult:

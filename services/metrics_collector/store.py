@@ -6,12 +6,18 @@ canonical payload, so editing, deleting or reordering a row breaks the chain fro
 loser's transaction fails and its message is redelivered against the new head. The chain is
 meant to be written by one collector replica at a time (SQLite serialises writers anyway); the
 constraint turns a second concurrent writer into retries instead of a forked chain.
+
+`event_flags` names the records the log cannot vouch for (an undeclared type, a payload that
+does not validate as its type, a wrong subject), with the reason. It is a table of its own, not a
+column, so an event_log created before flags existed keeps working: `metadata.create_all` adds
+the new table and never alters an existing one. Flags sit outside the chain, which covers exactly
+what was sent; they are written in the same transaction as the record they flag.
 """
 
 import json
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, Text, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
@@ -37,6 +43,13 @@ event_log = Table(
     Column("hash", String(64), nullable=False),
 )
 
+event_flags = Table(
+    "event_flags",
+    metadata,
+    Column("seq", Integer, ForeignKey("event_log.seq"), primary_key=True),
+    Column("reason", Text, nullable=False),
+)
+
 
 class EventLog:
     """Reads and appends on the event log, inside the caller's session."""
@@ -48,8 +61,21 @@ class EventLog:
         found = await self.session.scalar(select(event_log.c.hash).order_by(event_log.c.seq.desc()).limit(1))
         return found or GENESIS_HASH
 
-    async def append(self, **row: Any) -> None:
-        await self.session.execute(event_log.insert().values(**row))
+    async def append(self, flag: str | None = None, **row: Any) -> int:
+        """Append one record (and its flag, if any); returns its seq."""
+        result = await self.session.execute(event_log.insert().values(**row))
+        seq = int(result.inserted_primary_key[0])
+        if flag is not None:
+            await self.session.execute(event_flags.insert().values(seq=seq, reason=flag))
+        return seq
+
+    async def flagged(self, limit: int) -> list[tuple[int, str]]:
+        """(seq, reason) of the newest `limit` flagged records, newest first."""
+        query = select(event_flags.c.seq, event_flags.c.reason).order_by(event_flags.c.seq.desc()).limit(limit)
+        return [(r.seq, r.reason) for r in await self.session.execute(query)]
+
+    async def flagged_count(self) -> int:
+        return int(await self.session.scalar(select(func.count()).select_from(event_flags)) or 0)
 
     async def chain(self) -> list[ChainRecord]:
         # The whole log, in chain order: verification has to look at every row anyway.
@@ -61,12 +87,14 @@ class EventLog:
         return [(r.seq, r.payload, r.prev_hash, r.hash) for r in rows]
 
     async def payloads(self, release_id: str | None = None) -> list[dict[str, Any]]:
-        """Logged payloads in log order; all of them unless one release is asked for.
+        """Logged payloads in log order, flagged ones left out; all of them unless one release is asked for.
 
         Reports load every row and aggregate in memory, which is fine for thousands of events; a
         larger log wants per-release summary tables updated on append.
         """
-        query = select(event_log.c.payload).order_by(event_log.c.seq)
+        unflagged = event_log.outerjoin(event_flags, event_flags.c.seq == event_log.c.seq)
+        query = select(event_log.c.payload).select_from(unflagged).where(event_flags.c.seq.is_(None))
+        query = query.order_by(event_log.c.seq)
         if release_id is not None:
             query = query.where(event_log.c.release_id == release_id)
         return [json.loads(payload) for payload in await self.session.scalars(query)]

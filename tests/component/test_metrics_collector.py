@@ -25,6 +25,7 @@ from services.metrics_collector.app import build
 from tests.support.poll import eventually
 from tests.conftest import running
 from tests.support.releases import release_for
+from tests.support.watch import EventWatcher
 
 SOURCE = "deployer"
 
@@ -108,6 +109,7 @@ async def test_logs_every_event_reports_dora_and_status_and_detects_tampering(
         assert audit.ok, audit.message
         assert audit.data["records"] == len(events) + 1
         assert audit.data["first_bad_seq"] is None and len(audit.data["head_hash"]) == 64
+        assert audit.data["flagged_count"] == 0, audit.data["flagged"]
 
         status = await send_command(settings.nats_url, subjects.CMD_RELEASE_STATUS, QueryReleases())
         assert status.ok
@@ -177,5 +179,83 @@ async def test_bad_commands_get_a_reason_and_the_service_keeps_answering(setting
         missing = await send_command(settings.nats_url, subjects.CMD_RELEASE_STATUS, QueryReleases(release_id="nope"))
     assert not invalid.ok and invalid.message.startswith("invalid QueryDora: days:")
     assert not garbage.ok and garbage.message.startswith("invalid QueryReleases:")
-    assert empty.ok and empty.data == {"records": 0, "first_bad_seq": None, "reason": "", "head_hash": None}
+    assert empty.ok and empty.data == {"records": 0, "first_bad_seq": None, "reason": "", "head_hash": None,
+                                       "flagged": [], "flagged_count": 0}
     assert not missing.ok and "nope" in missing.message
+
+
+async def test_unknown_types_and_misfits_are_logged_flagged_and_left_out_of_reports(
+    settings: Settings, artifact: Path
+) -> None:
+    request = release_for(artifact)
+    envelope = {"release_id": request.release_id, "service": "shop", "environment": "prod",
+                "occurred_at": datetime.now(UTC).isoformat()}
+    teleported = {**envelope, "event_id": "teleport-1", "type": "ReleaseTeleported", "to": "mars"}
+    forged = {**envelope, "event_id": "forged-1", "type": "DeploymentSucceeded"}  # no version: not a real one
+    misplaced = json.loads(request.model_dump_json()) | {"event_id": "misplaced-1"}
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, request)
+        await publish_raw(settings.nats_url, "slipway.evt.release.teleported", json.dumps(teleported).encode(),
+                          {"Nats-Msg-Id": "teleport-1"})
+        await publish_raw(settings.nats_url, subjects.DEPLOYMENT_SUCCEEDED, json.dumps(forged).encode(),
+                          {"Nats-Msg-Id": "forged-1"})
+        await publish_raw(settings.nats_url, subjects.DEPLOYMENT_STARTED, json.dumps(misplaced).encode(),
+                          {"Nats-Msg-Id": "misplaced-1"})
+        audit = await logged(settings, 4)
+        status = await send_command(settings.nats_url, subjects.CMD_RELEASE_STATUS,
+                                    QueryReleases(release_id=request.release_id))
+    assert audit.ok, audit.message
+    assert audit.data["records"] == 4 and audit.data["flagged_count"] == 3
+    assert "3 flagged, left out of reports" in audit.message
+    reasons = " | ".join(flag["reason"] for flag in audit.data["flagged"])
+    assert "type 'ReleaseTeleported' is not a declared event type" in reasons
+    assert "does not validate as DeploymentSucceeded: version: Field required" in reasons
+    misplaced_reason = f"a ReleaseRequested belongs on {subjects.RELEASE_REQUESTED}, it arrived on {subjects.DEPLOYMENT_STARTED}"
+    assert misplaced_reason in reasons
+    # The forged success does not make the release succeeded: only the real request counts.
+    assert [(r["state"], r["events"]) for r in status.data["releases"]] == [("requested", 1)]
+    with sqlite3.connect(settings.data_dir / "metrics-collector.db") as db:
+        kept = {row[0] for row in db.execute("SELECT event_id FROM event_log")}
+    db.close()
+    assert kept == {request.event_id, "teleport-1", "forged-1", "misplaced-1"}
+
+
+async def test_oversize_or_missing_envelope_fields_are_dead_lettered_with_the_reason(
+    settings: Settings, artifact: Path, watcher: EventWatcher
+) -> None:
+    request = release_for(artifact)
+    body = json.loads(request.model_dump_json())
+    huge = body | {"event_id": "e" * 100_000}
+    anonymous = {k: v for k, v in body.items() if k != "event_id"}
+    async with running(build(settings)):
+        await publish_raw(settings.nats_url, request.subject, json.dumps(huge).encode(), {"Nats-Msg-Id": "huge-1"})
+        await publish_raw(settings.nats_url, request.subject, json.dumps(anonymous).encode(), {"Nats-Msg-Id": "anon-1"})
+        await publish_event(settings.nats_url, request)
+        letters = await watcher.wait_for(lambda subject, _b: subject == "slipway.dlq.metrics-collector-events", count=2)
+        audit = await logged(settings, 1)
+    errors = sorted(letter["error"] for letter in letters)
+    assert errors[0].startswith("invalid LoggedEvent: event_id: Field required")
+    assert errors[1].startswith("invalid LoggedEvent: event_id: String should have at most 64 characters")
+    assert audit.ok and audit.data["records"] == 1 and audit.data["flagged_count"] == 0
+
+
+async def test_a_log_created_before_flags_existed_keeps_working(settings: Settings, artifact: Path) -> None:
+    # The event_log table as the collector created it before event_flags existed (create_all does not alter it).
+    settings.data_dir.mkdir(parents=True)
+    with sqlite3.connect(settings.data_dir / "metrics-collector.db") as db:
+        db.execute(
+            "CREATE TABLE event_log (seq INTEGER NOT NULL PRIMARY KEY, event_id VARCHAR(64) NOT NULL UNIQUE, "
+            "type VARCHAR(100) NOT NULL, subject VARCHAR(300) NOT NULL, release_id VARCHAR(128) NOT NULL, "
+            "service VARCHAR(63) NOT NULL, environment VARCHAR(63) NOT NULL, occurred_at DATETIME NOT NULL, "
+            "recorded_at DATETIME NOT NULL, payload TEXT NOT NULL, prev_hash VARCHAR(64) NOT NULL UNIQUE, "
+            "hash VARCHAR(64) NOT NULL)"
+        )
+    db.close()
+    request = release_for(artifact)
+    stray = json.loads(request.model_dump_json()) | {"event_id": "stray-1", "type": "Stray"}
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, request)
+        await publish_raw(settings.nats_url, "slipway.evt.stray", json.dumps(stray).encode(),
+                          {"Nats-Msg-Id": "stray-1"})
+        audit = await logged(settings, 2)
+    assert audit.ok and audit.data["flagged_count"] == 1

@@ -56,6 +56,8 @@ def test_freeze_blocks_then_lifting_lets_releases_through_and_reports_answer(sta
         assert state in status.stdout, status.stdout
     audit = cli("audit", "verify")
     assert audit.returncode == 0 and "intact" in audit.stdout, audit.stdout + audit.stderr
+    # Everything the six services and the CLI sent is what the contracts declare: nothing is flagged.
+    assert "flagged" not in audit.stdout, audit.stdout
     dora = cli("metrics", "dora", "--service", "shop")
     assert dora.returncode == 0, dora.stdout + dora.stderr
     assert "50.0%" in dora.stdout  # two changes went out, one failed

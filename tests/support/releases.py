@@ -4,6 +4,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from contracts.envelope import new_event_id
 from contracts.events import ReleaseRequested
 
 
@@ -14,6 +15,7 @@ def digest_of(path: Path) -> str:
 def release_for(artifact: Path, version: str = "1.0.0", *, service: str = "shop", environment: str = "prod",
                 strategy: dict | None = None, digest: str | None = None, **extra: object) -> ReleaseRequested:
     return ReleaseRequested(
+        event_id=new_event_id(),
         release_id=f"{service}-{version}-{datetime.now(UTC).timestamp():.6f}",
         service=service,
         environment=environment,

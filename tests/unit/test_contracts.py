@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from contracts import catalogue, generate, subjects
-from contracts.envelope import Event
+from contracts.envelope import ZONED_DATETIME_PATTERN, Event
 from contracts.events import AlertRaised, ArtifactVerified, ReleaseRequested, StepStarted
 from contracts.release import ReleaseSpec
 
@@ -20,6 +20,7 @@ CONTRACTS = ROOT / "contracts"
 REGENERATE = "the committed contracts differ from the models: run `make contracts` and commit the result"
 
 REALISTIC_RELEASE: dict[str, Any] = {
+    "event_id": "01JD8Z6Q4N3K7V2C9X5B1M0P8S",
     "release_id": "shop-1.4.2-01JD8Z6Q4N3K7V2C9X5B1M0P8R",
     "service": "shop",
     "environment": "prod",
@@ -50,7 +51,7 @@ def test_committed_contracts_match_the_generator(tmp_path: Path) -> None:
         for name in generated
         if not (CONTRACTS / name).is_file() or (CONTRACTS / name).read_bytes() != (tmp_path / name).read_bytes()
     ]
-    committed = sorted(p.relative_to(CONTRACTS).as_posix() for p in (CONTRACTS / "schemas").glob("*"))
+    committed = sorted(p.relative_to(CONTRACTS).as_posix() for p in (CONTRACTS / "schemas").rglob("*") if p.is_file())
     extra = sorted(set(committed) - set(generated))
     assert not stale and not extra, f"{REGENERATE}; differing or missing: {stale}, not generated: {extra}"
 
@@ -182,8 +183,7 @@ def all_refs(node: Any) -> list[str]:
 def test_asyncapi_top_level(asyncapi: dict[str, Any]) -> None:
     assert asyncapi["asyncapi"] == "3.0.0"
     assert asyncapi["info"]["title"] == "slipway" and asyncapi["info"]["version"]
-    local = asyncapi["servers"]["local"]
-    assert (local["host"], local["protocol"]) == ("127.0.0.1:4222", "nats")
+    assert {server["protocol"] for server in asyncapi["servers"].values()} == {"nats"}
     assert {"channels", "operations", "components"} <= set(asyncapi)
     assert {"messages", "schemas"} <= set(asyncapi["components"])
     allowed = {"asyncapi", "id", "info", "servers", "defaultContentType", "channels", "operations", "components"}
@@ -264,7 +264,7 @@ def test_the_example_release_file_validates() -> None:
     example = yaml.safe_load((ROOT / "infra" / "release.example.yaml").read_text())
     envelope = {"release_id", "event_id", "occurred_at", "actor", "source", "type", "correlation_id", "causation_id"}
     assert not envelope & set(example), "the example must leave envelope fields to the CLI"
-    release = ReleaseRequested.model_validate({**example, "release_id": "shop-1.4.2-example"})
+    release = ReleaseRequested.model_validate({**example, "release_id": "shop-1.4.2-example", "event_id": "e-1"})
     assert release.strategy.kind == "canary" and release.traffic_steps() == [10, 50]
 
 
@@ -327,3 +327,99 @@ def _step() -> dict[str, Any]:
         "max_p99_latency_ms": 300.0, "min_requests": 10, "router_url": "http://127.0.0.1:8000",
         "metrics_url": "http://127.0.0.1:8001/metrics",
     }
+
+
+# --- (e) every field a sender controls is bounded --------------------------------------------
+
+
+def unbounded(node: Any, path: str, defs: dict[str, Any]) -> list[str]:
+    """Paths of strings without a length, pattern or enum, lists without maxItems, dicts without
+    maxProperties, integers without a range, date-times without the time-zone pattern."""
+    if not isinstance(node, dict):
+        return []
+    if "$ref" in node:
+        return []  # checked where it is defined
+    found: list[str] = []
+    kind = node.get("type")
+    if kind == "string" and "const" not in node and "enum" not in node:
+        if node.get("format") == "date-time":
+            if node.get("pattern") != generate._end_anchored_patterns({"pattern": ZONED_DATETIME_PATTERN})["pattern"]:
+                found.append(f"{path} (date-time without a time zone pattern)")
+        elif "maxLength" not in node and "pattern" not in node:
+            found.append(path)
+    if kind == "array" and "maxItems" not in node:
+        found.append(path)
+    if kind == "object" and "properties" not in node and "maxProperties" not in node:
+        found.append(path)
+    bounds = set(node)
+    if kind == "integer" and not ({"minimum", "exclusiveMinimum"} & bounds and {"maximum", "exclusiveMaximum"} & bounds):
+        found.append(path)
+    for key, child in node.get("properties", {}).items():
+        found += unbounded(child, f"{path}.{key}", defs)
+    for key in ("items", "additionalProperties", "propertyNames"):
+        found += unbounded(node.get(key), f"{path}[{key}]", defs)
+    for key in ("anyOf", "oneOf", "allOf"):
+        for index, child in enumerate(node.get(key, [])):
+            found += unbounded(child, f"{path}<{index}>", defs)
+    return found
+
+
+def test_every_string_list_map_and_integer_of_every_message_is_bounded() -> None:
+    problems = []
+    for model in generate.message_models() + generate.outside_models():
+        schema = generate.json_schema(model)
+        defs = schema.get("$defs", {})
+        problems += unbounded(schema, model.__name__, defs)
+        for name, definition in defs.items():
+            problems += unbounded(definition, f"{model.__name__}/$defs/{name}", defs)
+    # CommandResult.data values are report documents slipway builds; the map itself is bounded.
+    problems = [p for p in problems if p != "CommandResult.data[additionalProperties]"]
+    assert not problems, f"unbounded fields: {sorted(set(problems))}"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("event_id", "e" * 100_000),
+        ("event_id", "has space"),
+        ("causation_id", "c" * 65),
+        ("correlation_id", "x" * 129),
+        ("correlation_id", "line\nbreak"),
+        ("actor", "a" * 201),
+        ("source", "s" * 101),
+        ("type", "T" * 101),
+        ("schema_version", 10**30),
+    ],
+)
+def test_oversize_or_malformed_envelope_fields_are_refused_with_the_field_named(field: str, value: Any) -> None:
+    assert [loc[0] for loc in invalid(lambda d: d.update({field: value}))] == [field]
+
+
+def test_the_discriminator_of_every_union_is_required_in_each_variant() -> None:
+    for model in generate.message_models() + generate.outside_models():
+        schema = generate.json_schema(model)
+        for node in _nodes(schema):
+            if isinstance(node.get("discriminator"), dict):
+                name = node["discriminator"]["propertyName"]
+                for ref in node["discriminator"]["mapping"].values():
+                    variant = schema["$defs"][ref.rsplit("/", 1)[-1]]
+                    assert name in variant["required"], f"{model.__name__}: {ref} does not require {name}"
+
+
+def _nodes(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        return [node] + [n for value in node.values() for n in _nodes(value)]
+    if isinstance(node, list):
+        return [n for item in node for n in _nodes(item)]
+    return []
+
+
+def test_a_release_request_without_an_event_id_is_refused() -> None:
+    # Each reader would otherwise invent its own id for the same request, and again on redelivery.
+    assert invalid(lambda d: d.pop("event_id")) == [("event_id",)]
+
+
+def test_the_actor_of_a_request_defaults_to_who_requested_it() -> None:
+    data = {k: v for k, v in REALISTIC_RELEASE.items() if k != "actor"}
+    assert ReleaseRequested.model_validate(data).actor == "ci:github-actions"
+    assert ReleaseRequested.model_validate({**data, "actor": "alice"}).actor == "alice"

@@ -2,6 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from contracts.envelope import ITEMS_MAX
+from contracts.events import ReleaseBlocked
 from contracts.release import ReleaseClass, ReleaseSpec
 from services.gatekeeper.domain import Freeze, decide, freeze_problem
 
@@ -51,6 +53,13 @@ def test_every_covering_freeze_is_named() -> None:
     assert decision.approved is False
     assert len(decision.reasons) == 2
     assert "frz-1" in decision.reasons[0] and "frz-2" in decision.reasons[1]
+
+
+def test_more_freezes_than_a_verdict_can_name_are_counted() -> None:
+    many = [freeze(freeze_id=f"frz-{n}") for n in range(ITEMS_MAX + 50)]
+    decision = decide(spec(), "prod", many, NOW)
+    assert len(decision.reasons) == ITEMS_MAX and decision.reasons[-1] == "and 51 more freezes on prod"
+    ReleaseBlocked(release_id="r-1", service="shop", environment="prod", reasons=decision.reasons)
 
 
 def test_freeze_window_includes_its_start_and_excludes_its_end() -> None:

@@ -3,11 +3,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from contracts.envelope import Event
+from contracts.events import AlertRaised, ReleaseRequested, Severity
+from contracts.subjects import RELEASE_REQUESTED
 from services.metrics_collector.domain import (
     GENESIS_HASH,
     canonical_json,
     chain_hash,
     dora,
+    flag_reason,
     human_duration,
     release_states,
     verify_chain,
@@ -225,3 +229,47 @@ def test_alerts_do_not_change_the_state_and_alone_make_no_release() -> None:
     (only,) = release_states(events)
     assert (only.release_id, only.state, only.last_event, only.events) == ("r", "deploying", "AlertRaised", 2)
     assert only.updated_at == at(hours=1)
+
+
+# --- flags -----------------------------------------------------------------------------------
+
+def _valid_request() -> dict:
+    request = ReleaseRequested(
+        event_id="e-1", release_id="r-1", service="shop", environment="prod", version="1.0.0", team="payments",
+        artifact={"uri": "/tmp/a.pyz", "digest": "sha256:" + "0" * 64},
+        commit={"sha": "abc1234", "committed_at": NOW}, strategy={"kind": "all-at-once"}, requested_by="ci",
+    )
+    return request.model_dump(mode="json")
+
+
+def test_an_event_that_is_what_it_says_is_not_flagged() -> None:
+    assert flag_reason(_valid_request(), RELEASE_REQUESTED, Event.registry) is None
+
+
+def test_an_undeclared_or_missing_type_is_flagged_with_the_type_named() -> None:
+    reason = flag_reason({**_valid_request(), "type": "ReleaseTeleported"}, "slipway.evt.release.teleported",
+                         Event.registry)
+    assert reason is not None and "'ReleaseTeleported' is not a declared event type" in reason
+    untyped = flag_reason({**_valid_request(), "type": "unknown"}, "slipway.evt.x", Event.registry)
+    assert untyped is not None and untyped.startswith("no type given")
+
+
+def test_a_declared_type_on_another_subject_is_flagged() -> None:
+    reason = flag_reason(_valid_request(), "slipway.evt.deploy.succeeded", Event.registry)
+    assert reason == ("a ReleaseRequested belongs on slipway.evt.release.requested, "
+                      "it arrived on slipway.evt.deploy.succeeded")
+
+
+def test_a_payload_that_does_not_validate_as_its_type_is_flagged_with_the_fields() -> None:
+    payload = {**_valid_request(), "requested_by": "x" * 5000}
+    payload.pop("team")
+    reason = flag_reason(payload, RELEASE_REQUESTED, Event.registry)
+    assert reason is not None and reason.startswith("does not validate as ReleaseRequested: ")
+    assert "team: Field required" in reason and "requested_by: String should have at most 200" in reason
+
+
+def test_alerts_match_their_templated_subject() -> None:
+    alert = AlertRaised(release_id="r-1", service="shop", environment="prod", severity=Severity.CRITICAL,
+                        team="payments", summary="down").model_dump(mode="json")
+    assert flag_reason(alert, "slipway.alert.critical.payments.shop", Event.registry) is None
+    assert flag_reason(alert, "slipway.alert.critical.payments", Event.registry) is not None
