@@ -8,7 +8,7 @@ from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 from pydantic import BaseModel, ValidationError
 
-from contracts.commands import CommandResult
+from contracts.commands import REPLY_MESSAGE_MAX, CommandResult
 from libs.bus import describe, keep_raw, parse, unreadable
 
 log = logging.getLogger("slipway.commands")
@@ -31,11 +31,19 @@ def serve_command(
             # An empty request means "all defaults", so `nats req <subject> ''` works by hand.
             command = parse(model, msg.body.strip() or b"{}")
         except ValidationError as invalid:
-            return CommandResult(ok=False, message=f"invalid {model.__name__}: {describe(invalid)}")
+            return refusal(f"invalid {model.__name__}: {describe(invalid)}")
         except ValueError as unparsable:
-            return CommandResult(ok=False, message=f"unreadable {model.__name__}: {unreadable(unparsable)}")
+            return refusal(f"unreadable {model.__name__}: {unreadable(unparsable)}")
         try:
             return await handle(command)
         except Exception as exc:  # noqa: BLE001 - reply with the reason; the service stays up
             log.exception("%s failed", subject)
-            return CommandResult(ok=False, message=f"{subject} failed: {type(exc).__name__}: {exc}")
+            return refusal(f"{subject} failed: {type(exc).__name__}: {exc}")
+
+
+def refusal(message: str) -> CommandResult:
+    # A hostile request can make the reason itself huge (thousands of field errors); the reply
+    # must still fit its contract, or the requester would get no answer at all.
+    if len(message) > REPLY_MESSAGE_MAX:
+        message = message[: REPLY_MESSAGE_MAX - 40] + f" ... ({len(message):,} characters in all)"
+    return CommandResult(ok=False, message=message)

@@ -100,3 +100,20 @@ async def test_commands_with_undecodable_payloads_get_an_error_reply(settings: S
         assert not reply.ok and "ListFreezes" in reply.message, (what, reply)
     assert "recursion limit" in replies["nested 20,000 deep"].message
     assert still.ok
+
+
+async def test_a_command_whose_failure_would_overflow_the_reply_still_gets_one(settings: Settings) -> None:
+    from contracts.commands import CommandResult, ListFreezes
+    from libs.commands import serve_command
+
+    async def fails_verbosely(_: ListFreezes) -> CommandResult:
+        raise RuntimeError("x" * 100_000)
+
+    broker = make_broker("test", settings)
+    serve_command(broker, "slipway.cmd.test.list", ListFreezes, fails_verbosely)
+    async with broker:
+        await broker.start()
+        async with connected(settings.nats_url) as nc:
+            reply = CommandResult.model_validate_json((await nc.request("slipway.cmd.test.list", b"{}", timeout=5)).data)
+    assert not reply.ok and reply.message.startswith("slipway.cmd.test.list failed: RuntimeError: xxx")
+    assert reply.message.endswith("characters in all)")
