@@ -215,9 +215,10 @@ async def test_restart_adopts_running_processes_and_restarts_dead_ones_on_the_sa
         assert adopted == {"1.0.0": stable}
         assert await served_by(http, router.url, 5) == [(200, "1.0.0")] * 5
 
-        os.kill(stable.pid, signal.SIGKILL)
-        await until_dead(stable.pid)
-        assert (await http.get(f"{router.url}/down")).status_code == 502
+    # Dies while no deployer watches it.
+    os.kill(stable.pid, signal.SIGKILL)
+    await until_dead(stable.pid)
+    assert (await http.get(f"{router.url}/down")).status_code == 502
 
     async with running(build(settings)):
         same_router, restarted = await recorded(settings)
