@@ -87,6 +87,10 @@ class Handlers:
         try:
             # Instances run from the deployer's own verified copy, never from the path the release named.
             artifact_path = await self.artifacts.admit(spec.artifact.uri, spec.artifact.digest)
+            if known_instance is not None and known_instance.artifact_path != str(artifact_path):
+                # Left from an earlier release of the same version string with other bytes.
+                await self._retire(known_instance)
+                known_instance = None
             router = await self.driver.ensure_router(service, env, known_router)
             await self._remember(store.save_router, router)
             instance = await self.driver.start_instance(service, env, spec.version, artifact_path, known_instance)
