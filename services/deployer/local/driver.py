@@ -18,8 +18,8 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Iterable
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
