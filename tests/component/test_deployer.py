@@ -349,3 +349,23 @@ async def processed_by_deployer(settings: Settings, event_id: str) -> bool:
             return await tx.already_processed(ON_APPROVED, event_id)
     finally:
         await db.dispose()
+
+
+async def test_a_second_approval_of_a_failed_release_does_not_fail_it_again(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path]
+) -> None:
+    tampered = approve(release_for(artifacts["1.0.0"], "1.0.0", digest="sha256:" + "0" * 64))
+    retried = tampered.model_copy(update={"event_id": new_event_id()})
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, tampered)
+        assert (await outcome(watcher, tampered.release_id))["type"] == "DeploymentFailed"
+        await publish_event(settings.nats_url, retried)
+        await eventually(lambda: processed_by_deployer(settings, retried.event_id), 10, "the retry handled")
+        # Anything the retry emitted is published before the next release's events (commit order).
+        later = approve(release_for(artifacts["1.0.0"], "1.0.0"))
+        await publish_event(settings.nats_url, later)
+        await step_seen(watcher, later.release_id, 0)
+
+    failures = {b["event_id"] for b in watcher.matching(lambda _s, b: b.get("release_id") == tampered.release_id
+                                                         and b.get("type") == "DeploymentFailed")}
+    assert len(failures) == 1
