@@ -24,8 +24,8 @@ METRICS_COLLECTOR = "metrics-collector"
 
 SERVICES = (ARTIFACT_VERIFIER, GATEKEEPER, DEPLOYER, HEALTH_WATCHER, ROLLBACK_CONTROLLER, METRICS_COLLECTOR)
 
-# Event name -> the one service that publishes it.
-PRODUCERS: dict[str, str] = {
+# Event name -> the service that publishes it, or the services when several do.
+PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "ReleaseRequested": CI,
     "ReleaseRequestRejected": ARTIFACT_VERIFIER,
     "ArtifactVerified": ARTIFACT_VERIFIER,
@@ -39,8 +39,9 @@ PRODUCERS: dict[str, str] = {
     "DeploymentSucceeded": DEPLOYER,
     "DeploymentFailed": DEPLOYER,
     "RollbackCompleted": DEPLOYER,
+    "InstanceRestarted": DEPLOYER,
     "StepVerdict": HEALTH_WATCHER,
-    "AlertRaised": HEALTH_WATCHER,
+    "AlertRaised": (HEALTH_WATCHER, DEPLOYER),
     "RollbackRequested": ROLLBACK_CONTROLLER,
 }
 
@@ -155,11 +156,15 @@ def _event_channel(name: str, cls: type[Event]) -> Channel:
         address=cls.subject,
         model=cls,
         stream=subjects.ALERTS_STREAM if is_alert else subjects.EVENTS_STREAM,
-        producers=(PRODUCERS[name],),
+        producers=_as_tuple(PRODUCERS[name]),
         consumers=consumers_of(name),
         parameters=_alert_parameters() if is_alert else {},
         outside_model=OUTSIDE_MODELS.get(name),
     )
+
+
+def _as_tuple(producers: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (producers,) if isinstance(producers, str) else producers
 
 
 def _alert_parameters() -> dict[str, Parameter]:

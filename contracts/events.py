@@ -139,6 +139,14 @@ class DeploymentFailed(Event):
     reason: Text
 
 
+class InstanceRestarted(Event):
+    """An instance of a release's version had died; the deployer started it again on the same port."""
+
+    subject: ClassVar[str] = subjects.INSTANCE_RESTARTED
+    version: str
+    reason: str
+
+
 class Verdict(StrEnum):
     PASS = "pass"
     MARGINAL = "marginal"

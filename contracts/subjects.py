@@ -29,6 +29,7 @@ DEPLOYMENT_FAILED = "slipway.evt.deploy.failed"
 STEP_VERDICT = "slipway.evt.health.step_verdict"
 ROLLBACK_REQUESTED = "slipway.evt.rollback.requested"
 ROLLBACK_COMPLETED = "slipway.evt.rollback.completed"
+INSTANCE_RESTARTED = "slipway.evt.deploy.instance_restarted"
 
 CMD_FREEZE = "slipway.cmd.gatekeeper.freeze"
 CMD_LIFT_FREEZE = "slipway.cmd.gatekeeper.lift_freeze"

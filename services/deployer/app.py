@@ -1,4 +1,4 @@
-"""Wiring of the deployer: approvals, verdicts and rollback requests -> the local driver."""
+"""Wiring of the deployer: approvals, verdicts and rollback requests -> the local driver; upkeep of what runs."""
 
 from faststream import FastStream
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -8,19 +8,25 @@ from contracts.events import ReleaseApproved, RollbackRequested, StepVerdict
 from libs.bus import consume
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
+from services.deployer.artifacts import ArtifactStore
 from services.deployer.handlers import ON_APPROVED, ON_ROLLBACK, ON_VERDICT, Handlers
 from services.deployer.local.driver import LocalDriver
 from services.deployer.store import metadata
+from services.deployer.upkeep import Upkeep
 
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
     runtime = build_runtime("deployer", settings, [metadata], exporter=exporter)
-    handlers = Handlers(runtime, LocalDriver(settings.data_dir / "run"))
+    driver, artifacts = LocalDriver(settings.data_dir / "run"), ArtifactStore(settings.data_dir / "deployer-artifacts")
+    handlers = Handlers(runtime, driver, artifacts)
+    upkeep = Upkeep(runtime, driver, artifacts, handlers.lock_for)
     for subject, durable, model, handle in (
         (subjects.RELEASE_APPROVED, ON_APPROVED, ReleaseApproved, handlers.on_release_approved),
         (subjects.STEP_VERDICT, ON_VERDICT, StepVerdict, handlers.on_step_verdict),
         (subjects.ROLLBACK_REQUESTED, ON_ROLLBACK, RollbackRequested, handlers.on_rollback_requested),
     ):
         consume(runtime.broker, settings, subject=subject, durable=durable, model=model, handle=handle)
-    runtime.on_start.append(handlers.reconcile)
+    # Reconciled before the consumers start, so a redelivered approval finds what already runs.
+    runtime.on_start.extend([upkeep.reconcile, upkeep.start])
+    runtime.on_stop.append(upkeep.stop)
     return build_app(runtime)

@@ -82,3 +82,8 @@ def conflict(active: Deployment | None, release_id: str) -> str | None:
             "is still in progress"
         )
     return None
+
+
+def restart_delay(failures: int) -> float:
+    """Seconds before another attempt to restart an instance that failed to start `failures` times in a row."""
+    return min(30.0, 0.5 * 2**failures)

@@ -3,6 +3,8 @@
 Side effects on the target (processes, router weights) are idempotent and happen before the
 transaction that records the outcome, so a redelivered event after a crash repeats them safely;
 what runs where is saved the moment it starts, so a restart adopts it instead of duplicating it.
+A release is handled once per release_id, not only once per event: an approval for a release
+that already has a deployment (a retried request that got through) changes nothing.
 """
 
 import asyncio
@@ -10,7 +12,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,10 +21,11 @@ from contracts.events import (
     StepStarted, StepVerdict,
 )
 from contracts.envelope import Event
-from libs.artifacts import ArtifactError, fetch_verified
+from libs.artifacts import ArtifactError
 from libs.runtime import Runtime
 from libs.store import Transaction
 from services.deployer import store
+from services.deployer.artifacts import ArtifactStore
 from services.deployer.domain import Deployment, Next, Status, after_verdict, advanced, conflict, traffic_split
 from services.deployer.local.driver import InstanceHandle, LocalDriverError, RouterHandle
 from services.deployer.target import DeployTarget
@@ -35,15 +37,18 @@ DRIVER_ERRORS = (ArtifactError, LocalDriverError, TimeoutError, OSError)
 
 
 class Handlers:
-    def __init__(self, runtime: Runtime, driver: DeployTarget) -> None:
+    def __init__(self, runtime: Runtime, driver: DeployTarget, artifacts: ArtifactStore) -> None:
         self.runtime = runtime
         self.driver = driver
-        self.cache_dir = runtime.settings.data_dir / "deployer-artifacts"
+        self.artifacts = artifacts
         # One change at a time per service and environment within this process.
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
+    def lock_for(self, service: str, environment: str) -> asyncio.Lock:
+        return self._locks[(service, environment)]
+
     def _lock(self, event: Event) -> asyncio.Lock:
-        return self._locks[(event.service, event.environment)]
+        return self.lock_for(event.service, event.environment)
 
     async def on_release_approved(self, approved: ReleaseApproved) -> None:
         async with self._lock(approved):
@@ -62,19 +67,30 @@ class Handlers:
         async with self.runtime.db.transaction() as tx:
             if await tx.already_processed(ON_APPROVED, approved.event_id):
                 return
+            earlier = await store.get_deployment(tx.session, approved.release_id)
             problem = conflict(await store.active_deployment(tx.session, service, env), approved.release_id)
             stable = await store.live_version(tx.session, service, env)
             known_router = await store.get_router(tx.session, service, env)
             known_instance = await store.get_instance(tx.session, service, env, spec.version)
             stable_instance = await store.get_instance(tx.session, service, env, stable) if stable else None
+        if earlier is not None:
+            log.info("release %s approved again (event %s): its deployment is already %s, nothing to do",
+                     approved.release_id, approved.event_id, earlier.status.value)
+            await self.runtime.process_once(ON_APPROVED, approved, _nothing)
+            return
         if stable == spec.version:
             problem = f"{service} {spec.version} is already live in {env}"
         if problem:
-            await self._fail(approved, spec.version, problem)
+            await self._fail(approved, stable, problem)
             return
         instance: InstanceHandle | None = None
         try:
-            artifact_path, _ = await fetch_verified(spec.artifact.uri, spec.artifact.digest, self.cache_dir)
+            # Instances run from the deployer's own verified copy, never from the path the release named.
+            artifact_path = await self.artifacts.admit(spec.artifact.uri, spec.artifact.digest)
+            if known_instance is not None and known_instance.artifact_path != str(artifact_path):
+                # Left from an earlier release of the same version string with other bytes.
+                await self._retire(known_instance)
+                known_instance = None
             router = await self.driver.ensure_router(service, env, known_router)
             await self._remember(store.save_router, router)
             instance = await self.driver.start_instance(service, env, spec.version, artifact_path, known_instance)
@@ -84,7 +100,7 @@ class Handlers:
         except DRIVER_ERRORS as exc:
             if instance is not None:
                 await self._retire(instance)
-            await self._fail(approved, spec.version, f"could not start {spec.version}: {exc}")
+            await self._fail(approved, stable, f"could not start {spec.version}: {exc}")
             return
         deployment = Deployment(approved.release_id, service, env, spec.version, stable, steps, 0, Status.DEPLOYING)
         started = DeploymentStarted.caused_by(
@@ -173,24 +189,6 @@ class Handlers:
         await self.runtime.process_once(ON_ROLLBACK, request, record)
         log.info("rolled back %s %s; %s restored", request.service, deployment.version, deployment.stable_version)
 
-    async def reconcile(self) -> None:
-        """At start-up: adopt what still runs, restart on the same ports what died, start nothing twice."""
-        async with self.runtime.db.transaction() as tx:
-            routers, instances = await store.all_routers(tx.session), await store.all_instances(tx.session)
-        for router in routers:
-            try:
-                await self._remember(store.save_router, await self.driver.ensure_router(router.service, router.environment, router))
-            except DRIVER_ERRORS as exc:
-                log.error("could not restore the router of %s/%s: %s", router.service, router.environment, exc)
-        for instance in instances:
-            try:
-                adopted = await self.driver.start_instance(
-                    instance.service, instance.environment, instance.version, Path(instance.artifact_path), instance
-                )
-                await self._remember(store.save_instance, adopted)
-            except DRIVER_ERRORS as exc:
-                log.error("could not restore %s %s: %s", instance.service, instance.version, exc)
-
     async def _shift(self, router: RouterHandle, new: InstanceHandle, stable: InstanceHandle | None, weight: int) -> None:
         split = traffic_split(weight, stable is not None)
         weights = [(new, split.new)] + ([(stable, split.stable)] if stable is not None else [])
@@ -205,11 +203,18 @@ class Handlers:
         async with self.runtime.db.transaction() as tx:
             await save(tx.session, handle)
 
-    async def _fail(self, approved: ReleaseApproved, version: str, reason: str) -> None:
+    async def _fail(self, approved: ReleaseApproved, stable: str | None, reason: str) -> None:
         log.warning("release %s failed: %s", approved.release_id, reason)
-        failed = DeploymentFailed.caused_by(approved, SOURCE, version=version, reason=reason)
+        spec = approved.release
+        failed = DeploymentFailed.caused_by(approved, SOURCE, version=spec.version, reason=reason)
+        # Recorded like any deployment, so a retried approval of this release finds it and stops there.
+        deployment = Deployment(
+            approved.release_id, approved.service, approved.environment, spec.version, stable,
+            spec.traffic_steps(), 0, Status.FAILED,
+        )
 
         async def record(tx: Transaction) -> None:
+            await store.save_deployment(tx.session, deployment, approval=approved.model_dump_json())
             await tx.emit(failed)
 
         await self.runtime.process_once(ON_APPROVED, approved, record)

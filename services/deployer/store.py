@@ -73,6 +73,17 @@ async def approval_of(session: AsyncSession, release_id: str) -> str:
     return await session.scalar(select(deployments.c.approval).where(deployments.c.release_id == release_id))
 
 
+async def latest_approval_of_version(session: AsyncSession, service: str, environment: str, version: str) -> str | None:
+    """The approval (ReleaseApproved JSON) of the newest deployment that ran `version`: whose instance it is."""
+    return await session.scalar(
+        select(deployments.c.approval)
+        .where(deployments.c.service == service, deployments.c.environment == environment,
+               deployments.c.version == version, deployments.c.status != Status.FAILED.value)
+        .order_by(deployments.c.updated_at.desc())
+        .limit(1)
+    )
+
+
 async def active_deployment(session: AsyncSession, service: str, environment: str) -> Deployment | None:
     row = (
         await session.execute(

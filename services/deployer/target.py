@@ -5,6 +5,7 @@ The handles are the local driver's (process ids and ports), because they are wha
 records so a restart can adopt what runs; a second driver will make them opaque.
 """
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -28,4 +29,12 @@ class DeployTarget(Protocol):
 
     async def stop_instance(self, instance: InstanceHandle) -> None:
         """Tear an instance down; no error if it is already gone."""
+        ...
+
+    async def stop_unrecorded(self, known: Iterable[RouterHandle | InstanceHandle]) -> list[str]:
+        """Stop everything this target started that is not in `known` (recorded); describe what was stopped."""
+        ...
+
+    def is_alive(self, handle: RouterHandle | InstanceHandle) -> bool:
+        """Whether the process behind `handle` still runs (answering or not)."""
         ...

@@ -5,6 +5,7 @@ It runs real sample-app processes and a real router through the local driver und
 """
 
 import os
+import shutil
 import signal
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -13,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from contracts import subjects
+from contracts.envelope import new_event_id
 from contracts.events import ReleaseApproved, ReleaseRequested, RollbackRequested, StepStarted, StepVerdict
 from contracts.release import ReleaseSpec
 from examples.build_sample import build as build_sample
@@ -21,6 +24,7 @@ from libs.settings import Settings
 from libs.store import Database
 from services.deployer import store
 from services.deployer.app import build
+from services.deployer.handlers import ON_APPROVED
 from services.deployer.local import processes
 from services.deployer.local.driver import InstanceHandle, RouterHandle, stop_all
 from tests.support.poll import eventually
@@ -215,9 +219,10 @@ async def test_restart_adopts_running_processes_and_restarts_dead_ones_on_the_sa
         assert adopted == {"1.0.0": stable}
         assert await served_by(http, router.url, 5) == [(200, "1.0.0")] * 5
 
-        os.kill(stable.pid, signal.SIGKILL)
-        await until_dead(stable.pid)
-        assert (await http.get(f"{router.url}/down")).status_code == 502
+    # Dies while no deployer watches it.
+    os.kill(stable.pid, signal.SIGKILL)
+    await until_dead(stable.pid)
+    assert (await http.get(f"{router.url}/down")).status_code == 502
 
     async with running(build(settings)):
         same_router, restarted = await recorded(settings)
@@ -250,3 +255,117 @@ async def test_digest_mismatch_fails_the_deployment_and_the_next_release_still_d
         started = await watcher.wait_type("DeploymentStarted", release_id=good.release_id)
         await step_seen(watcher, good.release_id, 0)
         assert await served_by(http, started["router_url"], 5) == [(200, "1.0.0")] * 5
+
+
+async def test_a_dead_instance_is_restarted_on_its_port_recorded_and_alerted(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], http: httpx.AsyncClient
+) -> None:
+    async with running(build(settings)):
+        step = await deploy_live(settings, watcher, artifacts["1.0.0"], "1.0.0")
+        router, instances = await recorded(settings)
+        dead = instances["1.0.0"]
+        os.kill(dead.pid, signal.SIGKILL)
+
+        restarted = await watcher.wait_type("InstanceRestarted", release_id=step.release_id)
+        alert_subject = subjects.alert_subject("warning", "payments", "shop")
+        [alert] = await watcher.wait_for(lambda s, b: s == alert_subject and b.get("release_id") == step.release_id)
+        assert (restarted["version"], restarted["source"]) == ("1.0.0", "deployer")
+        assert str(dead.pid) in restarted["reason"]
+        assert (alert["type"], alert["severity"], alert["team"]) == ("AlertRaised", "warning", "payments")
+        _, instances = await recorded(settings)
+        revived = instances["1.0.0"]
+        assert revived.pid != dead.pid and revived.port == dead.port
+        assert str(revived.pid) in restarted["reason"]
+        assert await served_by(http, router.url, 5) == [(200, "1.0.0")] * 5
+
+
+async def test_an_artifact_overwritten_after_verification_is_never_run(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    async with running(build(settings)):
+        await deploy_live(settings, watcher, artifacts["1.0.0"], "1.0.0")
+    router, instances = await recorded(settings)
+    stable = instances["1.0.0"]
+    # The file the release named is replaced by other bytes, and the instance dies while no deployer runs.
+    shutil.copyfile(build_sample("6.6.6", tmp_path / "swapped"), artifacts["1.0.0"])
+    os.kill(stable.pid, signal.SIGKILL)
+    await until_dead(stable.pid)
+
+    async with running(build(settings)):
+        _, instances = await recorded(settings)
+        assert instances["1.0.0"].pid != stable.pid
+        assert await served_by(http, router.url, 5) == [(200, "1.0.0")] * 5
+        assert (await http.get(f"{router.url}/which")).json()["version"] == "1.0.0"
+    copy = Path(stable.artifact_path)
+    assert copy.parent == settings.data_dir / "deployer-artifacts"
+    assert copy.stat().st_mode & 0o222 == 0, "the verified copy is read-only"
+
+
+async def test_a_changed_copy_is_refused_alerted_and_not_run(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    async with running(build(settings)):
+        step = await deploy_live(settings, watcher, artifacts["1.0.0"], "1.0.0")
+    router, instances = await recorded(settings)
+    stable = instances["1.0.0"]
+    copy = Path(stable.artifact_path)
+    copy.chmod(0o644)
+    shutil.copyfile(build_sample("6.6.6", tmp_path / "swapped"), copy)
+
+    async with running(build(settings)):
+        critical = subjects.alert_subject("critical", "payments", "shop")
+        [alert] = await watcher.wait_for(lambda s, b: s == critical and b.get("release_id") == step.release_id)
+        assert "changed on disk" in alert["summary"] and str(copy) in alert["summary"]
+        await until_dead(stable.pid)
+        assert processes.marked_groups(settings.data_dir.resolve() / "run") == {router.pid: "router.shop.prod"}
+        assert (await http.get(f"{router.url}/orders/1")).status_code == 502
+
+
+async def test_a_second_approval_of_the_same_release_changes_nothing(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path]
+) -> None:
+    approved = approve(release_for(artifacts["1.0.0"], "1.0.0"))
+    retried = approved.model_copy(update={"event_id": new_event_id()})
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, approved)
+        step = await step_seen(watcher, approved.release_id, 0)
+        await publish_event(settings.nats_url, retried)
+        await eventually(lambda: processed_by_deployer(settings, retried.event_id), 10, "the retry handled")
+        await publish_event(settings.nats_url, verdict_for(step))
+        # The relay publishes in commit order: whatever the retry emitted is seen before this.
+        assert (await outcome(watcher, approved.release_id))["type"] == "DeploymentSucceeded"
+
+    of_release = [b for b in watcher.matching(lambda _s, b: b.get("release_id") == approved.release_id)]
+    distinct = {(b["type"], b["event_id"]) for b in of_release}
+    assert sorted(kind for kind, _ in distinct if kind in ("DeploymentStarted", "StepStarted", *OUTCOMES)) == [
+        "DeploymentStarted", "DeploymentSucceeded", "StepStarted",
+    ]
+
+
+async def processed_by_deployer(settings: Settings, event_id: str) -> bool:
+    db = Database(settings.database_url_for("deployer"))
+    try:
+        async with db.transaction() as tx:
+            return await tx.already_processed(ON_APPROVED, event_id)
+    finally:
+        await db.dispose()
+
+
+async def test_a_second_approval_of_a_failed_release_does_not_fail_it_again(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path]
+) -> None:
+    tampered = approve(release_for(artifacts["1.0.0"], "1.0.0", digest="sha256:" + "0" * 64))
+    retried = tampered.model_copy(update={"event_id": new_event_id()})
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, tampered)
+        assert (await outcome(watcher, tampered.release_id))["type"] == "DeploymentFailed"
+        await publish_event(settings.nats_url, retried)
+        await eventually(lambda: processed_by_deployer(settings, retried.event_id), 10, "the retry handled")
+        # Anything the retry emitted is published before the next release's events (commit order).
+        later = approve(release_for(artifacts["1.0.0"], "1.0.0"))
+        await publish_event(settings.nats_url, later)
+        await step_seen(watcher, later.release_id, 0)
+
+    failures = {b["event_id"] for b in watcher.matching(lambda _s, b: b.get("release_id") == tampered.release_id
+                                                         and b.get("type") == "DeploymentFailed")}
+    assert len(failures) == 1

@@ -1,7 +1,10 @@
 """LocalDriver, router and sample app as real processes talking real HTTP on 127.0.0.1."""
 
+import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -12,10 +15,11 @@ import pytest
 
 from examples.build_sample import build
 from services.deployer.local.driver import LocalDriver, LocalDriverError, RouterHandle, stop_all
-from services.deployer.local.processes import free_port
-from tests.support.poll import eventually
+from services.deployer.local.processes import free_port, is_alive
+from tests.support.poll import eventually, eventually_sync
 
 SERVICE, ENV = "shop", "staging"
+SLIPWAY = str(Path(sys.executable).parent / "slipway")
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -155,3 +159,41 @@ async def test_instance_that_cannot_start_fails_fast_with_its_log(
     with pytest.raises(TimeoutError, match="missing configuration"):
         await driver.start_instance(SERVICE, ENV, "0.0.1", broken)
     assert time.monotonic() - started < 10  # did not wait out the 20 s readiness timeout
+
+
+async def test_processes_nobody_recorded_are_found_and_stopped(
+    driver: LocalDriver, artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    # A start whose handle was lost (the deployer died before recording it), then a second start of
+    # the same version that took over its pid file.
+    lost = await driver.start_instance(SERVICE, ENV, "1.0.0", artifacts["1.0.0"])
+    kept = await driver.start_instance(SERVICE, ENV, "1.0.0", artifacts["1.0.0"])
+    router = await driver.ensure_router(SERVICE, ENV, None)
+    assert (tmp_path / "run" / "pids" / "app.shop.staging.1_0_0.pid").read_text().strip() == str(kept.pid)
+
+    assert await driver.stop_unrecorded([kept, router]) == [f"app.shop.staging.1_0_0 (pid {lost.pid})"]
+    assert not driver.is_alive(lost)
+    assert driver.is_alive(kept) and driver.is_alive(router)
+
+    another = await LocalDriver(tmp_path / "run").start_instance(SERVICE, ENV, "2.0.0", artifacts["2.0.0"])
+    (tmp_path / "run" / "pids" / "app.shop.staging.2_0_0.pid").unlink()
+    assert stop_all(tmp_path / "run") == 3
+    assert not any(driver.is_alive(handle) for handle in (kept, router, another))
+
+
+def test_slipway_down_stops_processes_nobody_recorded(artifacts: dict[str, Path], tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+
+    async def start_twice() -> list[int]:
+        driver = LocalDriver(data_dir / "run")
+        return [(await driver.start_instance(SERVICE, ENV, "1.0.0", artifacts["1.0.0"])).pid for _ in range(2)]
+
+    pids = asyncio.run(start_twice())
+    try:
+        env = {**os.environ, "SLIPWAY_DATA_DIR": str(data_dir)}
+        down = subprocess.run([SLIPWAY, "down"], capture_output=True, text=True, timeout=60, env=env)
+        assert down.returncode == 0, down.stderr
+        assert "stopped 2 deployed workload(s)" in down.stdout
+        eventually_sync(lambda: not any(is_alive(pid) for pid in pids), 10, "both instances exiting")
+    finally:
+        stop_all(data_dir / "run")

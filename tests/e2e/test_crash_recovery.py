@@ -9,7 +9,10 @@ import pytest
 
 from examples.build_sample import build as build_sample
 from libs.client import publish_event
-from services.deployer.local.processes import is_alive
+from libs.store import Database
+from services.deployer import store
+from services.deployer.local.driver import CRASH_AFTER_SPAWN
+from services.deployer.local.processes import is_alive, marked_groups
 from slipway.supervisor import Stack
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
@@ -56,3 +59,44 @@ async def test_deployer_killed_mid_canary_resumes_without_losing_or_duplicating(
     assert len(live_app_pids(stack.run_dir, "2.0.0")) == 1
     assert live_app_pids(stack.run_dir, "1.0.0") == []
     assert stack.dead_service() is None
+
+
+async def test_deployer_killed_right_after_starting_an_instance_leaves_no_orphan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    artifact = build_sample("2.0.0", tmp_path / "artifacts")
+    release = release_for(artifact, "2.0.0", strategy={"kind": "all-at-once", "analysis_interval_s": 2.0})
+    name = "app.shop.prod.2_0_0"
+    # The first deployer dies the moment it has started this process; the unacknowledged approval
+    # comes back after the ack wait, kept short so the test does not wait a minute for it.
+    monkeypatch.setenv(CRASH_AFTER_SPAWN, name)
+    monkeypatch.setenv("SLIPWAY_ACK_WAIT_S", "5")
+    stack = Stack(tmp_path / "stack")
+    stack.start()
+    try:
+        async with EventWatcher(stack.nats_url) as watcher:
+            await publish_event(stack.nats_url, release)
+            deployer = stack.services["deployer"]
+            assert await asyncio.to_thread(deployer.wait, 60) == -signal.SIGKILL
+            [orphan] = [pgid for pgid, marked in marked_groups(stack.run_dir).items() if marked == name]
+            assert await recorded_instances(stack) == {}, "the orphan must be one the database does not know"
+
+            monkeypatch.delenv(CRASH_AFTER_SPAWN)
+            await asyncio.to_thread(stack.restart, "deployer")
+            outcome = (await watcher.wait_for(ended(release.release_id), 60))[0]
+        assert outcome["type"] == "DeploymentSucceeded", outcome
+        assert not is_alive(orphan)
+        running = [pgid for pgid, marked in marked_groups(stack.run_dir).items() if marked == name]
+        assert running == [(await recorded_instances(stack))["2.0.0"]]
+    finally:
+        stack.stop()
+    assert marked_groups(stack.run_dir) == {}
+
+
+async def recorded_instances(stack: Stack) -> dict[str, int]:
+    db = Database(f"sqlite+aiosqlite:///{stack.data_dir / 'deployer.db'}")
+    try:
+        async with db.transaction() as tx:
+            return {instance.version: instance.pid for instance in await store.all_instances(tx.session)}
+    finally:
+        await db.dispose()

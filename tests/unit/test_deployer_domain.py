@@ -1,7 +1,9 @@
 import pytest
 
 from contracts.events import Verdict
-from services.deployer.domain import Deployment, Next, Split, Status, advanced, after_verdict, conflict, traffic_split
+from services.deployer.domain import (
+    Deployment, Next, Split, Status, advanced, after_verdict, conflict, restart_delay, traffic_split,
+)
 
 
 def deployment(step_index: int = 0, status: Status = Status.DEPLOYING, steps: list[int] | None = None,
@@ -104,3 +106,11 @@ def test_another_release_in_progress_conflicts_and_is_named() -> None:
 @pytest.mark.parametrize("status", [Status.SUCCEEDED, Status.ROLLED_BACK, Status.FAILED])
 def test_a_finished_deployment_does_not_conflict(status: Status) -> None:
     assert conflict(deployment(status=status), "shop-3.0.0") is None
+
+
+# --- restart_delay ---------------------------------------------------------------------------
+
+def test_restart_attempts_back_off_and_are_capped() -> None:
+    delays = [restart_delay(failures) for failures in range(1, 9)]
+    assert delays == sorted(delays) and delays[0] == 1.0
+    assert delays[-1] == 30.0

@@ -1,17 +1,25 @@
 """Runs releases as real local processes behind one weighted router per service and environment.
 
-Layout under ``run_dir``: ``pids/<name>.pid`` (so ``stop_all`` can clean up from any process),
+Layout under ``run_dir``: ``pids/<name>.pid`` (the pid that runs under a name now, for people),
 ``logs/<name>.log`` and ``routers/<service>.<environment>.json`` (routes a restarted router
 restores). Handles are plain data so the deployer can persist them and adopt live processes
 after its own restart instead of starting duplicates.
+
+Every process is marked with ``run_dir`` in its environment from the moment it exists (see
+``processes.spawn``), so one that was started but never recorded (the deployer died in between)
+is still found: ``stop_unrecorded`` stops it when the deployer restarts, and ``stop_all`` (behind
+``slipway down`` and stopping the stack) stops every process started under ``run_dir``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +28,9 @@ import httpx
 from services.deployer.local import processes
 
 READY_TIMEOUT = 20.0
+# Fault injection for crash tests: the driver SIGKILLs its own process right after it has started
+# the process of this name and before anyone could record it.
+CRASH_AFTER_SPAWN = "SLIPWAY_TEST_CRASH_AFTER_SPAWN"
 ADMIN_TIMEOUT = httpx.Timeout(5.0)
 
 
@@ -83,9 +94,16 @@ async def _answers_ok(url: str) -> bool:
         return False
 
 
+def process_name(handle: RouterHandle | InstanceHandle) -> str:
+    if isinstance(handle, RouterHandle):
+        return _safe_name("router", handle.service, handle.environment)
+    return _safe_name("app", handle.service, handle.environment, handle.version)
+
+
 class LocalDriver:
     def __init__(self, run_dir: Path, python: str = sys.executable) -> None:
-        self.run_dir = Path(run_dir)
+        # Absolute, because it is the mark every started process carries and is matched verbatim.
+        self.run_dir = Path(run_dir).resolve()
         self.python = python
         # Serialises start/adopt per process name so concurrent calls cannot start duplicates.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -141,11 +159,20 @@ class LocalDriver:
             )
 
     async def stop_instance(self, instance: InstanceHandle) -> None:
-        name = _safe_name("app", instance.service, instance.environment, instance.version)
+        name = process_name(instance)
         async with self._locks[name]:
             # stop() blocks while it waits for the exit; keep the event loop responsive.
             await asyncio.to_thread(processes.stop, instance.pid)
             self._pid_file(name).unlink(missing_ok=True)
+
+    async def stop_unrecorded(self, known: Iterable[RouterHandle | InstanceHandle]) -> list[str]:
+        """Stop every process started under ``run_dir`` that is not one of ``known``; say which."""
+        recorded = {(process_name(handle), handle.pid) for handle in known}
+        groups = await asyncio.to_thread(processes.marked_groups, self.run_dir)
+        strays = [(pgid, name) for pgid, name in sorted(groups.items()) if (name, pgid) not in recorded]
+        for pgid, _ in strays:
+            await asyncio.to_thread(processes.stop, pgid)
+        return [f"{name} (pid {pgid})" for pgid, name in strays]
 
     def is_alive(self, handle: RouterHandle | InstanceHandle) -> bool:
         return processes.is_alive(handle.pid)
@@ -167,10 +194,12 @@ class LocalDriver:
 
     async def _start(self, name: str, argv: list[str], health_url: str) -> int:
         log_path = self.run_dir / "logs" / f"{name}.log"
-        pid = processes.spawn(argv, log_path)
+        pid = processes.spawn(argv, log_path, self.run_dir, name)
         pid_file = self._pid_file(name)
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{pid}\n")
+        if os.environ.get(CRASH_AFTER_SPAWN) == name:
+            os.kill(os.getpid(), signal.SIGKILL)
         try:
             await processes.wait_http_ok(health_url, READY_TIMEOUT, pid=pid)
         except TimeoutError as err:
@@ -182,15 +211,11 @@ class LocalDriver:
 
 
 def stop_all(run_dir: Path) -> int:
-    """Stop every process with a pid file under ``run_dir/pids``; returns how many were running."""
-    stopped = 0
-    for pid_file in sorted((Path(run_dir) / "pids").glob("*.pid")):
-        try:
-            pid = int(pid_file.read_text().strip())
-        except (OSError, ValueError):
-            pid = None  # unreadable or half-written pid file: nothing we can safely signal
-        if pid is not None and processes.is_alive(pid):
-            processes.stop(pid)
-            stopped += 1
+    """Stop every process started under ``run_dir``, recorded or not; returns how many were running."""
+    run_dir = Path(run_dir).resolve()
+    groups = processes.marked_groups(run_dir)
+    for pgid in groups:
+        processes.stop(pgid)
+    for pid_file in (run_dir / "pids").glob("*.pid"):
         pid_file.unlink(missing_ok=True)
-    return stopped
+    return len(groups)

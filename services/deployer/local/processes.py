@@ -3,6 +3,10 @@
 Processes are started in their own session so they outlive the orchestrator, ignore a Ctrl-C
 aimed at its terminal, and can be stopped as a whole process group by pid alone, even from
 another process such as ``slipway down``.
+
+Each one is also marked in its environment (``SLIPWAY_RUN_DIR``, ``SLIPWAY_PROCESS``), which the
+kernel keeps in ``/proc/<pid>/environ`` for the process's whole life: whoever started it, and
+whether or not anyone recorded its pid, ``marked_groups`` finds it again.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from pathlib import Path
 import httpx
 
 POLL_INTERVAL = 0.05
+MARK_RUN_DIR = "SLIPWAY_RUN_DIR"
+MARK_NAME = "SLIPWAY_PROCESS"
 
 # Popen objects are kept so they are not garbage-collected while the child runs (which would warn
 # "subprocess still running") and so our own exited children get reaped instead of lingering as
@@ -42,11 +48,14 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
-def spawn(argv: list[str], log_path: Path) -> int:
+def spawn(argv: list[str], log_path: Path, run_dir: Path, name: str) -> int:
+    """Start ``argv`` detached, marked as ``name`` started under ``run_dir`` (an absolute path)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, **{MARK_RUN_DIR: str(run_dir), MARK_NAME: name})
     with open(log_path, "ab") as log:  # append: a restarted process keeps its earlier history
         process = subprocess.Popen(
             argv,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -54,6 +63,40 @@ def spawn(argv: list[str], log_path: Path) -> int:
         )
     _spawned[process.pid] = process
     return process.pid
+
+
+def _environ(pid: int) -> dict[str, str]:
+    """The environment ``pid`` was started with; empty if it is gone or not ours to read."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.partition(b"=") for item in raw.split(b"\0") if item)
+    return {key.decode(errors="replace"): value.decode(errors="replace") for key, _, value in pairs}
+
+
+def marked_groups(run_dir: Path) -> dict[int, str]:
+    """Process groups holding a live process marked with ``run_dir``: group id -> marked name.
+
+    Groups rather than pids: a marked process's children inherit the mark and its group, and a
+    group outlives its leader, so stopping the group stops everything that was started under it.
+    """
+    wanted = str(run_dir)
+    groups: dict[int, str] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        environ = _environ(pid)
+        if environ.get(MARK_RUN_DIR) != wanted or not is_alive(pid):
+            continue
+        try:
+            pgid = os.getpgid(pid)
+        except ProcessLookupError:
+            continue
+        if pgid == pid or pgid not in groups:
+            groups[pgid] = environ.get(MARK_NAME, "?")
+    return groups
 
 
 def _reap_if_our_child(pid: int) -> bool:

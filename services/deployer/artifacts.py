@@ -1,0 +1,99 @@
+"""The deployer's own content-addressed copies of artifacts: the only bytes it ever runs.
+
+A copy is written to a temporary file while it is hashed and renamed to ``sha256-<hex>`` only
+when the digest matches, then made read-only; the name is the digest the bytes must have, so a
+copy can be checked again at any time (after a restart, before every start) without the release
+that brought it. Changing the file the release named afterwards changes nothing that runs.
+"""
+
+import asyncio
+import hashlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from libs.artifacts import ArtifactError, fetch_verified, local_path
+
+CHUNK = 1 << 16
+PREFIX = "sha256-"
+READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+
+class ArtifactStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+
+    def path_for(self, digest: str) -> Path:
+        return self.root / f"{PREFIX}{digest.removeprefix('sha256:')}"
+
+    async def admit(self, uri: str, digest: str) -> Path:
+        """A verified, read-only copy of the artifact at ``uri`` whose bytes hash to ``digest``."""
+        source = local_path(uri)
+        if source is not None:
+            return await asyncio.to_thread(self._admit_file, uri, source, digest)
+        # Remote artifacts arrive through the shared fetcher (verified on the way in), then are copied
+        # into the store like any local file, so the store alone decides what a copy looks like.
+        downloads = self.root / ".downloads"
+        downloaded, _ = await fetch_verified(uri, digest, downloads)
+        try:
+            return await asyncio.to_thread(self._admit_file, uri, downloaded, digest)
+        finally:
+            downloaded.unlink(missing_ok=True)
+
+    async def check(self, copy: Path) -> None:
+        """Raise ArtifactError unless ``copy`` is a store copy whose bytes still hash to its name."""
+        await asyncio.to_thread(self._check, Path(copy))
+
+    def _check(self, copy: Path) -> None:
+        if copy.parent != self.root or not copy.name.startswith(PREFIX):
+            raise ArtifactError(f"{copy} is not a copy in the deployer's artifact store {self.root}")
+        expected = copy.name.removeprefix(PREFIX)
+        try:
+            actual = _sha256_of(copy)
+        except OSError as exc:
+            raise ArtifactError(f"verified copy {copy} cannot be read: {exc}") from exc
+        if actual != expected:
+            raise ArtifactError(
+                f"verified copy {copy} was changed on disk: expected sha256:{expected}, now sha256:{actual}"
+            )
+
+    def _admit_file(self, uri: str, source: Path, digest: str) -> Path:
+        target = self.path_for(digest)
+        if target.exists():
+            try:
+                self._check(target)
+                return target
+            except ArtifactError:
+                target.unlink()  # a damaged copy is replaced by a fresh, verified one
+        if not source.is_file():
+            raise ArtifactError(f"artifact not found: {source}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=self.root, prefix=".partial-")
+        try:
+            sha = hashlib.sha256()
+            with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                while chunk := src.read(CHUNK):
+                    sha.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            expected = digest.removeprefix("sha256:")
+            if sha.hexdigest() != expected:
+                raise ArtifactError(
+                    f"digest mismatch for {uri}: declared sha256:{expected}, actual sha256:{sha.hexdigest()}"
+                )
+            os.chmod(partial, READ_ONLY)
+            os.replace(partial, target)
+            return target
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+
+
+def _sha256_of(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            sha.update(chunk)
+    return sha.hexdigest()

@@ -1,0 +1,179 @@
+"""Keeps what the deployer runs running, and only what it verified.
+
+At start-up it stops processes the target started but nobody recorded (the deployer died in
+between), adopts what still runs and restarts what died on the same ports. While it runs it
+watches every recorded instance and restarts one that died, recording the restart and alerting.
+Before adopting or starting an instance it checks the bytes of its artifact copy again: a copy
+that changed is refused (never run) and raises a critical alert.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from contracts.events import AlertRaised, InstanceRestarted, ReleaseApproved, Severity
+from contracts.subjects import alert_subject
+from libs.artifacts import ArtifactError
+from libs.runtime import Runtime
+from libs.store import Transaction
+from services.deployer import store
+from services.deployer.artifacts import ArtifactStore
+from services.deployer.domain import restart_delay
+from services.deployer.handlers import DRIVER_ERRORS, SOURCE
+from services.deployer.local.driver import InstanceHandle
+from services.deployer.target import DeployTarget
+
+log = logging.getLogger("slipway.deployer.upkeep")
+CHECK_INTERVAL_S = 0.5
+InstanceKey = tuple[str, str, str]
+Noticed = TypeVar("Noticed", InstanceRestarted, AlertRaised)
+
+
+class Upkeep:
+    def __init__(
+        self, runtime: Runtime, driver: DeployTarget, artifacts: ArtifactStore,
+        lock_for: Callable[[str, str], asyncio.Lock], interval_s: float = CHECK_INTERVAL_S,
+    ) -> None:
+        self.runtime, self.driver, self.artifacts = runtime, driver, artifacts
+        self.lock_for = lock_for
+        self.interval_s = interval_s
+        self._refused: set[tuple[InstanceKey, int]] = set()  # (instance, pid): alerted once, never retried
+        self._failures: dict[InstanceKey, tuple[int, float]] = {}  # failed restarts and when to try again
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def reconcile(self) -> None:
+        """At start-up: stop what nobody recorded, adopt what still runs, restart what died."""
+        async with self.runtime.db.transaction() as tx:
+            routers, instances = await store.all_routers(tx.session), await store.all_instances(tx.session)
+        for stray in await self.driver.stop_unrecorded([*routers, *instances]):
+            log.warning("stopped %s: it was started but never recorded (the deployer died in between)", stray)
+        for router in routers:
+            try:
+                restored = await self.driver.ensure_router(router.service, router.environment, router)
+            except DRIVER_ERRORS as exc:
+                log.error("could not restore the router of %s/%s: %s", router.service, router.environment, exc)
+                continue
+            async with self.runtime.db.transaction() as tx:
+                await store.save_router(tx.session, restored)
+        for instance in instances:
+            await self._keep_running(instance, adopting=True)
+
+    async def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._watch(), name="deployer-upkeep")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _watch(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                async with asyncio.timeout(self.interval_s):
+                    await self._stopping.wait()
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self.check_instances()
+            except Exception:  # noqa: BLE001 - the watch must outlive a failed round (database busy, ...)
+                log.exception("checking instances failed; trying again in %ss", self.interval_s)
+
+    async def check_instances(self) -> None:
+        async with self.runtime.db.transaction() as tx:
+            instances = await store.all_instances(tx.session)
+        for instance in instances:
+            if not self.driver.is_alive(instance):
+                await self._keep_running(instance, adopting=False)
+
+    async def _keep_running(self, instance: InstanceHandle, *, adopting: bool) -> None:
+        key: InstanceKey = (instance.service, instance.environment, instance.version)
+        async with self.lock_for(instance.service, instance.environment):
+            async with self.runtime.db.transaction() as tx:
+                current = await store.get_instance(tx.session, *key)
+            # Retired or replaced while we waited for the lock, or back already: nothing to do.
+            if current != instance or (not adopting and self.driver.is_alive(instance)):
+                return
+            if (key, instance.pid) in self._refused or time.monotonic() < self._failures.get(key, (0, 0.0))[1]:
+                return
+            try:
+                await self.artifacts.check(Path(instance.artifact_path))
+            except ArtifactError as exc:
+                await self._refuse(instance, str(exc))
+                return
+            try:
+                running = await self.driver.start_instance(*key, Path(instance.artifact_path), instance)
+            except DRIVER_ERRORS as exc:
+                failures = self._failures.get(key, (0, 0.0))[0] + 1
+                self._failures[key] = (failures, time.monotonic() + restart_delay(failures))
+                log.error("could not restart %s %s in %s (attempt %d): %s", key[0], key[2], key[1], failures, exc)
+                return
+            self._failures.pop(key, None)
+            if running != instance:
+                await self._record_restart(instance, running)
+
+    async def _record_restart(self, dead: InstanceHandle, running: InstanceHandle) -> None:
+        reason = (f"process {dead.pid} of {dead.version} on port {dead.port} had died or stopped answering; "
+                  f"restarted as process {running.pid}")
+        log.warning("%s %s in %s: %s", dead.service, dead.version, dead.environment, reason)
+
+        async def record(tx: Transaction) -> None:
+            await store.save_instance(tx.session, running)
+            approved = await self._approval(tx, dead)
+            if approved is None:
+                return
+            await tx.emit(_about(InstanceRestarted, approved, version=dead.version, reason=reason))
+            await _alert(tx, approved, Severity.WARNING, f"{dead.service} {dead.version} in {dead.environment} "
+                         f"was restarted: {reason}", {"port": dead.port, "pid": running.pid})
+
+        await self._in_transaction(record)
+
+    async def _refuse(self, instance: InstanceHandle, reason: str) -> None:
+        self._refused.add(((instance.service, instance.environment, instance.version), instance.pid))
+        log.error("refusing to run %s %s in %s: %s", instance.service, instance.version, instance.environment, reason)
+        if self.driver.is_alive(instance):
+            await self.driver.stop_instance(instance)
+
+        async def record(tx: Transaction) -> None:
+            approved = await self._approval(tx, instance)
+            if approved is not None:
+                await _alert(tx, approved, Severity.CRITICAL, f"{instance.service} {instance.version} in "
+                             f"{instance.environment} is not run: {reason}", {"port": instance.port})
+
+        await self._in_transaction(record)
+
+    async def _in_transaction(self, work: Callable[[Transaction], Awaitable[None]]) -> None:
+        async with self.runtime.db.transaction() as tx:
+            await work(tx)
+        if tx.emitted:
+            self.runtime.relay.wake()
+
+    async def _approval(self, tx: Transaction, instance: InstanceHandle) -> ReleaseApproved | None:
+        raw = await store.latest_approval_of_version(tx.session, instance.service, instance.environment, instance.version)
+        if raw is None:
+            log.warning("no deployment owns %s %s in %s: nothing to report it against",
+                        instance.service, instance.version, instance.environment)
+            return None
+        return ReleaseApproved.model_validate_json(raw)
+
+
+def _about(kind: type[Noticed], approved: ReleaseApproved, **fields: object) -> Noticed:
+    """An event of `approved`'s release that no consumed message caused (the deployer noticed it)."""
+    return kind(
+        release_id=approved.release_id, service=approved.service, environment=approved.environment,
+        correlation_id=approved.correlation_id, source=SOURCE, **fields,
+    )
+
+
+async def _alert(
+    tx: Transaction, approved: ReleaseApproved, severity: Severity, summary: str, details: dict[str, float | int | str]
+) -> None:
+    team = approved.release.team
+    alert = _about(AlertRaised, approved, severity=severity, team=team, summary=summary, details=details)
+    await tx.emit(alert, subject=alert_subject(severity.value, team, approved.service))

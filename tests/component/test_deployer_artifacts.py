@@ -1,0 +1,84 @@
+"""The deployer's artifact store on real files and a real HTTP server on 127.0.0.1."""
+
+import asyncio
+import functools
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from examples.build_sample import build as build_sample, sha256_of
+from libs.artifacts import ArtifactError
+from services.deployer.artifacts import ArtifactStore
+from tests.support.releases import digest_of
+
+
+@pytest.fixture
+def artifact(tmp_path: Path) -> Path:
+    return build_sample("1.0.0", tmp_path / "dist")
+
+
+@pytest.fixture
+def served(artifact: Path) -> Iterator[str]:
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(artifact.parent))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{artifact.name}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_local_and_remote_artifacts_become_the_same_read_only_copy(
+    artifact: Path, served: str, tmp_path: Path
+) -> None:
+    store = ArtifactStore(tmp_path / "store")
+    digest = digest_of(artifact)
+    from_file = await store.admit(str(artifact), digest)
+    assert from_file == store.path_for(digest) and from_file.read_bytes() == artifact.read_bytes()
+    assert from_file.stat().st_mode & 0o222 == 0
+    from_file.chmod(0o644)
+    from_file.write_bytes(b"changed")
+    with pytest.raises(ArtifactError, match="changed on disk"):
+        await store.check(from_file)
+
+    # A damaged copy is replaced by a fresh one, verified on the way in.
+    assert await store.admit(served, digest) == from_file
+    await store.check(from_file)
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == [".downloads", from_file.name]
+    assert list((tmp_path / "store" / ".downloads").iterdir()) == []
+
+
+async def test_bytes_that_do_not_match_leave_nothing_behind(artifact: Path, tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path / "store")
+    wrong = "sha256:" + "0" * 64
+    with pytest.raises(ArtifactError, match=f"digest mismatch .* declared {wrong}"):
+        await store.admit(str(artifact), wrong)
+    assert list((tmp_path / "store").iterdir()) == []
+    with pytest.raises(ArtifactError, match="not a copy in the deployer's artifact store"):
+        await store.check(artifact)
+
+
+async def test_hashing_does_not_hold_the_event_loop(tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    with big.open("wb") as out:
+        out.truncate(128 << 20)  # sparse: 128 MiB of zeros
+    store = ArtifactStore(tmp_path / "store")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        await store.admit(str(big), f"sha256:{sha256_of(big)}")
+    finally:
+        ticker.cancel()
+    assert ticks >= 3, f"the event loop ran only {ticks} times while 128 MiB were hashed and copied"
