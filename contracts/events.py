@@ -143,8 +143,8 @@ class InstanceRestarted(Event):
     """An instance of a release's version had died; the deployer started it again on the same port."""
 
     subject: ClassVar[str] = subjects.INSTANCE_RESTARTED
-    version: str
-    reason: str
+    version: Version
+    reason: Text
 
 
 class Verdict(StrEnum):
