@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     crash_at: str = Field(
         default="",
-        description="Recovery tests only: stage:consumer:release_id entries at which the process SIGKILLs itself once "
+        description="Recovery tests only: stage:place:key entries at which the process SIGKILLs itself once "
         "(see libs/faults.py)",
     )
     probe_rate_per_s: float = Field(

@@ -17,7 +17,9 @@ from services.deployer.upkeep import Upkeep
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
     runtime = build_runtime("deployer", settings, [metadata], exporter=exporter)
-    driver, artifacts = LocalDriver(settings.data_dir / "run"), ArtifactStore(settings.data_dir / "deployer-artifacts")
+    driver, artifacts = LocalDriver(
+        settings.data_dir / "run", crash_points=settings.crash_points, crash_marker_dir=settings.data_dir
+    ), ArtifactStore(settings.data_dir / "deployer-artifacts")
     handlers = Handlers(runtime, driver, artifacts)
     upkeep = Upkeep(runtime, driver, artifacts, handlers.lock_for)
     for subject, durable, model, handle in (

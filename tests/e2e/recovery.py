@@ -7,6 +7,7 @@ deployment action ran twice, nothing was left running that should not be, and th
 has every event. The time from the kill to the release's next new event is recorded.
 """
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ KILLS = (
     Kill("gatekeeper", "committed", "gatekeeper"),
     Kill("deployer", "handled", "deployer-approved"),
     Kill("deployer", "committed", "deployer-approved"),
+    Kill("deployer", "spawned", "local-driver"),
     Kill("deployer", "handled", "deployer-verdicts"),
     Kill("deployer", "committed", "deployer-verdicts"),
     Kill("deployer", "handled", "deployer-rollbacks", faulty=True),
@@ -63,13 +65,22 @@ def rounds(kills: tuple[Kill, ...]) -> list[list[Kill]]:
     return grouped
 
 
-def crash_spec(plans: dict[str, Kill]) -> str:
-    return ",".join(f"{kill.stage}:{kill.consumer}:{release_id}" for release_id, kill in plans.items())
+def kill_key(kill: Kill, release_id: str, service: str = "", version: str = "") -> str:
+    """What a crash point is keyed on: the release, or for `spawned` the app process the driver starts."""
+    if kill.stage != "spawned":
+        return release_id
+    return ".".join(re.sub(r"[^A-Za-z0-9_-]", "_", part) for part in ("app", service, "prod", version))
 
 
-def killed_at(data_dir: Path, kill: Kill, release_id: str) -> float | None:
+def crash_spec(plans: dict[str, tuple[Kill, str, str]]) -> str:
+    """`plans`: release id -> (kill, service, version)."""
+    return ",".join(f"{kill.stage}:{kill.consumer}:{kill_key(kill, rid, service, version)}"
+                    for rid, (kill, service, version) in plans.items())
+
+
+def killed_at(data_dir: Path, kill: Kill, key: str) -> float | None:
     """Wall-clock time of the kill: the marker the crash point writes just before SIGKILL."""
-    marker = data_dir / "crash-points" / CrashPoint(kill.stage, kill.consumer, release_id).marker
+    marker = data_dir / "crash-points" / CrashPoint(kill.stage, kill.consumer, key).marker
     return marker.stat().st_mtime if marker.exists() else None
 
 
@@ -96,8 +107,8 @@ class Outcome:
         return None if self.killed is None or self.moved is None else self.moved - self.killed
 
 
-def judge(watcher: EventWatcher, kill: Kill, release_id: str, data_dir: Path) -> Outcome:
-    outcome = Outcome(kill, release_id, killed=killed_at(data_dir, kill, release_id))
+def judge(watcher: EventWatcher, kill: Kill, release_id: str, key: str, data_dir: Path) -> Outcome:
+    outcome = Outcome(kill, release_id, killed=killed_at(data_dir, kill, key))
     events = release_events(watcher, release_id)
     outcome.terminal = [body["type"] for _, _, body in events if body.get("type") in TERMINAL]
     expected = "RollbackCompleted" if kill.faulty else "DeploymentSucceeded"

@@ -11,7 +11,6 @@ from examples.build_sample import build as build_sample
 from libs.client import publish_event
 from libs.store import Database
 from services.deployer import store
-from services.deployer.local.driver import CRASH_AFTER_SPAWN
 from services.deployer.local.processes import is_alive, marked_groups
 from slipway.supervisor import Stack
 from tests.support.releases import release_for
@@ -61,17 +60,13 @@ async def test_deployer_killed_mid_canary_resumes_without_losing_or_duplicating(
     assert stack.dead_service() is None
 
 
-async def test_deployer_killed_right_after_starting_an_instance_leaves_no_orphan(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_deployer_killed_right_after_starting_an_instance_leaves_no_orphan(tmp_path: Path) -> None:
     artifact = build_sample("2.0.0", tmp_path / "artifacts")
     release = release_for(artifact, "2.0.0", strategy={"kind": "all-at-once", "analysis_interval_s": 2.0})
     name = "app.shop.prod.2_0_0"
-    # The first deployer dies the moment it has started this process; the unacknowledged approval
-    # comes back after the ack wait, kept short so the test does not wait a minute for it.
-    monkeypatch.setenv(CRASH_AFTER_SPAWN, name)
-    monkeypatch.setenv("SLIPWAY_ACK_WAIT_S", "5")
-    stack = Stack(tmp_path / "stack")
+    # The first deployer dies the moment it has started this process (once: libs/faults.py); the
+    # unacknowledged approval comes back after the ack wait.
+    stack = Stack(tmp_path / "stack", service_env={"deployer": {"SLIPWAY_CRASH_AT": f"spawned:local-driver:{name}"}})
     stack.start()
     try:
         async with EventWatcher(stack.nats_url) as watcher:
@@ -81,7 +76,6 @@ async def test_deployer_killed_right_after_starting_an_instance_leaves_no_orphan
             [orphan] = [pgid for pgid, marked in marked_groups(stack.run_dir).items() if marked == name]
             assert await recorded_instances(stack) == {}, "the orphan must be one the database does not know"
 
-            monkeypatch.delenv(CRASH_AFTER_SPAWN)
             await asyncio.to_thread(stack.restart, "deployer")
             outcome = (await watcher.wait_for(ended(release.release_id), 60))[0]
         assert outcome["type"] == "DeploymentSucceeded", outcome

@@ -16,9 +16,9 @@ from contracts import subjects
 from contracts.commands import QueryReleases
 from examples.build_sample import build as build_sample
 from libs.client import publish_event, send_command
-from services.deployer.local.processes import is_alive
+from services.deployer.local.processes import marked_groups
 from slipway.supervisor import SERVICES, Stack
-from tests.e2e.recovery import KILLS, TERMINAL, Kill, crash_spec, judge, release_events, rounds, table
+from tests.e2e.recovery import KILLS, TERMINAL, Kill, crash_spec, judge, kill_key, release_events, rounds, table
 from tests.support.poll import eventually
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
@@ -29,8 +29,8 @@ REPEATS = int(os.environ.get("SLIPWAY_CHAOS_ROUNDS", "1"))
 
 
 def live_instances(run_dir: Path, service: str) -> list[int]:
-    pids = (int(f.read_text()) for f in (run_dir / "pids").glob(f"app.{service}.*.pid"))
-    return [pid for pid in pids if is_alive(pid)]
+    """Every app process group the local driver started for `service`, recorded or not."""
+    return [pgid for pgid, name in marked_groups(run_dir).items() if name.startswith(f"app.{service}.")]
 
 
 async def run_round(stack: Stack, watcher: EventWatcher, plans: dict[str, tuple[Kill, object]]) -> None:
@@ -60,15 +60,19 @@ async def test_every_service_killed_at_every_point_recovers(tmp_path: Path) -> N
         artifact, version = (faulty, "1.0.1") if kill.faulty else (healthy, "1.0.0")
         release = release_for(artifact, version, service=f"crash{n:02d}", strategy=strategy)
         plans[release.release_id] = (kill, release)
-    spec = crash_spec({rid: kill for rid, (kill, _) in plans.items()})
-    stack = Stack(tmp_path / "stack", service_env={name: {"SLIPWAY_CRASH_AT": spec} for name in SERVICES})
+    keyed = {rid: (kill, release.service, release.version) for rid, (kill, release) in plans.items()}  # type: ignore[attr-defined]
+    spec = crash_spec(keyed)
+    # Every planned kill is a restart; the budget that stops a flapping stack must not stop this one.
+    stack = Stack(tmp_path / "stack", service_env={name: {"SLIPWAY_CRASH_AT": spec} for name in SERVICES},
+                  max_restarts=len(kills) + 1)
     stack.start()
     try:
         async with EventWatcher(stack.nats_url) as watcher:
             by_kill = {id(kill): rid for rid, (kill, _) in plans.items()}
             for group in rounds(tuple(kill for kill, _ in plans.values())):
                 await run_round(stack, watcher, {by_kill[id(k)]: plans[by_kill[id(k)]] for k in group})
-            outcomes = [judge(watcher, kill, rid, stack.data_dir) for rid, (kill, _) in plans.items()]
+            outcomes = [judge(watcher, kill, rid, kill_key(kill, rid, service, version), stack.data_dir)
+                        for rid, (kill, service, version) in keyed.items()]
 
             async def audit_complete() -> bool:
                 for rid in plans:

@@ -14,9 +14,7 @@ is still found: ``stop_unrecorded`` stops it when the deployer restarts, and ``s
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
 import sys
 from collections import defaultdict
 from collections.abc import Iterable
@@ -25,12 +23,10 @@ from pathlib import Path
 
 import httpx
 
+from libs.faults import CrashPoint, crash_if_planned
 from services.deployer.local import processes
 
 READY_TIMEOUT = 20.0
-# Fault injection for crash tests: the driver SIGKILLs its own process right after it has started
-# the process of this name and before anyone could record it.
-CRASH_AFTER_SPAWN = "SLIPWAY_TEST_CRASH_AFTER_SPAWN"
 ADMIN_TIMEOUT = httpx.Timeout(5.0)
 
 
@@ -101,10 +97,16 @@ def process_name(handle: RouterHandle | InstanceHandle) -> str:
 
 
 class LocalDriver:
-    def __init__(self, run_dir: Path, python: str = sys.executable) -> None:
+    def __init__(
+        self, run_dir: Path, python: str = sys.executable,
+        crash_points: tuple[CrashPoint, ...] = (), crash_marker_dir: Path | None = None,
+    ) -> None:
         # Absolute, because it is the mark every started process carries and is matched verbatim.
         self.run_dir = Path(run_dir).resolve()
         self.python = python
+        # Recovery tests (libs/faults.py): die right after starting a process, before anyone records it.
+        self.crash_points = crash_points
+        self.crash_marker_dir = crash_marker_dir or self.run_dir
         # Serialises start/adopt per process name so concurrent calls cannot start duplicates.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -198,8 +200,7 @@ class LocalDriver:
         pid_file = self._pid_file(name)
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{pid}\n")
-        if os.environ.get(CRASH_AFTER_SPAWN) == name:
-            os.kill(os.getpid(), signal.SIGKILL)
+        crash_if_planned(self.crash_points, self.crash_marker_dir, "spawned", "local-driver", name)
         try:
             await processes.wait_http_ok(health_url, READY_TIMEOUT, pid=pid)
         except TimeoutError as err:
