@@ -23,11 +23,19 @@ class FieldError(Model):
 
 
 class ReleaseRequestRejected(Event):
-    """A ReleaseRequested that could not be read; nothing was started."""
+    """A ReleaseRequested that could not be read, or reuses a release_id with another specification; nothing started."""
 
     subject: ClassVar[str] = subjects.RELEASE_REQUEST_REJECTED
     reason: str
     errors: list[FieldError] = []
+
+
+class ReleaseRequestDuplicated(Event):
+    """A repeat of a release already requested with the same specification (a CI retry): nothing else happens."""
+
+    subject: ClassVar[str] = subjects.RELEASE_REQUEST_DUPLICATED
+    original_event_id: str = Field(description="event_id of the first request of this release")
+    original_outcome: str = Field(description="What the first request led to: ArtifactVerified or ArtifactRejected")
 
 
 class ArtifactVerified(Event):

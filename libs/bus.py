@@ -98,6 +98,7 @@ def consume(
     stream: str = subjects.EVENTS_STREAM,
     on_invalid: InvalidHandler | None = None,
     batch_size: int = 10,
+    max_workers: int = 1,  # handlers run at once; each message is still acked after its own handler
 ) -> None:
     """Subscribe `handle(parsed)` to `subject` through the durable consumer `durable`."""
 
@@ -118,6 +119,7 @@ def consume(
         stream=jstream(stream),
         durable=durable,
         pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
+        max_workers=max_workers,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         config=ConsumerConfig(max_deliver=settings.max_deliver + 1, ack_wait=settings.ack_wait_s),
         title=durable,

@@ -26,6 +26,15 @@ class Settings(BaseSettings):
     max_deliver: int = Field(default=5, ge=1, description="Deliveries of a failing message before it is dead-lettered")
     ack_wait_s: float = Field(default=60.0, gt=0)
     log_level: str = "INFO"
+    max_artifact_bytes: int = Field(
+        default=2 * 1024**3, ge=1, description="Largest artifact accepted; a bigger one is refused before it is read"
+    )
+    artifact_read_timeout_s: float = Field(
+        default=30.0, gt=0, description="A download that receives nothing for this long fails"
+    )
+    artifact_deadline_s: float = Field(
+        default=300.0, gt=0, description="Longest one artifact's fetch and hash may take in all"
+    )
     probe_rate_per_s: float = Field(
         default=20.0, gt=0, description="health-watcher: synthetic requests per second sent to a step's new version"
     )
