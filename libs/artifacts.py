@@ -1,17 +1,22 @@
 """Fetch an artifact and check its digest while streaming it: never trust bytes unverified.
 
 Reading and hashing run in worker threads and every fetch is bounded in size and time, so a huge
-file or a server that never answers costs one caller its deadline and nobody else anything.
+file or a server that never answers costs its own caller a deadline and never blocks the event loop.
 """
 
 import asyncio
+import functools
 import hashlib
 import os
 import stat
+import sys
 import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 from urllib.parse import unquote, urlparse
 
 import httpx
@@ -20,7 +25,10 @@ from libs.settings import Settings
 
 CHUNK = 1 << 20
 GIB = 1024**3
+# As many as the artifact-verifier's concurrent verifications, so no hash waits behind another.
+HASHING_THREADS = 8
 _DEFAULTS = Settings.model_fields
+T = TypeVar("T")
 
 
 class ArtifactError(Exception):
@@ -88,8 +96,25 @@ async def fetch_verified(
         raise ArtifactError(f"fetching and hashing {uri} did not finish within {limits.deadline_s:g}s") from None
 
 
+async def in_hashing_thread(work: Callable[..., T], *args: object) -> T:
+    """Run blocking reads and hashing off the event loop, in threads that yield the CPU to it."""
+    return await asyncio.get_running_loop().run_in_executor(_hashing_pool(), work, *args)
+
+
+@functools.cache
+def _hashing_pool() -> ThreadPoolExecutor:
+    # Its own pool: huge artifacts being hashed cannot take every thread of the default executor.
+    return ThreadPoolExecutor(HASHING_THREADS, thread_name_prefix="slipway-hash", initializer=_lower_priority)
+
+
+def _lower_priority() -> None:
+    # Hashing is bulk work: on a busy machine it should wait for a CPU, the event loop should not.
+    if sys.platform == "linux":  # only there does a thread id name one thread to setpriority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
 async def _verify_local(uri: str, path: Path, expected: str, limits: FetchLimits) -> tuple[Path, int]:
-    actual, size = await asyncio.to_thread(hash_file, path, limits)
+    actual, size = await in_hashing_thread(hash_file, path, limits)
     _check(uri, expected, actual)
     return path, size
 
@@ -100,17 +125,22 @@ def hash_file(path: Path, limits: FetchLimits = FetchLimits()) -> tuple[str, int
         info = path.stat()
     except FileNotFoundError:
         raise ArtifactError(f"artifact not found: {path}") from None
+    except OSError as exc:
+        raise ArtifactError(f"cannot read artifact {path}: {exc}") from exc
     if not stat.S_ISREG(info.st_mode):
         raise ArtifactError(f"artifact is not a regular file: {path}")
     if info.st_size > limits.max_bytes:
         raise limits.refuse_size(str(path), info.st_size)
     sha, size = hashlib.sha256(), 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            size += len(chunk)
-            if size > limits.max_bytes:  # it grew while being read
-                raise limits.refuse_size(str(path), size, at_least=True)
-            sha.update(chunk)
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                size += len(chunk)
+                if size > limits.max_bytes:  # it grew while being read
+                    raise limits.refuse_size(str(path), size, at_least=True)
+                sha.update(chunk)
+    except OSError as exc:
+        raise ArtifactError(f"cannot read artifact {path}: {exc}") from exc
     return sha.hexdigest(), size
 
 
@@ -118,7 +148,7 @@ async def _download(uri: str, expected: str, cache_dir: Path, limits: FetchLimit
     await asyncio.to_thread(cache_dir.mkdir, parents=True, exist_ok=True)
     target = cache_dir / f"sha256-{expected}"
     if await asyncio.to_thread(target.exists):
-        actual, size = await asyncio.to_thread(hash_file, target, limits)  # checked on every retrieval
+        actual, size = await in_hashing_thread(hash_file, target, limits)  # checked on every retrieval
         if actual == expected:
             return target, size
         await asyncio.to_thread(target.unlink)
@@ -148,7 +178,7 @@ async def _stream_into(uri: str, out: BinaryIO, limits: FetchLimits) -> tuple[st
                     size += len(chunk)
                     if size > limits.max_bytes:
                         raise limits.refuse_size(uri, size, at_least=True)
-                    await asyncio.to_thread(_absorb, sha, out, chunk)
+                    await in_hashing_thread(_absorb, sha, out, chunk)
     except httpx.ConnectTimeout:
         raise ArtifactError(f"fetching {uri}: no connection within {limits.connect_timeout_s:g}s") from None
     except httpx.ReadTimeout:
