@@ -145,3 +145,38 @@ async def test_an_oversize_artifact_is_refused_with_its_size_before_it_is_read(
     assert "undeclared.pyz is at least" in stream_reason and f"over the limit of {limit} bytes" in stream_reason
     assert not list((settings.data_dir / "artifact-cache").glob("sha256-*"))
     assert not list((settings.data_dir / "artifact-cache").glob(".partial-*"))
+
+
+async def test_a_download_that_trickles_is_cut_off_at_the_total_deadline(
+    settings: Settings, watcher: EventWatcher, tmp_path: Path
+) -> None:
+    # A byte every 0.2 s never trips the read timeout; only the deadline ends it.
+    settings = settings.model_copy(update={"artifact_read_timeout_s": 1.0, "artifact_deadline_s": 2.0})
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for _ in range(200):
+            await response.write(b"x")
+            await asyncio.sleep(0.2)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/slow.pyz", trickle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    artifact = tmp_path / "app.pyz"
+    artifact.write_bytes(b"bytes")
+    request = with_uri(release_for(artifact), f"http://127.0.0.1:{port}/slow.pyz")
+    try:
+        async with running(build(settings)):
+            started = time.perf_counter()
+            await publish_event(settings.nats_url, request)
+            rejected = await watcher.wait_type("ArtifactRejected", release_id=request.release_id)
+            took = time.perf_counter() - started
+    finally:
+        await runner.cleanup()
+    assert "did not finish within 2s" in rejected["reason"]
+    assert 2.0 <= took < 10.0
