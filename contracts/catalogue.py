@@ -28,6 +28,7 @@ SERVICES = (ARTIFACT_VERIFIER, GATEKEEPER, DEPLOYER, HEALTH_WATCHER, ROLLBACK_CO
 PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "ReleaseRequested": CI,
     "ReleaseRequestRejected": ARTIFACT_VERIFIER,
+    "ReleaseRequestDuplicated": ARTIFACT_VERIFIER,
     "ArtifactVerified": ARTIFACT_VERIFIER,
     "ArtifactRejected": ARTIFACT_VERIFIER,
     "ReleaseApproved": GATEKEEPER,

@@ -55,11 +55,21 @@ class FieldError(Model):
 
 
 class ReleaseRequestRejected(Event):
-    """A ReleaseRequested that could not be read; nothing was started."""
+    """A ReleaseRequested that could not be read, or reuses a release_id with another specification; nothing started."""
 
     subject: ClassVar[str] = subjects.RELEASE_REQUEST_REJECTED
     reason: Text
     errors: list[FieldError] = Field(default=[], max_length=ITEMS_MAX)
+
+
+class ReleaseRequestDuplicated(Event):
+    """A repeat of a release already requested with the same specification (a CI retry): nothing else happens."""
+
+    subject: ClassVar[str] = subjects.RELEASE_REQUEST_DUPLICATED
+    original_event_id: EventId = Field(description="event_id of the first request of this release")
+    original_outcome: Literal["ArtifactVerified", "ArtifactRejected"] = Field(
+        description="What the first request led to"
+    )
 
 
 class ArtifactVerified(Event):

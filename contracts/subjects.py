@@ -16,6 +16,7 @@ DLQ_WILDCARD = "slipway.dlq.>"
 
 RELEASE_REQUESTED = "slipway.evt.release.requested"
 RELEASE_REQUEST_REJECTED = "slipway.evt.release.request_rejected"
+RELEASE_REQUEST_DUPLICATED = "slipway.evt.release.request_duplicated"
 ARTIFACT_VERIFIED = "slipway.evt.artifact.verified"
 ARTIFACT_REJECTED = "slipway.evt.artifact.rejected"
 RELEASE_APPROVED = "slipway.evt.gate.approved"

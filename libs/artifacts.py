@@ -1,18 +1,70 @@
-"""Fetch an artifact and check its digest while streaming it: never trust bytes unverified."""
+"""Fetch an artifact and check its digest while streaming it: never trust bytes unverified.
 
+Reading and hashing run in worker threads and every fetch is bounded in size and time, so a huge
+file or a server that never answers costs its own caller a deadline and never blocks the event loop.
+"""
+
+import asyncio
+import functools
 import hashlib
 import os
+import ssl
+import stat
+import sys
 import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 from urllib.parse import unquote, urlparse
 
 import httpx
 
-CHUNK = 1 << 16
+from libs.settings import Settings
+
+CHUNK = 1 << 20
+GIB = 1024**3
+# As many as the artifact-verifier's concurrent verifications, so no hash waits behind another.
+HASHING_THREADS = 8
+_DEFAULTS = Settings.model_fields
+T = TypeVar("T")
 
 
 class ArtifactError(Exception):
     """The artifact could not be fetched or does not match its declared digest."""
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """How big an artifact may be and how long fetching it may take."""
+
+    max_bytes: int = _DEFAULTS["max_artifact_bytes"].default
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = _DEFAULTS["artifact_read_timeout_s"].default
+    deadline_s: float = _DEFAULTS["artifact_deadline_s"].default
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "FetchLimits":
+        return cls(
+            max_bytes=settings.max_artifact_bytes,
+            read_timeout_s=settings.artifact_read_timeout_s,
+            deadline_s=settings.artifact_deadline_s,
+        )
+
+    def http_timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(
+            connect=self.connect_timeout_s, read=self.read_timeout_s, write=self.read_timeout_s,
+            pool=self.connect_timeout_s,
+        )
+
+    def refuse_size(self, what: str, size: int, at_least: bool = False) -> ArtifactError:
+        return ArtifactError(
+            f"artifact {what} is {'at least ' if at_least else ''}{size} bytes ({size / GIB:.1f} GiB), "
+            f"over the limit of {self.max_bytes} bytes "
+            f"({self.max_bytes / GIB:.1f} GiB, SLIPWAY_MAX_ARTIFACT_BYTES)"
+        )
 
 
 def local_path(uri: str) -> Path | None:
@@ -24,7 +76,9 @@ def local_path(uri: str) -> Path | None:
     return None
 
 
-async def fetch_verified(uri: str, digest: str, cache_dir: Path, timeout: float = 60.0) -> tuple[Path, int]:
+async def fetch_verified(
+    uri: str, digest: str, cache_dir: Path, limits: FetchLimits = FetchLimits()
+) -> tuple[Path, int]:
     """Return a local path whose bytes hash to `digest` (sha256:<hex>), and its size.
 
     Local files are hashed in place; http(s) artifacts are streamed into `cache_dir`, named by digest
@@ -32,54 +86,120 @@ async def fetch_verified(uri: str, digest: str, cache_dir: Path, timeout: float 
     """
     expected = digest.removeprefix("sha256:")
     path = local_path(uri)
-    if path is not None:
-        actual, size = hash_file(path)
-        _check(uri, expected, actual)
-        return path, size
-    if urlparse(uri).scheme not in ("http", "https"):
+    if path is None and urlparse(uri).scheme not in ("http", "https"):
         raise ArtifactError(f"unsupported artifact URI scheme in {uri!r}: use a path, file://, http:// or https://")
-    return await _download(uri, expected, cache_dir, timeout)
+    try:
+        async with asyncio.timeout(limits.deadline_s):
+            if path is not None:
+                return await _verify_local(uri, path, expected, limits)
+            return await _download(uri, expected, cache_dir, limits)
+    except TimeoutError:
+        raise ArtifactError(f"fetching and hashing {uri} did not finish within {limits.deadline_s:g}s") from None
 
 
-def hash_file(path: Path) -> tuple[str, int]:
-    if not path.is_file():
-        raise ArtifactError(f"artifact not found: {path}")
+async def in_hashing_thread(work: Callable[..., T], *args: object) -> T:
+    """Run blocking reads and hashing off the event loop, in threads that yield the CPU to it."""
+    return await asyncio.get_running_loop().run_in_executor(_hashing_pool(), work, *args)
+
+
+@functools.cache
+def _hashing_pool() -> ThreadPoolExecutor:
+    # Its own pool: huge artifacts being hashed cannot take every thread of the default executor.
+    return ThreadPoolExecutor(HASHING_THREADS, thread_name_prefix="slipway-hash", initializer=_lower_priority)
+
+
+def _lower_priority() -> None:
+    # Hashing is bulk work: on a busy machine it should wait for a CPU, the event loop should not.
+    if sys.platform == "linux":  # only there does a thread id name one thread to setpriority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+async def _verify_local(uri: str, path: Path, expected: str, limits: FetchLimits) -> tuple[Path, int]:
+    actual, size = await in_hashing_thread(hash_file, path, limits)
+    _check(uri, expected, actual)
+    return path, size
+
+
+def hash_file(path: Path, limits: FetchLimits = FetchLimits()) -> tuple[str, int]:
+    """sha256 hex digest and size of a regular file; refuses one over the size limit before reading it."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ArtifactError(f"artifact not found: {path}") from None
+    except OSError as exc:
+        raise ArtifactError(f"cannot read artifact {path}: {exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise ArtifactError(f"artifact is not a regular file: {path}")
+    if info.st_size > limits.max_bytes:
+        raise limits.refuse_size(str(path), info.st_size)
     sha, size = hashlib.sha256(), 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            sha.update(chunk)
-            size += len(chunk)
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                size += len(chunk)
+                if size > limits.max_bytes:  # it grew while being read
+                    raise limits.refuse_size(str(path), size, at_least=True)
+                sha.update(chunk)
+    except OSError as exc:
+        raise ArtifactError(f"cannot read artifact {path}: {exc}") from exc
     return sha.hexdigest(), size
 
 
-async def _download(uri: str, expected: str, cache_dir: Path, timeout: float) -> tuple[Path, int]:
-    cache_dir.mkdir(parents=True, exist_ok=True)
+async def _download(uri: str, expected: str, cache_dir: Path, limits: FetchLimits) -> tuple[Path, int]:
+    await asyncio.to_thread(cache_dir.mkdir, parents=True, exist_ok=True)
     target = cache_dir / f"sha256-{expected}"
-    if target.exists():
-        actual, size = hash_file(target)  # checked on every retrieval, cached or not
+    if await asyncio.to_thread(target.exists):
+        actual, size = await in_hashing_thread(hash_file, target, limits)  # checked on every retrieval
         if actual == expected:
             return target, size
-        target.unlink()
-    sha, size = hashlib.sha256(), 0
+        await asyncio.to_thread(target.unlink)
     fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=".partial-")
     try:
         with os.fdopen(fd, "wb") as out:
-            async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
-                async with client.stream("GET", uri) as response:
-                    if response.status_code != 200:
-                        raise ArtifactError(f"fetching {uri} answered HTTP {response.status_code}")
-                    async for chunk in response.aiter_bytes(CHUNK):
-                        sha.update(chunk)
-                        size += len(chunk)
-                        out.write(chunk)
-        _check(uri, expected, sha.hexdigest())
+            actual, size = await _stream_into(uri, out, limits)
+        _check(uri, expected, actual)
         os.replace(tmp_name, target)
         return target, size
-    except httpx.HTTPError as exc:
-        raise ArtifactError(f"fetching {uri} failed: {type(exc).__name__}: {exc}") from exc
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
+
+
+async def _stream_into(uri: str, out: BinaryIO, limits: FetchLimits) -> tuple[str, int]:
+    sha, size = hashlib.sha256(), 0
+    tls = await asyncio.to_thread(_tls_context)
+    try:
+        async with httpx.AsyncClient(timeout=limits.http_timeout(), verify=tls, follow_redirects=True) as client:
+            async with client.stream("GET", uri) as response:
+                if response.status_code != 200:
+                    raise ArtifactError(f"fetching {uri} answered HTTP {response.status_code}")
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limits.max_bytes:
+                    raise limits.refuse_size(f"{uri} (Content-Length)", int(declared))
+                async for chunk in response.aiter_bytes(CHUNK):
+                    size += len(chunk)
+                    if size > limits.max_bytes:
+                        raise limits.refuse_size(uri, size, at_least=True)
+                    await in_hashing_thread(_absorb, sha, out, chunk)
+    except httpx.ConnectTimeout:
+        raise ArtifactError(f"fetching {uri}: no connection within {limits.connect_timeout_s:g}s") from None
+    except httpx.ReadTimeout:
+        raise ArtifactError(f"fetching {uri}: the server sent nothing for {limits.read_timeout_s:g}s") from None
+    except httpx.HTTPError as exc:
+        raise ArtifactError(f"fetching {uri} failed: {type(exc).__name__}: {exc}") from exc
+    return sha.hexdigest(), size
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes 0.1-0.25 s of CPU: a client built with the default would block the
+    # event loop that long on every download. Built once, in a thread.
+    return httpx.create_ssl_context()
+
+
+def _absorb(sha: "hashlib._Hash", out: BinaryIO, chunk: bytes) -> None:
+    sha.update(chunk)
+    out.write(chunk)
 
 
 def _check(uri: str, expected: str, actual: str) -> None:

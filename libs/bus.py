@@ -152,7 +152,7 @@ def consume(
     stream: str = subjects.EVENTS_STREAM,
     on_invalid: InvalidHandler | None = None,
     batch_size: int = 10,
-    max_workers: int = 1,
+    max_workers: int = 1,  # handlers run at once; each message is still acked after its own handler
 ) -> None:
     """Subscribe `handle(parsed)` to `subject` through the durable consumer `durable`.
 

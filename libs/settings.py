@@ -33,6 +33,15 @@ class Settings(BaseSettings):
         "live handlers send in-progress heartbeats, so a long handler is never redelivered under itself",
     )
     log_level: str = "INFO"
+    max_artifact_bytes: int = Field(
+        default=2 * 1024**3, ge=1, description="Largest artifact accepted; a bigger one is refused before it is read"
+    )
+    artifact_read_timeout_s: float = Field(
+        default=30.0, gt=0, description="A download that receives nothing for this long fails"
+    )
+    artifact_deadline_s: float = Field(
+        default=300.0, gt=0, description="Longest one artifact's fetch and hash may take in all"
+    )
     crash_at: str = Field(
         default="",
         description="Recovery tests only: stage:place:key entries at which the process SIGKILLs itself once "

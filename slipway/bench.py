@@ -5,6 +5,7 @@ SQLite files in a temporary directory, which are removed afterwards.
 """
 
 import asyncio
+import json
 import statistics
 import tempfile
 import time
@@ -115,6 +116,57 @@ async def decision_latencies(settings: Settings, artifacts: Path, count: int) ->
     return latencies
 
 
+async def verification_latencies(settings: Settings, scratch: Path, count: int) -> tuple[list[float], list[float]]:
+    """slipway: ReleaseRequested -> ArtifactVerified alone, then beside a hanging URL and a 0.5 GiB hash."""
+    from services.artifact_verifier.app import build
+    from tests.support.releases import release_for
+
+    async def say_nothing(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    held: list[asyncio.StreamWriter] = []
+    hanging = await asyncio.start_server(say_nothing, "127.0.0.1", 0)
+    big = scratch / "big.pyz"
+    with big.open("wb") as handle:
+        handle.truncate(1 << 29)  # sparse: hashed for real, written to disk not at all
+    # The hanging download gives up after 3 s, so stopping the verifier does not wait out the default 30 s.
+    app = build(settings.model_copy(update={"artifact_read_timeout_s": 3.0}))
+    await app.start()
+    nc = await nats.connect(settings.nats_url)
+    verified: dict[str, asyncio.Future[float]] = {}
+
+    async def on_verified(msg):  # type: ignore[no-untyped-def]
+        release_id = json.loads(msg.data)["release_id"]
+        if release_id in verified and not verified[release_id].done():
+            verified[release_id].set_result(time.perf_counter())
+
+    async def timed(n: int) -> float:
+        artifact = scratch / f"verify-{n}.pyz"
+        artifact.write_bytes(b"verify %d" % n * 1000)
+        request = release_for(artifact, f"2.0.{n}", service="bench-verify")
+        verified[request.release_id] = asyncio.get_running_loop().create_future()
+        start = time.perf_counter()
+        await publish_event(settings.nats_url, request)
+        return (await asyncio.wait_for(verified[request.release_id], 30)) - start
+
+    try:
+        await nc.subscribe(subjects.ARTIFACT_VERIFIED, cb=on_verified)
+        alone = [await timed(n) for n in range(count)]
+        port = hanging.sockets[0].getsockname()[1]
+        hashed = release_for(big, "9.0.0", service="bench-slow", digest="sha256:" + "1" * 64)
+        never_answered = hashed.artifact.model_copy(update={"uri": f"http://127.0.0.1:{port}/app.pyz"})
+        for request in (hashed, hashed.model_copy(update={"release_id": "bench-hanging", "artifact": never_answered})):
+            await publish_event(settings.nats_url, request)
+        beside = [await timed(n) for n in range(count, 2 * count)]
+    finally:
+        await nc.close()
+        await app.stop()
+        for writer in held:
+            writer.close()
+        hanging.close()
+    return alone, beside
+
+
 async def round_trip_latencies(url: str, count: int) -> list[float]:
     """Ceiling: a core NATS request/reply round trip on the same server."""
     nc = await nats.connect(url)
@@ -159,6 +211,10 @@ async def run(scratch: Path) -> None:
                       f"{statistics.median(trips) * 1000:.2f} ms", "core NATS request/reply round trip")
         table.add_row("ReleaseRequested -> ReleaseApproved (max)", f"{max(decisions) * 1000:.1f} ms",
                       f"{max(trips) * 1000:.2f} ms", "")
+        alone, beside = await verification_latencies(settings, scratch, 10)
+        table.add_row("ReleaseRequested -> ArtifactVerified beside a hanging URL and 0.5 GiB hash (median)",
+                      f"{statistics.median(beside) * 1000:.1f} ms", f"{statistics.median(alone) * 1000:.1f} ms",
+                      "the same, verified alone")
         console.print(table)
 
 

@@ -23,6 +23,10 @@ class Handlers:
 
     async def on_artifact_verified(self, verified: ArtifactVerified) -> None:
         async def decide_and_record(tx: Transaction) -> None:
+            if not await store.claim_decision(tx.session, verified.release_id, verified.event_id):
+                log.warning("release %s was already decided: ignoring ArtifactVerified %s", verified.release_id,
+                            verified.event_id)
+                return
             now = datetime.now(UTC)
             freezes = await store.load_freezes(tx.session, verified.environment, since=now)
             decision = decide(verified.release, verified.environment, freezes, now)

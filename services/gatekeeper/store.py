@@ -1,11 +1,11 @@
-"""The gatekeeper's own data: freeze windows."""
+"""The gatekeeper's own data: freeze windows and the releases it has decided."""
 
 from datetime import datetime
 
 from sqlalchemy import Boolean, Column, MetaData, String, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from libs.store import UtcDateTime
+from libs.store import UtcDateTime, now
 
 from services.gatekeeper.domain import Freeze
 
@@ -22,6 +22,23 @@ freezes = Table(
     Column("actor", String(200), nullable=False),
     Column("lifted", Boolean, nullable=False, default=False),
 )
+
+# One decision per release id, whatever the event id: the primary key stops two replicas both deciding.
+decided_releases = Table(
+    "decided_releases",
+    metadata,
+    Column("release_id", String(128), primary_key=True),
+    Column("event_id", String(64), nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=False),
+)
+
+
+async def claim_decision(session: AsyncSession, release_id: str, event_id: str) -> bool:
+    """Record that `release_id` is being decided now; False when it was decided before."""
+    if await session.scalar(select(decided_releases.c.release_id).where(decided_releases.c.release_id == release_id)):
+        return False
+    await session.execute(decided_releases.insert().values(release_id=release_id, event_id=event_id, decided_at=now()))
+    return True
 
 
 async def add_freeze(session: AsyncSession, freeze: Freeze) -> None:

@@ -163,3 +163,21 @@ async def test_redelivered_event_is_decided_once(settings: Settings, watcher: Ev
         await watcher.wait_type("ReleaseApproved", release_id=marker.release_id)
     assert len(watcher.matching(decided(first.release_id))) == 1
     assert len(watcher.matching(decided(marker.release_id))) == 1
+
+
+async def test_a_release_is_decided_once_whatever_the_event_id(
+    settings: Settings, watcher: EventWatcher, artifact: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = verified(artifact, "1.0.0")
+    # A second ArtifactVerified of the same release (an upstream retry): a new event id, same release id.
+    again = first.model_copy(update={"event_id": "01SECONDVERIFICATION000000"})
+    marker = verified(artifact, "1.0.1")
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, first)
+        await watcher.wait_for(decided(first.release_id))
+        await publish_event(settings.nats_url, again)
+        await publish_event(settings.nats_url, marker)  # one consumer, in order: after the marker, `again` was handled
+        await watcher.wait_for(decided(marker.release_id))
+    [decision] = watcher.matching(decided(first.release_id))
+    assert decision["causation_id"] == first.event_id
+    assert f"release {first.release_id} was already decided: ignoring ArtifactVerified {again.event_id}" in caplog.text
