@@ -39,7 +39,7 @@ def rejection_for(raw: bytes, error: ValidationError) -> ReleaseRequestRejected:
 def _salvage(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or JSON nested deeper than any reader goes
         body = {}
     if not isinstance(body, dict):
         body = {}

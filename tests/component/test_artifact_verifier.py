@@ -96,3 +96,23 @@ async def test_fetches_and_verifies_an_http_artifact(settings: Settings, watcher
     assert "HTTP 404" in rejected["reason"]
     cached = list((settings.data_dir / "artifact-cache").glob("sha256-*"))
     assert len(cached) == 1 and cached[0].read_bytes() == payload
+
+
+async def test_release_requests_no_json_reader_accepts_are_rejected_with_their_reason(
+    settings: Settings, watcher: EventWatcher, tmp_path: Path
+) -> None:
+    """Before: deep nesting and huge numbers failed in decoding; nothing answered the CI system."""
+    artifact = tmp_path / "app.pyz"
+    artifact.write_bytes(b"ok")
+    good = release_for(artifact)
+    hostile = [b"[" * 20_000 + b"]" * 20_000, b'{"release_id": "x", "version": ' + b"9" * 5_000 + b"}"]
+    async with running(build(settings)):
+        for n, payload in enumerate(hostile):
+            await publish_raw(settings.nats_url, good.subject, payload, {"Nats-Msg-Id": f"hostile-{n}"})
+        rejections = await watcher.wait_for(
+            lambda _s, body: body.get("type") == "ReleaseRequestRejected", count=len(hostile), timeout=20
+        )
+        await publish_event(settings.nats_url, good)
+        await watcher.wait_type("ArtifactVerified", release_id=good.release_id)
+    reasons = sorted(r["reason"] for r in rejections)
+    assert any("recursion limit" in r for r in reasons) and any("number out of range" in r for r in reasons), reasons
