@@ -23,6 +23,7 @@ TERMINAL: dict[str, bool] = {
     "DeploymentFailed": False,
 }
 
+STATUS_POLL_S = 2.0  # while following a duplicate, how often to ask whether the release is over already
 OnEvent = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 
@@ -35,14 +36,26 @@ class FollowTimeout(TimeoutError):
         super().__init__(f"release {release_id or '?'} did not finish within {timeout:g}s (last event: {last})")
 
 
+ANSWERS_TO_A_REQUEST = ("ReleaseRequestRejected", "ReleaseRequestDuplicated")
+# A release's state in the collector's status -> the terminal event it stands for.
+TERMINAL_STATES = {
+    "succeeded": "DeploymentSucceeded", "rolled back": "RollbackCompleted", "failed": "DeploymentFailed",
+    "blocked": "ReleaseBlocked", "rejected": "ArtifactRejected",
+}
+
+
 def belongs(body: dict[str, Any], release_id: str | None, request_event_id: str | None) -> bool:
-    """Is this event about the release we follow?"""
+    """Is this event about the release we follow?
+
+    A rejection or a duplicate answers one request: one caused by another request that reused the
+    release id (a retry, or another specification) is not about ours.
+    """
+    if body.get("type") in ANSWERS_TO_A_REQUEST and request_event_id:
+        return body.get("causation_id") == request_event_id
     if release_id and body.get("release_id") == release_id:
         return True
     if body.get("type") != "ReleaseRequestRejected":
         return False
-    if request_event_id and body.get("causation_id") == request_event_id:
-        return True
     # A payload with neither id can only be answered by an anonymous rejection.
     return not release_id and not request_event_id and body.get("causation_id") is None
 
@@ -84,17 +97,25 @@ class ReleaseFollower:
             self._queue.put_nowait(body)
 
     async def wait(self, timeout: float) -> dict[str, Any]:
-        """Hand every event of the release to `on_event` until a terminal one, which is returned."""
+        """Hand every event of the release to `on_event` until a terminal one, which is returned.
+
+        When our request turns out to be a duplicate (a retry of a release already requested), the
+        release goes on as the first request started it: a rejected original ends here, otherwise
+        the release is followed to its end, which the collector's status reports if it is already over.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        duplicate = False
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise FollowTimeout(self.release_id, timeout, self.seen)
             try:
-                body = await asyncio.wait_for(self._queue.get(), remaining)
+                body = await asyncio.wait_for(self._queue.get(), min(remaining, STATUS_POLL_S) if duplicate else remaining)
             except TimeoutError:
-                raise FollowTimeout(self.release_id, timeout, self.seen) from None
+                if duplicate and (ended := await self._ended_already()) is not None:
+                    return ended
+                continue
             self.seen.append(body)
             if self.on_event is not None:
                 result = self.on_event(body)
@@ -102,6 +123,32 @@ class ReleaseFollower:
                     await result
             if body.get("type") in TERMINAL:
                 return body
+            if body.get("type") == "ReleaseRequestDuplicated":
+                if body.get("original_outcome") == "ArtifactRejected":
+                    return {**body, "type": "ArtifactRejected", "reason": "the first request of this release was rejected"}
+                duplicate = True
+                if (ended := await self._ended_already()) is not None:
+                    return ended
+
+    async def _ended_already(self) -> dict[str, Any] | None:
+        """The end of a release that finished before we subscribed, from the collector's status."""
+        from contracts.commands import QueryReleases
+        from contracts.subjects import CMD_RELEASE_STATUS
+        from libs.client import SlipwayUnavailable, send_command
+
+        try:
+            reply = await send_command(self.nats_url, CMD_RELEASE_STATUS, QueryReleases(release_id=self.release_id))
+        except SlipwayUnavailable:
+            return None
+        if not reply.ok or not reply.data.get("releases"):
+            return None
+        status = reply.data["releases"][0]
+        kind = TERMINAL_STATES.get(status.get("state", ""))
+        if kind is None:
+            return None
+        return {"type": kind, "release_id": self.release_id, "service": status.get("service"),
+                "environment": status.get("environment"), "version": status.get("version"),
+                "reason": status.get("reason"), "root_cause": status.get("reason"), "reasons": [status.get("reason")]}
 
 
 async def follow_release(

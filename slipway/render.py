@@ -111,6 +111,9 @@ def event_details(event: dict[str, Any]) -> str:
         errors = event.get("errors") or []
         text = "; ".join(f"{x.get('field')}: {x.get('message')}" for x in errors) or event.get("reason", "")
         parts.append(e(text))
+    elif kind == "ReleaseRequestDuplicated":
+        parts.append(e(f"a retry of request {event.get('original_event_id')} "
+                       f"({event.get('original_outcome')}): following that release"))
     elif kind == "AlertRaised":
         severity = str(event.get("severity", "?"))
         parts.append(f"[{SEVERITY_STYLE.get(severity, 'white')}]{e(severity)}[/] {e(event.get('summary', ''))}")

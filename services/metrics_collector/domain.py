@@ -312,7 +312,7 @@ def release_states(events: Iterable[Payload]) -> list[ReleaseState]:
     """Where each release stands, newest first; ids only ever named by non-release events are left out."""
     states = []
     for release_id, history in _by_release(_timed(events)).items():
-        significant = [e for _, e in history if state_of(e) is not None]
+        significant = [e for e in _own_chain([e for _, e in history]) if state_of(e) is not None]
         if not significant:
             continue
         first, (last_at, last) = history[0][1], history[-1]
@@ -331,6 +331,19 @@ def release_states(events: Iterable[Payload]) -> list[ReleaseState]:
             )
         )
     return sorted(states, key=lambda s: s.updated_at, reverse=True)
+
+
+def _own_chain(history: Sequence[Payload]) -> list[Payload]:
+    """The events that move a release: a CI retry of it (a later ReleaseRequested) and the rejection of a
+    request that reused its id with another specification are about those requests, not this release."""
+    first = next((e for e in history if e.get("type") == "ReleaseRequested"), None)
+    if first is None:
+        return list(history)
+    return [
+        e for e in history
+        if not (e.get("type") == "ReleaseRequested" and e is not first)
+        and not (e.get("type") == "ReleaseRequestRejected" and e.get("causation_id") != first.get("event_id"))
+    ]
 
 
 def state_of(event: Payload) -> str | None:

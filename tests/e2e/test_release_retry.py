@@ -46,3 +46,30 @@ async def test_a_retry_mid_release_is_a_duplicate_and_the_release_and_the_next_o
         assert len(events) == count, (kind, events)
     assert not watcher.matching(lambda subject, _b: subject.startswith("slipway.dlq."))
     assert stack.dead_service() is None
+
+
+def test_a_ci_job_that_retries_through_the_cli_gets_the_first_requests_outcome(stack: Stack, tmp_path: Path) -> None:
+    """The retry of a finished release exits as that release did; another spec under its id is refused,
+    and neither changes what `slipway status` says of the release."""
+    from tests.e2e.conftest import slipway
+
+    artifact = build_sample("1.0.0", tmp_path / "artifacts")
+    release = release_for(artifact, "1.0.0", strategy={"kind": "all-at-once", "analysis_interval_s": 1.0})
+
+    def request(event: object, name: str) -> tuple[int, str]:
+        path = tmp_path / name
+        path.write_text(event.model_dump_json())  # type: ignore[attr-defined]
+        done = slipway("release", "request", "--raw-json", str(path), "--nats-url", stack.nats_url, "--timeout", "90",
+                       data_dir=stack.data_dir)
+        return done.returncode, done.stdout + done.stderr
+
+    first_code, first_out = request(release, "first.json")
+    assert first_code == 0 and "deployed" in first_out, first_out
+    retry_code, retry_out = request(release.model_copy(update={"event_id": new_event_id()}), "retry.json")
+    assert retry_code == 0 and "ReleaseRequestDuplicated" in retry_out and "deployed" in retry_out, retry_out
+    other = release.model_copy(update={"event_id": new_event_id(), "version": "1.0.1"})
+    other_code, other_out = request(other, "other.json")
+    assert other_code == 1 and release.release_id in other_out and "rejected" in other_out, other_out
+    status = slipway("status", "--release-id", release.release_id, "--nats-url", stack.nats_url, data_dir=stack.data_dir)
+    shown = status.stdout + status.stderr
+    assert status.returncode == 0 and "succeeded" in shown and "1.0.1" not in shown, shown

@@ -231,6 +231,21 @@ def test_alerts_do_not_change_the_state_and_alone_make_no_release() -> None:
     assert only.updated_at == at(hours=1)
 
 
+def test_a_retried_request_and_a_conflicting_one_do_not_move_the_release() -> None:
+    """A CI retry (same spec) is a duplicate and another spec under the same id is refused: neither is
+    the release's own story, which goes on from where it was."""
+    events = [
+        evt("ReleaseRequested", "r", at(hours=3), version="3.0.0", event_id="req-1"),
+        evt("DeploymentStarted", "r", at(hours=2), version="3.0.0"),
+        evt("ReleaseRequested", "r", at(hours=1, minutes=30), version="3.0.0", event_id="req-2"),
+        evt("ReleaseRequestDuplicated", "r", at(hours=1, minutes=29), causation_id="req-2"),
+        evt("ReleaseRequested", "r", at(hours=1), version="9.9.9", event_id="req-3"),
+        evt("ReleaseRequestRejected", "r", at(minutes=59), causation_id="req-3", reason="release r exists"),
+    ]
+    (only,) = release_states(events)
+    assert (only.state, only.version, only.reason) == ("deploying", "3.0.0", "")
+
+
 # --- flags -----------------------------------------------------------------------------------
 
 def _valid_request() -> dict:
