@@ -5,6 +5,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
 from contracts.events import ReleaseApproved, RollbackRequested, StepVerdict
+from libs.artifacts import FetchLimits
 from libs.bus import consume
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
@@ -17,9 +18,8 @@ from services.deployer.upkeep import Upkeep
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
     runtime = build_runtime("deployer", settings, [metadata], exporter=exporter)
-    driver, artifacts = LocalDriver(
-        settings.data_dir / "run", crash_points=settings.crash_points, crash_marker_dir=settings.data_dir
-    ), ArtifactStore(settings.data_dir / "deployer-artifacts")
+    driver = LocalDriver(settings.data_dir / "run", crash_points=settings.crash_points, crash_marker_dir=settings.data_dir)
+    artifacts = ArtifactStore(settings.data_dir / "deployer-artifacts", FetchLimits.from_settings(settings))
     handlers = Handlers(runtime, driver, artifacts)
     upkeep = Upkeep(runtime, driver, artifacts, handlers.lock_for)
     for subject, durable, model, handle in (

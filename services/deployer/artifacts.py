@@ -13,7 +13,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from libs.artifacts import ArtifactError, fetch_verified, local_path
+from libs.artifacts import ArtifactError, FetchLimits, fetch_verified, local_path
 
 CHUNK = 1 << 16
 PREFIX = "sha256-"
@@ -21,8 +21,9 @@ READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
 
 class ArtifactStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, limits: FetchLimits = FetchLimits()) -> None:
         self.root = Path(root).resolve()
+        self.limits = limits  # the same size and time bounds the artifact-verifier applied
 
     def path_for(self, digest: str) -> Path:
         return self.root / f"{PREFIX}{digest.removeprefix('sha256:')}"
@@ -35,7 +36,7 @@ class ArtifactStore:
         # Remote artifacts arrive through the shared fetcher (verified on the way in), then are copied
         # into the store like any local file, so the store alone decides what a copy looks like.
         downloads = self.root / ".downloads"
-        downloaded, _ = await fetch_verified(uri, digest, downloads)
+        downloaded, _ = await fetch_verified(uri, digest, downloads, self.limits)
         try:
             return await asyncio.to_thread(self._admit_file, uri, downloaded, digest)
         finally:
