@@ -11,14 +11,20 @@ from tests.support.watch import EventWatcher
 
 
 @pytest.fixture
-def nats_url(tmp_path: Path) -> Iterator[str]:
-    """A real nats-server with JetStream on a random loopback port, its own data directory."""
+def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
+    """A real nats-server with JetStream on a random loopback port, its own data directory; a test may
+    kill it and start it again (same port, same data)."""
     server = EmbeddedNats(tmp_path / "nats")
     server.start()
     try:
-        yield server.url
+        yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def nats_url(nats_server: EmbeddedNats) -> str:
+    return nats_server.url
 
 
 @pytest.fixture

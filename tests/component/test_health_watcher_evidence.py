@@ -8,7 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,22 +33,6 @@ from tests.support.watch import EventWatcher
 
 REPO = Path(__file__).resolve().parents[2]
 SLOW_MS = 150  # one probe at a time, so a window of 0.5 s holds at most four of them
-
-
-@pytest.fixture
-def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
-    """The real nats-server of these tests, within reach so a test can kill it and start it again."""
-    server = EmbeddedNats(tmp_path / "nats")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def nats_url(nats_server: EmbeddedNats) -> str:
-    return nats_server.url
 
 
 @pytest.fixture
