@@ -87,12 +87,15 @@ def onward(deployment: Deployment) -> Next:
     return Next.COMPLETE if deployment.is_last_step else Next.ADVANCE
 
 
+ENDED = {Status.SUCCEEDED: "succeeded", Status.ROLLED_BACK: "was rolled back", Status.FAILED: "failed"}
+
+
 def resume_refusal(deployment: Deployment | None, hold: Hold | None, release_id: str) -> str | None:
     """Why a person may not resume this release; None when it is held at its current step."""
     if deployment is None:
         return f"no release {release_id} is known to the deployer"
     if deployment.status is not Status.DEPLOYING:
-        return f"release {release_id} is {deployment.status.value.replace('_', ' ')}: there is nothing to resume"
+        return f"release {release_id} {ENDED[deployment.status]}: there is nothing to resume"
     if hold is None or hold.step_index != deployment.step_index:
         return (
             f"release {release_id} is not held: step {deployment.step_index + 1} of {len(deployment.steps)} "

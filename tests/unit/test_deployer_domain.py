@@ -143,9 +143,9 @@ def test_a_release_that_is_not_held_may_not_be_resumed() -> None:
     assert "is not held" in (resume_refusal(deployment(step_index=1), hold(step_index=0), "shop-2.0.0") or "")
 
 
-@pytest.mark.parametrize(("status", "said"), [(Status.SUCCEEDED, "succeeded"), (Status.ROLLED_BACK, "rolled back"),
+@pytest.mark.parametrize(("status", "said"), [(Status.SUCCEEDED, "succeeded"), (Status.ROLLED_BACK, "was rolled back"),
                                               (Status.FAILED, "failed")])
 def test_a_release_that_ended_may_not_be_resumed(status: Status, said: str) -> None:
     assert resume_refusal(deployment(status=status), hold(), "shop-2.0.0") == (
-        f"release shop-2.0.0 is {said}: there is nothing to resume"
+        f"release shop-2.0.0 {said}: there is nothing to resume"
     )
