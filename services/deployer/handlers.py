@@ -127,7 +127,8 @@ class Handlers:
         action, why = after_verdict(footing.deployment, verdict.step_index, verdict.verdict)
         log.info("release %s step %d %s: %s", verdict.release_id, verdict.step_index, verdict.verdict.value, why)
         if action is Next.HOLD:
-            hold = Hold(verdict.release_id, verdict.step_index, list(verdict.reasons), verdict.occurred_at, verdict.event_id)
+            hold = Hold(verdict.release_id, verdict.step_index, list(verdict.reasons), verdict.occurred_at,
+                        verdict.event_id)
 
             async def remember_hold(tx: Transaction) -> None:
                 await store.save_hold(tx.session, hold)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from contracts import subjects
-from contracts.commands import ResumeRelease
+from contracts.commands import CommandResult, ResumeRelease
 from contracts.envelope import new_event_id
 from contracts.events import ReleaseApproved, ReleaseRequested, RollbackRequested, StepStarted, StepVerdict
 from contracts.release import ReleaseSpec
@@ -390,7 +390,9 @@ async def held_at(settings: Settings, release_id: str, step_index: int) -> Hold:
     return await eventually(found, 10, f"release {release_id} held at step {step_index}")
 
 
-async def resume(settings: Settings, release_id: str, comment: str = "traffic is thin tonight; checked by hand"):  # noqa: ANN201
+async def resume(
+    settings: Settings, release_id: str, comment: str = "traffic is thin tonight; checked by hand"
+) -> CommandResult:
     command = ResumeRelease(release_id=release_id, actor="ana", comment=comment)
     return await send_command(settings.nats_url, subjects.CMD_RESUME_RELEASE, command)
 

@@ -50,7 +50,8 @@ def test_a_release_in_flight_may_be_aborted_and_the_reason_names_who() -> None:
 
 def test_a_release_already_being_rolled_back_may_not_be_aborted_again() -> None:
     earlier = "aborted by ana: customers complain"
-    assert abort_refusal(IN_FLIGHT, earlier, "shop-2.0.0") == f"release shop-2.0.0 is already being rolled back: {earlier}"
+    refusal = abort_refusal(IN_FLIGHT, earlier, "shop-2.0.0")
+    assert refusal == f"release shop-2.0.0 is already being rolled back: {earlier}"
 
 
 def test_an_unknown_or_ended_release_may_not_be_aborted() -> None:
