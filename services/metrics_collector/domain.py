@@ -353,7 +353,7 @@ def state_of(event: Payload) -> str | None:
         return f"canary step {_step(event)}/{event.get('step_count', '?')} at {event.get('weight', '?')}%"
     if kind == "StepVerdict":
         if event.get("verdict") == "inconclusive":
-            return f"held at step {_step(event)}: waiting for a person (slipway release resume / abort)"
+            return f"held at step {_step(event)}: waiting for a person"
         return f"step {_step(event)} verdict {event.get('verdict', '?')}"
     if kind == "ReleaseResumed":
         return f"step {_step(event)} resumed by {event.get('actor', '?')}: {event.get('comment', '')}"

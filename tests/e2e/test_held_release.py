@@ -73,8 +73,13 @@ async def test_a_held_release_is_resumed_and_another_aborted_through_the_cli(
         await publish_event(stack.nats_url, first)
         verdict = await held(stack, watcher, first.release_id)
         assert verdict["reasons"][0].startswith("inconclusive:") and verdict["requests"] < 2000, verdict
-        status = await cli(stack, "status", "--release-id", first.release_id)
-        assert "held at step 1" in " ".join(status.stdout.split()), status.stdout + status.stderr
+
+        async def shown_held() -> bool:
+            # The collector logs asynchronously: the status follows the verdict shortly.
+            status = await cli(stack, "status", "--release-id", first.release_id)
+            return "held at step 1: waiting for a person" in " ".join(status.stdout.split())
+
+        await eventually(shown_held, 30, "status showing the release held")
 
         resumed = await cli(stack, "release", "resume", first.release_id, "--comment", "quiet hour, checked by hand",
                             "--actor", "ana")
