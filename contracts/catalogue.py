@@ -41,6 +41,7 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "DeploymentFailed": DEPLOYER,
     "RollbackCompleted": DEPLOYER,
     "InstanceRestarted": DEPLOYER,
+    "ReleaseResumed": DEPLOYER,
     "StepVerdict": HEALTH_WATCHER,
     "AlertRaised": (HEALTH_WATCHER, DEPLOYER),
     "RollbackRequested": ROLLBACK_CONTROLLER,
@@ -53,7 +54,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     GATEKEEPER: ("ArtifactVerified",),
     DEPLOYER: ("ReleaseApproved", "StepVerdict", "RollbackRequested"),
     HEALTH_WATCHER: ("StepStarted",),
-    ROLLBACK_CONTROLLER: ("StepVerdict", "RollbackCompleted"),
+    ROLLBACK_CONTROLLER: ("StepVerdict", "DeploymentStarted", "DeploymentSucceeded", "RollbackCompleted"),
 }
 CONSUMES_EVERYTHING = (METRICS_COLLECTOR,)
 
@@ -65,6 +66,8 @@ COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
     subjects.CMD_DORA: (commands.QueryDora, METRICS_COLLECTOR),
     subjects.CMD_AUDIT_VERIFY: (commands.VerifyAudit, METRICS_COLLECTOR),
     subjects.CMD_RELEASE_STATUS: (commands.QueryReleases, METRICS_COLLECTOR),
+    subjects.CMD_RESUME_RELEASE: (commands.ResumeRelease, DEPLOYER),
+    subjects.CMD_ABORT_RELEASE: (commands.AbortRelease, ROLLBACK_CONTROLLER),
 }
 COMMAND_REPLY = commands.CommandResult
 

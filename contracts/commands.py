@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from contracts.envelope import ACTOR_MAX, NAME_PATTERN, RELEASE_ID_MAX, Model, Name, ZonedDatetime
+from contracts.envelope import ACTOR_MAX, NAME_PATTERN, RELEASE_ID_MAX, Model, Name, ReleaseId, ZonedDatetime
 
 # A reply is slipway's own text, and may carry an exception's; bounded, but not tightly.
 REPLY_MESSAGE_MAX = 65_536
@@ -52,3 +52,19 @@ class VerifyAudit(Model):
 class QueryReleases(Model):
     release_id: str | None = Field(default=None, min_length=1, max_length=RELEASE_ID_MAX)
     limit: int = Field(default=20, ge=1, le=1000)
+
+
+class ResumeRelease(Model):
+    """A person accepts the step a release is held at: the release goes on as after a passing verdict."""
+
+    release_id: ReleaseId
+    actor: str = Field(min_length=1, max_length=ACTOR_MAX)
+    comment: str = Field(min_length=1, max_length=500)
+
+
+class AbortRelease(Model):
+    """A person ends a release in flight: it is rolled back to the version that was stable."""
+
+    release_id: ReleaseId
+    actor: str = Field(min_length=1, max_length=ACTOR_MAX)
+    reason: str = Field(min_length=1, max_length=500)

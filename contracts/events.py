@@ -179,6 +179,14 @@ class StepVerdict(Event):
     p99_latency_ms: ObservedMs
 
 
+class ReleaseResumed(Event):
+    """A person accepted the step a release was held at (an inconclusive verdict); the release goes on."""
+
+    subject: ClassVar[str] = subjects.RELEASE_RESUMED
+    step_index: StepIndex
+    comment: Text
+
+
 class RollbackRequested(Event):
     subject: ClassVar[str] = subjects.ROLLBACK_REQUESTED
     deployment_id: DeploymentId

@@ -31,6 +31,7 @@ STEP_VERDICT = "slipway.evt.health.step_verdict"
 ROLLBACK_REQUESTED = "slipway.evt.rollback.requested"
 ROLLBACK_COMPLETED = "slipway.evt.rollback.completed"
 INSTANCE_RESTARTED = "slipway.evt.deploy.instance_restarted"
+RELEASE_RESUMED = "slipway.evt.deploy.release_resumed"
 
 CMD_FREEZE = "slipway.cmd.gatekeeper.freeze"
 CMD_LIFT_FREEZE = "slipway.cmd.gatekeeper.lift_freeze"
@@ -38,6 +39,8 @@ CMD_LIST_FREEZES = "slipway.cmd.gatekeeper.list_freezes"
 CMD_DORA = "slipway.cmd.metrics.dora"
 CMD_AUDIT_VERIFY = "slipway.cmd.metrics.audit_verify"
 CMD_RELEASE_STATUS = "slipway.cmd.metrics.release_status"
+CMD_RESUME_RELEASE = "slipway.cmd.deployer.resume_release"
+CMD_ABORT_RELEASE = "slipway.cmd.rollback.abort_release"
 
 
 def alert_subject(severity: str, team: str, service: str) -> str:

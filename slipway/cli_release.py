@@ -1,4 +1,5 @@
-"""`slipway release request`: ask for a release the way a CI system does, and watch it happen."""
+"""`slipway release request`: ask for a release the way a CI system does, and watch it happen;
+`slipway release resume` / `abort`: a person's decision on a release held for one, or any release in flight."""
 
 import json
 from pathlib import Path
@@ -7,11 +8,12 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from slipway.cli_ops import ask, command, default_actor
 from slipway.context import CliError, DataDirOption, NatsUrlOption, fail, globals_of, run, say
 from slipway.follow import FollowTimeout, follow_release, succeeded
 from slipway.render import event_line
 
-release_app = typer.Typer(help="Request releases.", no_args_is_help=True)
+release_app = typer.Typer(help="Request releases; resume or abort one in flight.", no_args_is_help=True)
 
 Opt = typer.Option
 
@@ -136,3 +138,43 @@ def outcome(terminal: dict[str, Any]) -> int:
     else:
         say(f"[bold red]{escape(str(kind))}:[/] {escape(str(terminal.get('reason')))}")
     return 1
+
+
+@release_app.command("resume")
+def resume(
+    ctx: typer.Context,
+    release_id: Annotated[str, typer.Argument(help="The release held for a person (see `slipway status`)")],
+    comment: Annotated[str, Opt(help="Why the held step is accepted; kept in the audit trail")],
+    actor: Annotated[str | None, Opt(help="Who decides; default $USER")] = None,
+    nats_url: NatsUrlOption = None,
+) -> None:
+    """Accept the step a release is held at (an inconclusive verdict): it goes on as after a passing verdict."""
+    from contracts.commands import ResumeRelease
+    from contracts.subjects import CMD_RESUME_RELEASE
+
+    try:
+        cmd = command(ResumeRelease, release_id=release_id, comment=comment, actor=actor or default_actor())
+    except CliError as exc:
+        fail(str(exc), exc.code)
+    result = ask(ctx, nats_url, CMD_RESUME_RELEASE, cmd)
+    say(f"[green]ok:[/] {escape(result.message)}")
+
+
+@release_app.command("abort")
+def abort(
+    ctx: typer.Context,
+    release_id: Annotated[str, typer.Argument(help="A release in flight, held or not")],
+    reason: Annotated[str, Opt(help="Why; becomes the rollback's reason")],
+    actor: Annotated[str | None, Opt(help="Who decides; default $USER")] = None,
+    nats_url: NatsUrlOption = None,
+) -> None:
+    """Roll a release in flight back to the version that was stable."""
+    from contracts.commands import AbortRelease
+    from contracts.subjects import CMD_ABORT_RELEASE
+
+    try:
+        cmd = command(AbortRelease, release_id=release_id, reason=reason, actor=actor or default_actor())
+    except CliError as exc:
+        fail(str(exc), exc.code)
+    result = ask(ctx, nats_url, CMD_ABORT_RELEASE, cmd)
+    say(f"[green]ok:[/] {escape(result.message)}")

@@ -12,7 +12,7 @@ BAD = {
     "ArtifactRejected", "ReleaseBlocked", "ReleaseRequestRejected", "DeploymentFailed", "RollbackRequested",
     "RollbackCompleted", "HealthDegraded", "failed", "rolled back", "rolled_back", "rolled-back", "blocked", "rejected",
 }
-VERDICT_STYLE = {"pass": "green", "marginal": "yellow", "fail": "bold red"}
+VERDICT_STYLE = {"pass": "green", "marginal": "yellow", "fail": "bold red", "inconclusive": "yellow"}
 
 
 def styled(value: Any) -> str:
@@ -99,6 +99,9 @@ def event_details(event: dict[str, Any]) -> str:
         steps = "/".join(str(w) for w in event.get("steps", []))
         parts.append(e(f"{event.get('strategy')} {steps}% of {event.get('version')} "
                        f"(stable {event.get('stable_version') or 'none'}) via {event.get('router_url')}"))
+    elif kind == "ReleaseResumed":
+        step = event.get("step_index", 0) + 1
+        parts.append(e(f"step {step} accepted by {event.get('actor')}: {event.get('comment')}"))
     elif kind == "DeploymentSucceeded":
         parts.append(e(f"{event.get('version')} is live (was {event.get('previous_version') or 'none'})"))
     elif kind == "ArtifactVerified":

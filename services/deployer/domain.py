@@ -1,6 +1,7 @@
 """The deployer's decisions: how traffic is split at each step, and what a verdict leads to."""
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 from contracts.events import Verdict
@@ -27,6 +28,17 @@ class Deployment:
     @property
     def is_last_step(self) -> bool:
         return self.step_index >= len(self.steps) - 1
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A release held at a step by an inconclusive verdict, until a person resumes or aborts it."""
+
+    release_id: str
+    step_index: int
+    reasons: list[str]
+    held_at: datetime
+    verdict_event_id: str
 
 
 @dataclass(frozen=True)
@@ -65,9 +77,31 @@ def after_verdict(deployment: Deployment | None, step_index: int, verdict: Verdi
         return Next.AWAIT_ROLLBACK, "failing verdict: traffic stays put until the rollback-controller decides"
     if verdict is Verdict.INCONCLUSIVE:
         return Next.HOLD, "inconclusive verdict: traffic stays put until a person decides"
-    if deployment.is_last_step:
+    if onward(deployment) is Next.COMPLETE:
         return Next.COMPLETE, f"last step passed ({verdict.value})"
     return Next.ADVANCE, f"step {step_index + 1} of {len(deployment.steps)} passed ({verdict.value})"
+
+
+def onward(deployment: Deployment) -> Next:
+    """Where a release goes once its current step is accepted, by a verdict or by a person."""
+    return Next.COMPLETE if deployment.is_last_step else Next.ADVANCE
+
+
+ENDED = {Status.SUCCEEDED: "succeeded", Status.ROLLED_BACK: "was rolled back", Status.FAILED: "failed"}
+
+
+def resume_refusal(deployment: Deployment | None, hold: Hold | None, release_id: str) -> str | None:
+    """Why a person may not resume this release; None when it is held at its current step."""
+    if deployment is None:
+        return f"no release {release_id} is known to the deployer"
+    if deployment.status is not Status.DEPLOYING:
+        return f"release {release_id} {ENDED[deployment.status]}: there is nothing to resume"
+    if hold is None or hold.step_index != deployment.step_index:
+        return (
+            f"release {release_id} is not held: step {deployment.step_index + 1} of {len(deployment.steps)} "
+            "is still being judged"
+        )
+    return None
 
 
 def advanced(deployment: Deployment) -> Deployment:

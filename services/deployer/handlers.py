@@ -1,4 +1,4 @@
-"""Use cases of the deployer: start a release, move it step by step, complete it or roll it back.
+"""Use cases of the deployer: start a release, move it step by step, hold it for a person, complete it or roll it back.
 
 Side effects on the target (processes, router weights) are idempotent and happen before the
 transaction that records the outcome, so a redelivered event after a crash repeats them safely;
@@ -11,14 +11,15 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.commands import CommandResult, ResumeRelease
 from contracts.events import (
-    DeploymentFailed, DeploymentStarted, DeploymentSucceeded, ReleaseApproved, RollbackCompleted, RollbackRequested,
-    StepStarted, StepVerdict,
+    DeploymentFailed, DeploymentStarted, DeploymentSucceeded, ReleaseApproved, ReleaseResumed, RollbackCompleted,
+    RollbackRequested, StepStarted, StepVerdict,
 )
 from contracts.envelope import Event
 from libs.artifacts import ArtifactError
@@ -26,7 +27,9 @@ from libs.runtime import Runtime
 from libs.store import Transaction
 from services.deployer import store
 from services.deployer.artifacts import ArtifactStore
-from services.deployer.domain import Deployment, Next, Status, after_verdict, advanced, conflict, traffic_split
+from services.deployer.domain import (
+    Deployment, Hold, Next, Status, after_verdict, advanced, conflict, onward, resume_refusal, traffic_split,
+)
 from services.deployer.local.driver import InstanceHandle, LocalDriverError, RouterHandle
 from services.deployer.target import DeployTarget
 
@@ -120,44 +123,89 @@ class Handlers:
         async with self.runtime.db.transaction() as tx:
             if await tx.already_processed(ON_VERDICT, verdict.event_id):
                 return
-            deployment = await store.get_deployment(tx.session, verdict.release_id)
-            approval_json = await store.approval_of(tx.session, verdict.release_id) if deployment else None
-            router = await store.get_router(tx.session, verdict.service, verdict.environment)
-            instance = await store.get_instance(tx.session, verdict.service, verdict.environment, verdict.version)
-            stable_instance = None
-            if deployment and deployment.stable_version:
-                stable_instance = await store.get_instance(
-                    tx.session, verdict.service, verdict.environment, deployment.stable_version
-                )
-        action, why = after_verdict(deployment, verdict.step_index, verdict.verdict)
+            footing = await _footing(tx.session, verdict.release_id)
+        action, why = after_verdict(footing.deployment, verdict.step_index, verdict.verdict)
         log.info("release %s step %d %s: %s", verdict.release_id, verdict.step_index, verdict.verdict.value, why)
+        if action is Next.HOLD:
+            hold = Hold(verdict.release_id, verdict.step_index, list(verdict.reasons), verdict.occurred_at,
+                        verdict.event_id)
+
+            async def remember_hold(tx: Transaction) -> None:
+                await store.save_hold(tx.session, hold)
+
+            await self.runtime.process_once(ON_VERDICT, verdict, remember_hold)
+            return
         if action not in (Next.ADVANCE, Next.COMPLETE):
             await self.runtime.process_once(ON_VERDICT, verdict, _nothing)
             return
-        if deployment is None or approval_json is None or router is None or instance is None:
-            raise LocalDriverError(f"release {verdict.release_id}: deployment, router or instance record missing")
-        if action is Next.ADVANCE:
-            deployment = advanced(deployment)
-            await self._shift(router, instance, stable_instance, deployment.steps[deployment.step_index])
-            approved = ReleaseApproved.model_validate_json(approval_json)
-            event: Event = step_started(verdict, deployment, approved, router, stable_instance is not None)
-        else:
-            await self.driver.set_weights(router, [(instance, 100)])
-            if stable_instance is not None:
-                await self._retire(stable_instance)
-            deployment = replace(deployment, status=Status.SUCCEEDED)
-            event = DeploymentSucceeded.caused_by(
-                verdict, SOURCE, version=deployment.version, previous_version=deployment.stable_version
-            )
-        moved = deployment
+        moved, event = await self._step_onward(verdict, footing, action)
 
         async def record(tx: Transaction) -> None:
-            await store.save_deployment(tx.session, moved)
-            if action is Next.COMPLETE:
-                await store.set_live_version(tx.session, verdict.service, verdict.environment, verdict.version)
-            await tx.emit(event)
+            await _record_onward(tx, moved, event)
 
         await self.runtime.process_once(ON_VERDICT, verdict, record)
+
+    async def resume_release(self, command: ResumeRelease) -> CommandResult:
+        """A person accepts the step a release is held at; it goes on exactly as after a passing verdict."""
+        async with self.runtime.db.transaction() as tx:
+            known = await store.get_deployment(tx.session, command.release_id)
+        if known is None:
+            return CommandResult(ok=False, message=resume_refusal(None, None, command.release_id) or "")
+        async with self.lock_for(known.service, known.environment):
+            return await self._resume(command)
+
+    async def _resume(self, command: ResumeRelease) -> CommandResult:
+        async with self.runtime.db.transaction() as tx:
+            footing = await _footing(tx.session, command.release_id)
+        deployment, hold = footing.deployment, footing.hold
+        problem = resume_refusal(deployment, hold, command.release_id)
+        if problem is not None or deployment is None or hold is None or footing.approval_json is None:
+            log.info("resume of %s by %s refused: %s", command.release_id, command.actor, problem)
+            return CommandResult(ok=False, message=problem or f"release {command.release_id} has no approval record")
+        approved = ReleaseApproved.model_validate_json(footing.approval_json)
+        resumed = ReleaseResumed(
+            release_id=deployment.release_id, service=deployment.service, environment=deployment.environment,
+            correlation_id=approved.correlation_id, causation_id=hold.verdict_event_id, actor=command.actor,
+            source=SOURCE, step_index=deployment.step_index, comment=command.comment,
+        )
+        moved, event = await self._step_onward(resumed, footing, onward(deployment))
+        async with self.runtime.db.transaction() as tx:
+            await tx.emit(resumed)
+            await _record_onward(tx, moved, event)
+        self.runtime.relay.wake()
+        log.warning("release %s resumed at step %d by %s: %s", deployment.release_id, deployment.step_index + 1,
+                    command.actor, command.comment)
+        if moved.status is Status.SUCCEEDED:
+            then = f"{moved.version} now takes all traffic"
+        else:
+            then = f"step {moved.step_index + 1} of {len(moved.steps)} started"
+        return CommandResult(
+            ok=True, message=f"release {deployment.release_id} resumed at step {deployment.step_index + 1}: {then}",
+            data={"release_id": deployment.release_id, "next": event.type},
+        )
+
+    async def _step_onward(self, cause: Event, footing: "Footing", action: Next) -> tuple[Deployment, Event]:
+        """Accept the current step: the next step's weights, or all traffic and the stable version retired.
+
+        Returns the moved deployment and the event announcing it, for the caller's transaction.
+        """
+        deployment, router, instance, stable_instance = (
+            footing.deployment, footing.router, footing.instance, footing.stable_instance,
+        )
+        if deployment is None or footing.approval_json is None or router is None or instance is None:
+            raise LocalDriverError(f"release {cause.release_id}: deployment, router or instance record missing")
+        if action is Next.ADVANCE:
+            moved = advanced(deployment)
+            await self._shift(router, instance, stable_instance, moved.steps[moved.step_index])
+            approved = ReleaseApproved.model_validate_json(footing.approval_json)
+            return moved, step_started(cause, moved, approved, router, stable_instance is not None)
+        await self.driver.set_weights(router, [(instance, 100)])
+        if stable_instance is not None:
+            await self._retire(stable_instance)
+        succeeded = DeploymentSucceeded.caused_by(
+            cause, SOURCE, version=deployment.version, previous_version=deployment.stable_version
+        )
+        return replace(deployment, status=Status.SUCCEEDED), succeeded
 
     async def _roll_back(self, request: RollbackRequested) -> None:
         async with self.runtime.db.transaction() as tx:
@@ -184,6 +232,7 @@ class Handlers:
 
         async def record(tx: Transaction) -> None:
             await store.save_deployment(tx.session, replace(deployment, status=Status.ROLLED_BACK))
+            await store.clear_hold(tx.session, deployment.release_id)
             await tx.emit(completed)
 
         await self.runtime.process_once(ON_ROLLBACK, request, record)
@@ -218,6 +267,42 @@ class Handlers:
             await tx.emit(failed)
 
         await self.runtime.process_once(ON_APPROVED, approved, record)
+
+
+@dataclass(frozen=True)
+class Footing:
+    """Where a release stands and what runs for it: what moving its current step on needs."""
+
+    deployment: Deployment | None
+    approval_json: str | None
+    hold: Hold | None
+    router: RouterHandle | None
+    instance: InstanceHandle | None
+    stable_instance: InstanceHandle | None
+
+
+async def _footing(session: AsyncSession, release_id: str) -> Footing:
+    deployment = await store.get_deployment(session, release_id)
+    if deployment is None:
+        return Footing(None, None, None, None, None, None)
+    service, env = deployment.service, deployment.environment
+    stable = deployment.stable_version
+    return Footing(
+        deployment=deployment,
+        approval_json=await store.approval_of(session, release_id),
+        hold=await store.get_hold(session, release_id),
+        router=await store.get_router(session, service, env),
+        instance=await store.get_instance(session, service, env, deployment.version),
+        stable_instance=await store.get_instance(session, service, env, stable) if stable else None,
+    )
+
+
+async def _record_onward(tx: Transaction, moved: Deployment, event: Event) -> None:
+    await store.save_deployment(tx.session, moved)
+    await store.clear_hold(tx.session, moved.release_id)
+    if moved.status is Status.SUCCEEDED:
+        await store.set_live_version(tx.session, moved.service, moved.environment, moved.version)
+    await tx.emit(event)
 
 
 def step_started(

@@ -1,4 +1,4 @@
-"""The deployer's own data: deployments, and what runs where (routers and instances)."""
+"""The deployer's own data: deployments, holds waiting for a person, and what runs where (routers and instances)."""
 
 from datetime import UTC, datetime
 
@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
 
-from services.deployer.domain import Deployment, Status
+from services.deployer.domain import Deployment, Hold, Status
 from services.deployer.local.driver import InstanceHandle, RouterHandle
 
 metadata = MetaData()
@@ -25,6 +25,18 @@ deployments = Table(
     Column("status", String(32), nullable=False, index=True),
     Column("approval", Text, nullable=False),  # the ReleaseApproved event: later steps need its spec
     Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Its own table, not columns of `deployments`: databases made before holds existed gain it from
+# create_all, which never alters a table that is already there.
+holds = Table(
+    "holds",
+    metadata,
+    Column("release_id", String(128), primary_key=True),
+    Column("step_index", Integer, nullable=False),
+    Column("reasons", JSON, nullable=False),
+    Column("held_at", UtcDateTime(), nullable=False),
+    Column("verdict_event_id", String(64), nullable=False),
 )
 
 routers = Table(
@@ -109,6 +121,24 @@ async def save_deployment(session: AsyncSession, deployment: Deployment, approva
         )
     else:
         await session.execute(deployments.update().where(deployments.c.release_id == deployment.release_id).values(**values))
+
+
+async def get_hold(session: AsyncSession, release_id: str) -> Hold | None:
+    row = (await session.execute(select(holds).where(holds.c.release_id == release_id))).first()
+    return Hold(**{**row._mapping, "reasons": list(row.reasons)}) if row else None
+
+
+async def save_hold(session: AsyncSession, hold: Hold) -> None:
+    """The first hold of a release at a step stands; another verdict holding the same step adds nothing."""
+    known = await get_hold(session, hold.release_id)
+    if known is not None and known.step_index == hold.step_index:
+        return
+    await clear_hold(session, hold.release_id)
+    await session.execute(holds.insert().values(**hold.__dict__))
+
+
+async def clear_hold(session: AsyncSession, release_id: str) -> None:
+    await session.execute(holds.delete().where(holds.c.release_id == release_id))
 
 
 async def live_version(session: AsyncSession, service: str, environment: str) -> str | None:

@@ -10,6 +10,10 @@ from contracts.events import Severity, Verdict
 MARGIN = 0.5
 # Synthetic traffic is evidence, not load: however a release is configured, a step sends at most this many.
 MAX_PROBES = 2000
+PERSON_DECIDES = (
+    "a person must decide: the release holds its current weights until "
+    "`slipway release resume` or `slipway release abort`"
+)
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,7 @@ def assess(
         f"in {observed_s:.1f} s (window extended {extensions} times)"
     )
     if patience.on_inconclusive == "pause":
-        return Conclude(Verdict.INCONCLUSIVE, [headline, *reasons, "a person must decide: the release holds its current weights"])
+        return Conclude(Verdict.INCONCLUSIVE, [headline, *reasons, PERSON_DECIDES])
     return Conclude(Verdict.FAIL, [headline, *reasons])
 
 

@@ -352,7 +352,11 @@ def state_of(event: Payload) -> str | None:
     if kind == "StepStarted":
         return f"canary step {_step(event)}/{event.get('step_count', '?')} at {event.get('weight', '?')}%"
     if kind == "StepVerdict":
+        if event.get("verdict") == "inconclusive":
+            return f"held at step {_step(event)}: waiting for a person"
         return f"step {_step(event)} verdict {event.get('verdict', '?')}"
+    if kind == "ReleaseResumed":
+        return f"step {_step(event)} resumed by {event.get('actor', '?')}: {event.get('comment', '')}"
     return STATES.get(str(kind))
 
 

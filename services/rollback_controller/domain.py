@@ -1,8 +1,21 @@
-"""When does a verdict become a rollback, and how long did restoring take?"""
+"""When does a verdict or a person's abort become a rollback, and how long did restoring take?"""
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from contracts.events import Verdict
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A release the deployer started, as the rollback-controller learnt it from events; outcome once it ended."""
+
+    release_id: str
+    service: str
+    environment: str
+    version: str
+    stable_version: str | None
+    outcome: str | None = None
 
 
 def rollback_reason(verdict: Verdict, reasons: list[str], step_index: int, weight_version: str) -> str | None:
@@ -10,6 +23,22 @@ def rollback_reason(verdict: Verdict, reasons: list[str], step_index: int, weigh
     if verdict is not Verdict.FAIL:
         return None
     return f"{weight_version} failed step {step_index + 1}: {'; '.join(reasons)}"
+
+
+def abort_refusal(release: InFlight | None, earlier_rollback: str | None, release_id: str) -> str | None:
+    """Why a person may not abort this release; None while it is in flight and nobody asked to roll it back."""
+    if earlier_rollback is not None:
+        # One rollback per release, whoever asked first.
+        return f"release {release_id} is already being rolled back: {earlier_rollback}"
+    if release is None:
+        return f"no release {release_id} in flight is known to the rollback-controller"
+    if release.outcome is not None:
+        return f"release {release_id} is over: it {release.outcome}"
+    return None
+
+
+def abort_reason(actor: str, reason: str) -> str:
+    return f"aborted by {actor}: {reason}"
 
 
 def time_to_restore(failed_at: datetime, completed_at: datetime) -> float:

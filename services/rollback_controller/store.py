@@ -1,4 +1,4 @@
-"""The rollback-controller's own data: every rollback it asked for and how long it took."""
+"""The rollback-controller's own data: releases in flight, every rollback it asked for and how long it took."""
 
 from datetime import datetime
 
@@ -6,6 +6,7 @@ from sqlalchemy import Column, Float, MetaData, String, Table, Text, select, upd
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
+from services.rollback_controller.domain import InFlight
 
 metadata = MetaData()
 
@@ -22,6 +23,43 @@ rollbacks = Table(
     Column("completed_at", UtcDateTime(), nullable=True),
     Column("restore_seconds", Float, nullable=True),
 )
+
+
+# What a person's abort needs to ask for a rollback, learnt from DeploymentStarted; `outcome` once it ended.
+releases = Table(
+    "releases",
+    metadata,
+    Column("release_id", String(128), primary_key=True),
+    Column("service", String(64), nullable=False),
+    Column("environment", String(64), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("stable_version", String(64), nullable=True),
+    Column("outcome", String(32), nullable=True),
+)
+
+
+async def release(session: AsyncSession, release_id: str) -> InFlight | None:
+    row = (await session.execute(select(releases).where(releases.c.release_id == release_id))).first()
+    return InFlight(**row._mapping) if row else None
+
+
+async def release_started(session: AsyncSession, started: InFlight) -> None:
+    # An outcome may be recorded first (consumers run independently); the start adds nothing to it then.
+    if await release(session, started.release_id) is None:
+        await session.execute(releases.insert().values(**started.__dict__))
+
+
+async def release_ended(session: AsyncSession, ended: InFlight) -> None:
+    if await release(session, ended.release_id) is None:
+        await session.execute(releases.insert().values(**ended.__dict__))
+    else:
+        await session.execute(
+            update(releases).where(releases.c.release_id == ended.release_id).values(outcome=ended.outcome)
+        )
+
+
+async def rollback_reason_of(session: AsyncSession, release_id: str) -> str | None:
+    return await session.scalar(select(rollbacks.c.reason).where(rollbacks.c.release_id == release_id))
 
 
 async def exists(session: AsyncSession, release_id: str) -> bool:

@@ -15,15 +15,17 @@ import httpx
 import pytest
 
 from contracts import subjects
+from contracts.commands import CommandResult, ResumeRelease
 from contracts.envelope import new_event_id
 from contracts.events import ReleaseApproved, ReleaseRequested, RollbackRequested, StepStarted, StepVerdict
 from contracts.release import ReleaseSpec
 from examples.build_sample import build as build_sample
-from libs.client import publish_event
+from libs.client import publish_event, send_command
 from libs.settings import Settings
 from libs.store import Database
 from services.deployer import store
 from services.deployer.app import build
+from services.deployer.domain import Hold
 from services.deployer.handlers import ON_APPROVED
 from services.deployer.local import processes
 from services.deployer.local.driver import InstanceHandle, RouterHandle, stop_all
@@ -369,3 +371,95 @@ async def test_a_second_approval_of_a_failed_release_does_not_fail_it_again(
     failures = {b["event_id"] for b in watcher.matching(lambda _s, b: b.get("release_id") == tampered.release_id
                                                          and b.get("type") == "DeploymentFailed")}
     assert len(failures) == 1
+
+
+async def hold_of(settings: Settings, release_id: str) -> Hold | None:
+    db = Database(settings.database_url_for("deployer"))
+    try:
+        async with db.transaction() as tx:
+            return await store.get_hold(tx.session, release_id)
+    finally:
+        await db.dispose()
+
+
+async def held_at(settings: Settings, release_id: str, step_index: int) -> Hold:
+    async def found() -> Hold | None:
+        hold = await hold_of(settings, release_id)
+        return hold if hold is not None and hold.step_index == step_index else None
+
+    return await eventually(found, 10, f"release {release_id} held at step {step_index}")
+
+
+async def resume(
+    settings: Settings, release_id: str, comment: str = "traffic is thin tonight; checked by hand"
+) -> CommandResult:
+    command = ResumeRelease(release_id=release_id, actor="ana", comment=comment)
+    return await send_command(settings.nats_url, subjects.CMD_RESUME_RELEASE, command)
+
+
+async def test_a_held_release_is_resumed_by_a_person_step_by_step_until_it_succeeds(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], http: httpx.AsyncClient
+) -> None:
+    async with running(build(settings)):
+        await deploy_live(settings, watcher, artifacts["1.0.0"], "1.0.0")
+        approved = approve(release_for(artifacts["2.0.0"], "2.0.0", strategy=CANARY))
+        rid = approved.release_id
+        await publish_event(settings.nats_url, approved)
+        first = await step_seen(watcher, rid, 0)
+        router, instances = await recorded(settings)
+
+        early = await resume(settings, rid)
+        assert (early.ok, early.message) == (False, f"release {rid} is not held: step 1 of 2 is still being judged")
+        unknown = await resume(settings, "nope")
+        assert (unknown.ok, unknown.message) == (False, "no release nope is known to the deployer")
+
+        held = verdict_for(first, "inconclusive")
+        await publish_event(settings.nats_url, held)
+        hold = await held_at(settings, rid, 0)
+        assert (hold.reasons, hold.verdict_event_id) == (["inconclusive by test"], held.event_id)
+        assert await routes(http, router) == {"2.0.0": 10, "1.0.0": 90}
+
+        answer = await resume(settings, rid)
+        assert answer.ok, answer.message
+        resumed = await watcher.wait_type("ReleaseResumed", release_id=rid)
+        assert (resumed["actor"], resumed["comment"], resumed["step_index"], resumed["causation_id"]) == (
+            "ana", "traffic is thin tonight; checked by hand", 0, held.event_id,
+        )
+        second = await step_seen(watcher, rid, 1)
+        assert (second.weight, second.causation_id) == (50, resumed["event_id"])
+        assert await routes(http, router) == {"2.0.0": 50, "1.0.0": 50}
+        assert await hold_of(settings, rid) is None
+        again = await resume(settings, rid)
+        assert (again.ok, again.message) == (False, f"release {rid} is not held: step 2 of 2 is still being judged")
+
+        await publish_event(settings.nats_url, verdict_for(second, "inconclusive"))
+        await held_at(settings, rid, 1)
+        assert (await resume(settings, rid, "last step, looks fine")).ok
+        done = await outcome(watcher, rid)
+        assert (done["type"], done["version"], done["previous_version"]) == ("DeploymentSucceeded", "2.0.0", "1.0.0")
+        assert await routes(http, router) == {"2.0.0": 100}
+        await until_dead(instances["1.0.0"].pid)
+        over = await resume(settings, rid)
+        assert (over.ok, over.message) == (False, f"release {rid} succeeded: there is nothing to resume")
+    assert len(watcher.matching(lambda _s, b: b.get("release_id") == rid and b.get("type") == "ReleaseResumed")) == 2
+
+
+async def test_a_held_release_rolled_back_is_no_longer_held(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path]
+) -> None:
+    approved = approve(release_for(artifacts["1.0.0"], "1.0.0", strategy=CANARY))
+    rid = approved.release_id
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, approved)
+        step = await step_seen(watcher, rid, 0)
+        await publish_event(settings.nats_url, verdict_for(step, "inconclusive"))
+        await held_at(settings, rid, 0)
+        request = RollbackRequested.caused_by(
+            step, "rollback-controller", deployment_id=rid, bad_version="1.0.0", restore_version=None,
+            reason="aborted by ana: not tonight", failed_at=datetime.now(UTC),
+        )
+        await publish_event(settings.nats_url, request)
+        assert (await outcome(watcher, rid))["type"] == "RollbackCompleted"
+        assert await hold_of(settings, rid) is None
+        refused = await resume(settings, rid)
+        assert (refused.ok, refused.message) == (False, f"release {rid} was rolled back: there is nothing to resume")

@@ -1,10 +1,12 @@
 """The rollback-controller alone: failing verdicts become rollback requests; completions are timed."""
 
 import sqlite3
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from contracts.events import RollbackCompleted, RollbackRequested, StepVerdict
-from libs.client import publish_event, publish_raw
+from contracts import subjects
+from contracts.commands import AbortRelease, CommandResult
+from contracts.events import DeploymentStarted, DeploymentSucceeded, RollbackCompleted, RollbackRequested, StepVerdict
+from libs.client import publish_event, publish_raw, send_command
 from libs.settings import Settings
 from services.rollback_controller.app import build
 from tests.support.poll import eventually
@@ -108,3 +110,74 @@ async def test_a_second_failing_verdict_for_the_same_release_adds_no_request(
         await watcher.wait_for(requested_for("marker"))
     assert len(watcher.matching(requested_for("twice"))) == 1
     assert not watcher.matching(lambda s, _b: s.startswith("slipway.dlq."))
+
+
+def started(release_id: str, version: str = "2.0.0") -> DeploymentStarted:
+    return DeploymentStarted(
+        release_id=release_id, service="shop", environment="prod", actor="ci:test", source="deployer", version=version,
+        stable_version="1.0.0", strategy="canary", steps=[10, 50], router_url="http://127.0.0.1:1",
+        commit_sha="abc1234", committed_at=datetime.now(UTC),
+    )
+
+
+def in_flight(settings: Settings, release_id: str) -> bool:
+    path = settings.database_url_for("rollback-controller").split("///", 1)[1]
+    with sqlite3.connect(path, timeout=5) as db:
+        row = db.execute("SELECT outcome FROM releases WHERE release_id = ?", (release_id,)).fetchone()
+    return row is not None and row[0] is None
+
+
+async def abort(settings: Settings, release_id: str, actor: str = "ana") -> CommandResult:
+    command = AbortRelease(release_id=release_id, actor=actor, reason="customers report errors")
+    return await send_command(settings.nats_url, subjects.CMD_ABORT_RELEASE, command)
+
+
+async def test_a_person_aborts_a_release_in_flight_once(settings: Settings, watcher: EventWatcher) -> None:
+    release = started("shop-2.0.0")
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, release)
+        await eventually(lambda: in_flight(settings, release.release_id), 10, "the release known to be in flight")
+        answer = await abort(settings, release.release_id)
+        assert answer.ok, answer.message
+        [body] = await watcher.wait_for(requested_for(release.release_id))
+        request = RollbackRequested.model_validate(body)
+        assert request.reason == "aborted by ana: customers report errors"
+        assert (request.actor, request.source, request.deployment_id) == ("ana", "rollback-controller", "shop-2.0.0")
+        assert (request.bad_version, request.restore_version) == ("2.0.0", "1.0.0")
+        assert rollback_row(settings, release.release_id)[:2] == ("2.0.0", request.reason)
+
+        second = await abort(settings, release.release_id, actor="bob")
+        assert (second.ok, second.message) == (
+            False, f"release shop-2.0.0 is already being rolled back: {request.reason}",
+        )
+        # A failing verdict after the abort adds no second request either.
+        await publish_event(settings.nats_url, verdict(release.release_id, "fail"))
+        unknown = await abort(settings, "nope")
+        assert (unknown.ok, unknown.message) == (False, "no release nope in flight is known to the rollback-controller")
+        marker = verdict("marker", "fail")
+        await publish_event(settings.nats_url, marker)
+        await watcher.wait_for(requested_for(marker.release_id))
+    assert len(watcher.matching(requested_for(release.release_id))) == 1
+
+
+async def test_a_release_rolled_back_by_a_verdict_or_deployed_may_not_be_aborted(
+    settings: Settings, watcher: EventWatcher
+) -> None:
+    failing, deployed = started("failing"), started("deployed", version="2.0.1")
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, failing)
+        await publish_event(settings.nats_url, deployed)
+        await publish_event(settings.nats_url, verdict(failing.release_id, "fail"))
+        [request] = await watcher.wait_for(requested_for(failing.release_id))
+        refused = await abort(settings, failing.release_id)
+        assert (refused.ok, refused.message) == (
+            False, f"release failing is already being rolled back: {request['reason']}",
+        )
+
+        await eventually(lambda: in_flight(settings, deployed.release_id), 10, "the release known to be in flight")
+        await publish_event(settings.nats_url, DeploymentSucceeded.caused_by(
+            deployed, "deployer", version="2.0.1", previous_version="1.0.0"))
+        await eventually(lambda: not in_flight(settings, deployed.release_id), 10, "the release known to be over")
+        over = await abort(settings, deployed.release_id)
+        assert (over.ok, over.message) == (False, "release deployed is over: it succeeded")
+    assert watcher.matching(requested_for(deployed.release_id)) == []

@@ -1,8 +1,11 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from contracts.events import Verdict
 from services.deployer.domain import (
-    Deployment, Next, Split, Status, advanced, after_verdict, conflict, restart_delay, traffic_split,
+    Deployment, Hold, Next, Split, Status, advanced, after_verdict, conflict, onward, restart_delay, resume_refusal,
+    traffic_split,
 )
 
 
@@ -114,3 +117,35 @@ def test_restart_attempts_back_off_and_are_capped() -> None:
     delays = [restart_delay(failures) for failures in range(1, 9)]
     assert delays == sorted(delays) and delays[0] == 1.0
     assert delays[-1] == 30.0
+
+
+# --- resume_refusal and onward ---------------------------------------------------------------
+
+def hold(step_index: int = 0) -> Hold:
+    return Hold("shop-2.0.0", step_index, ["inconclusive: 3 of 20 requests"], datetime(2026, 1, 1, tzinfo=UTC), "evt-1")
+
+
+def test_a_release_held_at_its_current_step_may_be_resumed_and_goes_on_as_after_a_pass() -> None:
+    assert resume_refusal(deployment(step_index=1), hold(step_index=1), "shop-2.0.0") is None
+    assert onward(deployment(step_index=1)) is Next.ADVANCE
+    assert onward(deployment(step_index=2)) is Next.COMPLETE
+
+
+def test_an_unknown_release_may_not_be_resumed() -> None:
+    assert resume_refusal(None, None, "nope") == "no release nope is known to the deployer"
+
+
+def test_a_release_that_is_not_held_may_not_be_resumed() -> None:
+    assert resume_refusal(deployment(step_index=1), None, "shop-2.0.0") == (
+        "release shop-2.0.0 is not held: step 2 of 3 is still being judged"
+    )
+    # A hold left from an earlier step says nothing about the step being judged now.
+    assert "is not held" in (resume_refusal(deployment(step_index=1), hold(step_index=0), "shop-2.0.0") or "")
+
+
+@pytest.mark.parametrize(("status", "said"), [(Status.SUCCEEDED, "succeeded"), (Status.ROLLED_BACK, "was rolled back"),
+                                              (Status.FAILED, "failed")])
+def test_a_release_that_ended_may_not_be_resumed(status: Status, said: str) -> None:
+    assert resume_refusal(deployment(status=status), hold(), "shop-2.0.0") == (
+        f"release shop-2.0.0 {said}: there is nothing to resume"
+    )

@@ -159,7 +159,8 @@ def test_still_too_few_after_the_bound_pauses_for_a_person_when_so_configured() 
         "inconclusive: 4 of the 10 requests needed reached the new version in 3.1 s (window extended 2 times)",
         "only 4 requests reached the new version; at least 10 needed",
         "stable version: error rate 0.0%, p99 30 ms over 200 requests",
-        "a person must decide: the release holds its current weights",
+        "a person must decide: the release holds its current weights until "
+        "`slipway release resume` or `slipway release abort`",
     ])
 
 

@@ -209,6 +209,10 @@ def test_release_states_newest_first_with_reasons() -> None:
         ({"type": "StepStarted", "step_index": 1, "step_count": 3, "weight": 50}, "canary step 2/3 at 50%", ""),
         ({"type": "StepVerdict", "step_index": 0, "verdict": "marginal", "reasons": ["slow"]},
          "step 1 verdict marginal", "slow"),
+        ({"type": "StepVerdict", "step_index": 1, "verdict": "inconclusive", "reasons": ["inconclusive: 3 of 20"]},
+         "held at step 2: waiting for a person", "inconclusive: 3 of 20"),
+        ({"type": "ReleaseResumed", "step_index": 1, "actor": "ana", "comment": "quiet night, looks fine"},
+         "step 2 resumed by ana: quiet night, looks fine", ""),
         ({"type": "RollbackRequested", "reason": "step 2 failed"}, "rolling back", "step 2 failed"),
     ],
 )

@@ -3,7 +3,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from contracts.events import Verdict
-from services.rollback_controller.domain import rollback_reason, time_to_restore
+from services.rollback_controller.domain import (
+    InFlight, abort_reason, abort_refusal, rollback_reason, time_to_restore,
+)
 
 
 def test_failing_verdict_gives_a_reason_naming_version_step_and_causes() -> None:
@@ -36,3 +38,23 @@ def test_time_to_restore_compares_instants_not_wall_clocks() -> None:
 def test_time_to_restore_never_goes_negative_under_clock_skew() -> None:
     failed = datetime(2024, 6, 30, 12, 0, tzinfo=UTC)
     assert time_to_restore(failed, failed - timedelta(seconds=2)) == 0.0
+
+
+IN_FLIGHT = InFlight("shop-2.0.0", "shop", "prod", "2.0.0", "1.0.0")
+
+
+def test_a_release_in_flight_may_be_aborted_and_the_reason_names_who() -> None:
+    assert abort_refusal(IN_FLIGHT, None, "shop-2.0.0") is None
+    assert abort_reason("ana", "customers complain") == "aborted by ana: customers complain"
+
+
+def test_a_release_already_being_rolled_back_may_not_be_aborted_again() -> None:
+    earlier = "aborted by ana: customers complain"
+    refusal = abort_refusal(IN_FLIGHT, earlier, "shop-2.0.0")
+    assert refusal == f"release shop-2.0.0 is already being rolled back: {earlier}"
+
+
+def test_an_unknown_or_ended_release_may_not_be_aborted() -> None:
+    assert abort_refusal(None, None, "nope") == "no release nope in flight is known to the rollback-controller"
+    ended = InFlight("shop-2.0.0", "shop", "prod", "2.0.0", "1.0.0", outcome="succeeded")
+    assert abort_refusal(ended, None, "shop-2.0.0") == "release shop-2.0.0 is over: it succeeded"
