@@ -52,16 +52,16 @@ KILLS = (
 )
 
 
-def rounds(kills: tuple[Kill, ...]) -> list[list[Kill]]:
-    """Kills grouped so that each round kills every service at most once: rounds run concurrently."""
-    grouped: list[list[Kill]] = []
-    for kill in kills:
+def rounds(plans: dict[str, Kill]) -> list[list[str]]:
+    """Release ids grouped so that each round kills every service at most once: a round runs concurrently."""
+    grouped: list[list[str]] = []
+    for release_id, kill in plans.items():
         for group in grouped:
-            if all(other.service != kill.service for other in group):
-                group.append(kill)
+            if all(plans[other].service != kill.service for other in group):
+                group.append(release_id)
                 break
         else:
-            grouped.append([kill])
+            grouped.append([release_id])
     return grouped
 
 
