@@ -108,7 +108,7 @@ def answer_repeat(
         request,
         SOURCE,
         reason=f"release {request.release_id} was already requested (event {earlier.request_event_id}) with a "
-        f"different specification: {', '.join(differing)} differ; a new release needs a new release_id",
+        f"different specification (differing: {', '.join(differing)}); a new release needs a new release_id",
         errors=[FieldError(field=f, message=f"differs from the first request of release {request.release_id}")
                 for f in differing],
     )
