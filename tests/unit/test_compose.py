@@ -1,10 +1,14 @@
 """docker-compose.yml and the Dockerfile, checked by parsing: Docker itself is not needed to catch a broken wiring."""
 
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from libs.embedded_nats import nats_server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,13 +64,28 @@ def test_service_wiring(compose: dict[str, Any], name: str) -> None:
     assert f"{name}-data" in compose["volumes"]
 
 
-def test_nats_runs_jetstream_with_storage_in_a_volume(compose: dict[str, Any]) -> None:
+def test_nats_runs_jetstream_with_storage_in_a_volume_and_fsync_on_every_ack(compose: dict[str, Any]) -> None:
     nats = compose["services"]["nats"]
     assert nats["image"] == "nats:2.10-alpine"
     words = command_words(nats)
-    assert "-js" in words or "--jetstream" in words, "the nats service must enable JetStream"
-    store = words[words.index("-sd") + 1]
-    assert any(volume.split(":")[1] == store for volume in nats["volumes"]), "JetStream storage is not on a volume"
+    config_in_container = words[words.index("-c") + 1]
+    mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in nats["volumes"]}
+    config_dir = mounts[str(Path(config_in_container).parent)]
+    config = ROOT / config_dir / Path(config_in_container).name
+    # The real server reads the file: a typo or an unknown key fails here, not in someone's compose up.
+    checked = subprocess.run([nats_server_binary(), "-t", "-c", str(config)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    text = config.read_text()
+    assert re.search(r"^\s*sync_interval:\s*always\s*$", text, re.M), "JetStream must fsync before it acknowledges"
+    store = re.search(r'^\s*store_dir:\s*"?([^"\n]+)"?\s*$', text, re.M).group(1)  # type: ignore[union-attr]
+    assert store in mounts and mounts[store] == "nats-data", "JetStream storage is not on a volume"
+
+
+def test_the_self_operated_server_config_is_valid_and_fsyncs_on_every_ack() -> None:
+    config = ROOT / "infra" / "nats" / "nats-server.conf"
+    checked = subprocess.run([nats_server_binary(), "-t", "-c", str(config)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert re.search(r"^\s*sync_interval:\s*always\s*$", config.read_text(), re.M)
 
 
 def test_dockerfile_builds_the_package_as_a_non_root_user() -> None:
