@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from examples.build_sample import build
+from services.deployer.local.admin_auth import TOKEN_ENV
 from services.deployer.local.driver import LocalDriver, LocalDriverError, RouterHandle, stop_all
 from services.deployer.local.processes import free_port, is_alive
 from tests.support.poll import eventually, eventually_sync
@@ -51,6 +52,10 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 
 async def routes_of(client: httpx.AsyncClient, router: RouterHandle) -> list[dict]:
     return (await client.get(f"{router.admin_url}/routes")).json()["backends"]
+
+
+def bearer(driver: LocalDriver, router: RouterHandle) -> dict[str, str]:
+    return {"Authorization": f"Bearer {driver.token_file(router.service, router.environment).read_text()}"}
 
 
 async def test_weighted_traffic_metrics_adoption_and_router_restart(
@@ -112,7 +117,7 @@ async def test_router_rejects_bad_routes_and_reports_unavailable_backends(
     assert no_routes.status_code == 503
     assert "error" in no_routes.json()
 
-    bad = await client.put(f"{router.admin_url}/routes", json={"backends": [
+    bad = await client.put(f"{router.admin_url}/routes", headers=bearer(driver, router), json={"backends": [
         {"version": "1.0.0", "url": "http://127.0.0.1:1", "weight": 70},
     ]})
     assert bad.status_code == 400
@@ -120,7 +125,7 @@ async def test_router_rejects_bad_routes_and_reports_unavailable_backends(
     assert await routes_of(client, router) == []
 
     nothing_listening = f"http://127.0.0.1:{free_port()}"
-    await client.put(f"{router.admin_url}/routes", json={"backends": [
+    await client.put(f"{router.admin_url}/routes", headers=bearer(driver, router), json={"backends": [
         {"version": "9.9.9", "url": nothing_listening, "weight": 100},
     ]})
     since = time.time()
@@ -129,6 +134,84 @@ async def test_router_rejects_bad_routes_and_reports_unavailable_backends(
     assert unreachable.headers["x-slipway-served-by"] == "9.9.9"
     stats = (await client.get(router.metrics_url, params={"since": since})).json()["versions"]
     assert stats["9.9.9"] == {**stats["9.9.9"], "requests": 1, "errors": 1, "error_rate": 1.0}
+
+
+async def test_only_the_deployers_token_changes_routes_and_refusals_are_recorded(
+    driver: LocalDriver, artifacts: dict[str, Path], client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    router = await driver.ensure_router(SERVICE, ENV, None)
+    v1 = await driver.start_instance(SERVICE, ENV, "1.0.0", artifacts["1.0.0"])
+    await driver.set_weights(router, [(v1, 100)])
+    token_file = driver.token_file(SERVICE, ENV)
+    token = token_file.read_text()
+    assert len(token) >= 32
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert token_file.parent.stat().st_mode & 0o777 == 0o700
+    assert token.encode() not in Path(f"/proc/{router.pid}/cmdline").read_bytes()
+    assert f"{TOKEN_ENV}={token}".encode() in Path(f"/proc/{router.pid}/environ").read_bytes()
+
+    takeover = {"backends": [{"version": "6.6.6", "url": "http://127.0.0.1:1", "weight": 100}]}
+    guess = "x" * len(token)
+    refused = [
+        await client.put(f"{router.admin_url}/routes", json=takeover),
+        await client.put(f"{router.admin_url}/routes", json=takeover, headers={"Authorization": f"Bearer {guess}"}),
+        await client.put(f"{router.admin_url}/routes", json=takeover, headers={"Authorization": f"Basic {token}"}),
+        await client.post(f"{router.admin_url}/anything", json=takeover),
+    ]
+    assert [response.status_code for response in refused] == [401] * 4
+    assert [response.json()["error"] for response in refused[:3]] == [
+        "refused: no Authorization header: the deployer's bearer token is required",
+        "refused: wrong bearer token",
+        "refused: Authorization is not a bearer token",
+    ]
+    assert not any(guess in r.text or token in r.text for r in refused)
+    assert await routes_of(client, router) == [{"version": "1.0.0", "url": v1.url, "weight": 100}]
+    assert (await client.get(f"{router.url}/still")).headers["x-slipway-served-by"] == "1.0.0"
+
+    reported = await driver.admin_refusals(router)
+    assert reported.count == 4
+    assert [(r.remote, r.reason) for r in reported.recent[:2]] == [
+        ("127.0.0.1", "no Authorization header: the deployer's bearer token is required"),
+        ("127.0.0.1", "wrong bearer token"),
+    ]
+    log = (tmp_path / "run" / "logs" / "router.shop.staging.log").read_text()
+    assert "refused PUT /routes from 127.0.0.1: wrong bearer token" in log
+    assert token not in log and guess not in log
+
+    allowed = await client.put(f"{router.admin_url}/routes", json=takeover, headers={"Authorization": f"Bearer {token}"})
+    assert allowed.status_code == 200
+    assert (await driver.admin_refusals(router)).count == 4
+
+
+async def test_a_router_without_its_token_is_restarted_with_one_on_adoption(
+    driver: LocalDriver, artifacts: dict[str, Path], client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    router = await driver.ensure_router(SERVICE, ENV, None)
+    v1 = await driver.start_instance(SERVICE, ENV, "1.0.0", artifacts["1.0.0"])
+    await driver.set_weights(router, [(v1, 100)])
+    old_token = driver.token_file(SERVICE, ENV).read_text()
+    # As a router started before tokens existed looks to a restarted deployer: no token file.
+    driver.token_file(SERVICE, ENV).unlink()
+
+    adopted = await LocalDriver(tmp_path / "run").ensure_router(SERVICE, ENV, router)
+    assert adopted.pid != router.pid and not is_alive(router.pid)
+    assert (adopted.port, adopted.admin_port) == (router.port, router.admin_port)
+    new_token = driver.token_file(SERVICE, ENV).read_text()
+    assert new_token != old_token
+    assert [b["version"] for b in await routes_of(client, adopted)] == ["1.0.0"]
+    stale = await client.put(f"{adopted.admin_url}/routes", json={"backends": []},
+                             headers={"Authorization": f"Bearer {old_token}"})
+    assert stale.status_code == 401
+    await driver.set_weights(adopted, [(v1, 100)])
+
+    # A router that holds its token is adopted as it is; a dead one comes back with the same token.
+    assert await driver.ensure_router(SERVICE, ENV, adopted) == adopted
+    os.kill(adopted.pid, signal.SIGKILL)
+    await wait_for(lambda: not driver.is_alive(adopted))
+    revived = await driver.ensure_router(SERVICE, ENV, adopted)
+    assert revived.pid != adopted.pid
+    assert driver.token_file(SERVICE, ENV).read_text() == new_token
+    await driver.set_weights(revived, [(v1, 100)])
 
 
 async def test_driver_restarts_dead_instance_on_same_port_and_reports_rejections(

@@ -1,8 +1,9 @@
 """Runs releases as real local processes behind one weighted router per service and environment.
 
 Layout under ``run_dir``: ``pids/<name>.pid`` (the pid that runs under a name now, for people),
-``logs/<name>.log`` and ``routers/<service>.<environment>.json`` (routes a restarted router
-restores). Handles are plain data so the deployer can persist them and adopt live processes
+``logs/<name>.log``, ``routers/<service>.<environment>.json`` (routes a restarted router
+restores) and ``secrets/<name>.token`` (a router's admin token, readable by its owner only, so a
+restarted deployer can still change the routers it adopts). Handles are plain data so the deployer can persist them and adopt live processes
 after its own restart instead of starting duplicates.
 
 Every process is marked with ``run_dir`` in its environment from the moment it exists (see
@@ -14,8 +15,13 @@ is still found: ``stop_unrecorded`` stops it when the deployer restarts, and ``s
 from __future__ import annotations
 
 import asyncio
+import hmac
+import logging
+import os
 import re
+import secrets
 import sys
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +31,9 @@ import httpx
 
 from libs.faults import CrashPoint, crash_if_planned
 from services.deployer.local import processes
+from services.deployer.local.admin_auth import TOKEN_ENV, Refusals, parse_refusals
 
+log = logging.getLogger("slipway.deployer.local")
 READY_TIMEOUT = 20.0
 ADMIN_TIMEOUT = httpx.Timeout(5.0)
 
@@ -90,6 +98,10 @@ async def _answers_ok(url: str) -> bool:
         return False
 
 
+def _same(presented: str | None, token: str) -> bool:
+    return presented is not None and hmac.compare_digest(presented.encode(), token.encode())
+
+
 def process_name(handle: RouterHandle | InstanceHandle) -> str:
     if isinstance(handle, RouterHandle):
         return _safe_name("router", handle.service, handle.environment)
@@ -115,16 +127,28 @@ class LocalDriver:
     ) -> RouterHandle:
         name = _safe_name("router", service, environment)
         async with self._locks[name]:
+            token = self._read_token(name) if known is not None else None
             if known is not None and await self._adoptable(known):
-                return known
+                if token is not None and _same(processes.started_with(known.pid, TOKEN_ENV), token):
+                    return known
+                # Started before routers had tokens (or with a token nobody holds): it would take
+                # weights from anyone, so it is restarted with the token on the same ports.
+                log.warning("router %s (pid %d) does not hold its admin token; restarting it with one",
+                            name, known.pid)
+                await asyncio.to_thread(processes.stop, known.pid)
+            # A dead router comes back with the token it had; a new one gets a new token.
+            token = token or self._new_token(name)
             # Restart on the same ports so URLs the deployer already handed out stay valid.
             port, admin_port = (known.port, known.admin_port) if known else processes.free_ports(2)
             state_file = self.run_dir / "routers" / f"{_safe_name(service, environment)}.json"
             state_file.parent.mkdir(parents=True, exist_ok=True)
             argv = [self.python, "-m", "services.deployer.local.router", "--port", str(port),
                     "--admin-port", str(admin_port), "--state-file", str(state_file)]
-            pid = await self._start(name, argv, f"http://127.0.0.1:{admin_port}/healthz")
+            pid = await self._start(name, argv, f"http://127.0.0.1:{admin_port}/healthz", {TOKEN_ENV: token})
             return RouterHandle(service, environment, pid, port, admin_port)
+
+    def token_file(self, service: str, environment: str) -> Path:
+        return self._token_path(_safe_name("router", service, environment))
 
     async def start_instance(
         self,
@@ -148,10 +172,14 @@ class LocalDriver:
     ) -> None:
         backends = [{"version": i.version, "url": i.url, "weight": w} for i, w in weights]
         where = f"router for {router.service}/{router.environment} at {router.admin_url}"
+        token = self._read_token(process_name(router))
+        if token is None:
+            raise LocalDriverError(f"{where}: its admin token file {self.token_file(router.service, router.environment)} "
+                                   f"is missing")
         try:
             async with httpx.AsyncClient(timeout=ADMIN_TIMEOUT, trust_env=False) as client:
-                response = await client.put(f"{router.admin_url}/routes",
-                                            json={"backends": backends})
+                response = await client.put(f"{router.admin_url}/routes", json={"backends": backends},
+                                            headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as err:
             raise LocalDriverError(f"{where} unreachable: {err!r}") from err
         if response.status_code != 200:
@@ -159,6 +187,17 @@ class LocalDriver:
                 f"{where} rejected weights {[(i.version, w) for i, w in weights]}: "
                 f"HTTP {response.status_code} {response.text}"
             )
+
+    async def admin_refusals(self, router: RouterHandle) -> Refusals:
+        """The admin calls `router` refused since it started (they lacked its token)."""
+        where = f"router for {router.service}/{router.environment} at {router.admin_url}"
+        try:
+            async with httpx.AsyncClient(timeout=ADMIN_TIMEOUT, trust_env=False) as client:
+                response = await client.get(f"{router.admin_url}/refusals")
+            response.raise_for_status()
+            return parse_refusals(response.json())
+        except (httpx.HTTPError, ValueError) as err:
+            raise LocalDriverError(f"{where} did not report its refusals: {err!r}") from err
 
     async def stop_instance(self, instance: InstanceHandle) -> None:
         name = process_name(instance)
@@ -182,6 +221,32 @@ class LocalDriver:
     def _pid_file(self, name: str) -> Path:
         return self.run_dir / "pids" / f"{name}.pid"
 
+    def _token_path(self, name: str) -> Path:
+        return self.run_dir / "secrets" / f"{name}.token"
+
+    def _read_token(self, name: str) -> str | None:
+        try:
+            return self._token_path(name).read_text("utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+
+    def _new_token(self, name: str) -> str:
+        """A fresh token, in a file only this user can read before the secret is written to it."""
+        path = self._token_path(name)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.chmod(0o700)
+        token = secrets.token_urlsafe(32)
+        # mkstemp creates the file with O_EXCL and mode 0600; renamed into place once complete.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                file.write(token)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return token
+
     async def _adoptable(self, known: RouterHandle | InstanceHandle) -> bool:
         """A known process is reused only if it is both alive and answering.
 
@@ -194,9 +259,11 @@ class LocalDriver:
         await asyncio.to_thread(processes.stop, known.pid)
         return False
 
-    async def _start(self, name: str, argv: list[str], health_url: str) -> int:
+    async def _start(
+        self, name: str, argv: list[str], health_url: str, secret_env: dict[str, str] | None = None
+    ) -> int:
         log_path = self.run_dir / "logs" / f"{name}.log"
-        pid = processes.spawn(argv, log_path, self.run_dir, name)
+        pid = processes.spawn(argv, log_path, self.run_dir, name, secret_env)
         pid_file = self._pid_file(name)
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{pid}\n")

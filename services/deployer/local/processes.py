@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -48,10 +49,15 @@ def free_port() -> int:
     return free_ports(1)[0]
 
 
-def spawn(argv: list[str], log_path: Path, run_dir: Path, name: str) -> int:
-    """Start ``argv`` detached, marked as ``name`` started under ``run_dir`` (an absolute path)."""
+def spawn(
+    argv: list[str], log_path: Path, run_dir: Path, name: str, secrets: Mapping[str, str] | None = None
+) -> int:
+    """Start ``argv`` detached, marked as ``name`` started under ``run_dir`` (an absolute path).
+
+    ``secrets`` go in its environment, which only its own user can read, never in argv.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, **{MARK_RUN_DIR: str(run_dir), MARK_NAME: name})
+    env = dict(os.environ, **(secrets or {}), **{MARK_RUN_DIR: str(run_dir), MARK_NAME: name})
     with open(log_path, "ab") as log:  # append: a restarted process keeps its earlier history
         process = subprocess.Popen(
             argv,
@@ -73,6 +79,11 @@ def _environ(pid: int) -> dict[str, str]:
         return {}
     pairs = (item.partition(b"=") for item in raw.split(b"\0") if item)
     return {key.decode(errors="replace"): value.decode(errors="replace") for key, _, value in pairs}
+
+
+def started_with(pid: int, key: str) -> str | None:
+    """The value of ``key`` in the environment ``pid`` was started with, if it has one."""
+    return _environ(pid).get(key)
 
 
 def marked_groups(run_dir: Path) -> dict[int, str]:

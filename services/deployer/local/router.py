@@ -1,10 +1,14 @@
 """Local weighted reverse proxy that stands in for a load balancer in front of a service.
 
-    python -m services.deployer.local.router --port P --admin-port A --state-file F
+    SLIPWAY_ROUTER_ADMIN_TOKEN=... python -m services.deployer.local.router --port P --admin-port A --state-file F
 
 The public listener proxies every request to a backend picked by ``choose_backend``; the admin
 listener lets the deployer change weights and read per-version error rates and latencies. Routes
 are persisted to the state file so a restarted router carries on with the same traffic split.
+
+Reading the admin listener is open (the health-watcher reads it); changing anything needs the
+deployer's token, from the environment because argv is readable by every user in ``ps``. A call
+without it is refused, counted and logged, and ``GET /refusals`` shows the count and the last ones.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import signal
 import sys
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -25,6 +30,9 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from services.deployer.local.admin_auth import (
+    MIN_TOKEN_LENGTH, RECENT_REFUSALS, TOKEN_ENV, Refusal, admin_refusal,
+)
 from services.deployer.local.routing import (
     PIN_HEADER, SERVED_BY_HEADER, Backend, Sample, choose_backend, parse_backends, summarise,
 )
@@ -40,13 +48,16 @@ HOP_BY_HOP = frozenset(
 
 class RouterState:
     def __init__(
-        self, state_file: Path, backends: list[Backend], session: aiohttp.ClientSession
+        self, state_file: Path, backends: list[Backend], session: aiohttp.ClientSession, admin_token: str
     ) -> None:
         self.state_file = state_file
         self.backends = backends
         self.session = session
+        self.admin_token = admin_token
         self.samples: deque[Sample] = deque(maxlen=SAMPLE_BUFFER_SIZE)
         self.rng = random.Random()
+        self.refused = 0
+        self.recent_refusals: deque[Refusal] = deque(maxlen=RECENT_REFUSALS)
 
     def replace_routes(self, backends: list[Backend]) -> None:
         # Persist first: if the write fails the router keeps serving the routes it can restore.
@@ -132,6 +143,35 @@ async def put_routes(request: web.Request) -> web.Response:
     return routes_response(backends)
 
 
+async def refusals(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.json_response({"count": state.refused,
+                              "recent": [refusal.to_dict() for refusal in state.recent_refusals]})
+
+
+# Everything that is not a read changes the router, so it needs the token, whatever the route.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@web.middleware
+async def require_token(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    if request.method in READ_METHODS:
+        return await handler(request)
+    state = request.app[STATE]
+    reason = admin_refusal(request.headers.get("Authorization"), state.admin_token)
+    if reason is None:
+        return await handler(request)
+    remote = request.remote or "unknown"
+    state.refused += 1
+    state.recent_refusals.append(Refusal(time.time(), remote, reason))
+    print(f"refused {request.method} {request.path} from {remote}: {reason} "
+          f"({state.refused} refused since start)", flush=True)
+    return web.json_response({"error": f"refused: {reason}"}, status=401,
+                             headers={"WWW-Authenticate": 'Bearer realm="slipway-router"'})
+
+
 async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
     try:
@@ -146,16 +186,17 @@ async def metrics(request: web.Request) -> web.Response:
 
 def build_apps(state: RouterState) -> tuple[web.Application, web.Application]:
     """The public proxy app and the admin app, sharing one routing state."""
-    public, admin = web.Application(), web.Application()
+    public, admin = web.Application(), web.Application(middlewares=[require_token])
     public[STATE] = admin[STATE] = state
     public.router.add_route("*", "/{tail:.*}", proxy)
     admin.add_routes([web.get("/healthz", healthz), web.get("/routes", get_routes),
-                      web.put("/routes", put_routes), web.get("/metrics", metrics)])
+                      web.put("/routes", put_routes), web.get("/metrics", metrics),
+                      web.get("/refusals", refusals)])
     return public, admin
 
 
 async def run_router(
-    port: int, admin_port: int, state_file: Path, backends: list[Backend]
+    port: int, admin_port: int, state_file: Path, backends: list[Backend], admin_token: str
 ) -> None:
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -163,7 +204,7 @@ async def run_router(
         loop.add_signal_handler(signum, stop_requested.set)
     # Decompression stays off so compressed bodies are passed through byte for byte.
     async with aiohttp.ClientSession(timeout=UPSTREAM_TIMEOUT, auto_decompress=False) as session:
-        state = RouterState(state_file, backends, session)
+        state = RouterState(state_file, backends, session, admin_token)
         # Short shutdown grace: the driver escalates to SIGKILL after a few seconds anyway.
         runners = [web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
                    for app in build_apps(state)]
@@ -186,12 +227,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--admin-port", type=int, required=True)
     parser.add_argument("--state-file", type=Path, required=True)
     args = parser.parse_args(argv)
+    admin_token = os.environ.get(TOKEN_ENV, "")
+    if len(admin_token) < MIN_TOKEN_LENGTH:
+        # An open admin listener would take weights from anyone on the machine.
+        sys.exit(f"router failed to start: {TOKEN_ENV} must hold the deployer's admin token "
+                 f"(at least {MIN_TOKEN_LENGTH} characters)")
     try:
         backends = load_routes(args.state_file)
     except ValueError as err:
         # Refuse to start rather than silently serve no routes after a restart.
         sys.exit(f"router failed to start: {err}")
-    asyncio.run(run_router(args.port, args.admin_port, args.state_file, backends))
+    asyncio.run(run_router(args.port, args.admin_port, args.state_file, backends, admin_token))
 
 
 if __name__ == "__main__":
