@@ -42,6 +42,7 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "RollbackCompleted": DEPLOYER,
     "InstanceRestarted": DEPLOYER,
     "ReleaseResumed": DEPLOYER,
+    "RouterAdminRefused": DEPLOYER,
     "StepVerdict": HEALTH_WATCHER,
     "AlertRaised": (HEALTH_WATCHER, DEPLOYER),
     "RollbackRequested": ROLLBACK_CONTROLLER,

@@ -157,6 +157,21 @@ class InstanceRestarted(Event):
     reason: Text
 
 
+class RouterAdminRefused(Event):
+    """Calls to change a service's router without the deployer's token were refused; its routes did not change.
+
+    Reported on the release that deployed the live version (or the service's latest deployment).
+    """
+
+    subject: ClassVar[str] = subjects.ROUTER_ADMIN_REFUSED
+    admin_url: Url
+    refused: Count = Field(description="Refusals since the last report")
+    total_refused: Count = Field(description="Refusals since the router started")
+    last_reason: Text
+    last_remote_address: str = Field(max_length=100)
+    last_refused_at: ZonedDatetime
+
+
 class Verdict(StrEnum):
     PASS = "pass"
     MARGINAL = "marginal"

@@ -32,6 +32,7 @@ ROLLBACK_REQUESTED = "slipway.evt.rollback.requested"
 ROLLBACK_COMPLETED = "slipway.evt.rollback.completed"
 INSTANCE_RESTARTED = "slipway.evt.deploy.instance_restarted"
 RELEASE_RESUMED = "slipway.evt.deploy.release_resumed"
+ROUTER_ADMIN_REFUSED = "slipway.evt.deploy.router_admin_refused"
 
 CMD_FREEZE = "slipway.cmd.gatekeeper.freeze"
 CMD_LIFT_FREEZE = "slipway.cmd.gatekeeper.lift_freeze"

@@ -121,3 +121,13 @@ def conflict(active: Deployment | None, release_id: str) -> str | None:
 def restart_delay(failures: int) -> float:
     """Seconds before another attempt to restart an instance that failed to start `failures` times in a row."""
     return min(30.0, 0.5 * 2**failures)
+
+
+def unreported_refusals(reported: tuple[int, int] | None, router_pid: int, count: int) -> int:
+    """How many of a router's refused admin calls are news, given the (pid, count) last reported.
+
+    A router counts from zero when it starts, so a router with another pid has reported none of its own.
+    """
+    if reported is None or reported[0] != router_pid:
+        return count
+    return max(0, count - reported[1])

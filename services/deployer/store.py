@@ -49,6 +49,17 @@ routers = Table(
     Column("admin_port", Integer, nullable=False),
 )
 
+# How many refused admin calls of which router process were last reported, so a restarted deployer
+# reports only new ones. Its own table: create_all adds it to databases made before it existed.
+router_refusals = Table(
+    "router_refusals",
+    metadata,
+    Column("service", String(64), primary_key=True),
+    Column("environment", String(64), primary_key=True),
+    Column("router_pid", Integer, nullable=False),
+    Column("reported", Integer, nullable=False),
+)
+
 instances = Table(
     "instances",
     metadata,
@@ -91,6 +102,16 @@ async def latest_approval_of_version(session: AsyncSession, service: str, enviro
         select(deployments.c.approval)
         .where(deployments.c.service == service, deployments.c.environment == environment,
                deployments.c.version == version, deployments.c.status != Status.FAILED.value)
+        .order_by(deployments.c.updated_at.desc())
+        .limit(1)
+    )
+
+
+async def latest_approval(session: AsyncSession, service: str, environment: str) -> str | None:
+    """The approval (ReleaseApproved JSON) of the newest deployment of `service` in `environment`, whatever its outcome."""
+    return await session.scalar(
+        select(deployments.c.approval)
+        .where(deployments.c.service == service, deployments.c.environment == environment)
         .order_by(deployments.c.updated_at.desc())
         .limit(1)
     )
@@ -158,6 +179,20 @@ async def get_router(session: AsyncSession, service: str, environment: str) -> R
 async def save_router(session: AsyncSession, handle: RouterHandle) -> None:
     await session.execute(routers.delete().where(routers.c.service == handle.service, routers.c.environment == handle.environment))
     await session.execute(routers.insert().values(**handle.__dict__))
+
+
+async def refusals_reported(session: AsyncSession, service: str, environment: str) -> tuple[int, int] | None:
+    """(router pid, refusals reported) last recorded for the router of `service` in `environment`."""
+    row = (await session.execute(select(router_refusals).where(
+        router_refusals.c.service == service, router_refusals.c.environment == environment))).first()
+    return (row.router_pid, row.reported) if row else None
+
+
+async def save_refusals_reported(session: AsyncSession, router: RouterHandle, reported: int) -> None:
+    where = (router_refusals.c.service == router.service, router_refusals.c.environment == router.environment)
+    await session.execute(router_refusals.delete().where(*where))
+    await session.execute(router_refusals.insert().values(
+        service=router.service, environment=router.environment, router_pid=router.pid, reported=reported))
 
 
 async def get_instance(session: AsyncSession, service: str, environment: str, version: str) -> InstanceHandle | None:

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
+from services.deployer.local.admin_auth import Refusals
 from services.deployer.local.driver import InstanceHandle, RouterHandle
 
 
@@ -25,6 +26,10 @@ class DeployTarget(Protocol):
 
     async def set_weights(self, router: RouterHandle, weights: list[tuple[InstanceHandle, int]]) -> None:
         """Shift traffic: percent per instance, summing to 100 (or nothing routed at all)."""
+        ...
+
+    async def admin_refusals(self, router: RouterHandle) -> Refusals:
+        """The calls to change `router` it refused since it started, because they lacked the deployer's credentials."""
         ...
 
     async def stop_instance(self, instance: InstanceHandle) -> None:

@@ -4,32 +4,36 @@ At start-up it stops processes the target started but nobody recorded (the deplo
 between), adopts what still runs and restarts what died on the same ports. While it runs it
 watches every recorded instance and restarts one that died, recording the restart and alerting.
 Before adopting or starting an instance it checks the bytes of its artifact copy again: a copy
-that changed is refused (never run) and raises a critical alert.
+that changed is refused (never run) and raises a critical alert. It also reads how many calls to
+change each router were refused (they lacked the deployer's token) and reports new ones as
+`RouterAdminRefused` with a critical alert.
 """
 
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from contracts.events import AlertRaised, InstanceRestarted, ReleaseApproved, Severity
+from contracts.events import AlertRaised, InstanceRestarted, ReleaseApproved, RouterAdminRefused, Severity
 from contracts.subjects import alert_subject
 from libs.artifacts import ArtifactError
 from libs.runtime import Runtime
 from libs.store import Transaction
 from services.deployer import store
 from services.deployer.artifacts import ArtifactStore
-from services.deployer.domain import restart_delay
+from services.deployer.domain import restart_delay, unreported_refusals
 from services.deployer.handlers import DRIVER_ERRORS, SOURCE
-from services.deployer.local.driver import InstanceHandle
+from services.deployer.local.admin_auth import Refusals
+from services.deployer.local.driver import InstanceHandle, RouterHandle
 from services.deployer.target import DeployTarget
 
 log = logging.getLogger("slipway.deployer.upkeep")
 CHECK_INTERVAL_S = 0.5
 InstanceKey = tuple[str, str, str]
-Noticed = TypeVar("Noticed", InstanceRestarted, AlertRaised)
+Noticed = TypeVar("Noticed", InstanceRestarted, AlertRaised, RouterAdminRefused)
 
 
 class Upkeep:
@@ -42,6 +46,9 @@ class Upkeep:
         self.interval_s = interval_s
         self._refused: set[tuple[InstanceKey, int]] = set()  # (instance, pid): alerted once, never retried
         self._failures: dict[InstanceKey, tuple[int, float]] = {}  # failed restarts and when to try again
+        # (service, environment) -> (router pid, refusal count) last seen: unchanged needs no database round.
+        self._refusals_seen: dict[tuple[str, str], tuple[int, int]] = {}
+        self._silent_routers: set[int] = set()  # pids whose refusals could not be read, logged once
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -80,10 +87,11 @@ class Upkeep:
                 return
             except TimeoutError:
                 pass
-            try:
-                await self.check_instances()
-            except Exception:  # noqa: BLE001 - the watch must outlive a failed round (database busy, ...)
-                log.exception("checking instances failed; trying again in %ss", self.interval_s)
+            for check in (self.check_instances, self.check_routers):
+                try:
+                    await check()
+                except Exception:  # noqa: BLE001 - the watch must outlive a failed round (database busy, ...)
+                    log.exception("%s failed; trying again in %ss", check.__name__, self.interval_s)
 
     async def check_instances(self) -> None:
         async with self.runtime.db.transaction() as tx:
@@ -91,6 +99,60 @@ class Upkeep:
         for instance in instances:
             if not self.driver.is_alive(instance):
                 await self._keep_running(instance, adopting=False)
+
+    async def check_routers(self) -> None:
+        async with self.runtime.db.transaction() as tx:
+            routers = await store.all_routers(tx.session)
+        for router in routers:
+            if not self.driver.is_alive(router):
+                continue
+            try:
+                refusals = await self.driver.admin_refusals(router)
+            except DRIVER_ERRORS as exc:
+                if router.pid not in self._silent_routers:
+                    self._silent_routers.add(router.pid)
+                    log.warning("cannot read the refused admin calls of %s/%s: %s", router.service, router.environment, exc)
+                continue
+            self._silent_routers.discard(router.pid)
+            key = (router.service, router.environment)
+            if self._refusals_seen.get(key) != (router.pid, refusals.count):
+                await self._report_refusals(router, refusals)
+                self._refusals_seen[key] = (router.pid, refusals.count)
+
+    async def _report_refusals(self, router: RouterHandle, refusals: Refusals) -> None:
+        async def record(tx: Transaction) -> None:
+            reported = await store.refusals_reported(tx.session, router.service, router.environment)
+            news = unreported_refusals(reported, router.pid, refusals.count)
+            last = refusals.last
+            if news == 0 or last is None:
+                return
+            await store.save_refusals_reported(tx.session, router, refusals.count)
+            summary = (f"{news} call(s) to change the router of {router.service} in {router.environment} without the "
+                       f"deployer's token were refused, the last from {last.remote}: {last.reason}; routes unchanged")
+            log.error("%s (%d since the router started)", summary, refusals.count)
+            approved = await self._owner(tx, router)
+            if approved is None:
+                return
+            await tx.emit(_about(
+                RouterAdminRefused, approved, admin_url=router.admin_url, refused=news, total_refused=refusals.count,
+                last_reason=last.reason, last_remote_address=last.remote,
+                last_refused_at=datetime.fromtimestamp(last.at, UTC),
+            ))
+            await _alert(tx, approved, Severity.CRITICAL, summary,
+                         {"admin_url": router.admin_url, "refused": news, "remote_address": last.remote})
+
+        await self._in_transaction(record)
+
+    async def _owner(self, tx: Transaction, router: RouterHandle) -> ReleaseApproved | None:
+        """The release a router's trouble is reported on: the one that deployed the live version, else the latest."""
+        live = await store.live_version(tx.session, router.service, router.environment)
+        raw = await store.latest_approval_of_version(tx.session, router.service, router.environment, live) if live else None
+        raw = raw or await store.latest_approval(tx.session, router.service, router.environment)
+        if not raw:
+            log.warning("no deployment of %s in %s is known: nothing to report its router's refusals against",
+                        router.service, router.environment)
+            return None
+        return ReleaseApproved.model_validate_json(raw)
 
     async def _keep_running(self, instance: InstanceHandle, *, adopting: bool) -> None:
         key: InstanceKey = (instance.service, instance.environment, instance.version)

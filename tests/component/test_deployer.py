@@ -463,3 +463,63 @@ async def test_a_held_release_rolled_back_is_no_longer_held(
         assert await hold_of(settings, rid) is None
         refused = await resume(settings, rid)
         assert (refused.ok, refused.message) == (False, f"release {rid} was rolled back: there is nothing to resume")
+
+
+def takeover_of(router: RouterHandle, token: str | None = None) -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    backends = [{"version": "6.6.6", "url": f"{router.url}/elsewhere", "weight": 100}]
+    return {"url": f"{router.admin_url}/routes", "json": {"backends": backends}, "headers": headers}
+
+
+async def test_a_restarted_deployer_adopts_its_router_and_only_it_can_still_change_the_routes(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], http: httpx.AsyncClient
+) -> None:
+    async with running(build(settings)):
+        await deploy_live(settings, watcher, artifacts["1.0.0"], "1.0.0")
+    router, _ = await recorded(settings)
+    token_file = settings.data_dir / "run" / "secrets" / "router.shop.prod.token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert token_file.read_bytes() not in Path(f"/proc/{router.pid}/cmdline").read_bytes()
+
+    async with running(build(settings)):
+        adopted, _ = await recorded(settings)
+        assert adopted == router  # the same process, not a restart
+        assert (await http.put(**takeover_of(router))).status_code == 401
+        assert (await http.put(**takeover_of(router, "guessed-" + "x" * 40))).status_code == 401
+        assert await routes(http, router) == {"1.0.0": 100}
+        approved = approve(release_for(artifacts["2.0.0"], "2.0.0", strategy=CANARY))
+        await publish_event(settings.nats_url, approved)
+        await step_seen(watcher, approved.release_id, 0)
+        assert await routes(http, router) == {"2.0.0": 10, "1.0.0": 90}
+
+
+async def test_a_refused_router_admin_call_is_recorded_and_alerted_once(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], http: httpx.AsyncClient
+) -> None:
+    def refusals_seen() -> list[dict]:
+        return watcher.matching(lambda _s, b: b.get("type") == "RouterAdminRefused")
+
+    async with running(build(settings)):
+        step = await deploy_live(settings, watcher, artifacts["1.0.0"], "1.0.0")
+        router, _ = await recorded(settings)
+        assert (await http.put(**takeover_of(router, "w" * 43))).status_code == 401
+        refused = await watcher.wait_type("RouterAdminRefused", release_id=step.release_id)
+        critical = subjects.alert_subject("critical", "payments", "shop")
+        [alert] = await watcher.wait_for(lambda s, b: s == critical and b.get("release_id") == step.release_id)
+        assert (refused["service"], refused["environment"], refused["source"]) == ("shop", "prod", "deployer")
+        assert (refused["refused"], refused["total_refused"], refused["admin_url"]) == (1, 1, router.admin_url)
+        assert (refused["last_reason"], refused["last_remote_address"]) == ("wrong bearer token", "127.0.0.1")
+        assert (alert["type"], alert["severity"], alert["team"]) == ("AlertRaised", "critical", "payments")
+        assert "without the deployer's token were refused" in alert["summary"] and "w" * 43 not in alert["summary"]
+
+        assert (await http.put(**takeover_of(router))).status_code == 401
+        await watcher.wait_for(lambda _s, b: b.get("type") == "RouterAdminRefused" and b["total_refused"] == 2)
+
+    # A restarted deployer reports only refusals it has not reported yet.
+    async with running(build(settings)):
+        assert (await http.put(**takeover_of(router))).status_code == 401
+        await watcher.wait_for(lambda _s, b: b.get("type") == "RouterAdminRefused" and b["total_refused"] == 3)
+        assert await routes(http, router) == {"1.0.0": 100}
+    assert [(b["refused"], b["total_refused"], b["last_reason"][:2]) for b in refusals_seen()] == [
+        (1, 1, "wr"), (1, 2, "no"), (1, 3, "no"),
+    ]

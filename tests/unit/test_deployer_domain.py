@@ -5,7 +5,7 @@ import pytest
 from contracts.events import Verdict
 from services.deployer.domain import (
     Deployment, Hold, Next, Split, Status, advanced, after_verdict, conflict, onward, restart_delay, resume_refusal,
-    traffic_split,
+    traffic_split, unreported_refusals,
 )
 
 
@@ -149,3 +149,10 @@ def test_a_release_that_ended_may_not_be_resumed(status: Status, said: str) -> N
     assert resume_refusal(deployment(status=status), hold(), "shop-2.0.0") == (
         f"release shop-2.0.0 {said}: there is nothing to resume"
     )
+
+
+def test_only_refusals_not_yet_reported_are_news_and_a_restarted_router_counts_afresh() -> None:
+    assert unreported_refusals(None, 41, 3) == 3
+    assert unreported_refusals((41, 3), 41, 3) == 0
+    assert unreported_refusals((41, 3), 41, 5) == 2
+    assert unreported_refusals((41, 3), 42, 1) == 1  # another router process: none of its refusals reported
