@@ -108,7 +108,7 @@ async def latest_approval_of_version(session: AsyncSession, service: str, enviro
 
 
 async def latest_approval(session: AsyncSession, service: str, environment: str) -> str | None:
-    """The approval (ReleaseApproved JSON) of the newest deployment of `service` in `environment`, whatever its outcome."""
+    """The approval (ReleaseApproved JSON) of the newest deployment of `service` in `environment`, any outcome."""
     return await session.scalar(
         select(deployments.c.approval)
         .where(deployments.c.service == service, deployments.c.environment == environment)

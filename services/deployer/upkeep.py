@@ -111,7 +111,8 @@ class Upkeep:
             except DRIVER_ERRORS as exc:
                 if router.pid not in self._silent_routers:
                     self._silent_routers.add(router.pid)
-                    log.warning("cannot read the refused admin calls of %s/%s: %s", router.service, router.environment, exc)
+                    log.warning("cannot read the refused admin calls of %s/%s: %s",
+                                router.service, router.environment, exc)
                 continue
             self._silent_routers.discard(router.pid)
             key = (router.service, router.environment)
@@ -145,9 +146,10 @@ class Upkeep:
 
     async def _owner(self, tx: Transaction, router: RouterHandle) -> ReleaseApproved | None:
         """The release a router's trouble is reported on: the one that deployed the live version, else the latest."""
-        live = await store.live_version(tx.session, router.service, router.environment)
-        raw = await store.latest_approval_of_version(tx.session, router.service, router.environment, live) if live else None
-        raw = raw or await store.latest_approval(tx.session, router.service, router.environment)
+        service, environment = router.service, router.environment
+        live = await store.live_version(tx.session, service, environment)
+        raw = await store.latest_approval_of_version(tx.session, service, environment, live) if live else None
+        raw = raw or await store.latest_approval(tx.session, service, environment)
         if not raw:
             log.warning("no deployment of %s in %s is known: nothing to report its router's refusals against",
                         router.service, router.environment)

@@ -178,7 +178,7 @@ async def test_only_the_deployers_token_changes_routes_and_refusals_are_recorded
     assert "refused PUT /routes from 127.0.0.1: wrong bearer token" in log
     assert token not in log and guess not in log
 
-    allowed = await client.put(f"{router.admin_url}/routes", json=takeover, headers={"Authorization": f"Bearer {token}"})
+    allowed = await client.put(f"{router.admin_url}/routes", json=takeover, headers=bearer(driver, router))
     assert allowed.status_code == 200
     assert (await driver.admin_refusals(router)).count == 4
 

@@ -3,8 +3,9 @@
 Layout under ``run_dir``: ``pids/<name>.pid`` (the pid that runs under a name now, for people),
 ``logs/<name>.log``, ``routers/<service>.<environment>.json`` (routes a restarted router
 restores) and ``secrets/<name>.token`` (a router's admin token, readable by its owner only, so a
-restarted deployer can still change the routers it adopts). Handles are plain data so the deployer can persist them and adopt live processes
-after its own restart instead of starting duplicates.
+restarted deployer can still change the routers it adopts). Handles are plain data so the
+deployer can persist them and adopt live processes after its own restart instead of starting
+duplicates.
 
 Every process is marked with ``run_dir`` in its environment from the moment it exists (see
 ``processes.spawn``), so one that was started but never recorded (the deployer died in between)
@@ -180,8 +181,8 @@ class LocalDriver:
         where = f"router for {router.service}/{router.environment} at {router.admin_url}"
         token = self._read_token(process_name(router))
         if token is None:
-            raise LocalDriverError(f"{where}: its admin token file {self.token_file(router.service, router.environment)} "
-                                   f"is missing")
+            missing = self.token_file(router.service, router.environment)
+            raise LocalDriverError(f"{where}: its admin token file {missing} is missing")
         try:
             async with _admin_client() as client:
                 response = await client.put(f"{router.admin_url}/routes", json={"backends": backends},
