@@ -10,9 +10,14 @@ from pathlib import Path
 import pytest
 
 from examples.build_sample import build as build_sample, sha256_of
+from libs.artifact_sources import ArtifactSources
 from libs.artifacts import ArtifactError
 from services.deployer.artifacts import ArtifactStore
 from tests.support.releases import digest_of
+
+
+def store_in(tmp_path: Path, *hosts: str) -> ArtifactStore:
+    return ArtifactStore(tmp_path / "store", ArtifactSources.of([tmp_path], list(hosts)))
 
 
 @pytest.fixture
@@ -36,7 +41,7 @@ def served(artifact: Path) -> Iterator[str]:
 async def test_local_and_remote_artifacts_become_the_same_read_only_copy(
     artifact: Path, served: str, tmp_path: Path
 ) -> None:
-    store = ArtifactStore(tmp_path / "store")
+    store = store_in(tmp_path, served.split("/")[2])
     digest = digest_of(artifact)
     from_file = await store.admit(str(artifact), digest)
     assert from_file == store.path_for(digest) and from_file.read_bytes() == artifact.read_bytes()
@@ -54,7 +59,7 @@ async def test_local_and_remote_artifacts_become_the_same_read_only_copy(
 
 
 async def test_bytes_that_do_not_match_leave_nothing_behind(artifact: Path, tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path / "store")
+    store = store_in(tmp_path)
     wrong = "sha256:" + "0" * 64
     with pytest.raises(ArtifactError, match=f"digest mismatch .* declared {wrong}"):
         await store.admit(str(artifact), wrong)
@@ -67,7 +72,7 @@ async def test_hashing_does_not_hold_the_event_loop(tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
     with big.open("wb") as out:
         out.truncate(128 << 20)  # sparse: 128 MiB of zeros
-    store = ArtifactStore(tmp_path / "store")
+    store = store_in(tmp_path)
     ticks = 0
 
     async def tick() -> None:
