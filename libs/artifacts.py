@@ -221,7 +221,9 @@ async def _followed(
         await response.aclose()
         hop = sources.remote(response.next_request.url) if response.next_request is not None else None
         if not isinstance(hop, httpx.URL):  # where it pointed is not told: that is the internal host's business
-            raise ArtifactError(f"fetching {uri} was redirected to a source SLIPWAY_ARTIFACT_HOSTS does not allow")
+            raise ArtifactError(
+                f"artifact source not allowed: {uri} redirects to a URL not on a host in SLIPWAY_ARTIFACT_HOSTS"
+            )
         url = hop
     raise ArtifactError(f"fetching {uri} was redirected more than {MAX_REDIRECTS} times")
 

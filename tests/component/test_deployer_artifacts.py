@@ -87,3 +87,49 @@ async def test_hashing_does_not_hold_the_event_loop(tmp_path: Path) -> None:
     finally:
         ticker.cancel()
     assert ticks >= 3, f"the event loop ran only {ticks} times while 128 MiB were hashed and copied"
+
+
+async def test_sources_outside_the_allow_list_are_never_copied_even_with_the_right_digest(
+    artifact: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "passwd.pyz").symlink_to("/etc/passwd")
+    store = ArtifactStore(tmp_path / "store", ArtifactSources.of([artifact.parent], []))
+    passwd = digest_of(Path("/etc/passwd"))
+    for uri in ("/etc/passwd", "file:///etc/passwd", str(tmp_path / "passwd.pyz"), f"{artifact.parent}/../passwd.pyz"):
+        with pytest.raises(ArtifactError, match="not allowed: .* SLIPWAY_ARTIFACT_DIRS") as refused:
+            await store.admit(uri, passwd)
+        assert passwd.removeprefix("sha256:") not in str(refused.value)
+    assert not (tmp_path / "store").exists()
+
+    # A copy already in the store does not make a disallowed source acceptable.
+    outside = tmp_path / "outside.pyz"
+    outside.write_bytes(artifact.read_bytes())
+    await store.admit(str(artifact), digest_of(artifact))
+    with pytest.raises(ArtifactError, match="not allowed"):
+        await store.admit(str(outside), digest_of(artifact))
+
+
+async def test_a_redirect_off_the_allowed_hosts_is_not_followed(artifact: Path, tmp_path: Path) -> None:
+    from aiohttp import web
+
+    from libs.embedded_nats import free_port
+
+    hits: list[str] = []
+
+    async def redirect(request: web.Request) -> web.Response:
+        hits.append(request.host)
+        return web.Response(status=307, headers={"Location": f"http://localhost:{port}/internal"})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", redirect)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        store = store_in(tmp_path, f"127.0.0.1:{port}")  # 127.0.0.1 is allowed; "localhost" is another name
+        with pytest.raises(ArtifactError, match="redirects to a URL not on a host in SLIPWAY_ARTIFACT_HOSTS"):
+            await store.admit(f"http://127.0.0.1:{port}/app.pyz", digest_of(artifact))
+    finally:
+        await runner.cleanup()
+    assert hits == [f"127.0.0.1:{port}"]
