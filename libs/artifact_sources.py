@@ -44,11 +44,11 @@ class ArtifactSources:
 
     def decide(self, uri: str) -> Path | httpx.URL | Refused:
         """The resolved file or the URL to read for `uri`, or why it may not be read."""
-        scheme = urlsplit(uri).scheme
+        parsed = urlsplit(uri)
+        scheme = parsed.scheme
         if scheme == "":
             return self._local(uri, Path(uri))
         if scheme == "file":
-            parsed = urlsplit(uri)
             if parsed.netloc not in LOCAL_FILE_HOSTS:
                 return Refused(f"artifact source not allowed: {uri} names a file on another host")
             return self._local(uri, Path(unquote(parsed.path)))
