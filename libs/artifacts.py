@@ -1,5 +1,7 @@
 """Fetch an artifact and check its digest while streaming it: never trust bytes unverified.
 
+Only sources the configured ArtifactSources allow are read, every redirect included.
+
 Reading and hashing run in worker threads and every fetch is bounded in size and time, so a huge
 file or a server that never answers costs its own caller a deadline and never blocks the event loop.
 """
@@ -13,7 +15,8 @@ import stat
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +25,14 @@ from urllib.parse import unquote, urlparse
 
 import httpx
 
+from libs.artifact_sources import ArtifactSources, Refused
 from libs.settings import Settings
 
 CHUNK = 1 << 20
 GIB = 1024**3
 # As many as the artifact-verifier's concurrent verifications, so no hash waits behind another.
 HASHING_THREADS = 8
+MAX_REDIRECTS = 5
 _DEFAULTS = Settings.model_fields
 T = TypeVar("T")
 
@@ -76,8 +81,16 @@ def local_path(uri: str) -> Path | None:
     return None
 
 
+def allowed_source(uri: str, sources: ArtifactSources) -> Path | httpx.URL:
+    """The resolved file or the URL `uri` names, or ArtifactError if configuration does not allow it."""
+    source = sources.decide(uri)
+    if isinstance(source, Refused):
+        raise ArtifactError(source.reason)
+    return source
+
+
 async def fetch_verified(
-    uri: str, digest: str, cache_dir: Path, limits: FetchLimits = FetchLimits()
+    uri: str, digest: str, cache_dir: Path, sources: ArtifactSources, limits: FetchLimits = FetchLimits()
 ) -> tuple[Path, int]:
     """Return a local path whose bytes hash to `digest` (sha256:<hex>), and its size.
 
@@ -85,14 +98,12 @@ async def fetch_verified(
     (content-addressed), and hashed on the way in.
     """
     expected = digest.removeprefix("sha256:")
-    path = local_path(uri)
-    if path is None and urlparse(uri).scheme not in ("http", "https"):
-        raise ArtifactError(f"unsupported artifact URI scheme in {uri!r}: use a path, file://, http:// or https://")
+    source = await asyncio.to_thread(allowed_source, uri, sources)  # resolving symlinks touches the disk
     try:
         async with asyncio.timeout(limits.deadline_s):
-            if path is not None:
-                return await _verify_local(uri, path, expected, limits)
-            return await _download(uri, expected, cache_dir, limits)
+            if isinstance(source, Path):
+                return await _verify_local(uri, source, expected, limits)
+            return await _download(uri, source, expected, cache_dir, sources, limits)
     except TimeoutError:
         raise ArtifactError(f"fetching and hashing {uri} did not finish within {limits.deadline_s:g}s") from None
 
@@ -145,7 +156,9 @@ def hash_file(path: Path, limits: FetchLimits = FetchLimits()) -> tuple[str, int
     return sha.hexdigest(), size
 
 
-async def _download(uri: str, expected: str, cache_dir: Path, limits: FetchLimits) -> tuple[Path, int]:
+async def _download(
+    uri: str, url: httpx.URL, expected: str, cache_dir: Path, sources: ArtifactSources, limits: FetchLimits
+) -> tuple[Path, int]:
     await asyncio.to_thread(cache_dir.mkdir, parents=True, exist_ok=True)
     target = cache_dir / f"sha256-{expected}"
     if await asyncio.to_thread(target.exists):
@@ -156,7 +169,7 @@ async def _download(uri: str, expected: str, cache_dir: Path, limits: FetchLimit
     fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=".partial-")
     try:
         with os.fdopen(fd, "wb") as out:
-            actual, size = await _stream_into(uri, out, limits)
+            actual, size = await _stream_into(uri, url, out, sources, limits)
         _check(uri, expected, actual)
         os.replace(tmp_name, target)
         return target, size
@@ -165,12 +178,14 @@ async def _download(uri: str, expected: str, cache_dir: Path, limits: FetchLimit
             os.unlink(tmp_name)
 
 
-async def _stream_into(uri: str, out: BinaryIO, limits: FetchLimits) -> tuple[str, int]:
+async def _stream_into(
+    uri: str, url: httpx.URL, out: BinaryIO, sources: ArtifactSources, limits: FetchLimits
+) -> tuple[str, int]:
     sha, size = hashlib.sha256(), 0
     tls = await asyncio.to_thread(_tls_context)
     try:
-        async with httpx.AsyncClient(timeout=limits.http_timeout(), verify=tls, follow_redirects=True) as client:
-            async with client.stream("GET", uri) as response:
+        async with httpx.AsyncClient(timeout=limits.http_timeout(), verify=tls) as client:
+            async with _followed(client, uri, url, sources) as response:
                 if response.status_code != 200:
                     raise ArtifactError(f"fetching {uri} answered HTTP {response.status_code}")
                 declared = response.headers.get("content-length", "")
@@ -190,6 +205,29 @@ async def _stream_into(uri: str, out: BinaryIO, limits: FetchLimits) -> tuple[st
     return sha.hexdigest(), size
 
 
+@asynccontextmanager
+async def _followed(
+    client: httpx.AsyncClient, uri: str, url: httpx.URL, sources: ArtifactSources
+) -> AsyncIterator[httpx.Response]:
+    """The streamed response to GET `url`, redirects followed one hop at a time, each checked like `uri`."""
+    for _ in range(MAX_REDIRECTS + 1):
+        response = await client.send(client.build_request("GET", url), stream=True)
+        if not response.is_redirect:
+            try:
+                yield response
+            finally:
+                await response.aclose()
+            return
+        await response.aclose()
+        hop = sources.remote(response.next_request.url) if response.next_request is not None else None
+        if not isinstance(hop, httpx.URL):  # where it pointed is not told: that is the internal host's business
+            raise ArtifactError(
+                f"artifact source not allowed: {uri} redirects to a URL not on a host in SLIPWAY_ARTIFACT_HOSTS"
+            )
+        url = hop
+    raise ArtifactError(f"fetching {uri} was redirected more than {MAX_REDIRECTS} times")
+
+
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     # Loading the CA bundle takes 0.1-0.25 s of CPU: a client built with the default would block the
@@ -204,4 +242,9 @@ def _absorb(sha: "hashlib._Hash", out: BinaryIO, chunk: bytes) -> None:
 
 def _check(uri: str, expected: str, actual: str) -> None:
     if actual != expected:
-        raise ArtifactError(f"digest mismatch for {uri}: declared sha256:{expected}, actual sha256:{actual}")
+        raise ArtifactError(mismatch(uri, expected))
+
+
+def mismatch(uri: str, expected: str) -> str:
+    # The actual hash is never told: it would turn the verifier into an oracle for any file's contents.
+    return f"digest mismatch for {uri}: its bytes do not hash to the declared sha256:{expected}"

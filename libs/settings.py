@@ -1,11 +1,14 @@
 """Typed settings, read once at each process's composition root."""
 
+import json
+import os
+import re
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from libs.faults import CrashPoint, parse_crash_points
 
@@ -42,6 +45,17 @@ class Settings(BaseSettings):
     artifact_deadline_s: float = Field(
         default=300.0, gt=0, description="Longest one artifact's fetch and hash may take in all"
     )
+    artifact_dirs: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [Path("dist")],
+        description="Directories a release may name local artifacts under (symlinks followed), separated by "
+        "`:` or `,`; relative ones are taken from the working directory. data_dir/demo-artifacts and "
+        "data_dir/artifact-cache are always allowed; nothing else in data_dir is",
+    )
+    artifact_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts a release may name http(s) artifacts on, comma-separated: `host` (the scheme's "
+        "default port) or `host:port`; none by default, so only local artifacts are accepted",
+    )
     crash_at: str = Field(
         default="",
         description="Recovery tests only: stage:place:key entries at which the process SIGKILLs itself once "
@@ -61,6 +75,16 @@ class Settings(BaseSettings):
         "rolled back), or pauses: an `inconclusive` verdict and a warning alert, the release holding its weights",
     )
 
+    @field_validator("artifact_dirs", mode="before")
+    @classmethod
+    def artifact_dirs_listed(cls, value: object) -> object:
+        return _listed(value, separators=f"[,{re.escape(os.pathsep)}]")
+
+    @field_validator("artifact_hosts", mode="before")
+    @classmethod
+    def artifact_hosts_listed(cls, value: object) -> object:
+        return _listed(value, separators=r"[,\s]")
+
     @field_validator("crash_at")
     @classmethod
     def crash_points_readable(cls, value: str) -> str:
@@ -75,3 +99,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+
+def _listed(value: object, separators: str) -> object:
+    """A list from the environment: a JSON list, or entries split on `separators`, blanks dropped."""
+    if not isinstance(value, str):
+        return value
+    if value.lstrip().startswith("["):
+        return json.loads(value)
+    return [entry.strip() for entry in re.split(separators, value) if entry.strip()]

@@ -130,7 +130,8 @@ async def verification_latencies(settings: Settings, scratch: Path, count: int) 
     with big.open("wb") as handle:
         handle.truncate(1 << 29)  # sparse: hashed for real, written to disk not at all
     # The hanging download gives up after 3 s, so stopping the verifier does not wait out the default 30 s.
-    app = build(settings.model_copy(update={"artifact_read_timeout_s": 3.0}))
+    port = hanging.sockets[0].getsockname()[1]
+    app = build(settings.model_copy(update={"artifact_read_timeout_s": 3.0, "artifact_hosts": [f"127.0.0.1:{port}"]}))
     await app.start()
     nc = await nats.connect(settings.nats_url)
     verified: dict[str, asyncio.Future[float]] = {}
@@ -152,7 +153,6 @@ async def verification_latencies(settings: Settings, scratch: Path, count: int) 
     try:
         await nc.subscribe(subjects.ARTIFACT_VERIFIED, cb=on_verified)
         alone = [await timed(n) for n in range(count)]
-        port = hanging.sockets[0].getsockname()[1]
         hashed = release_for(big, "9.0.0", service="bench-slow", digest="sha256:" + "1" * 64)
         never_answered = hashed.artifact.model_copy(update={"uri": f"http://127.0.0.1:{port}/app.pyz"})
         for request in (hashed, hashed.model_copy(update={"release_id": "bench-hanging", "artifact": never_answered})):
@@ -192,7 +192,9 @@ async def unsynced_publish_rate(scratch: Path, count: int) -> float:
 
 async def run(scratch: Path) -> None:
     with EmbeddedNats(scratch / "nats") as server:
-        settings = Settings(nats_url=server.url, data_dir=scratch / "data", log_level="WARNING")
+        settings = Settings(
+            nats_url=server.url, data_dir=scratch / "data", log_level="WARNING", artifact_dirs=[scratch]
+        )
         await ensure_streams(server.url)
         table = Table(title=f"slipway bench (embedded nats-server, SQLite, {EVENTS} events, {RELEASES} releases)")
         for column in ("path", "slipway", "ceiling (same run)", "ceiling path"):

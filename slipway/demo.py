@@ -77,7 +77,7 @@ def run_demo(nats_url: str | None, settings: Settings) -> bool:
         console.print(f"[bold]Starting a self-contained stack in {scratch}[/]")
         with Stack(Path(scratch)) as stack:
             url = stack.nats_url
-            return asyncio.run(scenario(url, Path(scratch) / "artifacts"))
+            return asyncio.run(scenario(url, Path(scratch) / "demo-artifacts"))
 
 
 async def scenario(nats_url: str, artifacts: Path) -> bool:

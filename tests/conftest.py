@@ -29,7 +29,8 @@ def nats_url(nats_server: EmbeddedNats) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, nats_url: str) -> Settings:
-    return Settings(nats_url=nats_url, data_dir=tmp_path / "data", max_deliver=3)
+    # Tests build their artifacts anywhere in tmp_path; the services may read them there and nowhere else.
+    return Settings(nats_url=nats_url, data_dir=tmp_path / "data", max_deliver=3, artifact_dirs=[tmp_path])
 
 
 @pytest.fixture

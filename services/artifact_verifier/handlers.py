@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from contracts.envelope import Event
 from contracts.events import ArtifactRejected, ArtifactVerified, ReleaseRequested
 from contracts.release import ReleaseSpec
+from libs.artifact_sources import ArtifactSources
 from libs.artifacts import ArtifactError, FetchLimits, fetch_verified
 from libs.runtime import Runtime
 from libs.store import Transaction
@@ -47,6 +48,7 @@ class Handlers:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.cache_dir = runtime.settings.data_dir / "artifact-cache"
+        self.sources = ArtifactSources.from_settings(runtime.settings)
         self.limits = FetchLimits.from_settings(runtime.settings)
         self._turns = KeyedTurns()
 
@@ -87,7 +89,9 @@ class Handlers:
 
     async def _verify(self, request: ReleaseRequested) -> ArtifactVerified | ArtifactRejected:
         try:
-            _, size = await fetch_verified(request.artifact.uri, request.artifact.digest, self.cache_dir, self.limits)
+            _, size = await fetch_verified(
+                request.artifact.uri, request.artifact.digest, self.cache_dir, self.sources, self.limits
+            )
         except ArtifactError as exc:
             return ArtifactRejected.caused_by(request, SOURCE, reason=str(exc))
         return ArtifactVerified.caused_by(

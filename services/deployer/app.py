@@ -7,6 +7,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from contracts import subjects
 from contracts.commands import ResumeRelease
 from contracts.events import ReleaseApproved, RollbackRequested, StepVerdict
+from libs.artifact_sources import ArtifactSources
 from libs.artifacts import FetchLimits
 from libs.bus import consume
 from libs.commands import serve_command
@@ -22,7 +23,10 @@ from services.deployer.upkeep import Upkeep
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
     runtime = build_runtime("deployer", settings, [metadata], exporter=exporter)
     driver = LocalDriver(settings.data_dir / "run", crash_points=settings.crash_points, crash_marker_dir=settings.data_dir)
-    artifacts = ArtifactStore(settings.data_dir / "deployer-artifacts", FetchLimits.from_settings(settings))
+    artifacts = ArtifactStore(
+        settings.data_dir / "deployer-artifacts", ArtifactSources.from_settings(settings),
+        FetchLimits.from_settings(settings),
+    )
     handlers = Handlers(runtime, driver, artifacts)
     upkeep = Upkeep(runtime, driver, artifacts, handlers.lock_for)
     for subject, durable, model, handle in (

@@ -13,7 +13,8 @@ import stat
 import tempfile
 from pathlib import Path
 
-from libs.artifacts import ArtifactError, FetchLimits, fetch_verified, local_path
+from libs.artifact_sources import ArtifactSources
+from libs.artifacts import ArtifactError, FetchLimits, allowed_source, fetch_verified, mismatch
 
 CHUNK = 1 << 16
 PREFIX = "sha256-"
@@ -21,22 +22,25 @@ READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
 
 class ArtifactStore:
-    def __init__(self, root: Path, limits: FetchLimits = FetchLimits()) -> None:
+    def __init__(self, root: Path, sources: ArtifactSources, limits: FetchLimits = FetchLimits()) -> None:
         self.root = Path(root).resolve()
-        self.limits = limits  # the same size and time bounds the artifact-verifier applied
+        self.sources = sources  # the same sources, size and time bounds the artifact-verifier applied
+        self.limits = limits
 
     def path_for(self, digest: str) -> Path:
         return self.root / f"{PREFIX}{digest.removeprefix('sha256:')}"
 
     async def admit(self, uri: str, digest: str) -> Path:
         """A verified, read-only copy of the artifact at ``uri`` whose bytes hash to ``digest``."""
-        source = local_path(uri)
-        if source is not None:
+        # Checked before anything, a copy already in the store included: a release naming a source
+        # configuration does not allow is refused whatever the store holds.
+        source = await asyncio.to_thread(allowed_source, uri, self.sources)
+        if isinstance(source, Path):
             return await asyncio.to_thread(self._admit_file, uri, source, digest)
         # Remote artifacts arrive through the shared fetcher (verified on the way in), then are copied
         # into the store like any local file, so the store alone decides what a copy looks like.
         downloads = self.root / ".downloads"
-        downloaded, _ = await fetch_verified(uri, digest, downloads, self.limits)
+        downloaded, _ = await fetch_verified(uri, digest, downloads, self.sources, self.limits)
         try:
             return await asyncio.to_thread(self._admit_file, uri, downloaded, digest)
         finally:
@@ -81,9 +85,7 @@ class ArtifactStore:
                 os.fsync(out.fileno())
             expected = digest.removeprefix("sha256:")
             if sha.hexdigest() != expected:
-                raise ArtifactError(
-                    f"digest mismatch for {uri}: declared sha256:{expected}, actual sha256:{sha.hexdigest()}"
-                )
+                raise ArtifactError(mismatch(uri, expected))
             os.chmod(partial, READ_ONLY)
             os.replace(partial, target)
             return target

@@ -84,6 +84,7 @@ async def test_fetches_and_verifies_an_http_artifact(settings: Settings, watcher
     missing = missing.model_copy(
         update={"artifact": missing.artifact.model_copy(update={"uri": f"http://127.0.0.1:{port}/missing.pyz"})}
     )
+    settings = settings.model_copy(update={"artifact_hosts": [f"127.0.0.1:{port}"]})
     try:
         async with running(build(settings)):
             await publish_event(settings.nats_url, good)

@@ -146,8 +146,11 @@ async def test_unreachable_nats_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @needs_services
-async def test_stack_runs_the_services_and_follows_releases(tmp_path: Path, artifact: Path) -> None:
+async def test_stack_runs_the_services_and_follows_releases(
+    tmp_path: Path, artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data_dir = tmp_path / "data"
+    monkeypatch.setenv("SLIPWAY_ARTIFACT_DIRS", str(artifact.parent))  # the services inherit it
     stack = Stack(data_dir)
     url = await asyncio.to_thread(stack.start)
     try:

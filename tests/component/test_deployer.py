@@ -259,6 +259,23 @@ async def test_digest_mismatch_fails_the_deployment_and_the_next_release_still_d
         assert await served_by(http, started["router_url"], 5) == [(200, "1.0.0")] * 5
 
 
+async def test_an_approval_naming_an_artifact_outside_the_allowed_directories_fails_without_running_it(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    settings = settings.model_copy(update={"artifact_dirs": [artifacts["1.0.0"].parent]})
+    outside = tmp_path / "elsewhere" / "app.pyz"
+    outside.parent.mkdir()
+    outside.write_bytes(artifacts["1.0.0"].read_bytes())  # the right digest, from a place not allowed
+    approval = approve(release_for(outside, "1.0.0"))
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, approval)
+        failed = await outcome(watcher, approval.release_id)
+    assert failed["type"] == "DeploymentFailed"
+    assert "not allowed" in failed["reason"] and "SLIPWAY_ARTIFACT_DIRS" in failed["reason"]
+    assert not watcher.matching(lambda _s, b: b.get("release_id") == approval.release_id
+                                and b.get("type") == "DeploymentStarted")
+
+
 async def test_a_dead_instance_is_restarted_on_its_port_recorded_and_alerted(
     settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], http: httpx.AsyncClient
 ) -> None:

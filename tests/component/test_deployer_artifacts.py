@@ -10,9 +10,14 @@ from pathlib import Path
 import pytest
 
 from examples.build_sample import build as build_sample, sha256_of
+from libs.artifact_sources import ArtifactSources
 from libs.artifacts import ArtifactError
 from services.deployer.artifacts import ArtifactStore
 from tests.support.releases import digest_of
+
+
+def store_in(tmp_path: Path, *hosts: str) -> ArtifactStore:
+    return ArtifactStore(tmp_path / "store", ArtifactSources.of([tmp_path], list(hosts)))
 
 
 @pytest.fixture
@@ -36,7 +41,7 @@ def served(artifact: Path) -> Iterator[str]:
 async def test_local_and_remote_artifacts_become_the_same_read_only_copy(
     artifact: Path, served: str, tmp_path: Path
 ) -> None:
-    store = ArtifactStore(tmp_path / "store")
+    store = store_in(tmp_path, served.split("/")[2])
     digest = digest_of(artifact)
     from_file = await store.admit(str(artifact), digest)
     assert from_file == store.path_for(digest) and from_file.read_bytes() == artifact.read_bytes()
@@ -54,7 +59,7 @@ async def test_local_and_remote_artifacts_become_the_same_read_only_copy(
 
 
 async def test_bytes_that_do_not_match_leave_nothing_behind(artifact: Path, tmp_path: Path) -> None:
-    store = ArtifactStore(tmp_path / "store")
+    store = store_in(tmp_path)
     wrong = "sha256:" + "0" * 64
     with pytest.raises(ArtifactError, match=f"digest mismatch .* declared {wrong}"):
         await store.admit(str(artifact), wrong)
@@ -67,7 +72,7 @@ async def test_hashing_does_not_hold_the_event_loop(tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
     with big.open("wb") as out:
         out.truncate(128 << 20)  # sparse: 128 MiB of zeros
-    store = ArtifactStore(tmp_path / "store")
+    store = store_in(tmp_path)
     ticks = 0
 
     async def tick() -> None:
@@ -82,3 +87,49 @@ async def test_hashing_does_not_hold_the_event_loop(tmp_path: Path) -> None:
     finally:
         ticker.cancel()
     assert ticks >= 3, f"the event loop ran only {ticks} times while 128 MiB were hashed and copied"
+
+
+async def test_sources_outside_the_allow_list_are_never_copied_even_with_the_right_digest(
+    artifact: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "passwd.pyz").symlink_to("/etc/passwd")
+    store = ArtifactStore(tmp_path / "store", ArtifactSources.of([artifact.parent], []))
+    passwd = digest_of(Path("/etc/passwd"))
+    for uri in ("/etc/passwd", "file:///etc/passwd", str(tmp_path / "passwd.pyz"), f"{artifact.parent}/../passwd.pyz"):
+        with pytest.raises(ArtifactError, match="not allowed: .* SLIPWAY_ARTIFACT_DIRS") as refused:
+            await store.admit(uri, passwd)
+        assert passwd.removeprefix("sha256:") not in str(refused.value)
+    assert not (tmp_path / "store").exists()
+
+    # A copy already in the store does not make a disallowed source acceptable.
+    outside = tmp_path / "outside.pyz"
+    outside.write_bytes(artifact.read_bytes())
+    await store.admit(str(artifact), digest_of(artifact))
+    with pytest.raises(ArtifactError, match="not allowed"):
+        await store.admit(str(outside), digest_of(artifact))
+
+
+async def test_a_redirect_off_the_allowed_hosts_is_not_followed(artifact: Path, tmp_path: Path) -> None:
+    from aiohttp import web
+
+    from libs.embedded_nats import free_port
+
+    hits: list[str] = []
+
+    async def redirect(request: web.Request) -> web.Response:
+        hits.append(request.host)
+        return web.Response(status=307, headers={"Location": f"http://localhost:{port}/internal"})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", redirect)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        store = store_in(tmp_path, f"127.0.0.1:{port}")  # 127.0.0.1 is allowed; "localhost" is another name
+        with pytest.raises(ArtifactError, match="redirects to a URL not on a host in SLIPWAY_ARTIFACT_HOSTS"):
+            await store.admit(f"http://127.0.0.1:{port}/app.pyz", digest_of(artifact))
+    finally:
+        await runner.cleanup()
+    assert hits == [f"127.0.0.1:{port}"]

@@ -68,7 +68,8 @@ def outcomes_of(watcher: EventWatcher, request: ReleaseRequested) -> list[dict]:
 async def test_valid_releases_are_verified_promptly_beside_a_hanging_url_and_huge_files(
     settings: Settings, watcher: EventWatcher, tmp_path: Path, hanging_url: str
 ) -> None:
-    settings = settings.model_copy(update={"artifact_read_timeout_s": READ_TIMEOUT_S})
+    hanging_host = hanging_url.split("/")[2]
+    settings = settings.model_copy(update={"artifact_read_timeout_s": READ_TIMEOUT_S, "artifact_hosts": [hanging_host]})
     valid = []
     for n in range(3 * SAMPLES):
         artifact = tmp_path / f"valid-{n}.pyz"
@@ -131,6 +132,7 @@ async def test_an_oversize_artifact_is_refused_with_its_size_before_it_is_read(
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    settings = settings.model_copy(update={"artifact_hosts": [f"127.0.0.1:{port}"]})
     local = release_for(sparse_file(tmp_path / "huge.pyz", 30 * GIB), "1.0.0", digest="sha256:" + "3" * 64)
     by_length = with_uri(release_for(tmp_path / "huge.pyz", "2.0.0", digest="sha256:" + "4" * 64),
                          f"http://127.0.0.1:{port}/declared.pyz")
@@ -173,6 +175,7 @@ async def test_a_download_that_trickles_is_cut_off_at_the_total_deadline(
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    settings = settings.model_copy(update={"artifact_hosts": [f"127.0.0.1:{port}"]})
     artifact = tmp_path / "app.pyz"
     artifact.write_bytes(b"bytes")
     request = with_uri(release_for(artifact), f"http://127.0.0.1:{port}/slow.pyz")

@@ -19,6 +19,12 @@ def slipway(*args: str, data_dir: Path, timeout: float = 240) -> subprocess.Comp
     return subprocess.run([SLIPWAY, *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
+@pytest.fixture(autouse=True)
+def artifacts_allowed_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Stack passes this environment to its services: they may read the artifacts tests build in tmp_path."""
+    monkeypatch.setenv("SLIPWAY_ARTIFACT_DIRS", str(tmp_path))
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     """The six services as separate processes on an embedded nats-server."""
