@@ -138,8 +138,8 @@ async def test_a_digest_mismatch_names_the_declared_digest_never_the_actual_one(
 
 
 def _base_request(tmp_path: Path):  # noqa: ANN202
-    artifact = tmp_path / "placeholder.pyz"
-    artifact.write_bytes(b"placeholder")
+    artifact = tmp_path / "any-bytes.pyz"
+    artifact.write_bytes(b"any bytes: only the uri is under test")
 
     def request(version_tag: str) -> ReleaseRequested:
         return release_for(artifact, f"1.0.0-{version_tag}", digest="sha256:" + "1" * 64)
