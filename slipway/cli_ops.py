@@ -85,8 +85,8 @@ def status(
         say(f"no release {escape(release_id)} known" if release_id else "no releases yet")
         raise typer.Exit(1 if release_id else 0)
     out.print(render.releases_table(releases))
-    if release_id and len(releases) == 1 and isinstance(releases[0].get("events"), list):
-        for event in releases[0]["events"]:
+    if release_id and len(releases) == 1 and isinstance(releases[0].get("history"), list):
+        for event in releases[0]["history"]:
             if isinstance(event, dict):
                 say(render.event_line(event))
 

@@ -16,6 +16,7 @@ from services.metrics_collector.store import EventLog
 
 log = logging.getLogger("slipway.metrics_collector")
 CONSUMER = "metrics-collector"
+HISTORY_MAX = 200  # events of one release in a status reply; bounded so the reply stays under NATS's 1 MB
 FLAGS_SHOWN = 20  # the newest flags an audit reply lists; flagged_count covers them all
 
 
@@ -101,14 +102,17 @@ class Handlers:
         return CommandResult(ok=report.ok, message=message, data=data)
 
     async def query_releases(self, query: QueryReleases) -> CommandResult:
-        states = domain.release_states(await self._payloads(query.release_id))[: query.limit]
+        payloads = await self._payloads(query.release_id)
+        states = domain.release_states(payloads)[: query.limit]
         if query.release_id is not None and not states:
             return CommandResult(ok=False, message=f"release {query.release_id} is not in the event log")
         releases = [_release_data(s) for s in states]
-        if query.release_id is not None:
-            message = f"{states[0].release_id}: {states[0].state}"
-        else:
-            message = f"{len(releases)} releases, newest first"
+        if query.release_id is None:
+            return CommandResult(ok=True, message=f"{len(releases)} releases, newest first", data={"releases": releases})
+        # One release: its history too, newest last, cut to what fits one NATS message.
+        releases[0]["history"] = payloads[-HISTORY_MAX:]
+        cut = max(0, len(payloads) - HISTORY_MAX)
+        message = f"{states[0].release_id}: {states[0].state}" + (f" (the {cut} oldest events left out)" if cut else "")
         return CommandResult(ok=True, message=message, data={"releases": releases})
 
     async def _payloads(self, release_id: str | None = None) -> list[dict[str, Any]]:

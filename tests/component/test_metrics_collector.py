@@ -122,6 +122,10 @@ async def test_logs_every_event_reports_dora_and_status_and_detects_tampering(
         assert (releases[1]["state"], releases[1]["events"]) == ("succeeded", 6)
         one = await send_command(settings.nats_url, subjects.CMD_RELEASE_STATUS, QueryReleases(release_id=good.release_id))
         assert [r["release_id"] for r in one.data["releases"]] == [good.release_id]
+        # `slipway status --release-id` prints this history; before, only a count came back.
+        assert [e["type"] for e in one.data["releases"][0]["history"]] == [
+            "ReleaseRequested", "DeploymentStarted", "StepStarted", "StepVerdict", "StepStarted", "DeploymentSucceeded"]
+        assert "history" not in status.data["releases"][0]  # the list of all releases stays small
 
         figures = await send_command(settings.nats_url, subjects.CMD_DORA, QueryDora(service="shop", days=7))
         assert figures.ok, figures.message

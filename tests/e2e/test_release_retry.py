@@ -1,5 +1,6 @@
 """A CI job that retries its release request while the release is between steps."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -72,4 +73,7 @@ def test_a_ci_job_that_retries_through_the_cli_gets_the_first_requests_outcome(s
     assert other_code == 1 and release.release_id in other_out and "rejected" in other_out, other_out
     status = slipway("status", "--release-id", release.release_id, "--nats-url", stack.nats_url, data_dir=stack.data_dir)
     shown = status.stdout + status.stderr
-    assert status.returncode == 0 and "succeeded" in shown and "1.0.1" not in shown, shown
+    # The release's row: still 1.0.0 and succeeded (its history below also lists the refused 1.0.1 request).
+    assert status.returncode == 0 and re.search(r"│\s*1\.0\.0\s*│\s*succeeded\s*│", shown), shown
+    for kind in ("DeploymentStarted", "ReleaseRequestDuplicated", "DeploymentSucceeded"):  # the release's history
+        assert kind in shown, shown
