@@ -16,6 +16,7 @@ from services.metrics_collector.store import EventLog
 
 log = logging.getLogger("slipway.metrics_collector")
 CONSUMER = "metrics-collector"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # sorts an event without a readable time first
 HISTORY_MAX = 200  # events of one release in a status reply; bounded so the reply stays under NATS's 1 MB
 FLAGS_SHOWN = 20  # the newest flags an audit reply lists; flagged_count covers them all
 
@@ -109,8 +110,10 @@ class Handlers:
         releases = [_release_data(s) for s in states]
         if query.release_id is None:
             return CommandResult(ok=True, message=f"{len(releases)} releases, newest first", data={"releases": releases})
-        # One release: its history too, newest last, cut to what fits one NATS message.
-        releases[0]["history"] = payloads[-HISTORY_MAX:]
+        # One release: its history too, in the order things happened (events of one batch are logged
+        # in the order their handlers finished), newest last, cut to what fits one NATS message.
+        history = sorted(payloads, key=lambda p: domain.parse_time(p.get("occurred_at")) or EPOCH)
+        releases[0]["history"] = history[-HISTORY_MAX:]
         cut = max(0, len(payloads) - HISTORY_MAX)
         message = f"{states[0].release_id}: {states[0].state}" + (f" (the {cut} oldest events left out)" if cut else "")
         return CommandResult(ok=True, message=message, data={"releases": releases})
