@@ -32,6 +32,9 @@ from services.deployer.target import DeployTarget
 
 log = logging.getLogger("slipway.deployer.upkeep")
 CHECK_INTERVAL_S = 0.5
+# Reading refusals is an HTTP call per router: with fifty routers every half second that is a
+# hundred calls a second in the deployer. A refused call is alerted within seconds all the same.
+REFUSALS_INTERVAL_S = 5.0
 InstanceKey = tuple[str, str, str]
 Noticed = TypeVar("Noticed", InstanceRestarted, AlertRaised, RouterAdminRefused)
 
@@ -40,10 +43,12 @@ class Upkeep:
     def __init__(
         self, runtime: Runtime, driver: DeployTarget, artifacts: ArtifactStore,
         lock_for: Callable[[str, str], asyncio.Lock], interval_s: float = CHECK_INTERVAL_S,
+        refusals_interval_s: float = REFUSALS_INTERVAL_S,
     ) -> None:
         self.runtime, self.driver, self.artifacts = runtime, driver, artifacts
         self.lock_for = lock_for
         self.interval_s = interval_s
+        self.refusals_interval_s = refusals_interval_s
         self._refused: set[tuple[InstanceKey, int]] = set()  # (instance, pid): alerted once, never retried
         self._failures: dict[InstanceKey, tuple[int, float]] = {}  # failed restarts and when to try again
         # (service, environment) -> (router pid, refusal count) last seen: unchanged needs no database round.
@@ -80,6 +85,7 @@ class Upkeep:
             self._task = None
 
     async def _watch(self) -> None:
+        routers_checked = 0.0
         while not self._stopping.is_set():
             try:
                 async with asyncio.timeout(self.interval_s):
@@ -87,7 +93,11 @@ class Upkeep:
                 return
             except TimeoutError:
                 pass
-            for check in (self.check_instances, self.check_routers):
+            checks = [self.check_instances]
+            if time.monotonic() - routers_checked >= self.refusals_interval_s:
+                routers_checked = time.monotonic()
+                checks.append(self.check_routers)
+            for check in checks:
                 try:
                     await check()
                 except Exception:  # noqa: BLE001 - the watch must outlive a failed round (database busy, ...)
