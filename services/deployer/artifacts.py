@@ -14,7 +14,9 @@ import tempfile
 from pathlib import Path
 
 from libs.artifact_sources import ArtifactSources
-from libs.artifacts import ArtifactError, FetchLimits, allowed_source, fetch_verified, mismatch
+from libs.artifacts import (
+    ArtifactError, FetchLimits, allowed_source, fetch_verified, hash_file, in_hashing_thread, mismatch,
+)
 
 CHUNK = 1 << 16
 PREFIX = "sha256-"
@@ -36,28 +38,25 @@ class ArtifactStore:
         # configuration does not allow is refused whatever the store holds.
         source = await asyncio.to_thread(allowed_source, uri, self.sources)
         if isinstance(source, Path):
-            return await asyncio.to_thread(self._admit_file, uri, source, digest)
+            return await in_hashing_thread(self._admit_file, uri, source, digest)
         # Remote artifacts arrive through the shared fetcher (verified on the way in), then are copied
         # into the store like any local file, so the store alone decides what a copy looks like.
         downloads = self.root / ".downloads"
         downloaded, _ = await fetch_verified(uri, digest, downloads, self.sources, self.limits)
         try:
-            return await asyncio.to_thread(self._admit_file, uri, downloaded, digest)
+            return await in_hashing_thread(self._admit_file, uri, downloaded, digest)
         finally:
             downloaded.unlink(missing_ok=True)
 
     async def check(self, copy: Path) -> None:
         """Raise ArtifactError unless ``copy`` is a store copy whose bytes still hash to its name."""
-        await asyncio.to_thread(self._check, Path(copy))
+        await in_hashing_thread(self._check, Path(copy))
 
     def _check(self, copy: Path) -> None:
         if copy.parent != self.root or not copy.name.startswith(PREFIX):
             raise ArtifactError(f"{copy} is not a copy in the deployer's artifact store {self.root}")
         expected = copy.name.removeprefix(PREFIX)
-        try:
-            actual = _sha256_of(copy)
-        except OSError as exc:
-            raise ArtifactError(f"verified copy {copy} cannot be read: {exc}") from exc
+        actual, _ = hash_file(copy, self.limits)
         if actual != expected:
             raise ArtifactError(
                 f"verified copy {copy} was changed on disk: expected sha256:{expected}, now sha256:{actual}"
@@ -93,10 +92,3 @@ class ArtifactStore:
             if os.path.exists(partial):
                 os.unlink(partial)
 
-
-def _sha256_of(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
