@@ -106,3 +106,25 @@ def test_summarise_reports_requested_versions_without_traffic_as_zero() -> None:
     assert stats["3.0.0"].to_dict() == {
         "requests": 0, "errors": 0, "error_rate": 0.0, "p50_ms": 0.0, "p99_ms": 0.0,
     }
+
+
+def test_a_port_handed_out_is_not_handed_out_again_while_its_process_may_still_be_binding_it(monkeypatch) -> None:
+    """Fifty routers started at once: the OS offered a just-probed port to a second start, whose router then failed
+    to bind while the first one answered its readiness check (and took its weights)."""
+    from services.deployer.local import processes
+
+    offered = iter([41000, 41000, 41001])  # the OS offers the same free port twice, as it may
+
+    class Probe:
+        def bind(self, _address: tuple[str, int]) -> None:
+            self.port = next(offered)
+
+        def getsockname(self) -> tuple[str, int]:
+            return ("127.0.0.1", self.port)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(processes, "_handed_out", {})
+    monkeypatch.setattr(processes.socket, "socket", lambda *_args: Probe())
+    assert [processes.free_port(), processes.free_port()] == [41000, 41001]

@@ -32,17 +32,35 @@ MARK_NAME = "SLIPWAY_PROCESS"
 _spawned: dict[int, subprocess.Popen[bytes]] = {}
 
 
+# Ports this process handed out recently: a port is free when probed but only taken when the child
+# binds it, so two starts in that gap (fifty releases at once) could be given the same port; the
+# second child then fails to bind while the first one answers its readiness check.
+PORT_RESERVATION_S = 60.0
+_handed_out: dict[int, float] = {}
+
+
 def free_ports(count: int) -> list[int]:
-    """Distinct ports free right now; the OS may hand them out again, so use them promptly."""
-    # All probes stay bound until every port is picked, so the OS cannot return one port twice.
-    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    """Distinct ports free right now and not handed out by this process within PORT_RESERVATION_S."""
+    now = time.monotonic()
+    for port in [p for p, at in _handed_out.items() if now - at > PORT_RESERVATION_S]:
+        del _handed_out[port]
+    chosen: list[int] = []
+    probes: list[socket.socket] = []
     try:
-        for probe in probes:
+        # Every probe stays bound until all are picked, so the OS cannot return one port twice.
+        while len(chosen) < count:
+            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            probes.append(probe)
             probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in probes]
+            port = probe.getsockname()[1]
+            if port not in _handed_out:
+                chosen.append(port)
     finally:
         for probe in probes:
             probe.close()
+    for port in chosen:
+        _handed_out[port] = now
+    return chosen
 
 
 def free_port() -> int:
