@@ -27,6 +27,16 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL; unset = one SQLite file per service in data_dir; "
         "a postgresql+asyncpg:// URL gives each service its own schema",
     )
+    credentials: Path | None = Field(
+        default=None,
+        description="This process's nkey seed file (its identity on the bus); unset = connect without one, "
+        "which only a server without authorization accepts. `slipway up` sets it for each service",
+    )
+    identity_registry: Path | None = Field(
+        default=None,
+        description="The identity registry (registry.json in <data dir>/credentials); when set, a service accepts "
+        "events only when signed by the identity that may publish them, and people's commands only when signed",
+    )
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint when otel_exporter=otlp")
     max_deliver: int = Field(default=5, ge=1, description="Deliveries of a failing message before it is dead-lettered")
