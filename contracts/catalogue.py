@@ -46,6 +46,7 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "StepVerdict": HEALTH_WATCHER,
     "AlertRaised": (HEALTH_WATCHER, DEPLOYER),
     "RollbackRequested": ROLLBACK_CONTROLLER,
+    "EventRefused": (ARTIFACT_VERIFIER, GATEKEEPER, DEPLOYER, HEALTH_WATCHER, ROLLBACK_CONTROLLER),
 }
 
 # Service -> the events it subscribes to. The metrics-collector keeps the audit trail, so it reads
@@ -58,6 +59,24 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     ROLLBACK_CONTROLLER: ("StepVerdict", "DeploymentStarted", "DeploymentSucceeded", "RollbackCompleted"),
 }
 CONSUMES_EVERYTHING = (METRICS_COLLECTOR,)
+
+# Service -> its durable consumers as (stream, durable name). The server lets each service create,
+# read and acknowledge through these and no others (contracts.permissions); a test checks that
+# every durable a service's app declares is listed here.
+DURABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    ARTIFACT_VERIFIER: ((subjects.EVENTS_STREAM, "artifact-verifier"),),
+    GATEKEEPER: ((subjects.EVENTS_STREAM, "gatekeeper"),),
+    DEPLOYER: (
+        (subjects.EVENTS_STREAM, "deployer-approved"), (subjects.EVENTS_STREAM, "deployer-verdicts"),
+        (subjects.EVENTS_STREAM, "deployer-rollbacks"),
+    ),
+    HEALTH_WATCHER: ((subjects.EVENTS_STREAM, "health-watcher"),),
+    ROLLBACK_CONTROLLER: (
+        (subjects.EVENTS_STREAM, "rollback-controller-verdicts"), (subjects.EVENTS_STREAM, "rollback-controller-completions"),
+        (subjects.EVENTS_STREAM, "rollback-controller-starts"), (subjects.EVENTS_STREAM, "rollback-controller-successes"),
+    ),
+    METRICS_COLLECTOR: ((subjects.EVENTS_STREAM, "metrics-collector-events"), (subjects.ALERTS_STREAM, "metrics-collector-alerts")),
+}
 
 # Request/reply commands: subject -> (request model, the service that answers it).
 COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
@@ -163,13 +182,21 @@ def _event_channel(name: str, cls: type[Event]) -> Channel:
         stream=subjects.ALERTS_STREAM if is_alert else subjects.EVENTS_STREAM,
         producers=_as_tuple(PRODUCERS[name]),
         consumers=consumers_of(name),
-        parameters=_alert_parameters() if is_alert else {},
+        parameters=_alert_parameters() if is_alert else _request_parameters() if "{" in cls.subject else {},
         outside_model=OUTSIDE_MODELS.get(name),
     )
 
 
 def _as_tuple(producers: str | tuple[str, ...]) -> tuple[str, ...]:
     return (producers,) if isinstance(producers, str) else producers
+
+
+def _request_parameters() -> dict[str, Parameter]:
+    # The team is in the subject so nats-server can hold each team's CI identity to its own services.
+    return {
+        "team": Parameter("The requesting team, as a subject token (a CI identity may publish only its own)"),
+        "service": Parameter("The service to release, as a subject token"),
+    }
 
 
 def _alert_parameters() -> dict[str, Parameter]:

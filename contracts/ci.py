@@ -32,8 +32,12 @@ RETRY_RULES = (
 )
 DESCRIPTION = (
     f"What a CI system publishes to ask slipway for a release: a JSON object on subject "
-    f"{subjects.RELEASE_REQUESTED} (JetStream stream {subjects.EVENTS_STREAM}), with header Nats-Msg-Id set to "
-    f"event_id. event_id is required: it identifies this publish (ULIDs are what slipway makes; any token of "
+    f"{subjects.RELEASE_REQUESTED} (JetStream stream {subjects.EVENTS_STREAM}; team and service as in the "
+    "document, each a subject token), with header Nats-Msg-Id set to event_id, as the team's CI identity: "
+    "connected with its nkey (nats-server lets it publish only under its own team) and with headers "
+    "slipway-signer (ci:<team>) and slipway-signature (ed25519 over the subject and the body, see "
+    "libs/signing.py); the artifact-verifier refuses a request for a service the service catalogue gives to "
+    "another team. event_id is required: it identifies this publish (ULIDs are what slipway makes; any token of "
     f"letters, digits and . _ : + - up to 64 characters is accepted). {RETRY_RULES} "
     "Slipway's own envelope fields (source, causation_id, correlation_id, type, schema_version, occurred_at, "
     "actor) are set by slipway and refused here. Date-times need a time zone (Z or an offset): the pattern says "
@@ -45,7 +49,7 @@ DESCRIPTION = (
 
 
 class ReleaseRequest(ReleaseSpec):
-    """What a CI system publishes on slipway.evt.release.requested to ask for a release."""
+    """What a CI system publishes on slipway.evt.release.requested.<team>.<service> to ask for a release."""
 
     model_config = ConfigDict(
         extra="forbid",

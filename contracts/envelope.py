@@ -97,6 +97,13 @@ class Event(Model):
             **fields,
         )
 
+    def address(self) -> str:
+        """The subject this event is published on: its class's subject with `{field}` tokens filled in."""
+        from contracts.subjects import address
+
+        names = [token[1:-1] for token in self.subject.split(".") if token.startswith("{")]
+        return address(self.subject, {name: str(getattr(self, name)) for name in names}) if names else self.subject
+
     def headers(self) -> dict[str, str]:
         # Nats-Msg-Id makes a retried publish of the same event a no-op inside the duplicate window.
         return {"Nats-Msg-Id": self.event_id, "slipway-type": self.type}

@@ -248,3 +248,31 @@ class DeadLettered(Model):
         max_length=DEAD_LETTER_PAYLOAD_MAX, description="The message body, cut to its first 100,000 characters"
     )
     occurred_at: ZonedDatetime
+
+
+class EventRefused(Event):
+    """A service refused a message: unsigned, altered, or signed by an identity that may not publish it.
+
+    Not about a release when the refused message could not be read: then release_id, service and
+    environment are "unknown" (the envelope still requires them).
+    """
+
+    subject: ClassVar[str] = subjects.EVENT_REFUSED
+    consumer: str = Field(max_length=200, description="The durable consumer that refused it")
+    refused_subject: str = Field(max_length=1024)
+    refused_sequence: Count = Field(description="The refused message's sequence in its stream")
+    refused_type: str | None = Field(default=None, max_length=100)
+    refused_event_id: str | None = Field(default=None, max_length=200)
+    claimed_signer: str | None = Field(default=None, max_length=200, description="Who the message says signed it")
+    reason: Text
+
+    @classmethod
+    def about(cls, refused: Model | None, *, consumer: str, refused_sequence: int, **fields: Any) -> "EventRefused":
+        scope = {"release_id": "unknown", "service": "unknown", "environment": "unknown"}
+        if isinstance(refused, Event):
+            scope = {"release_id": refused.release_id, "service": refused.service, "environment": refused.environment}
+            fields |= {"refused_type": refused.type, "refused_event_id": refused.event_id,
+                       "correlation_id": refused.correlation_id, "causation_id": refused.event_id}
+        # One refusal per message: a redelivered refusal has the same id, so JetStream keeps it once.
+        return cls(event_id=f"refused-{consumer}-{refused_sequence}"[:64], consumer=consumer,
+                   refused_sequence=refused_sequence, **scope, **fields)

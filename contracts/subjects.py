@@ -1,6 +1,8 @@
 """Every NATS subject and stream slipway uses, in one place.
 
 Events:   slipway.evt.<domain>.<event>            (stream SLIPWAY_EVENTS)
+          release requests: slipway.evt.release.requested.<team>.<service>, so the server can hold
+          each team's CI to its own team's services
 Alerts:   slipway.alert.<severity>.<team>.<service> (stream SLIPWAY_ALERTS)
 Dead letters: slipway.dlq.<consumer>              (stream SLIPWAY_DLQ)
 Commands: slipway.cmd.<service>.<command>          (core NATS request/reply)
@@ -14,7 +16,8 @@ EVENTS_WILDCARD = "slipway.evt.>"
 ALERTS_WILDCARD = "slipway.alert.>"
 DLQ_WILDCARD = "slipway.dlq.>"
 
-RELEASE_REQUESTED = "slipway.evt.release.requested"
+RELEASE_REQUESTED_PREFIX = "slipway.evt.release.requested"
+RELEASE_REQUESTED = RELEASE_REQUESTED_PREFIX + ".{team}.{service}"
 RELEASE_REQUEST_REJECTED = "slipway.evt.release.request_rejected"
 RELEASE_REQUEST_DUPLICATED = "slipway.evt.release.request_duplicated"
 ARTIFACT_VERIFIED = "slipway.evt.artifact.verified"
@@ -33,6 +36,7 @@ ROLLBACK_COMPLETED = "slipway.evt.rollback.completed"
 INSTANCE_RESTARTED = "slipway.evt.deploy.instance_restarted"
 RELEASE_RESUMED = "slipway.evt.deploy.release_resumed"
 ROUTER_ADMIN_REFUSED = "slipway.evt.deploy.router_admin_refused"
+EVENT_REFUSED = "slipway.evt.bus.event_refused"
 
 CMD_FREEZE = "slipway.cmd.gatekeeper.freeze"
 CMD_LIFT_FREEZE = "slipway.cmd.gatekeeper.lift_freeze"
@@ -42,6 +46,20 @@ CMD_AUDIT_VERIFY = "slipway.cmd.metrics.audit_verify"
 CMD_RELEASE_STATUS = "slipway.cmd.metrics.release_status"
 CMD_RESUME_RELEASE = "slipway.cmd.deployer.resume_release"
 CMD_ABORT_RELEASE = "slipway.cmd.rollback.abort_release"
+
+
+def address(template: str, values: dict[str, str]) -> str:
+    """A subject template (`...{team}.{service}`) filled in, each value made a safe subject token."""
+    return ".".join(_token(values[t[1:-1]]) if t.startswith("{") else t for t in template.split("."))
+
+
+def pattern(template: str) -> str:
+    """A subject template as the NATS wildcard subject that matches every filling of it."""
+    return ".".join("*" if token.startswith("{") else token for token in template.split("."))
+
+
+def release_request_subject(team: str, service: str) -> str:
+    return address(RELEASE_REQUESTED, {"team": team, "service": service})
 
 
 def alert_subject(severity: str, team: str, service: str) -> str:

@@ -5,7 +5,6 @@ import pytest
 
 from contracts.envelope import Event
 from contracts.events import AlertRaised, ReleaseRequested, Severity
-from contracts.subjects import RELEASE_REQUESTED
 from services.metrics_collector.domain import (
     GENESIS_HASH,
     canonical_json,
@@ -262,7 +261,7 @@ def _valid_request() -> dict:
 
 
 def test_an_event_that_is_what_it_says_is_not_flagged() -> None:
-    assert flag_reason(_valid_request(), RELEASE_REQUESTED, Event.registry) is None
+    assert flag_reason(_valid_request(), "slipway.evt.release.requested.payments.shop", Event.registry) is None
 
 
 def test_an_undeclared_or_missing_type_is_flagged_with_the_type_named() -> None:
@@ -275,14 +274,14 @@ def test_an_undeclared_or_missing_type_is_flagged_with_the_type_named() -> None:
 
 def test_a_declared_type_on_another_subject_is_flagged() -> None:
     reason = flag_reason(_valid_request(), "slipway.evt.deploy.succeeded", Event.registry)
-    assert reason == ("a ReleaseRequested belongs on slipway.evt.release.requested, "
+    assert reason == ("a ReleaseRequested belongs on slipway.evt.release.requested.{team}.{service}, "
                       "it arrived on slipway.evt.deploy.succeeded")
 
 
 def test_a_payload_that_does_not_validate_as_its_type_is_flagged_with_the_fields() -> None:
     payload = {**_valid_request(), "requested_by": "x" * 5000}
     payload.pop("team")
-    reason = flag_reason(payload, RELEASE_REQUESTED, Event.registry)
+    reason = flag_reason(payload, "slipway.evt.release.requested.payments.shop", Event.registry)
     assert reason is not None and reason.startswith("does not validate as ReleaseRequested: ")
     assert "team: Field required" in reason and "requested_by: String should have at most 200" in reason
 

@@ -1,0 +1,111 @@
+"""What each identity may publish and subscribe to: least privilege, derived from the catalogue.
+
+The catalogue says which service produces which event, consumes through which durable and
+answers which command; the permissions below follow from it, so a new event or consumer
+cannot be wired without its rights (and cannot be granted rights it is not wired for).
+nats-server enforces them (libs.nats_auth renders its configuration); the services check
+again what arrives (libs.signing), so a misconfigured server is not the only line.
+"""
+
+from dataclasses import dataclass, field
+
+from contracts import catalogue, subjects
+from contracts.envelope import Event
+from contracts.identity import IdentityRecord, Kind, Role
+
+STREAMS = (subjects.EVENTS_STREAM, subjects.ALERTS_STREAM, subjects.DLQ_STREAM)
+
+# Read-only questions every reader may ask.
+QUERIES = (subjects.CMD_RELEASE_STATUS, subjects.CMD_DORA, subjects.CMD_AUDIT_VERIFY, subjects.CMD_LIST_FREEZES)
+
+# What each role lets a person send, on top of the queries.
+ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
+    Role.RELEASE_MANAGER: (subjects.CMD_FREEZE, subjects.CMD_LIFT_FREEZE),
+    Role.SRE: (subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE),
+    Role.DEVELOPER: (subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE),
+}
+# Commands about one release: a developer may send them only for their own teams' services
+# (checked by the owning service, which knows the release's team); an SRE for any team.
+TEAM_SCOPED_COMMANDS = (subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE)
+ALL_TEAMS_ROLES = (Role.SRE,)
+
+
+@dataclass(frozen=True)
+class Permissions:
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+    allow_responses: bool = False
+    deny_publish: tuple[str, ...] = field(default=())
+
+
+def inbox_prefix(kind: Kind, name: str) -> str:
+    """Replies to this identity arrive under its own inbox, which no other identity may read."""
+    return f"_INBOX.{kind.value}-{name}"
+
+
+def event_producers(event_type: str) -> tuple[str, ...]:
+    producers = catalogue.PRODUCERS.get(event_type, ())
+    return (producers,) if isinstance(producers, str) else producers
+
+
+def may_publish(record: IdentityRecord, event_type: str) -> bool:
+    """Whether `record` is the kind of identity that produces `event_type` at all (team scope aside)."""
+    producers = event_producers(event_type)
+    if record.kind is Kind.SERVICE:
+        return record.name in producers
+    if record.kind is Kind.CI:
+        return catalogue.CI in producers
+    return False
+
+
+def permissions_for(record: IdentityRecord) -> Permissions:
+    inbox = f"{inbox_prefix(record.kind, record.name)}.>"
+    match record.kind:
+        case Kind.SERVICE:
+            return _service(record.name, inbox)
+        case Kind.CI:
+            # A team's pipeline requests releases of its own team's services only: the team is a subject token.
+            teams = record.teams or (record.name,)
+            requests = tuple(f"{subjects.RELEASE_REQUESTED_PREFIX}.{team}.*" for team in teams)
+            return Permissions(publish=(*requests, *QUERIES, *_stream_info()),
+                               subscribe=(inbox, subjects.EVENTS_WILDCARD, subjects.ALERTS_WILDCARD))
+        case Kind.ONCALL:
+            return Permissions(publish=(*QUERIES, *_alert_reader()), subscribe=(inbox, subjects.ALERTS_WILDCARD,
+                                                                                  subjects.EVENTS_WILDCARD))
+        case Kind.PERSON:
+            commands = sorted({c for role in record.roles for c in ROLE_COMMANDS.get(role, ())})
+            return Permissions(
+                publish=(*QUERIES, *commands, *_alert_reader()),
+                subscribe=(inbox, subjects.ALERTS_WILDCARD, subjects.EVENTS_WILDCARD),
+            )
+        case Kind.ADMIN:
+            return Permissions(publish=(">",), subscribe=(">",), allow_responses=True)
+    raise ValueError(f"no permissions for kind {record.kind}")
+
+
+def _stream_info() -> tuple[str, ...]:
+    # Reading a stream's configuration lets a client check that slipway runs before it publishes.
+    return ("$JS.API.INFO", *(f"$JS.API.STREAM.INFO.{stream}" for stream in STREAMS))
+
+
+def _alert_reader() -> tuple[str, ...]:
+    # `slipway alerts tail` reads the alert stream through an ephemeral ordered consumer; naming no
+    # consumer in the create subject means it cannot touch a service's durable.
+    return (*_stream_info(), f"$JS.API.CONSUMER.CREATE.{subjects.ALERTS_STREAM}", f"$JS.FC.{subjects.ALERTS_STREAM}.>")
+
+
+def _service(name: str, inbox: str) -> Permissions:
+    produced = [name_ for name_ in catalogue.PRODUCERS if name in event_producers(name_)]
+    publish = {subjects.pattern(Event.registry[event].subject) for event in produced}
+    durables = catalogue.DURABLES.get(name, ())
+    publish |= {subjects.dead_letter_subject(durable) for _, durable in durables}
+    publish |= set(_stream_info())
+    for stream, durable in durables:
+        publish |= {
+            f"$JS.API.CONSUMER.CREATE.{stream}.{durable}", f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.>",
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}", f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}", f"$JS.ACK.{stream}.{durable}.>",
+        }
+    served = [subject for subject, (_, owner) in catalogue.COMMANDS.items() if owner == name]
+    subscribe = {inbox, *served, *(f"{subject}.>" for subject in served)}
+    return Permissions(publish=tuple(sorted(publish)), subscribe=tuple(sorted(subscribe)), allow_responses=bool(served))
