@@ -7,9 +7,11 @@ up to `max_deliver`, and then moves the message to a dead-letter subject with th
 
 import asyncio
 import logging
+from contextvars import ContextVar
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -20,14 +22,18 @@ from faststream.nats.annotations import NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.js import api as nats_api
 from nats.js.api import StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import NotFoundError
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel, ValidationError
 
 from contracts import subjects
-from contracts.events import DeadLettered
+from contracts.events import DeadLettered, EventRefused
+from contracts.identity import IdentityRecord
 from libs.faults import crash_if_planned
+from libs.identities import IdentityStore
+from libs.nats_auth import connect_options
 from libs.settings import Settings
+from libs.signing import Signer, check_event, publisher_refusal
 
 log = logging.getLogger("slipway.bus")
 M = TypeVar("M", bound=BaseModel)
@@ -57,18 +63,43 @@ def jstream(name: str) -> JStream:
     )
 
 
-async def ensure_streams(nats_url: str) -> None:
-    """Create (or bring up to date) the three streams, so publishing never races a subscriber's declaration."""
-    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3)
+# The identity that published the message being handled, as its signature proved (None when the
+# service runs without an identity registry). Handlers that scope by team read it.
+current_publisher: ContextVar[IdentityRecord | None] = ContextVar("current_publisher", default=None)
+# The message being handled, for handlers that need more than its parsed body (its subject).
+current_message: ContextVar[NatsMessage | None] = ContextVar("current_message", default=None)
+# Why the message being handled is not trusted, for a consumer that keeps it anyway (the audit trail).
+unverified: ContextVar[str | None] = ContextVar("unverified", default=None)
+
+
+async def connect(nats_url: str, credentials: Path | None = None) -> nats.NATS:
+    """A plain nats-py connection as the identity whose seed file is `credentials` (short set-up calls)."""
+    return await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3, **connect_options(credentials))
+
+
+async def ensure_streams(nats_url: str, credentials: Path | None = None) -> None:
+    """Create (or bring up to date) the three streams, so publishing never races a subscriber's declaration.
+
+    A stream that already has slipway's configuration is left alone: under authorization only the
+    operator's identity may create or change streams (`slipway up` does it before any service starts).
+    """
+    nc = await connect(nats_url, credentials)
     try:
         js = nc.jetstream()
         for config in STREAM_CONFIGS:
             try:
+                info = await js.stream_info(config.name)
+            except NotFoundError:
                 await js.add_stream(config)
-            except BadRequestError:
+                continue
+            if _stream_differs(info.config, config):
                 await js.update_stream(config)
     finally:
         await nc.close()
+
+
+def _stream_differs(current: StreamConfig, wanted: StreamConfig) -> bool:
+    return (current.subjects, current.duplicate_window) != (wanted.subjects, wanted.duplicate_window)
 
 
 def make_broker(service: str, settings: Settings, provider: TracerProvider | None = None) -> NatsBroker:
@@ -85,12 +116,15 @@ def make_broker(service: str, settings: Settings, provider: TracerProvider | Non
         logger=faststream_log,
         log_level=logging.DEBUG,  # per-message access log costs throughput; errors are still logged
         max_reconnect_attempts=-1,
+        **connect_options(settings.credentials),
     )
 
 
 # Any: each handler takes its own event type, which Callable[[BaseModel], ...] would reject.
 Handler = Callable[[Any], Awaitable[None]]
 InvalidHandler = Callable[[bytes, ValidationError], Awaitable[None]]
+# Called with the refused event (when it could be read) and the reason, after EventRefused is out.
+RefusedHandler = Callable[[BaseModel | None, str], Awaitable[None]]
 
 # What the consumers of one broker declared, so start-up can bring existing durables up to date
 # (JetStream binds an existing durable as it is: a shorter ack wait in code would never reach it).
@@ -105,6 +139,34 @@ async def keep_raw(msg: NatsMessage) -> bytes:
     dropped without a dead letter. Every slipway handler parses the bytes itself, with bounds.
     """
     return msg.body
+
+
+_stores: dict[str, IdentityStore] = {}
+_signers: dict[str, Signer] = {}
+
+
+def identity_store(settings: Settings) -> IdentityStore | None:
+    """The registry this process checks signatures against, or None when it runs without one."""
+    if settings.identity_registry is None:
+        return None
+    key = str(settings.identity_registry)
+    if key not in _stores:  # one per path: the store re-reads the file only when it changes
+        _stores[key] = IdentityStore(settings.identity_registry.parent)
+    return _stores[key]
+
+
+def own_signer(settings: Settings) -> Signer | None:
+    """This process's signing key (its credentials), or None when it runs without one."""
+    if settings.credentials is None:
+        return None
+    key = str(settings.credentials)
+    if key not in _signers:
+        _signers[key] = Signer.from_seed_file(settings.credentials)
+    return _signers[key]
+
+
+def broker_message() -> NatsMessage | None:
+    return current_message.get()
 
 
 def parse(model: type[M], body: bytes) -> M:
@@ -151,6 +213,8 @@ def consume(
     handle: Handler,
     stream: str = subjects.EVENTS_STREAM,
     on_invalid: InvalidHandler | None = None,
+    on_refused: RefusedHandler | None = None,
+    refuse_unverified: bool = True,
     batch_size: int = 10,
     max_workers: int = 1,  # handlers run at once; each message is still acked after its own handler
 ) -> None:
@@ -158,7 +222,12 @@ def consume(
 
     With `max_workers` > 1 messages are handled concurrently, so one slow message does not hold
     back the ones behind it; otherwise a fetched batch is handled together before the next fetch.
+
+    With an identity registry in the settings, a message must be signed by an identity that may
+    publish its event type; any other is refused (EventRefused, dead letter, `on_refused`) unless
+    `refuse_unverified` is False (the audit trail keeps everything and flags it instead).
     """
+    store = identity_store(settings)
 
     async def dead_letter(msg: NatsMessage, deliveries: int, error: str) -> None:
         letter = DeadLettered(
@@ -172,6 +241,24 @@ def consume(
         await broker.publish(letter, subjects.dead_letter_subject(durable), stream=subjects.DLQ_STREAM, timeout=5.0)
         log.error("dead-lettered a message for %s after %d deliveries: %s", durable, deliveries, error)
 
+    async def refuse(msg: NatsMessage, parsed: BaseModel | None, publisher: IdentityRecord | None, reason: str) -> None:
+        """Say on the bus who tried what, keep the message as a dead letter, and never act on it."""
+        claimed = (msg.raw_message.headers or {}).get("slipway-signer")
+        refusal = EventRefused.about(
+            parsed, consumer=durable, refused_subject=msg.raw_message.subject[:1024],
+            claimed_signer=(publisher.id if publisher else claimed or None), reason=reason,
+            source=durable, refused_sequence=msg.raw_message.metadata.sequence.stream,
+        )
+        body = refusal.model_dump_json().encode()
+        signer = own_signer(settings)
+        headers = {**refusal.headers(), **(signer.headers(refusal.address(), body) if signer else {})}
+        await broker.publish(body, refusal.address(), stream=subjects.EVENTS_STREAM, headers=headers, timeout=5.0)
+        await dead_letter(msg, 1, f"refused: {reason}")
+        if on_refused is not None:
+            await on_refused(parsed, reason)
+
+    # Pull replies come to this identity's own inbox, the only one the server lets it read.
+    inbox = connect_options(settings.credentials).get("inbox_prefix")
     config = ConsumerConfig(max_deliver=settings.max_deliver + 1, ack_wait=settings.ack_wait_s)
     _declared.setdefault(broker, []).append((stream, ConsumerConfig(
         durable_name=durable, name=durable, filter_subject=subject, ack_policy=nats_api.AckPolicy.EXPLICIT,
@@ -187,13 +274,20 @@ def consume(
         config=config,
         decoder=keep_raw,
         max_workers=max_workers,
+        **({"inbox_prefix": f"{inbox}.".encode()} if inbox else {}),
         title=durable,
         description=f"{durable}: {model.__name__}",
     )
     async def on_message(msg: NatsMessage) -> None:
+        publisher, refused = None, None
+        if store is not None:
+            publisher, refused = check_event(store, msg.raw_message.subject, msg.body, msg.raw_message.headers)
         try:
             parsed = parse(model, msg.body)
         except ValidationError as invalid:
+            if refused and refuse_unverified:
+                await refuse(msg, None, publisher, refused)
+                return
             if on_invalid is not None:
                 await on_invalid(msg.body, invalid)
             else:
@@ -202,6 +296,14 @@ def consume(
         except ValueError as unparsable:
             await dead_letter(msg, 1, f"unreadable {model.__name__}: {unreadable(unparsable)}")
             return
+        if publisher is not None and refused is None:
+            refused = publisher_refusal(publisher, getattr(parsed, "type", "") or model.__name__)
+        if refused and refuse_unverified:
+            await refuse(msg, parsed, publisher, refused)
+            return
+        current_publisher.set(publisher if refused is None else None)
+        current_message.set(msg)
+        unverified.set(refused)
         deliveries = msg.raw_message.metadata.num_delivered
         try:
             async with in_progress(msg, heartbeat_period(settings.ack_wait_s)):
@@ -221,12 +323,12 @@ def heartbeat_period(ack_wait_s: float) -> float:
     return max(0.1, ack_wait_s / 3)
 
 
-async def update_consumers(broker: NatsBroker, nats_url: str) -> None:
+async def update_consumers(broker: NatsBroker, nats_url: str, credentials: Path | None = None) -> None:
     """Create the broker's durables, or bring existing ones to the configuration in code."""
     declared = _declared.get(broker, [])
     if not declared:
         return
-    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=3)
+    nc = await connect(nats_url, credentials)
     try:
         js = nc.jetstream()
         for stream, config in declared:

@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -30,9 +31,12 @@ class EmbeddedNats:
 
     def __init__(
         self, data_dir: Path, port: int | None = None, log_file: Path | None = None, new_session: bool = False,
-        sync_interval: str = "always",
+        sync_interval: str = "always", authorization: bool = False,
     ) -> None:
         self.data_dir = data_dir
+        # With authorization, the server reads the nkey users and their permissions from
+        # authorization.conf beside its configuration (libs.nats_auth writes it), and refuses anyone else.
+        self.authorization = authorization
         # "always": JetStream fsyncs before it acknowledges, so an acknowledged event survives an OS
         # crash (its default flushes every two minutes). `make bench` prints what that costs.
         self.sync_interval = sync_interval
@@ -83,8 +87,15 @@ class EmbeddedNats:
             f"  store_dir: {json.dumps(str(self.data_dir.resolve()))}\n"
             f"  sync_interval: {self.sync_interval}\n"
             "}\n"
+            + ("include \"authorization.conf\"\n" if self.authorization else "")
         )
         return config
+
+    def reload(self) -> None:
+        """Make the running server read its configuration again (nats-server reloads on SIGHUP)."""
+        if self.process is None or self.process.poll() is not None:
+            raise RuntimeError("nats-server is not running")
+        self.process.send_signal(signal.SIGHUP)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -34,6 +34,12 @@ def seed_path(directory: Path, kind: Kind | str, name: str) -> Path:
     return directory / f"{Kind(kind).value}.{name}.nk"
 
 
+def existing_seed(data_dir: Path, kind: Kind | str, name: str) -> Path | None:
+    """The seed file of `<kind>:<name>` in `data_dir`'s credentials, if this machine holds it."""
+    path = seed_path(credentials_dir(data_dir), kind, name)
+    return path if path.exists() else None
+
+
 def new_seed() -> bytes:
     return nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
 

@@ -6,6 +6,7 @@ import logging
 from faststream.nats import NatsBroker
 from sqlalchemy import select, update
 
+from libs.signing import Signer
 from libs.store import Database, now, outbox
 from libs.telemetry import attach_trace, detach_trace
 
@@ -13,9 +14,13 @@ log = logging.getLogger("slipway.outbox")
 
 
 class OutboxRelay:
-    def __init__(self, db: Database, broker: NatsBroker, poll_interval: float = 1.0, batch: int = 100) -> None:
+    def __init__(
+        self, db: Database, broker: NatsBroker, signer: Signer | None = None, poll_interval: float = 1.0, batch: int = 100
+    ) -> None:
         self.db = db
         self.broker = broker
+        # Signed as the bytes leave: the signature covers exactly the subject and payload sent.
+        self.signer = signer
         self.poll_interval = poll_interval
         self.batch = batch
         self._wake = asyncio.Event()
@@ -75,10 +80,12 @@ class OutboxRelay:
             ).all()
         for row in rows:
             token = attach_trace(row.headers)
+            payload = row.payload.encode()
+            headers = dict(row.headers)
+            if self.signer is not None:
+                headers.update(self.signer.headers(row.subject, payload))
             try:
-                await self.broker.publish(
-                    row.payload.encode(), row.subject, stream=row.stream, headers=dict(row.headers), timeout=5.0
-                )
+                await self.broker.publish(payload, row.subject, stream=row.stream, headers=headers, timeout=5.0)
             finally:
                 detach_trace(token)
             async with self.db.sessions() as session, session.begin():

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from sqlalchemy import MetaData
 
 from contracts.envelope import Event
-from libs.bus import ensure_streams, make_broker, update_consumers
+from libs.bus import ensure_streams, make_broker, own_signer, update_consumers
 from libs.faults import crash_if_planned
 from libs.outbox import OutboxRelay
 from libs.settings import Settings
@@ -65,15 +65,15 @@ def build_runtime(
     broker = make_broker(name, settings, provider)
     schema = f"slipway_{name.replace('-', '_')}"
     db = Database(settings.database_url_for(name), schema=schema)
-    return Runtime(name, settings, broker, db, OutboxRelay(db, broker), provider, metadatas)
+    return Runtime(name, settings, broker, db, OutboxRelay(db, broker, own_signer(settings)), provider, metadatas)
 
 
 def build_app(runtime: Runtime) -> FastStream:
     async def start() -> None:
         runtime.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await runtime.db.create_all(*runtime.metadatas)
-        await ensure_streams(runtime.settings.nats_url)
-        await update_consumers(runtime.broker, runtime.settings.nats_url)
+        await ensure_streams(runtime.settings.nats_url, runtime.settings.credentials)
+        await update_consumers(runtime.broker, runtime.settings.nats_url, runtime.settings.credentials)
         for hook in runtime.on_start:  # before consumers start, e.g. adopting what already runs
             await hook()
 

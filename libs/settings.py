@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         description="The identity registry (registry.json in <data dir>/credentials); when set, a service accepts "
         "events only when signed by the identity that may publish them, and people's commands only when signed",
     )
+    service_catalogue: Path = Field(
+        default=Path("infra/policies/services.yaml"),
+        description="Which team owns which deployed service (relative paths from the working directory); a team's "
+        "CI identity may request releases only for its own services",
+    )
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint when otel_exporter=otlp")
     max_deliver: int = Field(default=5, ge=1, description="Deliveries of a failing message before it is dead-lettered")

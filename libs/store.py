@@ -139,7 +139,7 @@ class Transaction:
     async def emit(self, evt: Event, subject: str | None = None, stream: str | None = None) -> None:
         from contracts.subjects import ALERTS_STREAM, EVENTS_STREAM
 
-        target = subject or evt.subject
+        target = subject or evt.address()
         chosen_stream = stream or (ALERTS_STREAM if target.startswith("slipway.alert.") else EVENTS_STREAM)
         headers = {**evt.headers(), **current_trace_headers()}
         await self.session.execute(

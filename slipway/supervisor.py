@@ -4,15 +4,22 @@ Every child runs in its own session, so a Ctrl-C aimed at the terminal reaches o
 supervisor, which then stops the services first, the deployed workloads next, NATS last.
 """
 
+import asyncio
+import getpass
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+from contracts.identity import IDENTITY_NAME_PATTERN, Kind
 from libs.embedded_nats import EmbeddedNats
+from libs.identities import IdentityStore
+from libs.nats_auth import ADMIN, bootstrap, write_authorization
 
 SERVICES = (
     "artifact_verifier", "gatekeeper", "deployer", "health_watcher", "rollback_controller", "metrics_collector",
@@ -92,12 +99,21 @@ class Stack:
         return self.logs_dir / f"{name}.log"
 
     def start(self) -> str:
-        """Start NATS (unless a URL was given) and every service; return the NATS URL once all are ready."""
+        """Start NATS (unless a URL was given) and every service; return the NATS URL once all are ready.
+
+        On first start every identity is created (credentials/ in the data directory); the embedded
+        server enforces their permissions, and each service runs as its own identity.
+        """
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         try:
+            self.identities = self._bootstrap_identities()
             if self.nats_url is None:
-                self.nats = EmbeddedNats(self.data_dir / "nats", self.nats_port or None, self.log_path("nats"), new_session=True)
+                nats_dir = self.data_dir / "nats"
+                write_authorization(nats_dir, self.identities.registry())
+                self.nats = EmbeddedNats(nats_dir, self.nats_port or None, self.log_path("nats"), new_session=True,
+                                         authorization=True)
                 self.nats_url = self.nats.start()
+            self._create_streams()
             for name in self.names:
                 self._spawn(name)
             self._wait_ready()
@@ -107,8 +123,42 @@ class Stack:
             raise
         return self.nats_url
 
+    def _bootstrap_identities(self) -> IdentityStore:
+        from libs.settings import Settings
+        from libs.service_catalogue import ServiceCatalogue
+
+        catalogue = ServiceCatalogue.load(Settings(data_dir=self.data_dir).service_catalogue)
+        identities = tuple(name.replace("_", "-") for name in SERVICES)
+        return bootstrap(self.data_dir, identities, catalogue.teams(), first_person_name())
+
+    def credentials(self, kind: Kind | str, name: str) -> Path:
+        """The seed file of one of this stack's identities (tests and tools act as it)."""
+        return self.identities.seed_file(kind, name)
+
+    def _create_streams(self) -> None:
+        """The operator's identity creates the streams: the services' identities may only read them."""
+        from libs.bus import ensure_streams
+
+        admin = self.identities.seed_file(Kind.ADMIN, ADMIN)
+        failure: list[BaseException] = []
+
+        def create() -> None:  # in a thread of its own: start() may be called from inside an event loop
+            try:
+                asyncio.run(ensure_streams(str(self.nats_url), admin))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                failure.append(exc)
+
+        worker = threading.Thread(target=create, name="create-streams")
+        worker.start()
+        worker.join()
+        if failure:
+            raise failure[0]
+
     def _spawn(self, name: str) -> None:
+        identity = name.replace("_", "-")
         env = dict(os.environ, NATS_URL=str(self.nats_url), SLIPWAY_DATA_DIR=str(self.data_dir), PYTHONUNBUFFERED="1",
+                   SLIPWAY_CREDENTIALS=str(self.identities.seed_file(Kind.SERVICE, identity)),
+                   SLIPWAY_IDENTITY_REGISTRY=str(self.identities.registry_path),
                    **self.service_env.get(name, {}))
         if env.get("SLIPWAY_LOG_LEVEL", "INFO").upper() not in ("DEBUG", "INFO"):
             env["SLIPWAY_LOG_LEVEL"] = "INFO"  # readiness is read from an INFO line
@@ -182,6 +232,7 @@ class Stack:
         if self.nats is None:
             raise RuntimeError("this stack does not run an embedded nats-server")
         self.nats.start()
+        self._write_stack_file()  # a new pid: identity changes signal this one
 
     def dead_service(self) -> str | None:
         """The name of a service that has exited, if any."""
@@ -190,7 +241,8 @@ class Stack:
     def _write_stack_file(self) -> None:
         record = {"nats_url": self.nats_url, "supervisor_pid": os.getpid(),
                   "services": {name: proc.pid for name, proc in self.services.items()},
-                  "embedded_nats": self.nats is not None}
+                  "embedded_nats": self.nats is not None,
+                  "nats_pid": self.nats.process.pid if self.nats and self.nats.process else None}
         self.stack_file.write_text(json.dumps(record, indent=2))
 
     def stop(self) -> int:
@@ -228,3 +280,12 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def first_person_name() -> str:
+    """The person identity made on first start: the operating-system user, if that is a usable name."""
+    try:
+        name = re.sub(r"[^a-z0-9_-]", "-", getpass.getuser().lower()).strip("-_")
+    except (KeyError, OSError):
+        name = ""
+    return name if re.fullmatch(IDENTITY_NAME_PATTERN, name) else "operator"

@@ -21,7 +21,7 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
     consume(
         runtime.broker,
         settings,
-        subject=subjects.RELEASE_REQUESTED,
+        subject=subjects.pattern(subjects.RELEASE_REQUESTED),
         durable=CONSUMER,
         model=ReleaseRequested,
         handle=handlers.on_release_requested,

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from contracts.envelope import ACTOR_MAX, EVENT_ID_MAX, ID_PATTERN, ITEMS_MAX, NAME_PATTERN, RELEASE_ID_MAX, TEXT_MAX
 from contracts.events import FieldError, ReleaseRequestDuplicated, ReleaseRequested, ReleaseRequestRejected
+from contracts.identity import IdentityRecord, Kind
 from contracts.release import ReleaseSpec
 from libs.bus import describe, field_path
 
@@ -144,3 +145,21 @@ def _utc(value: Any) -> Any:
     if isinstance(value, StrEnum):
         return value.value
     return value
+
+
+def ownership_refusal(
+    request: ReleaseRequested, subject: str, owner: str | None, publisher: IdentityRecord,
+) -> str | None:
+    """Why `publisher` may not request this release, or None. `owner` is the team the service catalogue
+    names for the service. The server already holds each CI identity to its team's subjects; this is
+    the second check, and the one that compares the subject with the document."""
+    service = request.service
+    if subject != request.address():
+        return f"{publisher.id} published a request for {request.team}/{service} on {subject}: subject and body disagree"
+    if owner is None:
+        return f"service {service} is not in the service catalogue: no team may request its releases"
+    if request.team != owner:
+        return f"the request names team {request.team}, but the service catalogue gives {service} to team {owner}"
+    if publisher.kind is not Kind.CI or owner not in publisher.teams:
+        return f"{publisher.id} may not request releases of {service}: the service catalogue gives it to team {owner}"
+    return None

@@ -9,15 +9,17 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from contracts.envelope import Event
-from contracts.events import ArtifactRejected, ArtifactVerified, ReleaseRequested
+from contracts.events import ArtifactRejected, ArtifactVerified, ReleaseRequested, ReleaseRequestRejected
 from contracts.release import ReleaseSpec
 from libs.artifact_sources import ArtifactSources
 from libs.artifacts import ArtifactError, FetchLimits, fetch_verified
+from libs.bus import broker_message, current_publisher
 from libs.runtime import Runtime
+from libs.service_catalogue import ServiceCatalogue
 from libs.store import Transaction
 from services.artifact_verifier import store
 from services.artifact_verifier.domain import (
-    SOURCE, KnownRelease, answer_repeat, canonical_spec, fingerprint, rejection_for,
+    SOURCE, KnownRelease, answer_repeat, canonical_spec, fingerprint, ownership_refusal, rejection_for,
 )
 
 log = logging.getLogger("slipway.artifact_verifier")
@@ -51,11 +53,31 @@ class Handlers:
         self.sources = ArtifactSources.from_settings(runtime.settings)
         self.limits = FetchLimits.from_settings(runtime.settings)
         self._turns = KeyedTurns()
+        self.catalogue = ServiceCatalogue.load(runtime.settings.service_catalogue)
 
     async def on_release_requested(self, request: ReleaseRequested) -> None:
+        publisher = current_publisher.get()
+        if publisher is not None:  # identities are checked: only the owning team's CI may ask
+            message = broker_message()
+            refusal = ownership_refusal(
+                request, message.raw_message.subject if message else "", self.catalogue.team_of(request.service), publisher,
+            )
+            if refusal is not None:
+                await self._refuse(request, refusal)
+                return
         # A retry arriving while its release is being verified waits here, then finds the record.
         async with self._turns.of(request.release_id):
             await self._take_in(request)
+
+    async def _refuse(self, request: ReleaseRequested, reason: str) -> None:
+        """Who tried what, as an answer to the request; the release id stays free for its rightful team."""
+        log.warning("refused release request %s: %s", request.event_id, reason)
+        rejection = ReleaseRequestRejected.caused_by(request, SOURCE, reason=reason)
+
+        async def record(tx: Transaction) -> None:
+            await tx.emit(rejection)
+
+        await self.runtime.process_once(CONSUMER, request, record)
 
     async def _take_in(self, request: ReleaseRequested) -> None:
         spec = canonical_spec(request)

@@ -32,6 +32,7 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
         durable=f"{NAME}-events",
         model=LoggedEvent,
         handle=log_event,
+        refuse_unverified=False,
     )
     consume(
         broker,
@@ -40,6 +41,7 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
         durable=f"{NAME}-alerts",
         model=LoggedEvent,
         handle=log_event,
+        refuse_unverified=False,
         stream=subjects.ALERTS_STREAM,
     )
 

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field
 
 from contracts.commands import CommandResult, QueryDora, QueryReleases, VerifyAudit
 from contracts.envelope import EVENT_ID_DESCRIPTION, Event, EventId
+from libs.bus import unverified
 from libs.runtime import Runtime
 from libs.store import Transaction
 from services.metrics_collector import domain
@@ -51,7 +52,9 @@ class Handlers:
     async def on_event(self, event: LoggedEvent, subject: str) -> None:
         received = event.model_dump(mode="json")
         payload = domain.canonical_json(received)
-        flag = domain.flag_reason(received, subject, Event.registry)
+        # A message whose publisher could not be verified is still the log's to keep, flagged with why.
+        refused = unverified.get()
+        flag = f"publisher not verified: {refused}" if refused else domain.flag_reason(received, subject, Event.registry)
 
         async def append(tx: Transaction) -> None:
             if flag is not None:
