@@ -22,10 +22,10 @@ async def tail_alerts(
 
     from contracts.subjects import ALERTS_STREAM
     from libs.bus import ensure_streams
-    from libs.client import connected
+    from libs.client import connected, current_credentials
 
     async with connected(nats_url) as nc:
-        await ensure_streams(nats_url)  # so tailing can start before any service has
+        await ensure_streams(nats_url, current_credentials())  # so tailing can start before any service has
         done = asyncio.Event()
         seen = 0
 

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from contracts.subjects import release_request_subject
+from libs.client import use_credentials
 from slipway.cli_ops import ask, command, default_actor
 from slipway.context import CliError, DataDirOption, NatsUrlOption, fail, globals_of, run, say
 from slipway.follow import FollowTimeout, follow_release, succeeded
@@ -59,8 +61,12 @@ def request(
         except OSError as exc:
             fail(f"cannot read {raw_json}: {exc.strerror or exc}", 2)
         release_id, event_id = ids_of(payload)
+        team, service = scope_of(payload)
+        team = team or catalogue_team(g, service)
         headers = {"Nats-Msg-Id": event_id} if event_id else None
-        coro = publish_and_follow(url, ReleaseRequested.subject, payload, headers, release_id, event_id, wait, timeout)
+        use_credentials(g.ci_credentials(team))
+        subject = release_request_subject(team or "unknown", service or "unknown")
+        coro = publish_and_follow(url, subject, payload, headers, release_id, event_id, wait, timeout)
         raise typer.Exit(run(coro, url))
 
     overrides: dict[str, Any] = {
@@ -72,24 +78,49 @@ def request(
     }
 
     async def build_then_publish() -> int:
-        event = build_release(file, overrides)  # validation errors surface before anything is published
+        # Validation errors surface before anything is published; a missing team is the catalogue's.
+        event = build_release(file, overrides, team_of=lambda name: catalogue_team(g, name))
         body = event.model_dump_json().encode()
-        return await publish_and_follow(url, event.subject, body, event.headers(), event.release_id, event.event_id,
+        use_credentials(g.ci_credentials(event.team))  # the team's pipeline requests its releases
+        return await publish_and_follow(url, event.address(), body, event.headers(), event.release_id, event.event_id,
                                         wait, timeout)
 
     raise typer.Exit(run(build_then_publish(), url))
 
 
-def ids_of(payload: bytes) -> tuple[str | None, str | None]:
-    """release_id and event_id of a raw payload, when it has them."""
+def catalogue_team(g: Any, service: str | None) -> str | None:
+    """The team the service catalogue names for `service`: a request that names no team is that team's."""
+    from libs.service_catalogue import CatalogueError, ServiceCatalogue
+
+    if not service:
+        return None
+    try:
+        return ServiceCatalogue.load(g.settings().service_catalogue).team_of(service)
+    except CatalogueError as exc:
+        raise CliError(str(exc), 2) from None
+
+
+def strings_of(payload: bytes, *keys: str) -> tuple[str | None, ...]:
+    """The values of `keys` in a raw payload, each None unless the payload is an object holding a non-empty string."""
     try:
         body = json.loads(payload)
     except ValueError:
-        return None, None
+        body = None
     if not isinstance(body, dict):
-        return None, None
-    pick = lambda key: body[key] if isinstance(body.get(key), str) and body[key] else None  # noqa: E731
-    return pick("release_id"), pick("event_id")
+        return tuple(None for _ in keys)
+    return tuple(body[key] if isinstance(body.get(key), str) and body[key] else None for key in keys)
+
+
+def scope_of(payload: bytes) -> tuple[str | None, str | None]:
+    """team and service of a raw payload: they pick the subject and the identity."""
+    team, service = strings_of(payload, "team", "service")
+    return team, service
+
+
+def ids_of(payload: bytes) -> tuple[str | None, str | None]:
+    """release_id and event_id of a raw payload, when it has them."""
+    release_id, event_id = strings_of(payload, "release_id", "event_id")
+    return release_id, event_id
 
 
 async def publish_and_follow(
@@ -97,11 +128,11 @@ async def publish_and_follow(
     release_id: str | None, event_id: str | None, wait: bool, timeout: float,
 ) -> int:
     from libs.bus import ensure_streams
-    from libs.client import connected, publish_raw
+    from libs.client import connected, current_credentials, publish_raw
 
     async with connected(url):
         pass  # fail fast and clearly when NATS is not there
-    await ensure_streams(url)  # idempotent: a request published before any service started is kept
+    await ensure_streams(url, current_credentials())  # a request published before any service started is kept
 
     async def publish() -> None:
         await publish_raw(url, subject, payload, headers)

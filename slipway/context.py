@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from libs.client import SlipwayUnavailable
+from libs.client import NotPermitted, SlipwayUnavailable
 from slipway.releases import ReleaseInputError, ReleaseInvalid
 from slipway.supervisor import pid_alive, read_stack_file
 
@@ -57,6 +57,23 @@ class Globals:
         url = record.get("nats_url")
         return url if isinstance(url, str) and url else None
 
+    def reader_credentials(self) -> Path | None:
+        """Whom the CLI connects as to read and ask: SLIPWAY_CREDENTIALS, else this data directory's on-call identity."""
+        from contracts.identity import Kind
+        from libs.identities import existing_seed
+        from libs.nats_auth import ONCALL
+
+        return explicit_credentials() or existing_seed(self.data_dir, Kind.ONCALL, ONCALL)
+
+    def ci_credentials(self, team: str | None) -> Path | None:
+        """Whom `release request` publishes as: SLIPWAY_CREDENTIALS (a CI job's), else the team's CI identity here."""
+        from contracts.identity import Kind
+        from libs.identities import existing_seed
+
+        if explicit := explicit_credentials():
+            return explicit
+        return (existing_seed(self.data_dir, Kind.CI, team) if team else None) or self.reader_credentials()
+
     def settings(self, nats_url: str | None = None) -> Any:
         from libs.settings import Settings
 
@@ -74,12 +91,31 @@ DataDirOption = Annotated[Path | None, typer.Option(
 
 
 def globals_of(ctx: typer.Context, nats_url: str | None = None, data_dir: Path | None = None) -> Globals:
-    """The global options, where a command's own --nats-url / --data-dir win over the ones before it."""
+    """The global options, where a command's own --nats-url / --data-dir win over the ones before it.
+
+    From here on the command connects as the reader identity of its data directory (see
+    Globals.reader_credentials); commands that act as someone else name that identity themselves.
+    """
+    from libs.client import use_credentials
+
     root = ctx.find_root()
     if not isinstance(root.obj, Globals):
         root.obj = Globals(None, default_data_dir())
     base: Globals = root.obj
-    return Globals(nats_url or base.nats_url_option, data_dir if data_dir is not None else base.data_dir)
+    chosen = Globals(nats_url or base.nats_url_option, data_dir if data_dir is not None else base.data_dir)
+    use_credentials(chosen.reader_credentials())
+    return chosen
+
+
+def explicit_credentials() -> Path | None:
+    """SLIPWAY_CREDENTIALS: the seed file of the identity a CI job or a person runs the CLI as."""
+    value = os.environ.get("SLIPWAY_CREDENTIALS")
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise CliError(f"SLIPWAY_CREDENTIALS={value}: no such file (a seed file named <kind>.<name>.nk)", USAGE_ERROR)
+    return path
 
 
 def default_data_dir() -> Path:
@@ -127,6 +163,8 @@ def run(coro: Coroutine[Any, Any, Any], nats_url: str) -> Any:
         fail(str(exc), USAGE_ERROR)
     except SlipwayUnavailable as exc:
         fail(unavailable_message(exc, nats_url), USAGE_ERROR)
+    except NotPermitted as exc:
+        fail(str(exc), 1)
     except (nats.errors.NoServersError, ConnectionRefusedError) as exc:
         fail(unavailable_message(exc, nats_url), USAGE_ERROR)
     except nats.js.errors.NoStreamResponseError:

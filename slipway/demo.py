@@ -21,7 +21,9 @@ from contracts.envelope import new_event_id
 from contracts.events import ReleaseRequested
 from examples.build_sample import build as build_sample, sha256_of
 from libs.bus import ensure_streams
-from libs.client import connected, publish_event, send_command
+from libs.client import connected, current_credentials, publish_event, send_command, use_credentials
+from libs.identities import existing_seed
+from contracts.identity import Kind
 from libs.settings import Settings
 from slipway.follow import follow_release
 from slipway.render import dora_table, event_line
@@ -71,17 +73,20 @@ class Outcome:
 
 
 def run_demo(nats_url: str | None, settings: Settings) -> bool:
+    # The demo is the payments team's pipeline: it requests releases and reads what follows, as that CI identity.
     if nats_url is not None:
+        use_credentials(existing_seed(settings.data_dir, Kind.CI, TEAM))
         return asyncio.run(scenario(nats_url, settings.data_dir / "demo-artifacts"))
     with tempfile.TemporaryDirectory(prefix="slipway-demo-") as scratch:
         console.print(f"[bold]Starting a self-contained stack in {scratch}[/]")
         with Stack(Path(scratch)) as stack:
             url = stack.nats_url
+            use_credentials(existing_seed(Path(scratch), Kind.CI, TEAM))
             return asyncio.run(scenario(url, Path(scratch) / "demo-artifacts"))
 
 
 async def scenario(nats_url: str, artifacts: Path) -> bool:
-    await ensure_streams(nats_url)
+    await ensure_streams(nats_url, current_credentials())
     outcome = Outcome()
     stamp = int(time.time())
     v1, v2, v3 = (f"{n}.0.{stamp}" for n in (1, 2, 3))

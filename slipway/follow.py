@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
+from contracts.subjects import ALERTS_WILDCARD, EVENTS_WILDCARD
 from libs.client import connected
 
 # terminal event type -> did the release succeed?
@@ -79,7 +80,9 @@ class ReleaseFollower:
 
     async def __aenter__(self) -> "ReleaseFollower":
         nc = await self._stack.enter_async_context(connected(self.nats_url))
-        await nc.subscribe("slipway.>", cb=self._on_message)
+        # Events and alerts: what every reader's identity may subscribe to (not commands, not dead letters).
+        await nc.subscribe(EVENTS_WILDCARD, cb=self._on_message)
+        await nc.subscribe(ALERTS_WILDCARD, cb=self._on_message)
         await nc.flush()  # the server knows about the subscription before anyone publishes
         return self
 

@@ -179,8 +179,15 @@ def validate(data: dict[str, Any]) -> ReleaseRequested:
 
 
 def build_release(
-    file: Path | None, overrides: dict[str, Any], git: Git = run_git, env: dict[str, str] | None = None
+    file: Path | None, overrides: dict[str, Any], git: Git = run_git, env: dict[str, str] | None = None,
+    team_of: Callable[[str], str | None] | None = None,
 ) -> ReleaseRequested:
-    """File values, then flags over them, then defaults, then validation: the request to publish."""
-    data = load_release_file(file) if file is not None else {}
-    return validate(complete(apply_overrides(data, overrides), git=git, env=env))
+    """File values, then flags over them, then defaults, then validation: the request to publish.
+
+    `team_of` (the service catalogue) gives the team when neither the file nor a flag names one.
+    """
+    data = apply_overrides(load_release_file(file) if file is not None else {}, overrides)
+    if team_of is not None and not data.get("team") and isinstance(data.get("service"), str):
+        if team := team_of(data["service"]):
+            data["team"] = team
+    return validate(complete(data, git=git, env=env))

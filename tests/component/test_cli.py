@@ -16,6 +16,9 @@ from contracts.subjects import ALERTS_STREAM, CMD_LIST_FREEZES, EVENTS_STREAM, a
 from libs.bus import ensure_streams
 from libs.client import send_command
 from libs.embedded_nats import free_port
+from libs.client import use_credentials
+from libs.nats_auth import ONCALL
+from contracts.identity import Kind
 from slipway.supervisor import SERVICES, Stack
 from tests.support.poll import eventually_sync
 from tests.support.releases import digest_of
@@ -153,6 +156,7 @@ async def test_stack_runs_the_services_and_follows_releases(
     monkeypatch.setenv("SLIPWAY_ARTIFACT_DIRS", str(artifact.parent))  # the services inherit it
     stack = Stack(data_dir)
     url = await asyncio.to_thread(stack.start)
+    use_credentials(stack.credentials(Kind.ONCALL, ONCALL))  # under authorization the test asks as on-call
     try:
         assert set(stack.services) == set(SERVICES)
         assert json.loads((data_dir / "stack.json").read_text())["nats_url"] == url
@@ -175,6 +179,7 @@ async def test_stack_runs_the_services_and_follows_releases(
         assert code == 1, err
         assert "ReleaseRequestRejected" in out and "artifact.digest" in out and "team" in out
     finally:
+        use_credentials(None)
         await asyncio.to_thread(stack.stop)
     assert all(proc.poll() is not None for proc in stack.services.values())
     assert not (data_dir / "stack.json").exists()

@@ -6,10 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from contracts.identity import Kind
+from libs.client import use_credentials
+from libs.nats_auth import ADMIN
 from services.deployer.local.driver import stop_all
 from slipway.supervisor import Stack
 
 SLIPWAY = str(Path(sys.executable).parent / "slipway")
+CATALOGUE = Path(__file__).parent.parent / "support" / "services.yaml"
 
 
 def slipway(*args: str, data_dir: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -25,13 +29,36 @@ def artifacts_allowed_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("SLIPWAY_ARTIFACT_DIRS", str(tmp_path))
 
 
+@pytest.fixture(autouse=True)
+def test_service_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every service the tests release is in the catalogue (payments' unless the test says otherwise)."""
+    monkeypatch.setenv("SLIPWAY_SERVICE_CATALOGUE", str(CATALOGUE))
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    """The six services as separate processes on an embedded nats-server."""
+    """The six services as separate processes on an embedded nats-server, with its identities: the test
+    process watches and asks as the operator; it publishes release requests as payments' CI (`ci_of`)."""
     running = Stack(tmp_path / "stack")
     running.start()
+    operate(running)
     try:
         yield running
     finally:
         running.stop()
         stop_all(running.run_dir)
+
+
+def operate(stack: Stack) -> None:
+    """From here on the test process watches and asks as the stack's operator (admin identity)."""
+    use_credentials(stack.credentials(Kind.ADMIN, ADMIN))
+
+
+@pytest.fixture(autouse=True)
+def no_identity_left_behind() -> Iterator[None]:
+    yield
+    use_credentials(None)
+
+
+def ci_of(stack: Stack, team: str = "payments") -> Path:
+    return stack.credentials(Kind.CI, team)

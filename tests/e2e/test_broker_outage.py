@@ -11,6 +11,7 @@ from contracts.commands import QueryReleases
 from examples.build_sample import build as build_sample
 from libs.client import publish_event, send_command
 from slipway.supervisor import Stack
+from tests.e2e.conftest import ci_of
 from tests.e2e.recovery import TERMINAL, release_events
 from tests.support.poll import eventually
 from tests.support.releases import release_for
@@ -27,9 +28,9 @@ async def test_broker_killed_during_a_step_the_release_still_completes(stack: St
     second = release_for(v2, "2.0.0", strategy={"kind": "canary", "steps": [{"weight": 30}, {"weight": 60}],
                                                 "analysis_interval_s": 2.0})
     async with EventWatcher(stack.nats_url) as watcher:
-        await publish_event(stack.nats_url, first)
+        await publish_event(stack.nats_url, first, ci_of(stack))
         await watcher.wait_type("DeploymentSucceeded", 60, release_id=first.release_id)
-        await publish_event(stack.nats_url, second)
+        await publish_event(stack.nats_url, second, ci_of(stack))
         await watcher.wait_type("StepStarted", 60, release_id=second.release_id, step_index=0)
     stack.kill_nats()
     await asyncio.sleep(OUTAGE_S)

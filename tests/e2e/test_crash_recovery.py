@@ -13,6 +13,7 @@ from libs.store import Database
 from services.deployer import store
 from services.deployer.local.processes import is_alive, marked_groups
 from slipway.supervisor import Stack
+from tests.e2e.conftest import ci_of, operate
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
 
@@ -36,10 +37,10 @@ async def test_deployer_killed_mid_canary_resumes_without_losing_or_duplicating(
     second = release_for(v2, "2.0.0", strategy={"kind": "canary", "steps": [{"weight": 20}, {"weight": 60}],
                                                  "analysis_interval_s": 2.0})
     async with EventWatcher(stack.nats_url) as watcher:
-        await publish_event(stack.nats_url, first)
+        await publish_event(stack.nats_url, first, ci_of(stack))
         assert (await watcher.wait_for(ended(first.release_id), 60))[0]["type"] == "DeploymentSucceeded"
 
-        await publish_event(stack.nats_url, second)
+        await publish_event(stack.nats_url, second, ci_of(stack))
         await watcher.wait_type("StepStarted", 60, release_id=second.release_id, step_index=0)
         deployer = stack.services["deployer"]
         os.killpg(deployer.pid, signal.SIGKILL)
@@ -68,9 +69,10 @@ async def test_deployer_killed_right_after_starting_an_instance_leaves_no_orphan
     # unacknowledged approval comes back after the ack wait.
     stack = Stack(tmp_path / "stack", service_env={"deployer": {"SLIPWAY_CRASH_AT": f"spawned:local-driver:{name}"}})
     stack.start()
+    operate(stack)
     try:
         async with EventWatcher(stack.nats_url) as watcher:
-            await publish_event(stack.nats_url, release)
+            await publish_event(stack.nats_url, release, ci_of(stack))
             deployer = stack.services["deployer"]
             assert await asyncio.to_thread(deployer.wait, 60) == -signal.SIGKILL
             [orphan] = [pgid for pgid, marked in marked_groups(stack.run_dir).items() if marked == name]

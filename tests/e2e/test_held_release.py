@@ -12,7 +12,7 @@ from libs.client import publish_event
 from libs.settings import Settings
 from services.deployer.local.driver import stop_all
 from slipway.supervisor import Stack
-from tests.e2e.conftest import slipway
+from tests.e2e.conftest import ci_of, operate, slipway
 from tests.support.poll import eventually
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
@@ -29,6 +29,7 @@ def pausing_stack(tmp_path: Path) -> Iterator[Stack]:
     env = {"SLIPWAY_ANALYSIS_INCONCLUSIVE": "pause", "SLIPWAY_ANALYSIS_MAX_EXTENSIONS": "0"}
     running = Stack(tmp_path / "stack", service_env={"health_watcher": env})
     running.start()
+    operate(running)
     try:
         yield running
     finally:
@@ -70,7 +71,7 @@ async def test_a_held_release_is_resumed_and_another_aborted_through_the_cli(
     second = release_for(build_sample("2.0.0", artifacts), "2.0.0", rollback_triggers=THIN,
                          strategy={"kind": "canary", "steps": [{"weight": 50}], "analysis_interval_s": 1.0})
     async with EventWatcher(stack.nats_url) as watcher:
-        await publish_event(stack.nats_url, first)
+        await publish_event(stack.nats_url, first, ci_of(stack))
         verdict = await held(stack, watcher, first.release_id)
         assert verdict["reasons"][0].startswith("inconclusive:") and verdict["requests"] < 2000, verdict
 
@@ -92,7 +93,7 @@ async def test_a_held_release_is_resumed_and_another_aborted_through_the_cli(
         again = await cli(stack, "release", "resume", first.release_id, "--comment", "twice")
         assert again.returncode == 1 and "nothing to resume" in again.stderr, again.stdout + again.stderr
 
-        await publish_event(stack.nats_url, second)
+        await publish_event(stack.nats_url, second, ci_of(stack))
         await held(stack, watcher, second.release_id)
         aborted = await cli(stack, "release", "abort", second.release_id, "--reason", "not tonight", "--actor", "ana")
         assert aborted.returncode == 0, aborted.stdout + aborted.stderr

@@ -10,6 +10,7 @@ import pytest
 from examples.build_sample import build as build_sample
 from libs.client import publish_event
 from slipway.supervisor import Stack
+from tests.e2e.conftest import ci_of
 from tests.e2e.recovery import TERMINAL
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
@@ -25,7 +26,7 @@ async def test_fifty_healthy_releases_at_once_are_all_deployed(stack: Stack, tmp
     ids = {release.release_id for release in releases}
     async with EventWatcher(stack.nats_url) as watcher:
         started = time.monotonic()
-        await asyncio.gather(*(publish_event(stack.nats_url, release) for release in releases))
+        await asyncio.gather(*(publish_event(stack.nats_url, release, ci_of(stack)) for release in releases))
         ended = await watcher.wait_for(
             lambda _s, body: body.get("release_id") in ids and body.get("type") in TERMINAL,
             count=RELEASES, timeout=400,

@@ -18,6 +18,7 @@ from examples.build_sample import build as build_sample
 from libs.client import publish_event, send_command
 from services.deployer.local.processes import marked_groups
 from slipway.supervisor import SERVICES, Stack
+from tests.e2e.conftest import ci_of, operate
 from tests.e2e.recovery import KILLS, TERMINAL, Kill, crash_spec, judge, kill_key, release_events, rounds, table
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
@@ -33,7 +34,7 @@ def live_instances(run_dir: Path, service: str) -> list[int]:
 
 
 async def run_round(stack: Stack, watcher: EventWatcher, plans: dict[str, tuple[Kill, object]]) -> None:
-    await asyncio.gather(*(publish_event(stack.nats_url, release) for _, release in plans.values()))
+    await asyncio.gather(*(publish_event(stack.nats_url, release, ci_of(stack)) for _, release in plans.values()))
 
     def all_ended() -> bool:
         return all(any(body.get("type") in TERMINAL for _, _, body in release_events(watcher, rid)) for rid in plans)
@@ -65,6 +66,7 @@ async def test_every_service_killed_at_every_point_recovers(tmp_path: Path) -> N
     stack = Stack(tmp_path / "stack", service_env={name: {"SLIPWAY_CRASH_AT": spec} for name in SERVICES},
                   max_restarts=len(kills) + 1)
     stack.start()
+    operate(stack)
     try:
         async with EventWatcher(stack.nats_url) as watcher:
             for group in rounds({rid: kill for rid, (kill, _) in plans.items()}):

@@ -9,6 +9,7 @@ from contracts.envelope import new_event_id
 from examples.build_sample import build as build_sample
 from libs.client import publish_event
 from slipway.supervisor import Stack
+from tests.e2e.conftest import ci_of
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
 
@@ -30,13 +31,13 @@ async def test_a_retry_mid_release_is_a_duplicate_and_the_release_and_the_next_o
     retry = first.model_copy(update={"event_id": new_event_id(), "actor": "ci:retry"})
     after = release_for(v2, "2.0.0", strategy={"kind": "all-at-once", "analysis_interval_s": 2.0})
     async with EventWatcher(stack.nats_url) as watcher:
-        await publish_event(stack.nats_url, first)
+        await publish_event(stack.nats_url, first, ci_of(stack))
         await watcher.wait_type("StepStarted", 60, release_id=first.release_id, step_index=0)
-        await publish_event(stack.nats_url, retry)
+        await publish_event(stack.nats_url, retry, ci_of(stack))
         duplicate = await watcher.wait_type("ReleaseRequestDuplicated", 30, causation_id=retry.event_id)
         [outcome] = await watcher.wait_for(of_release(first.release_id, TERMINAL), 90)
 
-        await publish_event(stack.nats_url, after)
+        await publish_event(stack.nats_url, after, ci_of(stack))
         [next_outcome] = await watcher.wait_for(of_release(after.release_id, TERMINAL), 90)
     assert duplicate["original_event_id"] == first.event_id
     assert outcome["type"] == "DeploymentSucceeded", outcome

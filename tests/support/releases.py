@@ -13,7 +13,8 @@ def digest_of(path: Path) -> str:
 
 
 def release_for(artifact: Path, version: str = "1.0.0", *, service: str = "shop", environment: str = "prod",
-                strategy: dict | None = None, digest: str | None = None, **extra: object) -> ReleaseRequested:
+                strategy: dict | None = None, digest: str | None = None, team: str = "payments",
+                **extra: object) -> ReleaseRequested:
     return ReleaseRequested(
         event_id=new_event_id(),
         release_id=f"{service}-{version}-{datetime.now(UTC).timestamp():.6f}",
@@ -22,7 +23,7 @@ def release_for(artifact: Path, version: str = "1.0.0", *, service: str = "shop"
         actor="ci:test",
         source="ci",
         version=version,
-        team="payments",
+        team=team,
         artifact={"uri": str(artifact), "digest": digest or digest_of(artifact)},
         commit={"sha": "abc1234", "committed_at": datetime.now(UTC) - timedelta(hours=1)},
         strategy=strategy or {"kind": "all-at-once", "analysis_interval_s": 1.0},

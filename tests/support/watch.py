@@ -4,23 +4,29 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import nats
+
+from libs.client import current_credentials
+from libs.nats_auth import connect_options
 
 
 class EventWatcher:
     """Records every message on `slipway.>` (events, alerts, dead letters) from the moment it starts."""
 
-    def __init__(self, nats_url: str) -> None:
+    def __init__(self, nats_url: str, credentials: Path | None = None) -> None:
         self.nats_url = nats_url
+        # Under authorization, watching everything takes the operator's identity (the e2e stack fixture sets it).
+        self.credentials = credentials or current_credentials()
         self.seen: list[tuple[str, dict[str, Any]]] = []
         self.arrived: list[float] = []  # wall-clock arrival of each message in `seen`
         self._changed = asyncio.Condition()
         self._nc: nats.NATS | None = None
 
     async def __aenter__(self) -> "EventWatcher":
-        self._nc = await nats.connect(self.nats_url)
+        self._nc = await nats.connect(self.nats_url, **connect_options(self.credentials))
         await self._nc.subscribe("slipway.>", cb=self._on_message)
         await self._nc.flush()
         return self
