@@ -8,7 +8,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from statistics import median
@@ -60,6 +60,36 @@ def verify_chain(records: Sequence[ChainRecord]) -> AuditReport:
         expected_prev = recorded_hash
         previous_seq = seq
     return AuditReport(True, len(records), None, "")
+
+
+# --- people's signed commands in the log ---------------------------------------------------
+
+REFUSED_COMMAND = "CommandRefused"  # carries what was refused: its signature is not expected to hold
+
+
+@dataclass(frozen=True)
+class UnvouchedCommand:
+    seq: int
+    event_id: str
+    type: str
+    reason: str
+
+
+def unvouched_commands(records: Sequence[ChainRecord],
+                       check: Callable[[Payload], str | None]) -> tuple[int, list[UnvouchedCommand]]:
+    """How many logged events carry a person's signed command, and those whose signature does not vouch for them.
+
+    `check` says what is wrong with one event's signed command (None when it holds).
+    """
+    checked, failed = 0, []
+    for seq, payload, _, _ in records:
+        event = json.loads(payload)
+        if not isinstance(event, dict) or event.get("signed_command") is None or event.get("type") == REFUSED_COMMAND:
+            continue
+        checked += 1
+        if (problem := check(event)) is not None:
+            failed.append(UnvouchedCommand(seq, str(event.get("event_id")), str(event.get("type")), problem))
+    return checked, failed
 
 
 # --- what the log cannot vouch for ----------------------------------------------------------
