@@ -21,7 +21,7 @@ from contracts.envelope import new_event_id
 from contracts.events import ReleaseApproved, ReleaseRequested, RollbackRequested, StepStarted, StepVerdict
 from contracts.release import ReleaseSpec
 from examples.build_sample import build as build_sample
-from libs.client import publish_event, send_command
+from libs.client import publish_event
 from libs.settings import Settings
 from libs.store import Database
 from services.deployer import store

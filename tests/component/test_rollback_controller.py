@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from contracts import subjects
 from contracts.commands import AbortRelease, CommandResult
 from contracts.events import DeploymentStarted, DeploymentSucceeded, RollbackCompleted, RollbackRequested, StepVerdict
-from libs.client import publish_event, publish_raw, send_command
+from libs.client import publish_event, publish_raw
 from libs.settings import Settings
 from services.rollback_controller.app import build
 from tests.support.people import People
