@@ -110,6 +110,8 @@ class Stack:
     def _spawn(self, name: str) -> None:
         env = dict(os.environ, NATS_URL=str(self.nats_url), SLIPWAY_DATA_DIR=str(self.data_dir), PYTHONUNBUFFERED="1",
                    **self.service_env.get(name, {}))
+        # People's commands are checked against the registry `slipway identity` keeps in this data directory.
+        env.setdefault("SLIPWAY_IDENTITY_REGISTRY", str(self.data_dir / "credentials" / "registry.json"))
         if env.get("SLIPWAY_LOG_LEVEL", "INFO").upper() not in ("DEBUG", "INFO"):
             env["SLIPWAY_LOG_LEVEL"] = "INFO"  # readiness is read from an INFO line
         log = self.log_path(name)
