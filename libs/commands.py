@@ -149,11 +149,7 @@ class CommandGate:
 
     def _unsigned_reason(self, body: bytes, error: ValueError) -> str:
         text = describe(error) if isinstance(error, ValidationError) else unreadable(error)
-        try:
-            sent = json.loads(body or b"{}")
-        except ValueError:
-            sent = None
-        if not isinstance(sent, dict) or "signature" not in sent:
+        if "signature" not in _loose_json(body or b"{}"):
             return (f"unsigned: {command_name(self.subject)} is a person's command and must come as a "
                     f"SignedCommand (`slipway` signs it with your identity; see `slipway identity`)")
         return f"invalid SignedCommand: {text}"

@@ -220,3 +220,12 @@ async def test_unreadable_requests_are_refused_and_the_service_keeps_answering(
         assert reply["ok"] is False and reply["message"].startswith(("refused: unsigned", "refused: invalid"))
         await refused(watcher, reason=reply["message"].removeprefix("refused: "))
         assert (await people.send("alice", subjects.CMD_FREEZE, freeze())).ok
+
+
+async def test_a_deeply_nested_request_is_refused_as_unsigned(
+    settings: Settings, watcher: EventWatcher, people: People
+) -> None:
+    async with running(gatekeeper(settings)), connected(settings.nats_url) as nc:
+        reply = json.loads((await nc.request(subjects.CMD_FREEZE, b"[" * 50_000, timeout=5)).data)
+        assert reply["ok"] is False and reply["message"].startswith("refused: unsigned: freeze")
+        assert (await people.send("alice", subjects.CMD_FREEZE, freeze())).ok

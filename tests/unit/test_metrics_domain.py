@@ -1,4 +1,5 @@
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,12 +9,14 @@ from contracts.events import AlertRaised, ReleaseRequested, Severity
 from contracts.subjects import RELEASE_REQUESTED
 from services.metrics_collector.domain import (
     GENESIS_HASH,
+    UnvouchedCommand,
     canonical_json,
     chain_hash,
     dora,
     flag_reason,
     human_duration,
     release_states,
+    unvouched_commands,
     verify_chain,
 )
 
@@ -292,3 +295,23 @@ def test_alerts_match_their_templated_subject() -> None:
                         team="payments", summary="down").model_dump(mode="json")
     assert flag_reason(alert, "slipway.alert.critical.payments.shop", Event.registry) is None
     assert flag_reason(alert, "slipway.alert.critical.payments", Event.registry) is not None
+
+
+def test_only_events_that_carry_a_signed_command_are_rechecked_and_refusals_are_not() -> None:
+    payloads = [
+        {"type": "FreezeDeclared", "event_id": "a", "signed_command": {"signer": "person:alice"}},
+        {"type": "FreezeLifted", "event_id": "b", "signed_command": {"signer": "person:mallory"}},
+        {"type": "CommandRefused", "event_id": "c", "signed_command": {"signer": "person:mallory"}},
+        {"type": "StepStarted", "event_id": "d"},
+        {"type": "ReleaseResumed", "event_id": "e", "signed_command": None},
+    ]
+    records = [(seq, json.dumps(p), "", "") for seq, p in enumerate(payloads, start=1)]
+    seen: list[str] = []
+
+    def check(event: dict) -> str | None:
+        seen.append(event["event_id"])
+        return "bad signature" if event["signed_command"]["signer"] == "person:mallory" else None
+
+    checked, failed = unvouched_commands(records, check)
+    assert (checked, seen) == (2, ["a", "b"])
+    assert failed == [UnvouchedCommand(2, "b", "FreezeLifted", "bad signature")]
