@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from contracts import subjects
+
 GENESIS_HASH = "0" * 64
 
 Payload = Mapping[str, Any]
@@ -65,6 +67,30 @@ def verify_chain(records: Sequence[ChainRecord]) -> AuditReport:
 # --- people's signed commands in the log ---------------------------------------------------
 
 REFUSED_COMMAND = "CommandRefused"  # carries what was refused: its signature is not expected to hold
+
+# The events a person's command causes: the command subject that must have been signed, and the
+# fields the event and the command both name, which must agree, so a genuine signature cannot be
+# carried over to an event it did not cause.
+SIGNED_CAUSES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "FreezeDeclared": (subjects.CMD_FREEZE, ("environment", "reason")),
+    "FreezeLifted": (subjects.CMD_LIFT_FREEZE, ("freeze_id",)),
+    "ReleaseResumed": (subjects.CMD_RESUME_RELEASE, ("release_id", "comment")),
+    "RollbackRequested": (subjects.CMD_ABORT_RELEASE, ("release_id",)),
+}
+
+
+def command_mismatch(event: Payload, subject: str, command: Payload) -> str | None:
+    """Why the signed command an event carries is not the command that caused it; None when it is."""
+    kind = str(event.get("type"))
+    if kind not in SIGNED_CAUSES:
+        return f"{kind} is not caused by a person's command, yet carries one"
+    expected, shared = SIGNED_CAUSES[kind]
+    if subject != expected:
+        return f"a {kind} carries a command signed for {subject}, not {expected}"
+    for name in shared:
+        if command.get(name) != event.get(name):
+            return f"the signed command names {name} {command.get(name)!r}, the event {event.get(name)!r}"
+    return None
 
 
 @dataclass(frozen=True)

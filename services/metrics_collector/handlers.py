@@ -1,6 +1,7 @@
 """Use cases of the metrics-collector: log every event in the audit chain, answer queries over it."""
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -123,7 +124,13 @@ class Handlers:
             return f"unreadable signed command: {describe(invalid)}"
         if self.identities is None:
             return "no identity registry is configured (SLIPWAY_IDENTITY_REGISTRY): the signature cannot be checked"
-        return audit_refusal(proof, self.identities.get(proof.signer), str(event.get("actor")))
+        if problem := audit_refusal(proof, self.identities.get(proof.signer), str(event.get("actor"))):
+            return problem
+        try:
+            command = json.loads(proof.command)
+        except (ValueError, RecursionError):
+            return "the signed command's text is not JSON"
+        return domain.command_mismatch(event, proof.subject, command if isinstance(command, dict) else {})
 
     async def query_releases(self, query: QueryReleases) -> CommandResult:
         payloads = await self._payloads(query.release_id)

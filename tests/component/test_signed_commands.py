@@ -210,6 +210,15 @@ async def test_the_audit_keeps_the_signed_command_and_detects_a_forged_one(
         assert broken.data["first_bad_seq"] is None  # the chain itself is intact: it logged what was sent
         assert f"record {bad['seq']} (FreezeDeclared {forged.event_id})" in broken.message
 
+        # A genuine signature carried over to an event it did not cause is caught too.
+        moved = declared.model_copy(update={"event_id": "01MOVEDDECLARATION00000000", "environment": "staging"})
+        await publish_event(settings.nats_url, moved)
+        both = await eventually(lambda: audit(3), 10, "the moved declaration logged")
+        assert [u["event_id"] for u in both.data["unverified_commands"]] == [forged.event_id, moved.event_id]
+        assert both.data["unverified_commands"][1]["reason"] == (
+            "the signed command names environment 'prod', the event 'staging'"
+        )
+
 
 @pytest.mark.parametrize("body", [b"", b"{not json", b'{"signature": "x"}'])
 async def test_unreadable_requests_are_refused_and_the_service_keeps_answering(

@@ -315,3 +315,23 @@ def test_only_events_that_carry_a_signed_command_are_rechecked_and_refusals_are_
     checked, failed = unvouched_commands(records, check)
     assert (checked, seen) == (2, ["a", "b"])
     assert failed == [UnvouchedCommand(2, "b", "FreezeLifted", "bad signature")]
+
+
+def test_a_signed_command_vouches_only_for_the_event_it_caused() -> None:
+    from services.metrics_collector.domain import command_mismatch
+
+    resumed = {"type": "ReleaseResumed", "release_id": "r1", "comment": "ok"}
+    resume = "slipway.cmd.deployer.resume_release"
+    assert command_mismatch(resumed, resume, {"release_id": "r1", "comment": "ok"}) is None
+    assert command_mismatch(resumed, resume, {"release_id": "r2", "comment": "ok"}) == (
+        "the signed command names release_id 'r2', the event 'r1'"
+    )
+    assert command_mismatch(resumed, "slipway.cmd.rollback.abort_release", {"release_id": "r1"}) == (
+        "a ReleaseResumed carries a command signed for slipway.cmd.rollback.abort_release, "
+        "not slipway.cmd.deployer.resume_release"
+    )
+    assert command_mismatch({"type": "StepStarted"}, resume, {}) == (
+        "StepStarted is not caused by a person's command, yet carries one"
+    )
+    aborted = {"type": "RollbackRequested", "release_id": "r1", "reason": "aborted by person:sam: errors"}
+    assert command_mismatch(aborted, "slipway.cmd.rollback.abort_release", {"release_id": "r1", "reason": "errors"}) is None
