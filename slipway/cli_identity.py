@@ -117,7 +117,7 @@ def revoke(
 
 def signing_identity(ctx: typer.Context, name: str | None) -> tuple[str, bytes]:
     """Who signs a command and their seed: --as, $SLIPWAY_IDENTITY, $SLIPWAY_IDENTITY_FILE, or the only person."""
-    from contracts.identity import Kind, identity_id
+    from contracts.identity import IDENTITY_NAME_PATTERN, Kind, identity_id
 
     store = _store(ctx)
     name = name or os.environ.get(IDENTITY_ENV) or None
@@ -125,6 +125,8 @@ def signing_identity(ctx: typer.Context, name: str | None) -> tuple[str, bytes]:
         return _from_file(store, Path(file))
     if name is None:
         name = _only_person(store)
+    if not re.fullmatch(IDENTITY_NAME_PATTERN, name):
+        raise CliError(f"--as takes a person's name (lowercase letters, digits, - and _), got {name!r}", USAGE_ERROR)
     path = store.seed_file(Kind.PERSON, name)
     if not path.exists():
         raise CliError(f"no seed file for person {name} at {path}: `slipway identity create {name} --roles ...` "

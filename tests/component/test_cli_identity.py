@@ -81,6 +81,10 @@ async def test_who_signs_is_chosen_or_explained(settings: Settings, watcher: Eve
         code, out, err = await slipway(data, *freeze_args(settings, "--as", "carol"))
         assert code == 2 and f"no seed file for person carol at {data / 'credentials' / 'person.carol.nk'}" in err
 
+        code, out, err = await slipway(data, *freeze_args(settings, "--as", "../alice"))
+        assert (code, err.strip()) == (
+            2, "error: --as takes a person's name (lowercase letters, digits, - and _), got '../alice'")
+
         code, out, err = await slipway(data, *freeze_args(settings), SLIPWAY_IDENTITY_FILE=str(data / "missing.nk"))
         assert code == 2 and f"cannot read the seed file {data / 'missing.nk'}" in err
 
