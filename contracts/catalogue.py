@@ -47,6 +47,8 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "AlertRaised": (HEALTH_WATCHER, DEPLOYER),
     "RollbackRequested": ROLLBACK_CONTROLLER,
     "EventRefused": (ARTIFACT_VERIFIER, GATEKEEPER, DEPLOYER, HEALTH_WATCHER, ROLLBACK_CONTROLLER),
+    # The owner of each person's command records its refusals (contracts.rights.PEOPLE_COMMANDS).
+    "CommandRefused": (GATEKEEPER, DEPLOYER, ROLLBACK_CONTROLLER),
 }
 
 # Service -> the events it subscribes to. The metrics-collector keeps the audit trail, so it reads

@@ -1,10 +1,18 @@
-"""Commands people send (request/reply) and the answers they get."""
+"""Commands people send (request/reply) and the answers they get.
 
+A person's command (one that changes something: contracts.rights.PEOPLE_COMMANDS) travels inside a
+SignedCommand: the command's exact JSON text and an ed25519 signature by that person's key over
+`signed_bytes()`, which bind the subject, the command id and the time of issue to the text. The
+owning service verifies it against the identity registry (libs.commands.serve_signed_command) and
+records the verified identity as the actor; no command carries an actor of its own.
+"""
+
+from datetime import UTC
 from typing import Any
 
 from pydantic import Field, model_validator
 
-from contracts.envelope import ACTOR_MAX, NAME_PATTERN, RELEASE_ID_MAX, Model, Name, ReleaseId, ZonedDatetime
+from contracts.envelope import NAME_PATTERN, RELEASE_ID_MAX, Model, Name, ReleaseId, ZonedDatetime
 
 # A reply is slipway's own text, and may carry an exception's; bounded, but not tightly.
 REPLY_MESSAGE_MAX = 65_536
@@ -21,7 +29,6 @@ class FreezeEnvironment(Model):
     starts_at: ZonedDatetime
     ends_at: ZonedDatetime
     reason: str = Field(min_length=1, max_length=500)
-    actor: str = Field(min_length=1, max_length=ACTOR_MAX)
 
     @model_validator(mode="after")
     def ends_after_start(self) -> "FreezeEnvironment":
@@ -32,7 +39,6 @@ class FreezeEnvironment(Model):
 
 class LiftFreeze(Model):
     freeze_id: str = Field(min_length=1, max_length=64)
-    actor: str = Field(min_length=1, max_length=ACTOR_MAX)
 
 
 class ListFreezes(Model):
@@ -58,7 +64,6 @@ class ResumeRelease(Model):
     """A person accepts the step a release is held at: the release goes on as after a passing verdict."""
 
     release_id: ReleaseId
-    actor: str = Field(min_length=1, max_length=ACTOR_MAX)
     comment: str = Field(min_length=1, max_length=500)
 
 
@@ -66,5 +71,32 @@ class AbortRelease(Model):
     """A person ends a release in flight: it is rolled back to the version that was stable."""
 
     release_id: ReleaseId
-    actor: str = Field(min_length=1, max_length=ACTOR_MAX)
     reason: str = Field(min_length=1, max_length=500)
+
+
+SIGNATURE_DOMAIN = b"slipway-command/1\n"  # a signature over these bytes means nothing anywhere else
+COMMAND_JSON_MAX = 16_384
+ULID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+SIGNER_PATTERN = r"^[a-z]+:[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+class SignedCommand(Model):
+    """A person's command with the proof of who sent it; the owning service checks it before acting."""
+
+    subject: str = Field(pattern=r"^slipway\.cmd\.[a-z_-]+\.[a-z_]+$", max_length=200,
+                         description="The command subject it was signed for; sent to another, it is refused")
+    command: str = Field(max_length=COMMAND_JSON_MAX, description="The command's exact JSON text, as signed")
+    command_id: str = Field(pattern=ULID_PATTERN, description="A ULID; a service acts on each id once")
+    issued_at: ZonedDatetime = Field(description="When it was signed; refused outside the service's window")
+    signer: str = Field(pattern=SIGNER_PATTERN, description="The identity that signed, `person:<name>`")
+    signature: str = Field(pattern=r"^[A-Za-z0-9_-]{86}$",
+                           description="ed25519 over signed_bytes(), base64url without padding")
+
+    def signed_bytes(self) -> bytes:
+        return signed_bytes(self.subject, self.command_id, self.issued_at.astimezone(UTC).isoformat(), self.signer,
+                            self.command)
+
+
+def signed_bytes(subject: str, command_id: str, issued_at: str, signer: str, command_json: str) -> bytes:
+    """The canonical bytes a person signs: every part on its own line, the command text last and verbatim."""
+    return SIGNATURE_DOMAIN + "\n".join((subject, command_id, issued_at, signer, command_json)).encode()

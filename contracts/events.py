@@ -6,6 +6,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field
 
 from contracts import subjects
+from contracts.commands import SignedCommand
 from contracts.envelope import (
     EVENT_ID_DESCRIPTION,
     ITEMS_MAX,
@@ -19,6 +20,8 @@ from contracts.envelope import (
 from contracts.release import MAX_STEPS, SHA_PATTERN, ReleaseSpec, Team, Version
 
 URL_MAX = 2048
+SIGNED_COMMAND_DESCRIPTION = "The person's signed command that caused this event; `actor` is its verified signer"
+
 FREEZE_ID_MAX = 64
 DEAD_LETTER_PAYLOAD_MAX = 100_000  # libs.bus cuts a dead letter's payload to this
 Reasons = Annotated[list[Text], Field(max_length=ITEMS_MAX)]
@@ -100,11 +103,13 @@ class FreezeDeclared(Event):
     starts_at: ZonedDatetime
     ends_at: ZonedDatetime
     reason: Text
+    signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
 
 
 class FreezeLifted(Event):
     subject: ClassVar[str] = subjects.FREEZE_LIFTED
     freeze_id: str = Field(min_length=1, max_length=FREEZE_ID_MAX)
+    signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
 
 
 class DeploymentStarted(Event):
@@ -116,6 +121,7 @@ class DeploymentStarted(Event):
     router_url: Url
     commit_sha: str = Field(pattern=SHA_PATTERN)
     committed_at: ZonedDatetime
+    team: Team | None = Field(default=None, description="The owning team: whose people may resume or abort it")
 
 
 class StepStarted(Event):
@@ -200,6 +206,7 @@ class ReleaseResumed(Event):
     subject: ClassVar[str] = subjects.RELEASE_RESUMED
     step_index: StepIndex
     comment: Text
+    signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
 
 
 class RollbackRequested(Event):
@@ -209,6 +216,9 @@ class RollbackRequested(Event):
     restore_version: Version | None
     reason: Text
     failed_at: ZonedDatetime = Field(description="When the failing verdict was reached")
+    signed_command: SignedCommand | None = Field(
+        default=None, description="A person's signed abort, when one caused this rollback; `actor` is its verified signer"
+    )
 
 
 class RollbackCompleted(Event):
@@ -218,6 +228,21 @@ class RollbackCompleted(Event):
     restored_version: Version | None
     root_cause: Text
     failed_at: ZonedDatetime
+
+
+class CommandRefused(Event):
+    """A person's command the owning service refused, and why; nothing else happened.
+
+    `release_id` is the release the command named, or `cmd-<command id>` when it named none;
+    `actor` is the signer when the signature verified, else `unverified`.
+    """
+
+    subject: ClassVar[str] = subjects.COMMAND_REFUSED
+    command: str = Field(max_length=200, description="The command subject it was sent to")
+    command_id: str | None = Field(default=None, max_length=64)
+    claimed_signer: str | None = Field(default=None, max_length=200, description="Who the command says signed it")
+    reason: Text
+    signed_command: SignedCommand | None = Field(default=None, description="What was sent, when it was readable")
 
 
 class Severity(StrEnum):

@@ -19,6 +19,8 @@ from pydantic.json_schema import models_json_schema
 
 from contracts import ci
 from contracts.catalogue import Channel, Command, channels, command_list
+from contracts.commands import SignedCommand
+from contracts.rights import PEOPLE_COMMANDS
 from contracts.envelope import SCHEMA_VERSION
 
 CONTRACTS_DIR = Path(__file__).resolve().parent
@@ -43,7 +45,13 @@ def message_models() -> list[type[BaseModel]]:
     for command in command_list():
         found[command.request.__name__] = command.request
         found[command.reply.__name__] = command.reply
+        found[wire_model(command).__name__] = wire_model(command)
     return [found[name] for name in sorted(found)]
+
+
+def wire_model(command: Command) -> type[BaseModel]:
+    """What travels on a command subject: a person's command goes inside a SignedCommand."""
+    return SignedCommand if command.subject in PEOPLE_COMMANDS else command.request
 
 
 def outside_models() -> list[type[BaseModel]]:
@@ -195,11 +203,17 @@ def event_operations(channel: Channel) -> dict[str, Any]:
 
 
 def command_channel(command: Command) -> dict[str, Any]:
+    wire = wire_model(command).__name__
+    signed = (
+        f" A person's command: the request is a SignedCommand whose `command` is the JSON text of a "
+        f"{command.request.__name__}, signed by a person whose role allows it (contracts.rights)."
+        if command.subject in PEOPLE_COMMANDS else ""
+    )
     return {
         "address": command.subject,
         "title": command.name,
-        "description": f"Core NATS request/reply, answered by {command.owner} with {command.reply.__name__}.",
-        "messages": {command.request.__name__: {"$ref": f"#/components/messages/{command.request.__name__}"}},
+        "description": f"Core NATS request/reply, answered by {command.owner} with {command.reply.__name__}.{signed}",
+        "messages": {wire: {"$ref": f"#/components/messages/{wire}"}},
     }
 
 
@@ -216,7 +230,7 @@ def reply_channel(replies: list[type[BaseModel]]) -> dict[str, Any]:
 def command_operations(command: Command) -> dict[str, Any]:
     base = {
         "channel": {"$ref": f"#/channels/{command.name}"},
-        "messages": [_ref_message(command.name, command.request.__name__)],
+        "messages": [_ref_message(command.name, wire_model(command).__name__)],
         "reply": {
             "channel": {"$ref": f"#/channels/{REPLY_CHANNEL}"},
             "messages": [_ref_message(REPLY_CHANNEL, command.reply.__name__)],
@@ -245,6 +259,7 @@ def asyncapi_document() -> dict[str, Any]:
     messages = {c.model.__name__: message(c.model, is_event=c.has_event_headers) for c in event_channels}
     messages |= {m.__name__: message(m, is_event=False, headers=CI_HEADERS) for m in outside_models()}
     messages |= {c.request.__name__: message(c.request, is_event=False) for c in commands}
+    messages |= {wire_model(c).__name__: message(wire_model(c), is_event=False) for c in commands}
     messages |= {m.__name__: message(m, is_event=False) for m in replies}
     operations: dict[str, Any] = {}
     for channel in event_channels:

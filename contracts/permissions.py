@@ -11,24 +11,13 @@ from dataclasses import dataclass, field
 
 from contracts import catalogue, subjects
 from contracts.envelope import Event
-from contracts.identity import IdentityRecord, Kind, Role
+from contracts.identity import IdentityRecord, Kind
+from contracts.rights import ROLE_COMMANDS
 
 STREAMS = (subjects.EVENTS_STREAM, subjects.ALERTS_STREAM, subjects.DLQ_STREAM)
 
 # Read-only questions every reader may ask.
 QUERIES = (subjects.CMD_RELEASE_STATUS, subjects.CMD_DORA, subjects.CMD_AUDIT_VERIFY, subjects.CMD_LIST_FREEZES)
-
-# What each role lets a person send, on top of the queries.
-ROLE_COMMANDS: dict[Role, tuple[str, ...]] = {
-    Role.RELEASE_MANAGER: (subjects.CMD_FREEZE, subjects.CMD_LIFT_FREEZE),
-    Role.SRE: (subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE),
-    Role.DEVELOPER: (subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE),
-}
-# Commands about one release: a developer may send them only for their own teams' services
-# (checked by the owning service, which knows the release's team); an SRE for any team.
-TEAM_SCOPED_COMMANDS = (subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE)
-ALL_TEAMS_ROLES = (Role.SRE,)
-
 
 @dataclass(frozen=True)
 class Permissions:
@@ -73,7 +62,7 @@ def permissions_for(record: IdentityRecord) -> Permissions:
             return Permissions(publish=(*QUERIES, *_alert_reader()), subscribe=(inbox, subjects.ALERTS_WILDCARD,
                                                                                   subjects.EVENTS_WILDCARD))
         case Kind.PERSON:
-            commands = sorted({c for role in record.roles for c in ROLE_COMMANDS.get(role, ())})
+            commands = sorted({c for role in record.roles for c in ROLE_COMMANDS.get(role, ())})  # contracts.rights
             return Permissions(
                 publish=(*QUERIES, *commands, *_alert_reader()),
                 subscribe=(inbox, subjects.ALERTS_WILDCARD, subjects.EVENTS_WILDCARD),

@@ -37,6 +37,7 @@ INSTANCE_RESTARTED = "slipway.evt.deploy.instance_restarted"
 RELEASE_RESUMED = "slipway.evt.deploy.release_resumed"
 ROUTER_ADMIN_REFUSED = "slipway.evt.deploy.router_admin_refused"
 EVENT_REFUSED = "slipway.evt.bus.event_refused"
+COMMAND_REFUSED = "slipway.evt.command.refused"
 
 CMD_FREEZE = "slipway.cmd.gatekeeper.freeze"
 CMD_LIFT_FREEZE = "slipway.cmd.gatekeeper.lift_freeze"

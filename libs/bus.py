@@ -146,8 +146,14 @@ _signers: dict[str, Signer] = {}
 
 
 def identity_store(settings: Settings) -> IdentityStore | None:
-    """The registry this process checks signatures against, or None when it runs without one."""
-    if settings.identity_registry is None:
+    """The registry this process checks events' signatures against, or None.
+
+    Only a service that runs as an identity of its own (settings.credentials) is on a secured bus
+    where everyone signs; one without (tests of a single service) can sign nothing itself, and
+    insists on nobody else's signature either. People's commands are checked whenever a registry
+    is configured (libs.commands).
+    """
+    if settings.identity_registry is None or settings.credentials is None:
         return None
     key = str(settings.identity_registry)
     if key not in _stores:  # one per path: the store re-reads the file only when it changes

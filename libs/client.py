@@ -36,10 +36,10 @@ def current_credentials() -> Path | None:
 
 
 @asynccontextmanager
-async def connected(nats_url: str, credentials: Path | None = None) -> AsyncIterator[Client]:
+async def connected(nats_url: str, credentials: Path | None = None, identity: str | None = None) -> AsyncIterator[Client]:
     """A connection as `credentials`' identity (or the process default). A permission the server refused
     during the block is raised as NotPermitted, naming the identity, instead of a bare timeout."""
-    identity = credentials or _default_credentials[0]
+    seed_file = credentials or _default_credentials[0]
     refusals: list[str] = []
 
     async def on_error(exc: Exception) -> None:
@@ -50,11 +50,11 @@ async def connected(nats_url: str, credentials: Path | None = None) -> AsyncIter
         # max_reconnect_attempts=0 means "forever" to nats-py; one attempt makes a dead server fail fast.
         nc = await nats.connect(
             nats_url, connect_timeout=3, max_reconnect_attempts=1, reconnect_time_wait=0.1, allow_reconnect=False,
-            error_cb=on_error, **connect_options(identity),
+            error_cb=on_error, **connect_options(seed_file, identity),
         )
     except Exception as exc:  # noqa: BLE001 - nats-py raises several types for "cannot connect"
         if "authorization violation" in str(exc).lower():
-            who = f"the identity in {identity}" if identity else "a client without credentials"
+            who = f"the identity in {seed_file}" if seed_file else "a client without credentials"
             raise NotPermitted(f"NATS at {nats_url} does not accept {who} (revoked, or another slipway's key?)") from exc
         raise SlipwayUnavailable(f"cannot reach NATS at {nats_url}: {exc}") from exc
     try:
@@ -62,16 +62,16 @@ async def connected(nats_url: str, credentials: Path | None = None) -> AsyncIter
     except (NatsTimeout, TimeoutError, SlipwayUnavailable) as exc:
         # A refused publish is never answered: say why, not that nobody answered.
         if refusals:
-            raise NotPermitted(_refused(identity, refusals[0])) from exc
+            raise NotPermitted(_refused(identity, seed_file, refusals[0])) from exc
         raise
     finally:
         await nc.close()
     if refusals:
-        raise NotPermitted(_refused(identity, refusals[0]))
+        raise NotPermitted(_refused(identity, seed_file, refusals[0]))
 
 
-def _refused(identity: Path | None, refusal: str) -> str:
-    who = identity.name.removesuffix(".nk").replace(".", ":", 1) if identity else "anonymous"
+def _refused(identity: str | None, seed_file: Path | None, refusal: str) -> str:
+    who = identity or (seed_file.name.removesuffix(".nk").replace(".", ":", 1) if seed_file else "anonymous")
     return f"NATS refused {who}: {refusal}"
 
 
@@ -90,8 +90,12 @@ async def publish_raw(
         await nc.jetstream().publish(subject, payload, headers=headers, stream=EVENTS_STREAM, timeout=5)
 
 
-async def send_command(nats_url: str, subject: str, command: Model, timeout: float = 10.0) -> CommandResult:
-    async with connected(nats_url) as nc:
+async def send_command(
+    nats_url: str, subject: str, command: Model, timeout: float = 10.0,
+    credentials: Path | None = None, identity: str | None = None,
+) -> CommandResult:
+    """Request/reply as `credentials`' identity (or the process default); the reply, or SlipwayUnavailable."""
+    async with connected(nats_url, credentials, identity) as nc:
         try:
             reply = await nc.request(subject, command.model_dump_json().encode(), timeout=timeout)
         except NoRespondersError as exc:

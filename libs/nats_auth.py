@@ -9,6 +9,8 @@ so a revoked person is cut off at once.
 import json
 import os
 import signal
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +65,12 @@ def bootstrap(data_dir: Path, services: tuple[str, ...], teams: tuple[str, ...],
     return store
 
 
-def reload_server(data_dir: Path) -> bool:
+def reload_server(data_dir: Path, timeout: float = 5.0) -> bool:
     """Write the authorization block again from the registry and make a running embedded server read it.
 
-    True when a server was signalled; False when none runs here (it reads the block at its next start).
+    Returns once the server reports the new configuration loaded (its /varz config_load_time moves),
+    so a key revoked here is refused from the next connection on. True when a server reloaded; False
+    when none runs here (it reads the block at its next start).
     """
     store = IdentityStore(credentials_dir(data_dir))
     nats_dir = data_dir / "nats"
@@ -75,19 +79,36 @@ def reload_server(data_dir: Path) -> bool:
     write_authorization(nats_dir, store.registry())
     try:
         record = json.loads((data_dir / "stack.json").read_text())
-        pid = int(record["nats_pid"])
+        pid, monitor = int(record["nats_pid"]), str(record["nats_monitor_url"])
     except (OSError, ValueError, KeyError, TypeError):
         return False
+    before = _config_load_time(monitor)
     try:
         os.kill(pid, signal.SIGHUP)  # nats-server reloads its configuration on SIGHUP
     except ProcessLookupError:
         return False
-    return True
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _config_load_time(monitor) not in (before, None):
+            return True
+        time.sleep(0.02)  # polling the server's own report of the reload, within the deadline
+    raise TimeoutError(f"nats-server (pid {pid}) did not report a reload within {timeout:g}s; see its log")
 
 
-def connect_options(credentials: Path | None) -> dict[str, Any]:
-    """nats-py / FastStream connect arguments for the identity whose seed file is `credentials`."""
+def _config_load_time(monitor_url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(f"{monitor_url}/varz", timeout=2) as reply:  # loopback monitor port
+            return str(json.load(reply).get("config_load_time"))
+    except (OSError, ValueError):
+        return None
+
+
+def connect_options(credentials: Path | None, identity: str | None = None) -> dict[str, Any]:
+    """nats-py / FastStream connect arguments for the identity whose seed file is `credentials`.
+
+    The file's name (`<kind>.<name>.nk`) says whose it is, unless `identity` (`<kind>:<name>`) does.
+    """
     if credentials is None:
         return {}
-    kind, name = identity_of_seed_file(credentials)
+    kind, name = identity.split(":", 1) if identity else identity_of_seed_file(credentials)
     return {"nkeys_seed": str(credentials), "inbox_prefix": inbox_prefix(Kind(kind), name)}

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         description="Which team owns which deployed service (relative paths from the working directory); a team's "
         "CI identity may request releases only for its own services",
     )
+    command_window_s: float = Field(
+        default=120.0, gt=0, le=86_400,
+        description="A person's signed command is accepted only if issued within this many seconds of the "
+        "service's clock, either way; its command id is remembered for as long, so it is acted on once",
+    )
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint when otel_exporter=otlp")
     max_deliver: int = Field(default=5, ge=1, description="Deliveries of a failing message before it is dead-lettered")

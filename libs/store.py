@@ -65,6 +65,19 @@ outbox = Table(
     Column("published_at", UtcDateTime(), nullable=True, index=True),
 )
 
+# People's signed commands this service has acted on or refused after checking the signature: a
+# command id is taken once. Entries older than the command window are pruned (libs.commands), since
+# a command that old is refused as too old anyway.
+seen_commands = Table(
+    "seen_commands",
+    messaging,
+    Column("command_id", String(64), primary_key=True),
+    Column("subject", String(200), nullable=False),
+    Column("signer", String(200), nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False, index=True),
+    Column("received_at", UtcDateTime(), nullable=False),
+)
+
 
 def now() -> datetime:
     return datetime.now(UTC)

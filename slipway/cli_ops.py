@@ -1,7 +1,5 @@
 """Commands people send to running services: status, freezes, audit, DORA metrics."""
 
-import getpass
-import os
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -11,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 from rich.markup import escape
 
 from slipway import render
+from slipway.cli_identity import AsOption
 from slipway.context import USAGE_ERROR, CliError, NatsUrlOption, err, fail, globals_of, out, run, say
 
 freeze_app = typer.Typer(help="Declare, lift and list deployment freezes.", no_args_is_help=True)
@@ -58,11 +57,27 @@ def ask(ctx: typer.Context, nats_url: str | None, subject: str, cmd: BaseModel) 
     return result
 
 
-def default_actor() -> str:
+def ask_signed(ctx: typer.Context, nats_url: str | None, subject: str, cmd: BaseModel, as_name: str | None) -> Any:
+    """Send a person's command signed with their key (see slipway.cli_identity.signing_identity)."""
+    from libs.client import send_command
+    from libs.command_signing import sign_command
+    from slipway.cli_identity import signing_identity
+
     try:
-        return os.environ.get("USER") or getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user database entry in some containers
-        return "cli"
+        signer, seed, seed_file = signing_identity(ctx, as_name)
+        try:
+            signed = sign_command(subject, cmd, signer, seed)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - nkeys raises several types for a malformed seed
+            raise CliError(f"cannot sign as {signer}: the seed file does not hold a usable key "
+                           f"({type(exc).__name__})", USAGE_ERROR) from None
+    except CliError as exc:
+        fail(str(exc), exc.code)
+    url = globals_of(ctx, nats_url).nats_url
+    # The person's key also connects: the server lets only people whose roles allow it send this command.
+    result = run(send_command(url, subject, signed, credentials=seed_file, identity=signer), url)
+    if not result.ok:
+        fail(result.message or f"{subject} failed", 1)
+    return result
 
 
 def status(
@@ -99,7 +114,7 @@ def freeze_create(
     duration: Annotated[str | None, typer.Option(help="How long from --from, e.g. 2h, 1d")] = None,
     until: Annotated[str | None, typer.Option(help="End time, ISO 8601 (local time unless zoned)")] = None,
     from_: Annotated[str | None, typer.Option("--from", help="Start time, ISO 8601; default now")] = None,
-    actor: Annotated[str | None, typer.Option(help="Who declares it; default $USER")] = None,
+    as_: AsOption = None,
     nats_url: NatsUrlOption = None,
 ) -> None:
     """Freeze an environment: releases to it are blocked for the window."""
@@ -111,11 +126,10 @@ def freeze_create(
             raise CliError("give exactly one of --duration and --until", USAGE_ERROR)
         starts = parse_time(from_, "--from") if from_ else datetime.now(UTC)
         ends = starts + parse_duration(duration) if duration else parse_time(str(until), "--until")
-        cmd = command(FreezeEnvironment, environment=environment, starts_at=starts, ends_at=ends, reason=reason,
-                      actor=actor or default_actor())
+        cmd = command(FreezeEnvironment, environment=environment, starts_at=starts, ends_at=ends, reason=reason)
     except CliError as exc:
         fail(str(exc), exc.code)
-    result = ask(ctx, nats_url, CMD_FREEZE, cmd)
+    result = ask_signed(ctx, nats_url, CMD_FREEZE, cmd, as_)
     say(f"[green]ok:[/] {escape(result.message)}")
 
 
@@ -123,7 +137,7 @@ def freeze_create(
 def freeze_lift(
     ctx: typer.Context,
     freeze_id: Annotated[str, typer.Argument(help="The freeze to lift (see `slipway freeze list`)")],
-    actor: Annotated[str | None, typer.Option(help="Who lifts it; default $USER")] = None,
+    as_: AsOption = None,
     nats_url: NatsUrlOption = None,
 ) -> None:
     """Lift a freeze before it ends."""
@@ -131,10 +145,10 @@ def freeze_lift(
     from contracts.subjects import CMD_LIFT_FREEZE
 
     try:
-        cmd = command(LiftFreeze, freeze_id=freeze_id, actor=actor or default_actor())
+        cmd = command(LiftFreeze, freeze_id=freeze_id)
     except CliError as exc:
         fail(str(exc), exc.code)
-    result = ask(ctx, nats_url, CMD_LIFT_FREEZE, cmd)
+    result = ask_signed(ctx, nats_url, CMD_LIFT_FREEZE, cmd, as_)
     say(f"[green]ok:[/] {escape(result.message)}")
 
 
@@ -175,6 +189,12 @@ def audit_verify(ctx: typer.Context, nats_url: NatsUrlOption = None) -> None:
     if result.ok and data.get("ok", True):
         say("[green]ok:[/] the audit trail is intact" + (f" ({escape(result.message)})" if result.message else ""))
         return
+    if data.get("first_bad_seq") is None and data.get("unverified_count"):
+        err.print(f"[red]{data['unverified_count']} signed command(s) do not verify:[/]", soft_wrap=True)
+        for bad in data.get("unverified_commands") or []:
+            err.print(f"  record {escape(str(bad.get('seq')))} ({escape(str(bad.get('type')))} "
+                      f"{escape(str(bad.get('event_id')))}): {escape(str(bad.get('reason')))}", soft_wrap=True)
+        raise typer.Exit(1)
     bad = data.get("first_bad_seq", data.get("bad_seq", "?"))
     reason = data.get("reason") or result.message or "the hash chain does not verify"
     err.print(f"[red]broken[/] at seq {escape(str(bad))}: {escape(str(reason))}", soft_wrap=True)

@@ -10,7 +10,8 @@ from rich.markup import escape
 
 from contracts.subjects import release_request_subject
 from libs.client import use_credentials
-from slipway.cli_ops import ask, command, default_actor
+from slipway.cli_identity import AsOption
+from slipway.cli_ops import ask_signed, command
 from slipway.context import CliError, DataDirOption, NatsUrlOption, fail, globals_of, run, say
 from slipway.follow import FollowTimeout, follow_release, succeeded
 from slipway.render import event_line
@@ -176,7 +177,7 @@ def resume(
     ctx: typer.Context,
     release_id: Annotated[str, typer.Argument(help="The release held for a person (see `slipway status`)")],
     comment: Annotated[str, Opt(help="Why the held step is accepted; kept in the audit trail")],
-    actor: Annotated[str | None, Opt(help="Who decides; default $USER")] = None,
+    as_: AsOption = None,
     nats_url: NatsUrlOption = None,
 ) -> None:
     """Accept the step a release is held at (an inconclusive verdict): it goes on as after a passing verdict."""
@@ -184,10 +185,10 @@ def resume(
     from contracts.subjects import CMD_RESUME_RELEASE
 
     try:
-        cmd = command(ResumeRelease, release_id=release_id, comment=comment, actor=actor or default_actor())
+        cmd = command(ResumeRelease, release_id=release_id, comment=comment)
     except CliError as exc:
         fail(str(exc), exc.code)
-    result = ask(ctx, nats_url, CMD_RESUME_RELEASE, cmd)
+    result = ask_signed(ctx, nats_url, CMD_RESUME_RELEASE, cmd, as_)
     say(f"[green]ok:[/] {escape(result.message)}")
 
 
@@ -196,7 +197,7 @@ def abort(
     ctx: typer.Context,
     release_id: Annotated[str, typer.Argument(help="A release in flight, held or not")],
     reason: Annotated[str, Opt(help="Why; becomes the rollback's reason")],
-    actor: Annotated[str | None, Opt(help="Who decides; default $USER")] = None,
+    as_: AsOption = None,
     nats_url: NatsUrlOption = None,
 ) -> None:
     """Roll a release in flight back to the version that was stable."""
@@ -204,8 +205,8 @@ def abort(
     from contracts.subjects import CMD_ABORT_RELEASE
 
     try:
-        cmd = command(AbortRelease, release_id=release_id, reason=reason, actor=actor or default_actor())
+        cmd = command(AbortRelease, release_id=release_id, reason=reason)
     except CliError as exc:
         fail(str(exc), exc.code)
-    result = ask(ctx, nats_url, CMD_ABORT_RELEASE, cmd)
+    result = ask_signed(ctx, nats_url, CMD_ABORT_RELEASE, cmd, as_)
     say(f"[green]ok:[/] {escape(result.message)}")

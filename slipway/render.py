@@ -117,6 +117,9 @@ def event_details(event: dict[str, Any]) -> str:
     elif kind == "ReleaseRequestDuplicated":
         parts.append(e(f"a retry of request {event.get('original_event_id')} "
                        f"({event.get('original_outcome')}): following that release"))
+    elif kind == "CommandRefused":
+        parts.append(e(f"{event.get('command', '?').rsplit('.', 1)[-1]} by {event.get('claimed_signer') or 'nobody'} "
+                       f"refused"))
     elif kind == "AlertRaised":
         severity = str(event.get("severity", "?"))
         parts.append(f"[{SEVERITY_STYLE.get(severity, 'white')}]{e(severity)}[/] {e(event.get('summary', ''))}")

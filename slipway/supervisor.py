@@ -242,7 +242,8 @@ class Stack:
         record = {"nats_url": self.nats_url, "supervisor_pid": os.getpid(),
                   "services": {name: proc.pid for name, proc in self.services.items()},
                   "embedded_nats": self.nats is not None,
-                  "nats_pid": self.nats.process.pid if self.nats and self.nats.process else None}
+                  "nats_pid": self.nats.process.pid if self.nats and self.nats.process else None,
+                  "nats_monitor_url": self.nats.monitor_url if self.nats else None}
         self.stack_file.write_text(json.dumps(record, indent=2))
 
     def stop(self) -> int:

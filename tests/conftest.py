@@ -5,8 +5,11 @@ from pathlib import Path
 import pytest
 from faststream import FastStream
 
+from contracts.identity import Role
 from libs.embedded_nats import EmbeddedNats
+from libs.identities import IdentityStore
 from libs.settings import Settings
+from tests.support.people import People
 from tests.support.watch import EventWatcher
 
 
@@ -30,7 +33,21 @@ def nats_url(nats_server: EmbeddedNats) -> str:
 @pytest.fixture
 def settings(tmp_path: Path, nats_url: str) -> Settings:
     # Tests build their artifacts anywhere in tmp_path; the services may read them there and nowhere else.
-    return Settings(nats_url=nats_url, data_dir=tmp_path / "data", max_deliver=3, artifact_dirs=[tmp_path])
+    data_dir = tmp_path / "data"
+    return Settings(nats_url=nats_url, data_dir=data_dir, max_deliver=3, artifact_dirs=[tmp_path],
+                    identity_registry=data_dir / "credentials" / "registry.json")
+
+
+@pytest.fixture
+def people(settings: Settings) -> People:
+    """The registry the services read, with a release manager (alice), an SRE (sam) and a developer of
+    team payments (dev), the team tests' releases belong to (tests.support.releases)."""
+    assert settings.identity_registry is not None
+    found = People(IdentityStore(settings.identity_registry.parent), settings.nats_url)
+    found.add("alice", Role.RELEASE_MANAGER)
+    found.add("sam", Role.SRE)
+    found.add("dev", Role.DEVELOPER, teams=("payments",))
+    return found
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from contracts.events import ReleaseApproved, RollbackRequested, StepVerdict
 from libs.artifact_sources import ArtifactSources
 from libs.artifacts import FetchLimits
 from libs.bus import consume
-from libs.commands import serve_command
+from libs.commands import serve_signed_command
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.deployer.artifacts import ArtifactStore
@@ -35,7 +35,7 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
         (subjects.ROLLBACK_REQUESTED, ON_ROLLBACK, RollbackRequested, handlers.on_rollback_requested),
     ):
         consume(runtime.broker, settings, subject=subject, durable=durable, model=model, handle=handle)
-    serve_command(runtime.broker, subjects.CMD_RESUME_RELEASE, ResumeRelease, handlers.resume_release)
+    serve_signed_command(runtime, subjects.CMD_RESUME_RELEASE, ResumeRelease, handlers.resume_release)
     # Reconciled before the consumers start, so a redelivered approval finds what already runs.
     runtime.on_start.extend([upkeep.reconcile, upkeep.start])
     runtime.on_stop.append(upkeep.stop)

@@ -23,6 +23,7 @@ from contracts.events import (
 )
 from contracts.envelope import Event
 from libs.artifacts import ArtifactError
+from libs.commands import Refused, Signed
 from libs.runtime import Runtime
 from libs.store import Transaction
 from services.deployer import store
@@ -109,6 +110,7 @@ class Handlers:
         started = DeploymentStarted.caused_by(
             approved, SOURCE, version=spec.version, stable_version=stable, strategy=spec.strategy.kind, steps=steps,
             router_url=router.url, commit_sha=spec.commit.sha, committed_at=spec.commit.committed_at,
+            team=spec.team,
         )
 
         async def record(tx: Transaction) -> None:
@@ -145,28 +147,31 @@ class Handlers:
 
         await self.runtime.process_once(ON_VERDICT, verdict, record)
 
-    async def resume_release(self, command: ResumeRelease) -> CommandResult:
+    async def resume_release(self, command: ResumeRelease, by: Signed) -> CommandResult:
         """A person accepts the step a release is held at; it goes on exactly as after a passing verdict."""
         async with self.runtime.db.transaction() as tx:
             known = await store.get_deployment(tx.session, command.release_id)
         if known is None:
             return CommandResult(ok=False, message=resume_refusal(None, None, command.release_id) or "")
         async with self.lock_for(known.service, known.environment):
-            return await self._resume(command)
+            return await self._resume(command, by)
 
-    async def _resume(self, command: ResumeRelease) -> CommandResult:
+    async def _resume(self, command: ResumeRelease, by: Signed) -> CommandResult:
         async with self.runtime.db.transaction() as tx:
             footing = await _footing(tx.session, command.release_id)
         deployment, hold = footing.deployment, footing.hold
+        approved = ReleaseApproved.model_validate_json(footing.approval_json) if footing.approval_json else None
+        if deployment is not None and (not_theirs := by.team_refusal(
+                deployment.release_id, approved.release.team if approved else None)):
+            raise Refused(not_theirs, deployment.release_id, deployment.service, deployment.environment)
         problem = resume_refusal(deployment, hold, command.release_id)
-        if problem is not None or deployment is None or hold is None or footing.approval_json is None:
-            log.info("resume of %s by %s refused: %s", command.release_id, command.actor, problem)
+        if problem is not None or deployment is None or hold is None or approved is None:
+            log.info("resume of %s by %s refused: %s", command.release_id, by.actor, problem)
             return CommandResult(ok=False, message=problem or f"release {command.release_id} has no approval record")
-        approved = ReleaseApproved.model_validate_json(footing.approval_json)
         resumed = ReleaseResumed(
             release_id=deployment.release_id, service=deployment.service, environment=deployment.environment,
-            correlation_id=approved.correlation_id, causation_id=hold.verdict_event_id, actor=command.actor,
-            source=SOURCE, step_index=deployment.step_index, comment=command.comment,
+            correlation_id=approved.correlation_id, causation_id=hold.verdict_event_id, actor=by.actor,
+            source=SOURCE, step_index=deployment.step_index, comment=command.comment, signed_command=by.proof,
         )
         moved, event = await self._step_onward(resumed, footing, onward(deployment))
         async with self.runtime.db.transaction() as tx:
@@ -174,7 +179,7 @@ class Handlers:
             await _record_onward(tx, moved, event)
         self.runtime.relay.wake()
         log.warning("release %s resumed at step %d by %s: %s", deployment.release_id, deployment.step_index + 1,
-                    command.actor, command.comment)
+                    by.actor, command.comment)
         if moved.status is Status.SUCCEEDED:
             then = f"{moved.version} now takes all traffic"
         else:

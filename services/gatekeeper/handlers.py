@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from contracts.commands import CommandResult, FreezeEnvironment, LiftFreeze, ListFreezes
 from contracts.envelope import new_event_id
 from contracts.events import ArtifactVerified, FreezeDeclared, FreezeLifted, ReleaseApproved, ReleaseBlocked
+from libs.commands import Signed
 from libs.runtime import Runtime
 from libs.store import Transaction
 from services.gatekeeper import store
@@ -38,7 +39,7 @@ class Handlers:
 
         await self.runtime.process_once(CONSUMER, verified, decide_and_record)
 
-    async def freeze(self, command: FreezeEnvironment) -> CommandResult:
+    async def freeze(self, command: FreezeEnvironment, by: Signed) -> CommandResult:
         if problem := freeze_problem(command.starts_at, command.ends_at, datetime.now(UTC)):
             return CommandResult(ok=False, message=problem)
         freeze = Freeze(
@@ -47,12 +48,12 @@ class Handlers:
             starts_at=command.starts_at,
             ends_at=command.ends_at,
             reason=command.reason,
-            actor=command.actor,
+            actor=by.actor,
         )
         declared = FreezeDeclared(
             release_id=freeze.freeze_id, service=FREEZE_SERVICE, environment=freeze.environment, actor=freeze.actor,
             source=SOURCE, freeze_id=freeze.freeze_id, starts_at=freeze.starts_at, ends_at=freeze.ends_at,
-            reason=freeze.reason,
+            reason=freeze.reason, signed_command=by.proof,
         )
         async with self.runtime.db.transaction() as tx:
             await store.add_freeze(tx.session, freeze)
@@ -65,7 +66,7 @@ class Handlers:
             data={"freeze_id": freeze.freeze_id},
         )
 
-    async def lift_freeze(self, command: LiftFreeze) -> CommandResult:
+    async def lift_freeze(self, command: LiftFreeze, by: Signed) -> CommandResult:
         async with self.runtime.db.transaction() as tx:
             freeze = await store.get_freeze(tx.session, command.freeze_id)
             if freeze is None or not await store.lift_freeze(tx.session, command.freeze_id):
@@ -73,11 +74,11 @@ class Handlers:
             await tx.emit(
                 FreezeLifted(
                     release_id=command.freeze_id, service=FREEZE_SERVICE, environment=freeze.environment,
-                    actor=command.actor, source=SOURCE, freeze_id=command.freeze_id,
+                    actor=by.actor, source=SOURCE, freeze_id=command.freeze_id, signed_command=by.proof,
                 )
             )
         self.runtime.relay.wake()
-        return CommandResult(ok=True, message=f"freeze {command.freeze_id} lifted by {command.actor}")
+        return CommandResult(ok=True, message=f"freeze {command.freeze_id} lifted by {by.actor}")
 
     async def list_freezes(self, command: ListFreezes) -> CommandResult:
         now = datetime.now(UTC)

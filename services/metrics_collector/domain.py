@@ -8,13 +8,15 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from statistics import median
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+
+from contracts import subjects
 
 GENESIS_HASH = "0" * 64
 
@@ -60,6 +62,60 @@ def verify_chain(records: Sequence[ChainRecord]) -> AuditReport:
         expected_prev = recorded_hash
         previous_seq = seq
     return AuditReport(True, len(records), None, "")
+
+
+# --- people's signed commands in the log ---------------------------------------------------
+
+REFUSED_COMMAND = "CommandRefused"  # carries what was refused: its signature is not expected to hold
+
+# The events a person's command causes: the command subject that must have been signed, and the
+# fields the event and the command both name, which must agree, so a genuine signature cannot be
+# carried over to an event it did not cause.
+SIGNED_CAUSES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "FreezeDeclared": (subjects.CMD_FREEZE, ("environment", "reason")),
+    "FreezeLifted": (subjects.CMD_LIFT_FREEZE, ("freeze_id",)),
+    "ReleaseResumed": (subjects.CMD_RESUME_RELEASE, ("release_id", "comment")),
+    "RollbackRequested": (subjects.CMD_ABORT_RELEASE, ("release_id",)),
+}
+
+
+def command_mismatch(event: Payload, subject: str, command: Payload) -> str | None:
+    """Why the signed command an event carries is not the command that caused it; None when it is."""
+    kind = str(event.get("type"))
+    if kind not in SIGNED_CAUSES:
+        return f"{kind} is not caused by a person's command, yet carries one"
+    expected, shared = SIGNED_CAUSES[kind]
+    if subject != expected:
+        return f"a {kind} carries a command signed for {subject}, not {expected}"
+    for name in shared:
+        if command.get(name) != event.get(name):
+            return f"the signed command names {name} {command.get(name)!r}, the event {event.get(name)!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class UnvouchedCommand:
+    seq: int
+    event_id: str
+    type: str
+    reason: str
+
+
+def unvouched_commands(records: Sequence[ChainRecord],
+                       check: Callable[[Payload], str | None]) -> tuple[int, list[UnvouchedCommand]]:
+    """How many logged events carry a person's signed command, and those whose signature does not vouch for them.
+
+    `check` says what is wrong with one event's signed command (None when it holds).
+    """
+    checked, failed = 0, []
+    for seq, payload, _, _ in records:
+        event = json.loads(payload)
+        if not isinstance(event, dict) or event.get("signed_command") is None or event.get("type") == REFUSED_COMMAND:
+            continue
+        checked += 1
+        if (problem := check(event)) is not None:
+            failed.append(UnvouchedCommand(seq, str(event.get("event_id")), str(event.get("type")), problem))
+    return checked, failed
 
 
 # --- what the log cannot vouch for ----------------------------------------------------------

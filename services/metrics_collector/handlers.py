@@ -1,16 +1,19 @@
 """Use cases of the metrics-collector: log every event in the audit chain, answer queries over it."""
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationError
 
-from contracts.commands import CommandResult, QueryDora, QueryReleases, VerifyAudit
+from contracts.commands import CommandResult, QueryDora, QueryReleases, SignedCommand, VerifyAudit
 from contracts.envelope import EVENT_ID_DESCRIPTION, Event, EventId
-from libs.bus import unverified
+from libs.bus import describe, unverified
+from libs.identities import IdentityStore
 from libs.runtime import Runtime
+from libs.command_signing import audit_refusal
 from libs.store import Transaction
 from services.metrics_collector import domain
 from services.metrics_collector.store import EventLog
@@ -48,6 +51,8 @@ class Handlers:
         # Both consumers append to one chain and each append reads the head first: serialising
         # them here avoids the unique prev_hash rejecting one of two interleaved appends.
         self._append_lock = asyncio.Lock()
+        registry = runtime.settings.identity_registry
+        self.identities = IdentityStore(registry.parent) if registry is not None else None
 
     async def on_event(self, event: LoggedEvent, subject: str) -> None:
         received = event.model_dump(mode="json")
@@ -93,17 +98,41 @@ class Handlers:
             records = await entries.chain()
             flagged, flagged_count = await entries.flagged(FLAGS_SHOWN), await entries.flagged_count()
         report = domain.verify_chain(records)
+        signed, unvouched = domain.unvouched_commands(records, self._signature_problem)
         head = records[-1][3] if records else None
         # Flagged records are part of the chain (it covers what was sent) but left out of reports.
         flags = f" ({flagged_count} flagged, left out of reports)" if flagged_count else ""
-        if report.ok:
-            message = f"audit trail intact: {report.records} records{flags}, head {head or domain.GENESIS_HASH}"
-        else:
+        if not report.ok:
             message = f"audit trail BROKEN at record {report.first_bad_seq} of {report.records}: {report.reason}"
+        elif unvouched:
+            first = unvouched[0]
+            message = (f"audit trail linked, but {len(unvouched)} of {signed} signed commands do not verify; "
+                       f"first at record {first.seq} ({first.type} {first.event_id}): {first.reason}")
+        else:
+            message = (f"audit trail intact: {report.records} records{flags}, {signed} signed commands verified, "
+                       f"head {head or domain.GENESIS_HASH}")
         data = {"records": report.records, "first_bad_seq": report.first_bad_seq, "reason": report.reason,
                 "head_hash": head, "flagged": [{"seq": seq, "reason": reason} for seq, reason in flagged],
-                "flagged_count": flagged_count}
-        return CommandResult(ok=report.ok, message=message, data=data)
+                "flagged_count": flagged_count, "signed_commands": signed,
+                "unverified_commands": [u.__dict__ for u in unvouched[:FLAGS_SHOWN]],
+                "unverified_count": len(unvouched)}
+        return CommandResult(ok=report.ok and not unvouched, message=message, data=data)
+
+    def _signature_problem(self, event: dict[str, Any]) -> str | None:
+        """What is wrong with a logged event's signed command, checked against the registry as it is now."""
+        try:
+            proof = SignedCommand.model_validate(event["signed_command"])
+        except ValidationError as invalid:
+            return f"unreadable signed command: {describe(invalid)}"
+        if self.identities is None:
+            return "no identity registry is configured (SLIPWAY_IDENTITY_REGISTRY): the signature cannot be checked"
+        if problem := audit_refusal(proof, self.identities.get(proof.signer), str(event.get("actor"))):
+            return problem
+        try:
+            command = json.loads(proof.command)
+        except (ValueError, RecursionError):
+            return "the signed command's text is not JSON"
+        return domain.command_mismatch(event, proof.subject, command if isinstance(command, dict) else {})
 
     async def query_releases(self, query: QueryReleases) -> CommandResult:
         payloads = await self._payloads(query.release_id)

@@ -8,7 +8,7 @@ from contracts import subjects
 from contracts.commands import AbortRelease
 from contracts.events import DeploymentStarted, DeploymentSucceeded, RollbackCompleted, StepVerdict
 from libs.bus import consume
-from libs.commands import serve_command
+from libs.commands import serve_signed_command
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.rollback_controller.handlers import ON_COMPLETED, ON_STARTED, ON_SUCCEEDED, ON_VERDICT, Handlers
@@ -25,5 +25,5 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
         (subjects.ROLLBACK_COMPLETED, ON_COMPLETED, RollbackCompleted, handlers.on_rollback_completed),
     ):
         consume(runtime.broker, settings, subject=subject, durable=durable, model=model, handle=handle)
-    serve_command(runtime.broker, subjects.CMD_ABORT_RELEASE, AbortRelease, handlers.abort_release)
+    serve_signed_command(runtime, subjects.CMD_ABORT_RELEASE, AbortRelease, handlers.abort_release)
     return build_app(runtime)

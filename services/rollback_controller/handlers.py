@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from contracts.commands import AbortRelease, CommandResult
 from contracts.envelope import utcnow
 from contracts.events import DeploymentStarted, DeploymentSucceeded, RollbackCompleted, RollbackRequested, StepVerdict
+from libs.commands import Refused, Signed
 from libs.runtime import Runtime
 from libs.store import Transaction
 from services.rollback_controller import store
@@ -52,6 +53,8 @@ class Handlers:
 
         async def record(tx: Transaction) -> None:
             await store.release_started(tx.session, release)
+            if started.team is not None:
+                await store.remember_team(tx.session, started.release_id, started.team)
 
         await self.runtime.process_once(ON_STARTED, started, record)
 
@@ -77,33 +80,36 @@ class Handlers:
             log.info("release %s restored to %s in %.2f s after the failing verdict",
                      completed.release_id, completed.restored_version, seconds)
 
-    async def abort_release(self, command: AbortRelease) -> CommandResult:
+    async def abort_release(self, command: AbortRelease, by: Signed) -> CommandResult:
         """A person ends a release in flight, held or not: one rollback request, as a failing verdict would."""
         try:
-            problem = await self._request_abort(command)
+            problem = await self._request_abort(command, by)
         except IntegrityError:
             # A failing verdict's request for the same release committed between our check and our insert.
             problem = f"release {command.release_id} is already being rolled back"
         if problem is not None:
-            log.info("abort of %s by %s refused: %s", command.release_id, command.actor, problem)
+            log.info("abort of %s by %s refused: %s", command.release_id, by.actor, problem)
             return CommandResult(ok=False, message=problem)
         self.runtime.relay.wake()
-        reason = abort_reason(command.actor, command.reason)
+        reason = abort_reason(by.actor, command.reason)
         log.warning("rolling back %s: %s", command.release_id, reason)
         return CommandResult(ok=True, message=f"rollback of release {command.release_id} requested: {reason}")
 
-    async def _request_abort(self, command: AbortRelease) -> str | None:
+    async def _request_abort(self, command: AbortRelease, by: Signed) -> str | None:
         async with self.runtime.db.transaction() as tx:
             release = await store.release(tx.session, command.release_id)
+            if release is not None and (not_theirs := by.team_refusal(
+                    release.release_id, await store.team_of(tx.session, release.release_id))):
+                raise Refused(not_theirs, release.release_id, release.service, release.environment)
             earlier = await store.rollback_reason_of(tx.session, command.release_id)
             problem = abort_refusal(release, earlier, command.release_id)
             if problem is not None or release is None:
                 return problem
-            reason, now = abort_reason(command.actor, command.reason), utcnow()
+            reason, now = abort_reason(by.actor, command.reason), utcnow()
             request = RollbackRequested(
                 release_id=release.release_id, service=release.service, environment=release.environment,
-                actor=command.actor, source=SOURCE, deployment_id=release.release_id, bad_version=release.version,
-                restore_version=release.stable_version, reason=reason, failed_at=now,
+                actor=by.actor, source=SOURCE, deployment_id=release.release_id, bad_version=release.version,
+                restore_version=release.stable_version, reason=reason, failed_at=now, signed_command=by.proof,
             )
             await store.add(
                 tx.session, release_id=release.release_id, service=release.service, environment=release.environment,

@@ -37,6 +37,24 @@ releases = Table(
     Column("outcome", String(32), nullable=True),
 )
 
+# The owning team of a release, from DeploymentStarted (which names it since people's commands are
+# team-scoped). A table of its own so a database made before it keeps working: create_all adds it.
+release_teams = Table(
+    "release_teams",
+    metadata,
+    Column("release_id", String(128), primary_key=True),
+    Column("team", String(63), nullable=False),
+)
+
+
+async def team_of(session: AsyncSession, release_id: str) -> str | None:
+    return await session.scalar(select(release_teams.c.team).where(release_teams.c.release_id == release_id))
+
+
+async def remember_team(session: AsyncSession, release_id: str, team: str) -> None:
+    if await team_of(session, release_id) is None:
+        await session.execute(release_teams.insert().values(release_id=release_id, team=team))
+
 
 async def release(session: AsyncSession, release_id: str) -> InFlight | None:
     row = (await session.execute(select(releases).where(releases.c.release_id == release_id))).first()

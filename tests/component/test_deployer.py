@@ -16,11 +16,12 @@ import pytest
 
 from contracts import subjects
 from contracts.commands import CommandResult, ResumeRelease
+from contracts.identity import Role
 from contracts.envelope import new_event_id
 from contracts.events import ReleaseApproved, ReleaseRequested, RollbackRequested, StepStarted, StepVerdict
 from contracts.release import ReleaseSpec
 from examples.build_sample import build as build_sample
-from libs.client import publish_event, send_command
+from libs.client import publish_event
 from libs.settings import Settings
 from libs.store import Database
 from services.deployer import store
@@ -31,6 +32,7 @@ from services.deployer.local import processes
 from services.deployer.local.driver import InstanceHandle, RouterHandle, stop_all
 from tests.support.poll import eventually
 from tests.conftest import running
+from tests.support.people import People
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
 
@@ -408,14 +410,14 @@ async def held_at(settings: Settings, release_id: str, step_index: int) -> Hold:
 
 
 async def resume(
-    settings: Settings, release_id: str, comment: str = "traffic is thin tonight; checked by hand"
+    people: People, release_id: str, comment: str = "traffic is thin tonight; checked by hand"
 ) -> CommandResult:
-    command = ResumeRelease(release_id=release_id, actor="ana", comment=comment)
-    return await send_command(settings.nats_url, subjects.CMD_RESUME_RELEASE, command)
+    # dev is a developer of team payments, whose service the tests' releases are (tests.support.releases).
+    return await people.send("dev", subjects.CMD_RESUME_RELEASE, ResumeRelease(release_id=release_id, comment=comment))
 
 
 async def test_a_held_release_is_resumed_by_a_person_step_by_step_until_it_succeeds(
-    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], http: httpx.AsyncClient
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], http: httpx.AsyncClient, people: People
 ) -> None:
     async with running(build(settings)):
         await deploy_live(settings, watcher, artifacts["1.0.0"], "1.0.0")
@@ -425,9 +427,9 @@ async def test_a_held_release_is_resumed_by_a_person_step_by_step_until_it_succe
         first = await step_seen(watcher, rid, 0)
         router, instances = await recorded(settings)
 
-        early = await resume(settings, rid)
+        early = await resume(people, rid)
         assert (early.ok, early.message) == (False, f"release {rid} is not held: step 1 of 2 is still being judged")
-        unknown = await resume(settings, "nope")
+        unknown = await resume(people, "nope")
         assert (unknown.ok, unknown.message) == (False, "no release nope is known to the deployer")
 
         held = verdict_for(first, "inconclusive")
@@ -436,33 +438,41 @@ async def test_a_held_release_is_resumed_by_a_person_step_by_step_until_it_succe
         assert (hold.reasons, hold.verdict_event_id) == (["inconclusive by test"], held.event_id)
         assert await routes(http, router) == {"2.0.0": 10, "1.0.0": 90}
 
-        answer = await resume(settings, rid)
+        people.add("eve", Role.DEVELOPER, teams=("checkout",))
+        not_theirs = await people.send("eve", subjects.CMD_RESUME_RELEASE, ResumeRelease(release_id=rid, comment="mine?"))
+        reason = (f"person:eve may resume_release only releases of their own teams (checkout); release {rid} is of "
+                  "team payments (role sre acts on every team)")
+        assert (not_theirs.ok, not_theirs.message) == (False, f"refused: {reason}")
+        assert (await watcher.wait_type("CommandRefused", release_id=rid))["reason"] == reason
+        assert await hold_of(settings, rid) == hold and await routes(http, router) == {"2.0.0": 10, "1.0.0": 90}
+
+        answer = await resume(people, rid)
         assert answer.ok, answer.message
         resumed = await watcher.wait_type("ReleaseResumed", release_id=rid)
         assert (resumed["actor"], resumed["comment"], resumed["step_index"], resumed["causation_id"]) == (
-            "ana", "traffic is thin tonight; checked by hand", 0, held.event_id,
+            "person:dev", "traffic is thin tonight; checked by hand", 0, held.event_id,
         )
         second = await step_seen(watcher, rid, 1)
         assert (second.weight, second.causation_id) == (50, resumed["event_id"])
         assert await routes(http, router) == {"2.0.0": 50, "1.0.0": 50}
         assert await hold_of(settings, rid) is None
-        again = await resume(settings, rid)
+        again = await resume(people, rid)
         assert (again.ok, again.message) == (False, f"release {rid} is not held: step 2 of 2 is still being judged")
 
         await publish_event(settings.nats_url, verdict_for(second, "inconclusive"))
         await held_at(settings, rid, 1)
-        assert (await resume(settings, rid, "last step, looks fine")).ok
+        assert (await resume(people, rid, "last step, looks fine")).ok
         done = await outcome(watcher, rid)
         assert (done["type"], done["version"], done["previous_version"]) == ("DeploymentSucceeded", "2.0.0", "1.0.0")
         assert await routes(http, router) == {"2.0.0": 100}
         await until_dead(instances["1.0.0"].pid)
-        over = await resume(settings, rid)
+        over = await resume(people, rid)
         assert (over.ok, over.message) == (False, f"release {rid} succeeded: there is nothing to resume")
     assert len(watcher.matching(lambda _s, b: b.get("release_id") == rid and b.get("type") == "ReleaseResumed")) == 2
 
 
 async def test_a_held_release_rolled_back_is_no_longer_held(
-    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path]
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], people: People
 ) -> None:
     approved = approve(release_for(artifacts["1.0.0"], "1.0.0", strategy=CANARY))
     rid = approved.release_id
@@ -478,7 +488,7 @@ async def test_a_held_release_rolled_back_is_no_longer_held(
         await publish_event(settings.nats_url, request)
         assert (await outcome(watcher, rid))["type"] == "RollbackCompleted"
         assert await hold_of(settings, rid) is None
-        refused = await resume(settings, rid)
+        refused = await resume(people, rid)
         assert (refused.ok, refused.message) == (False, f"release {rid} was rolled back: there is nothing to resume")
 
 

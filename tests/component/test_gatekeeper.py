@@ -7,13 +7,15 @@ from pathlib import Path
 import pytest
 
 from contracts import subjects
-from contracts.commands import FreezeEnvironment, LiftFreeze, ListFreezes
+from contracts.commands import FreezeEnvironment, LiftFreeze, ListFreezes, SignedCommand
+from contracts.identity import Role
 from contracts.events import ArtifactVerified
 from contracts.release import ReleaseSpec
 from libs.client import connected, publish_event, publish_raw, send_command
 from libs.settings import Settings
 from services.gatekeeper.app import build
 from tests.conftest import running
+from tests.support.people import People
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
 
@@ -48,18 +50,22 @@ async def test_verified_release_is_approved_with_reasons(settings: Settings, wat
     assert ReleaseSpec.model_validate(approved["release"]) == event.release
 
 
-async def test_freeze_blocks_releases_until_lifted(settings: Settings, watcher: EventWatcher, artifact: Path) -> None:
+async def test_freeze_blocks_releases_until_lifted(
+    settings: Settings, watcher: EventWatcher, artifact: Path, people: People
+) -> None:
     now = datetime.now(UTC)
     command = FreezeEnvironment(
         environment="prod", starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1),
-        reason="black friday", actor="alice",
+        reason="black friday",
     )
+    people.add("bob", Role.RELEASE_MANAGER)
     async with running(build(settings)):
-        result = await send_command(settings.nats_url, subjects.CMD_FREEZE, command)
+        result = await people.send("alice", subjects.CMD_FREEZE, command)
         assert result.ok, result.message
         freeze_id = result.data["freeze_id"]
         declared = await watcher.wait_type("FreezeDeclared", freeze_id=freeze_id)
-        assert (declared["environment"], declared["actor"], declared["reason"]) == ("prod", "alice", "black friday")
+        assert (declared["environment"], declared["actor"], declared["reason"]) == ("prod", "person:alice", "black friday")
+        assert SignedCommand.model_validate(declared["signed_command"]).signer == "person:alice"
 
         during = verified(artifact, "1.0.0")
         elsewhere = verified(artifact, "1.0.0", environment="staging")
@@ -68,7 +74,7 @@ async def test_freeze_blocks_releases_until_lifted(settings: Settings, watcher: 
         [blocked] = await watcher.wait_for(decided(during.release_id))
         assert blocked["type"] == "ReleaseBlocked"
         [reason] = blocked["reasons"]
-        assert freeze_id in reason and "alice" in reason and "black friday" in reason
+        assert freeze_id in reason and "person:alice" in reason and "black friday" in reason
         assert command.ends_at.isoformat() in reason
         [other] = await watcher.wait_for(decided(elsewhere.release_id))
         assert other["type"] == "ReleaseApproved"  # a freeze on prod does not stop staging
@@ -76,15 +82,15 @@ async def test_freeze_blocks_releases_until_lifted(settings: Settings, watcher: 
         listed = await send_command(settings.nats_url, subjects.CMD_LIST_FREEZES, ListFreezes(environment="prod"))
         assert listed.ok
         [row] = listed.data["freezes"]
-        assert (row["freeze_id"], row["active"], row["actor"]) == (freeze_id, True, "alice")
+        assert (row["freeze_id"], row["active"], row["actor"]) == (freeze_id, True, "person:alice")
         none_on_staging = await send_command(settings.nats_url, subjects.CMD_LIST_FREEZES, ListFreezes(environment="staging"))
         assert none_on_staging.data["freezes"] == []
 
-        lifted = await send_command(settings.nats_url, subjects.CMD_LIFT_FREEZE, LiftFreeze(freeze_id=freeze_id, actor="bob"))
+        lifted = await people.send("bob", subjects.CMD_LIFT_FREEZE, LiftFreeze(freeze_id=freeze_id))
         assert lifted.ok, lifted.message
         freeze_lifted = await watcher.wait_type("FreezeLifted", freeze_id=freeze_id)
-        assert freeze_lifted["actor"] == "bob"
-        again = await send_command(settings.nats_url, subjects.CMD_LIFT_FREEZE, LiftFreeze(freeze_id=freeze_id, actor="bob"))
+        assert freeze_lifted["actor"] == "person:bob"
+        again = await people.send("bob", subjects.CMD_LIFT_FREEZE, LiftFreeze(freeze_id=freeze_id))
         assert not again.ok and freeze_id in again.message
 
         after = verified(artifact, "1.0.1")
@@ -96,17 +102,17 @@ async def test_freeze_blocks_releases_until_lifted(settings: Settings, watcher: 
 
 
 async def test_freeze_given_in_another_timezone_covers_the_same_instant(
-    settings: Settings, watcher: EventWatcher, artifact: Path
+    settings: Settings, watcher: EventWatcher, artifact: Path, people: People
 ) -> None:
     # 14:00+02:00 is 12:00 UTC: storing the wall clock without its offset would shift the window.
     plus_two = timezone(timedelta(hours=2))
     now = datetime.now(UTC)
     command = FreezeEnvironment(
         environment="prod", starts_at=(now - timedelta(minutes=10)).astimezone(plus_two),
-        ends_at=(now + timedelta(minutes=30)).astimezone(plus_two), reason="release train", actor="carol",
+        ends_at=(now + timedelta(minutes=30)).astimezone(plus_two), reason="release train",
     )
     async with running(build(settings)):
-        result = await send_command(settings.nats_url, subjects.CMD_FREEZE, command)
+        result = await people.send("alice", subjects.CMD_FREEZE, command)
         assert result.ok, result.message
         listed = await send_command(settings.nats_url, subjects.CMD_LIST_FREEZES, ListFreezes(environment="prod"))
         [row] = listed.data["freezes"]
@@ -119,31 +125,31 @@ async def test_freeze_given_in_another_timezone_covers_the_same_instant(
     assert result.data["freeze_id"] in decision["reasons"][0]
 
 
-async def test_invalid_freeze_is_refused_with_the_problem_and_the_service_keeps_answering(settings: Settings) -> None:
+async def test_invalid_freeze_is_refused_with_the_problem_and_the_service_keeps_answering(
+    settings: Settings, people: People
+) -> None:
     now = datetime.now(UTC)
-    backwards = {
-        "environment": "prod", "starts_at": (now + timedelta(hours=2)).isoformat(),
-        "ends_at": (now + timedelta(hours=1)).isoformat(), "reason": "oops", "actor": "alice",
-    }
+    backwards = FreezeEnvironment.model_construct(
+        environment="prod", starts_at=now + timedelta(hours=2), ends_at=now + timedelta(hours=1), reason="oops",
+    )
     async with running(build(settings)):
-        async with connected(settings.nats_url) as nc:
-            reply = await nc.request(subjects.CMD_FREEZE, json.dumps(backwards).encode(), timeout=5)
-            answer = json.loads(reply.data)
-            assert answer["ok"] is False
-            assert "ends_at must be after starts_at" in answer["message"]
+        answer = await people.send("alice", subjects.CMD_FREEZE, backwards)
+        assert answer.ok is False
+        assert "ends_at must be after starts_at" in answer.message
 
+        async with connected(settings.nats_url) as nc:
             not_json = await nc.request(subjects.CMD_FREEZE, b"{not json", timeout=5)
             assert json.loads(not_json.data)["ok"] is False
 
         over = FreezeEnvironment(
             environment="prod", starts_at=now - timedelta(hours=2), ends_at=now - timedelta(hours=1),
-            reason="too late", actor="alice",
+            reason="too late",
         )
-        refused = await send_command(settings.nats_url, subjects.CMD_FREEZE, over)
+        refused = await people.send("alice", subjects.CMD_FREEZE, over)
         assert not refused.ok
         assert "already be over" in refused.message
 
-        unknown = await send_command(settings.nats_url, subjects.CMD_LIFT_FREEZE, LiftFreeze(freeze_id="frz-nope", actor="a"))
+        unknown = await people.send("alice", subjects.CMD_LIFT_FREEZE, LiftFreeze(freeze_id="frz-nope"))
         assert not unknown.ok and "frz-nope" in unknown.message
 
         listed = await send_command(settings.nats_url, subjects.CMD_LIST_FREEZES, ListFreezes())

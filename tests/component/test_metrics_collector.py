@@ -184,7 +184,8 @@ async def test_bad_commands_get_a_reason_and_the_service_keeps_answering(setting
     assert not invalid.ok and invalid.message.startswith("invalid QueryDora: days:")
     assert not garbage.ok and garbage.message.startswith("invalid QueryReleases:")
     assert empty.ok and empty.data == {"records": 0, "first_bad_seq": None, "reason": "", "head_hash": None,
-                                       "flagged": [], "flagged_count": 0}
+                                       "flagged": [], "flagged_count": 0, "signed_commands": 0,
+                                       "unverified_commands": [], "unverified_count": 0}
     assert not missing.ok and "nope" in missing.message
 
 

@@ -11,6 +11,7 @@ from services.artifact_verifier.app import build as build_verifier
 from services.gatekeeper.app import build as build_gatekeeper
 from tests.component.test_store_and_outbox import POSTGRES_URL, postgres_reachable
 from tests.conftest import running
+from tests.support.people import People
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
 
@@ -39,7 +40,7 @@ async def test_two_replicas_share_the_work_and_verify_each_release_once(
 
 @pytest.mark.postgres
 async def test_gatekeeper_decides_with_its_state_in_postgresql(
-    settings: Settings, watcher: EventWatcher, tmp_path: Path
+    settings: Settings, watcher: EventWatcher, tmp_path: Path, people: People
 ) -> None:
     if not postgres_reachable():
         pytest.skip("no PostgreSQL server reachable on 127.0.0.1:5432")
@@ -52,7 +53,6 @@ async def test_gatekeeper_decides_with_its_state_in_postgresql(
     from contracts.commands import FreezeEnvironment
     from contracts.events import ArtifactVerified
     from contracts.release import ReleaseSpec
-    from libs.client import send_command
 
     environment = f"pg-{uuid.uuid4().hex[:8]}"
     on_postgres = settings.model_copy(update={"database_url": POSTGRES_URL})
@@ -65,9 +65,9 @@ async def test_gatekeeper_decides_with_its_state_in_postgresql(
     try:
         async with running(build_gatekeeper(on_postgres)):
             now = datetime.now(UTC)
-            reply = await send_command(settings.nats_url, subjects.CMD_FREEZE, FreezeEnvironment(
+            reply = await people.send("alice", subjects.CMD_FREEZE, FreezeEnvironment(
                 environment=environment, starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1),
-                reason="postgres test", actor="tester"))
+                reason="postgres test"))
             assert reply.ok, reply.message
             await publish_event(settings.nats_url, verified)
             blocked = await watcher.wait_type("ReleaseBlocked", release_id=request.release_id)

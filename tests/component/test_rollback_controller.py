@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 from contracts import subjects
 from contracts.commands import AbortRelease, CommandResult
 from contracts.events import DeploymentStarted, DeploymentSucceeded, RollbackCompleted, RollbackRequested, StepVerdict
-from libs.client import publish_event, publish_raw, send_command
+from libs.client import publish_event, publish_raw
 from libs.settings import Settings
 from services.rollback_controller.app import build
+from tests.support.people import People
 from tests.support.poll import eventually
 from tests.conftest import running
 from tests.support.watch import EventWatcher
@@ -116,7 +117,7 @@ def started(release_id: str, version: str = "2.0.0") -> DeploymentStarted:
     return DeploymentStarted(
         release_id=release_id, service="shop", environment="prod", actor="ci:test", source="deployer", version=version,
         stable_version="1.0.0", strategy="canary", steps=[10, 50], router_url="http://127.0.0.1:1",
-        commit_sha="abc1234", committed_at=datetime.now(UTC),
+        commit_sha="abc1234", committed_at=datetime.now(UTC), team="payments",
     )
 
 
@@ -127,32 +128,36 @@ def in_flight(settings: Settings, release_id: str) -> bool:
     return row is not None and row[0] is None
 
 
-async def abort(settings: Settings, release_id: str, actor: str = "ana") -> CommandResult:
-    command = AbortRelease(release_id=release_id, actor=actor, reason="customers report errors")
-    return await send_command(settings.nats_url, subjects.CMD_ABORT_RELEASE, command)
+async def abort(people: People, release_id: str, name: str = "dev") -> CommandResult:
+    # dev is a developer of team payments, the team of the releases `started` makes; sam is an SRE.
+    return await people.send(name, subjects.CMD_ABORT_RELEASE,
+                             AbortRelease(release_id=release_id, reason="customers report errors"))
 
 
-async def test_a_person_aborts_a_release_in_flight_once(settings: Settings, watcher: EventWatcher) -> None:
+async def test_a_person_aborts_a_release_in_flight_once(
+    settings: Settings, watcher: EventWatcher, people: People
+) -> None:
     release = started("shop-2.0.0")
     async with running(build(settings)):
         await publish_event(settings.nats_url, release)
         await eventually(lambda: in_flight(settings, release.release_id), 10, "the release known to be in flight")
-        answer = await abort(settings, release.release_id)
+        answer = await abort(people, release.release_id)
         assert answer.ok, answer.message
         [body] = await watcher.wait_for(requested_for(release.release_id))
         request = RollbackRequested.model_validate(body)
-        assert request.reason == "aborted by ana: customers report errors"
-        assert (request.actor, request.source, request.deployment_id) == ("ana", "rollback-controller", "shop-2.0.0")
+        assert request.reason == "aborted by person:dev: customers report errors"
+        assert (request.actor, request.source, request.deployment_id) == ("person:dev", "rollback-controller", "shop-2.0.0")
+        assert request.signed_command is not None and request.signed_command.signer == "person:dev"
         assert (request.bad_version, request.restore_version) == ("2.0.0", "1.0.0")
         assert rollback_row(settings, release.release_id)[:2] == ("2.0.0", request.reason)
 
-        second = await abort(settings, release.release_id, actor="bob")
+        second = await abort(people, release.release_id, "sam")
         assert (second.ok, second.message) == (
             False, f"release shop-2.0.0 is already being rolled back: {request.reason}",
         )
         # A failing verdict after the abort adds no second request either.
         await publish_event(settings.nats_url, verdict(release.release_id, "fail"))
-        unknown = await abort(settings, "nope")
+        unknown = await abort(people, "nope")
         assert (unknown.ok, unknown.message) == (False, "no release nope in flight is known to the rollback-controller")
         marker = verdict("marker", "fail")
         await publish_event(settings.nats_url, marker)
@@ -161,7 +166,7 @@ async def test_a_person_aborts_a_release_in_flight_once(settings: Settings, watc
 
 
 async def test_a_release_rolled_back_by_a_verdict_or_deployed_may_not_be_aborted(
-    settings: Settings, watcher: EventWatcher
+    settings: Settings, watcher: EventWatcher, people: People
 ) -> None:
     failing, deployed = started("failing"), started("deployed", version="2.0.1")
     async with running(build(settings)):
@@ -169,7 +174,7 @@ async def test_a_release_rolled_back_by_a_verdict_or_deployed_may_not_be_aborted
         await publish_event(settings.nats_url, deployed)
         await publish_event(settings.nats_url, verdict(failing.release_id, "fail"))
         [request] = await watcher.wait_for(requested_for(failing.release_id))
-        refused = await abort(settings, failing.release_id)
+        refused = await abort(people, failing.release_id)
         assert (refused.ok, refused.message) == (
             False, f"release failing is already being rolled back: {request['reason']}",
         )
@@ -178,6 +183,6 @@ async def test_a_release_rolled_back_by_a_verdict_or_deployed_may_not_be_aborted
         await publish_event(settings.nats_url, DeploymentSucceeded.caused_by(
             deployed, "deployer", version="2.0.1", previous_version="1.0.0"))
         await eventually(lambda: not in_flight(settings, deployed.release_id), 10, "the release known to be over")
-        over = await abort(settings, deployed.release_id)
+        over = await abort(people, deployed.release_id)
         assert (over.ok, over.message) == (False, "release deployed is over: it succeeded")
     assert watcher.matching(requested_for(deployed.release_id)) == []

@@ -66,6 +66,9 @@ async def test_a_held_release_is_resumed_and_another_aborted_through_the_cli(
     pausing_stack: Stack, tmp_path: Path
 ) -> None:
     stack = pausing_stack
+    # ana may resume and abort the releases of team payments, whose service these are (tests.support.releases).
+    person = slipway("identity", "create", "ana", "--roles", "developer", "--team", "payments", data_dir=stack.data_dir)
+    assert person.returncode == 0, person.stdout + person.stderr
     artifacts = tmp_path / "artifacts"
     first = release_for(build_sample("1.0.0", artifacts), "1.0.0", rollback_triggers=THIN)
     second = release_for(build_sample("2.0.0", artifacts), "2.0.0", rollback_triggers=THIN,
@@ -82,24 +85,24 @@ async def test_a_held_release_is_resumed_and_another_aborted_through_the_cli(
 
         await eventually(shown_held, 30, "status showing the release held")
 
-        resumed = await cli(stack, "release", "resume", first.release_id, "--comment", "quiet hour, checked by hand",
-                            "--actor", "ana")
+        resumed = await cli(stack, "release", "resume", first.release_id, "--comment", "quiet hour, checked by hand")
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         assert "resumed" in resumed.stdout and "1.0.0 now takes all traffic" in resumed.stdout, resumed.stdout
         [outcome] = await watcher.wait_for(of_release(first.release_id, TERMINAL), 30)
         assert outcome["type"] == "DeploymentSucceeded", outcome
         [note] = watcher.matching(of_release(first.release_id, {"ReleaseResumed"}))
-        assert (note["actor"], note["comment"]) == ("ana", "quiet hour, checked by hand")
+        assert (note["actor"], note["comment"]) == ("person:ana", "quiet hour, checked by hand")
+        assert note["signed_command"]["signer"] == "person:ana"
         again = await cli(stack, "release", "resume", first.release_id, "--comment", "twice")
         assert again.returncode == 1 and "nothing to resume" in again.stderr, again.stdout + again.stderr
 
         await publish_event(stack.nats_url, second, ci_of(stack))
         await held(stack, watcher, second.release_id)
-        aborted = await cli(stack, "release", "abort", second.release_id, "--reason", "not tonight", "--actor", "ana")
+        aborted = await cli(stack, "release", "abort", second.release_id, "--reason", "not tonight")
         assert aborted.returncode == 0, aborted.stdout + aborted.stderr
         [outcome] = await watcher.wait_for(of_release(second.release_id, TERMINAL), 30)
         assert outcome["type"] == "RollbackCompleted", outcome
-        assert (outcome["root_cause"], outcome["restored_version"]) == ("aborted by ana: not tonight", "1.0.0")
+        assert (outcome["root_cause"], outcome["restored_version"]) == ("aborted by person:ana: not tonight", "1.0.0")
         again = await cli(stack, "release", "abort", second.release_id, "--reason", "twice")
         assert again.returncode == 1 and "already being rolled back" in again.stderr, again.stdout + again.stderr
     assert not watcher.matching(lambda subject, _b: subject.startswith("slipway.dlq."))

@@ -26,11 +26,13 @@ def test_freeze_blocks_then_lifting_lets_releases_through_and_reports_answer(sta
     def cli(*args: str):  # noqa: ANN202
         return slipway(*args, "--nats-url", stack.nats_url, data_dir=stack.data_dir, timeout=60)
 
+    person = slipway("identity", "create", "rita", "--roles", "release-manager", data_dir=stack.data_dir)
+    assert person.returncode == 0, person.stdout + person.stderr
     created = cli("freeze", "create", "--environment", "prod", "--duration", "1h", "--reason", "quarter close")
     assert created.returncode == 0, created.stdout + created.stderr
     freeze_id = re.search(r"frz-[0-9a-z]+", created.stdout).group(0)  # type: ignore[union-attr]
     listed = cli("freeze", "list")
-    assert freeze_id in listed.stdout and "quarter close" in listed.stdout
+    assert freeze_id in listed.stdout and "quarter close" in listed.stdout and "person:rita" in listed.stdout
 
     artifacts = tmp_path / "artifacts"
     blocked = request_release(stack, build_sample("1.0.0", artifacts), "1.0.0", "--strategy", "all-at-once")
@@ -56,6 +58,7 @@ def test_freeze_blocks_then_lifting_lets_releases_through_and_reports_answer(sta
         assert state in status.stdout, status.stdout
     audit = cli("audit", "verify")
     assert audit.returncode == 0 and "intact" in audit.stdout, audit.stdout + audit.stderr
+    assert "2 signed commands verified" in audit.stdout, audit.stdout  # the freeze and its lifting
     # Everything the six services and the CLI sent is what the contracts declare: nothing is flagged.
     assert "flagged" not in audit.stdout, audit.stdout
     dora = cli("metrics", "dora", "--service", "shop")

@@ -1,4 +1,5 @@
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -7,12 +8,14 @@ from contracts.envelope import Event
 from contracts.events import AlertRaised, ReleaseRequested, Severity
 from services.metrics_collector.domain import (
     GENESIS_HASH,
+    UnvouchedCommand,
     canonical_json,
     chain_hash,
     dora,
     flag_reason,
     human_duration,
     release_states,
+    unvouched_commands,
     verify_chain,
 )
 
@@ -291,3 +294,43 @@ def test_alerts_match_their_templated_subject() -> None:
                         team="payments", summary="down").model_dump(mode="json")
     assert flag_reason(alert, "slipway.alert.critical.payments.shop", Event.registry) is None
     assert flag_reason(alert, "slipway.alert.critical.payments", Event.registry) is not None
+
+
+def test_only_events_that_carry_a_signed_command_are_rechecked_and_refusals_are_not() -> None:
+    payloads = [
+        {"type": "FreezeDeclared", "event_id": "a", "signed_command": {"signer": "person:alice"}},
+        {"type": "FreezeLifted", "event_id": "b", "signed_command": {"signer": "person:mallory"}},
+        {"type": "CommandRefused", "event_id": "c", "signed_command": {"signer": "person:mallory"}},
+        {"type": "StepStarted", "event_id": "d"},
+        {"type": "ReleaseResumed", "event_id": "e", "signed_command": None},
+    ]
+    records = [(seq, json.dumps(p), "", "") for seq, p in enumerate(payloads, start=1)]
+    seen: list[str] = []
+
+    def check(event: dict) -> str | None:
+        seen.append(event["event_id"])
+        return "bad signature" if event["signed_command"]["signer"] == "person:mallory" else None
+
+    checked, failed = unvouched_commands(records, check)
+    assert (checked, seen) == (2, ["a", "b"])
+    assert failed == [UnvouchedCommand(2, "b", "FreezeLifted", "bad signature")]
+
+
+def test_a_signed_command_vouches_only_for_the_event_it_caused() -> None:
+    from services.metrics_collector.domain import command_mismatch
+
+    resumed = {"type": "ReleaseResumed", "release_id": "r1", "comment": "ok"}
+    resume = "slipway.cmd.deployer.resume_release"
+    assert command_mismatch(resumed, resume, {"release_id": "r1", "comment": "ok"}) is None
+    assert command_mismatch(resumed, resume, {"release_id": "r2", "comment": "ok"}) == (
+        "the signed command names release_id 'r2', the event 'r1'"
+    )
+    assert command_mismatch(resumed, "slipway.cmd.rollback.abort_release", {"release_id": "r1"}) == (
+        "a ReleaseResumed carries a command signed for slipway.cmd.rollback.abort_release, "
+        "not slipway.cmd.deployer.resume_release"
+    )
+    assert command_mismatch({"type": "StepStarted"}, resume, {}) == (
+        "StepStarted is not caused by a person's command, yet carries one"
+    )
+    aborted = {"type": "RollbackRequested", "release_id": "r1", "reason": "aborted by person:sam: errors"}
+    assert command_mismatch(aborted, "slipway.cmd.rollback.abort_release", {"release_id": "r1", "reason": "errors"}) is None

@@ -1,0 +1,61 @@
+"""What each person's role lets them command, and over which teams' releases. Pure data and functions.
+
+A command subject that appears here is a person's command: it must come signed
+(libs.commands.serve_signed_command), and only the roles listed may send it. Team-scoped commands
+act on one release; a person acts on the releases of their own teams' services unless one of
+their roles that allows the command covers every team.
+"""
+
+from collections.abc import Iterable
+
+from contracts import subjects
+from contracts.identity import Role
+
+ROLE_COMMANDS: dict[Role, frozenset[str]] = {
+    Role.RELEASE_MANAGER: frozenset({subjects.CMD_FREEZE, subjects.CMD_LIFT_FREEZE}),
+    Role.SRE: frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE}),
+    Role.DEVELOPER: frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE}),
+}
+TEAM_SCOPED_COMMANDS = frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE})
+ALL_TEAMS_ROLES = (Role.SRE,)
+
+PEOPLE_COMMANDS = frozenset().union(*ROLE_COMMANDS.values())
+
+
+def command_name(subject: str) -> str:
+    """`slipway.cmd.gatekeeper.freeze` -> `freeze`: how a reason names a command."""
+    return subject.rsplit(".", 1)[-1]
+
+
+def required_roles(subject: str) -> tuple[Role, ...]:
+    return tuple(role for role, allowed in ROLE_COMMANDS.items() if subject in allowed)
+
+
+def role_refusal(subject: str, signer: str, roles: Iterable[Role]) -> str | None:
+    """Why `signer` may not send `subject` at all; None when one of their roles allows it."""
+    held = tuple(roles)
+    needed = required_roles(subject)
+    if any(role in needed for role in held):
+        return None
+    wanted = " or ".join(role.value for role in needed) or "no role (it is not a person's command)"
+    has = ", ".join(role.value for role in held) or "no role"
+    return f"role {wanted} needed for {command_name(subject)}; {signer} has {has}"
+
+
+def team_refusal(subject: str, signer: str, roles: Iterable[Role], teams: Iterable[str], team: str | None,
+                 release_id: str) -> str | None:
+    """Why `signer` may not act on this release of `team`; None when a role covers every team or it is theirs."""
+    if subject not in TEAM_SCOPED_COMMANDS:
+        return None
+    allowing = [role for role in roles if subject in ROLE_COMMANDS[role]]
+    if any(role in ALL_TEAMS_ROLES for role in allowing):
+        return None
+    own = tuple(teams)
+    if team is not None and team in own:
+        return None
+    whose = f"release {release_id} is of team {team}" if team is not None else \
+        f"the team of release {release_id} is not known"
+    mine = ", ".join(own) or "no team"
+    every = " or ".join(role.value for role in ALL_TEAMS_ROLES)
+    return (f"{signer} may {command_name(subject)} only releases of their own teams ({mine}); "
+            f"{whose} (role {every} acts on every team)")
