@@ -83,8 +83,9 @@ SIGNER_PATTERN = r"^[a-z]+:[a-z0-9][a-z0-9_-]{0,62}$"
 class SignedCommand(Model):
     """A person's command with the proof of who sent it; the owning service checks it before acting."""
 
-    subject: str = Field(pattern=r"^slipway\.cmd\.[a-z_-]+\.[a-z_]+$", max_length=200,
-                         description="The command subject it was signed for; sent to another, it is refused")
+    subject: str = Field(pattern=r"^slipway\.cmd\.[a-z_-]+\.[a-z_]+(\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)?$", max_length=200,
+                         description="The command subject it was signed for, with the team and service it is addressed "
+                         "to when the command acts on one release; sent to another, it is refused")
     command: str = Field(max_length=COMMAND_JSON_MAX, description="The command's exact JSON text, as signed")
     command_id: str = Field(pattern=ULID_PATTERN, description="A ULID; a service acts on each id once")
     issued_at: ZonedDatetime = Field(description="When it was signed; refused outside the service's window")

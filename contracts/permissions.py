@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from contracts import catalogue, subjects
 from contracts.envelope import Event
 from contracts.identity import IdentityRecord, Kind
-from contracts.rights import ROLE_COMMANDS
+from contracts.rights import ALL_TEAMS_ROLES, ROLE_COMMANDS, TEAM_SCOPED_COMMANDS
 
 STREAMS = (subjects.EVENTS_STREAM, subjects.ALERTS_STREAM, subjects.DLQ_STREAM)
 
@@ -62,7 +62,7 @@ def permissions_for(record: IdentityRecord) -> Permissions:
             return Permissions(publish=(*QUERIES, *_alert_reader()), subscribe=(inbox, subjects.ALERTS_WILDCARD,
                                                                                   subjects.EVENTS_WILDCARD))
         case Kind.PERSON:
-            commands = sorted({c for role in record.roles for c in ROLE_COMMANDS.get(role, ())})  # contracts.rights
+            commands = _person_commands(record)
             return Permissions(
                 publish=(*QUERIES, *commands, *_alert_reader()),
                 subscribe=(inbox, subjects.ALERTS_WILDCARD, subjects.EVENTS_WILDCARD),
@@ -70,6 +70,21 @@ def permissions_for(record: IdentityRecord) -> Permissions:
         case Kind.ADMIN:
             return Permissions(publish=(">",), subscribe=(">",), allow_responses=True)
     raise ValueError(f"no permissions for kind {record.kind}")
+
+
+def _person_commands(record: IdentityRecord) -> list[str]:
+    """The command subjects a person's roles allow (contracts.rights). A team-scoped command is sent as
+    `<command>.<team>.<service>`: a role acting on every team may send it for any, others only for their teams."""
+    allowed: set[str] = set()
+    for role in record.roles:
+        for command in ROLE_COMMANDS.get(role, ()):
+            if command not in TEAM_SCOPED_COMMANDS:
+                allowed.add(command)
+            elif role in ALL_TEAMS_ROLES:
+                allowed |= {command, f"{command}.*.*"}
+            else:
+                allowed |= {f"{command}.{team}.*" for team in record.teams}
+    return sorted(allowed)
 
 
 def _stream_info() -> tuple[str, ...]:

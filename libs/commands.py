@@ -26,7 +26,7 @@ from contracts.commands import REPLY_MESSAGE_MAX, CommandResult, SignedCommand
 from contracts.envelope import ID_PATTERN, NAME_PATTERN, RELEASE_ID_MAX, new_event_id, utcnow
 from contracts.events import CommandRefused
 from contracts.identity import IdentityRecord
-from contracts.rights import PEOPLE_COMMANDS, command_name, role_refusal, team_refusal
+from contracts.rights import PEOPLE_COMMANDS, TEAM_SCOPED_COMMANDS, command_name, role_refusal, team_refusal
 from libs.bus import describe, keep_raw, parse, unreadable
 from libs.identities import IdentityStore
 from libs.runtime import Runtime
@@ -69,13 +69,24 @@ class Signed:
 
     signer: IdentityRecord
     proof: SignedCommand
+    command: str  # the command's own subject, without the team and service the sender addressed it to
 
     @property
     def actor(self) -> str:
         return self.signer.id
 
+    @property
+    def addressed_team(self) -> str | None:
+        """The team a team-scoped command was sent for (`<command>.<team>.<service>`, what the server checked)."""
+        extra = self.proof.subject.removeprefix(self.command).split(".")
+        return extra[1] if len(extra) == 3 else None
+
     def team_refusal(self, release_id: str, team: str | None) -> str | None:
-        return team_refusal(self.proof.subject, self.actor, self.signer.roles, self.signer.teams, team, release_id)
+        addressed = self.addressed_team
+        if addressed is not None and team is not None and addressed != team:
+            return (f"the command was sent for team {addressed} ({self.proof.subject}), but release {release_id} "
+                    f"is of team {team}")
+        return team_refusal(self.command, self.actor, self.signer.roles, self.signer.teams, team, release_id)
 
 
 class Refused(Exception):
@@ -96,13 +107,9 @@ def serve_signed_command(
         raise ValueError(f"{subject} is not a person's command (contracts.rights)")
     gate = CommandGate(runtime, subject)
 
-    @runtime.broker.subscriber(
-        subject, queue=subject, decoder=keep_raw, title=subject,
-        description=f"SignedCommand of {model.__name__} -> CommandResult",
-    )
     async def on_command(msg: NatsMessage) -> CommandResult:
         body = msg.body.strip()
-        checked = await gate.check(body)
+        checked = await gate.check(body, msg.raw_message.subject)
         if isinstance(checked, CommandResult):
             return checked
         try:
@@ -115,6 +122,15 @@ def serve_signed_command(
         except Refused as refused:
             return await gate.refuse(refused.reason, body, checked.proof, checked.actor, refused.scope)
 
+    # A team-scoped command also comes addressed to `<subject>.<team>.<service>`: nats-server lets a
+    # developer send it only for their own teams, and the handler checks the release is that team's.
+    addresses = (subject, f"{subject}.*.*") if subject in TEAM_SCOPED_COMMANDS else (subject,)
+    for address in addresses:
+        runtime.broker.subscriber(
+            address, queue=subject, decoder=keep_raw, title=address,
+            description=f"SignedCommand of {model.__name__} -> CommandResult",
+        )(on_command)
+
 
 class CommandGate:
     """The checks every person's command passes on one subject, and the record of each refusal."""
@@ -126,7 +142,7 @@ class CommandGate:
         self.identities = IdentityStore(path.parent) if path is not None else None
         self.window = timedelta(seconds=runtime.settings.command_window_s)
 
-    async def check(self, body: bytes) -> Signed | CommandResult:
+    async def check(self, body: bytes, received_on: str) -> Signed | CommandResult:
         if self.identities is None:
             return await self.refuse("no identity registry is configured (SLIPWAY_IDENTITY_REGISTRY): "
                                      "people's commands are refused", body)
@@ -135,9 +151,9 @@ class CommandGate:
         except ValueError as unreadable_body:
             return await self.refuse(self._unsigned_reason(body, unreadable_body), body)
         record, now = self.identities.get(signed.signer), utcnow()
-        problem = command_refusal(signed, self.subject, record, now, self.window)
+        problem = command_refusal(signed, received_on, record, now, self.window)
         if problem is not None or record is None:
-            verified = record is not None and signed.subject == self.subject and not signature_refusal(signed, record)
+            verified = record is not None and signed.subject == received_on and not signature_refusal(signed, record)
             return await self.refuse(problem or f"unknown identity {signed.signer}", body, signed,
                                      signed.signer if verified else UNVERIFIED)
         if earlier := await self._claim(signed, now):
@@ -145,7 +161,7 @@ class CommandGate:
                                      f"{earlier.isoformat()} already", body, signed, record.id)
         if problem := role_refusal(self.subject, record.id, record.roles):
             return await self.refuse(problem, body, signed, record.id)
-        return Signed(record, signed)
+        return Signed(record, signed, self.subject)
 
     def _unsigned_reason(self, body: bytes, error: ValueError) -> str:
         text = describe(error) if isinstance(error, ValidationError) else unreadable(error)

@@ -45,6 +45,64 @@ def _reload_server(data_dir: Path) -> None:
         say(f"[yellow]warning:[/] the running nats-server was not told: {escape(str(exc))}")
 
 
+@identity_app.command("init")
+def init(
+    ctx: typer.Context,
+    server_config: Annotated[Path | None, typer.Option(
+        help="A nats-server configuration to copy beside the authorization block, with the include added "
+        "(e.g. infra/nats/compose.conf): run the server with <data dir>/nats/nats-server.conf")] = None,
+    create_streams: Annotated[bool, typer.Option(
+        help="Also create slipway's streams as the operator, on NATS_URL (waits up to 60 s for the server)")] = False,
+) -> None:
+    """Create the identities `slipway up` would (services, each team's CI, on-call, operator) without starting
+    anything: for running slipway on a server of your own, such as docker compose."""
+    from contracts.catalogue import SERVICES
+    from libs.nats_auth import bootstrap, write_authorization
+    from libs.service_catalogue import CatalogueError, ServiceCatalogue
+    from slipway.supervisor import first_person_name
+
+    g = globals_of(ctx)
+    try:
+        teams = ServiceCatalogue.load(g.settings().service_catalogue).teams()
+    except CatalogueError as exc:
+        fail(str(exc), USAGE_ERROR)
+    store = bootstrap(g.data_dir, SERVICES, teams, first_person_name())
+    nats_dir = g.data_dir / "nats"
+    written = write_authorization(nats_dir, store.registry())
+    say(f"identities in {escape(str(store.directory))}; nats-server authorization in {escape(str(written))}")
+    if server_config is not None:
+        try:
+            base = server_config.read_text()
+        except OSError as exc:
+            fail(f"cannot read {server_config}: {exc.strerror or exc}", USAGE_ERROR)
+        config = nats_dir / "nats-server.conf"
+        config.write_text(f"{base.rstrip()}\n\n# Added by `slipway identity init`: the nkey users and their rights.\n"
+                          f"include \"{written.name}\"\n")
+        say(f"server configuration: {escape(str(config))}")
+    if create_streams:
+        _create_streams(g.nats_url, store)
+
+
+def _create_streams(url: str, store) -> None:  # noqa: ANN001 - an IdentityStore
+    import asyncio
+    import time
+
+    from contracts.identity import Kind
+    from libs.bus import ensure_streams
+    from libs.nats_auth import ADMIN
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            asyncio.run(ensure_streams(url, store.seed_file(Kind.ADMIN, ADMIN)))
+            say(f"streams ready on {escape(url)}")
+            return
+        except Exception as exc:  # noqa: BLE001 - the server may still be starting
+            if time.monotonic() > deadline:
+                fail(f"could not create the streams on {url}: {type(exc).__name__}: {exc}", 1)
+            time.sleep(1)  # a server coming up: retry until the deadline
+
+
 @identity_app.command("create")
 def create(
     ctx: typer.Context,

@@ -8,6 +8,8 @@ import typer
 from pydantic import BaseModel, ValidationError
 from rich.markup import escape
 
+from contracts.rights import TEAM_SCOPED_COMMANDS
+
 from slipway import render
 from slipway.cli_identity import AsOption
 from slipway.context import USAGE_ERROR, CliError, NatsUrlOption, err, fail, globals_of, out, run, say
@@ -72,12 +74,39 @@ def ask_signed(ctx: typer.Context, nats_url: str | None, subject: str, cmd: Base
                            f"({type(exc).__name__})", USAGE_ERROR) from None
     except CliError as exc:
         fail(str(exc), exc.code)
-    url = globals_of(ctx, nats_url).nats_url
+    g = globals_of(ctx, nats_url)
+    url = g.nats_url
+    release_id = getattr(cmd, "release_id", None)
+    if subject in TEAM_SCOPED_COMMANDS and isinstance(release_id, str):
+        address = run(addressed_to_team(url, subject, release_id, seed_file, signer, g), url)
+        if address != subject:
+            signed = sign_command(address, cmd, signer, seed)  # type: ignore[arg-type]
     # The person's key also connects: the server lets only people whose roles allow it send this command.
-    result = run(send_command(url, subject, signed, credentials=seed_file, identity=signer), url)
+    result = run(send_command(url, signed.subject, signed, credentials=seed_file, identity=signer), url)
     if not result.ok:
         fail(result.message or f"{subject} failed", 1)
     return result
+
+
+async def addressed_to_team(url: str, subject: str, release_id: str, seed_file: Any, signer: str, g: Any) -> str:
+    """`<subject>.<team>.<service>` of the release, as the event log knows it (the team from the release
+    itself, else from the service catalogue); the bare subject when the release is not known yet."""
+    from contracts.commands import QueryReleases
+    from contracts.subjects import CMD_RELEASE_STATUS, address
+    from libs.client import send_command
+    from libs.service_catalogue import ServiceCatalogue
+
+    reply = await send_command(url, CMD_RELEASE_STATUS, QueryReleases(release_id=release_id),
+                               credentials=seed_file, identity=signer)
+    releases = reply.data.get("releases") or [] if reply.ok else []
+    if not releases:
+        return subject
+    service = str(releases[0].get("service", ""))
+    team = next((e["team"] for e in releases[0].get("history", []) if isinstance(e.get("team"), str)), None)
+    team = team or ServiceCatalogue.load(g.settings().service_catalogue).team_of(service)
+    if not (service and team):
+        return subject
+    return address(f"{subject}.{{team}}.{{service}}", {"team": team, "service": service})
 
 
 def status(

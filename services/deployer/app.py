@@ -2,6 +2,7 @@
 upkeep of what runs."""
 
 from faststream import FastStream
+from pydantic import BaseModel
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
@@ -16,6 +17,7 @@ from libs.settings import Settings
 from services.deployer.artifacts import ArtifactStore
 from services.deployer.handlers import ON_APPROVED, ON_ROLLBACK, ON_VERDICT, Handlers
 from services.deployer.local.driver import LocalDriver
+from services.deployer.refusals import alert_for_refused
 from services.deployer.store import metadata
 from services.deployer.upkeep import Upkeep
 
@@ -28,13 +30,18 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
         FetchLimits.from_settings(settings),
     )
     handlers = Handlers(runtime, driver, artifacts)
+
+    async def alert_refused(refused: BaseModel | None, reason: str) -> None:
+        await runtime.emit(alert_for_refused(refused, reason))
+
     upkeep = Upkeep(runtime, driver, artifacts, handlers.lock_for)
     for subject, durable, model, handle in (
         (subjects.RELEASE_APPROVED, ON_APPROVED, ReleaseApproved, handlers.on_release_approved),
         (subjects.STEP_VERDICT, ON_VERDICT, StepVerdict, handlers.on_step_verdict),
         (subjects.ROLLBACK_REQUESTED, ON_ROLLBACK, RollbackRequested, handlers.on_rollback_requested),
     ):
-        consume(runtime.broker, settings, subject=subject, durable=durable, model=model, handle=handle)
+        consume(runtime.broker, settings, subject=subject, durable=durable, model=model, handle=handle,
+                on_refused=alert_refused)
     serve_signed_command(runtime, subjects.CMD_RESUME_RELEASE, ResumeRelease, handlers.resume_release)
     # Reconciled before the consumers start, so a redelivered approval finds what already runs.
     runtime.on_start.extend([upkeep.reconcile, upkeep.start])

@@ -172,7 +172,14 @@ async def test_a_developer_may_not_abort_another_team_s_release_but_an_sre_may(
         assert (event["actor"], event["command"]) == ("person:dev", subjects.CMD_ABORT_RELEASE)
         assert not watcher.matching(lambda _s, b: b.get("type") == "RollbackRequested")
 
-        by_sre = people.sign("sam", subjects.CMD_ABORT_RELEASE, abort)
+        # Addressed to a team the release is not of (the subject the server checked a developer's rights on),
+        # the command is refused by the owning service even from someone who could act on every team.
+        misaddressed = people.sign("sam", f"{subjects.CMD_ABORT_RELEASE}.payments.shop", abort)
+        answer = await people.send_signed(misaddressed)
+        assert not answer.ok and "sent for team payments" in answer.message and "of team checkout" in answer.message
+        assert not watcher.matching(lambda _s, b: b.get("type") == "RollbackRequested")
+
+        by_sre = people.sign("sam", f"{subjects.CMD_ABORT_RELEASE}.checkout.shop", abort)
         done = await people.send_signed(by_sre)
         assert done.ok, done.message
         request = await watcher.wait_type("RollbackRequested", release_id=release.release_id)

@@ -69,6 +69,9 @@ async def test_a_held_release_is_resumed_and_another_aborted_through_the_cli(
     # ana may resume and abort the releases of team payments, whose service these are (tests.support.releases).
     person = slipway("identity", "create", "ana", "--roles", "developer", "--team", "payments", data_dir=stack.data_dir)
     assert person.returncode == 0, person.stdout + person.stderr
+    # dora develops another team's services: nats-server itself refuses her commands on payments' releases.
+    other = slipway("identity", "create", "dora", "--roles", "developer", "--team", "discovery", data_dir=stack.data_dir)
+    assert other.returncode == 0, other.stdout + other.stderr
     artifacts = tmp_path / "artifacts"
     first = release_for(build_sample("1.0.0", artifacts), "1.0.0", rollback_triggers=THIN)
     second = release_for(build_sample("2.0.0", artifacts), "2.0.0", rollback_triggers=THIN,
@@ -85,7 +88,12 @@ async def test_a_held_release_is_resumed_and_another_aborted_through_the_cli(
 
         await eventually(shown_held, 30, "status showing the release held")
 
-        resumed = await cli(stack, "release", "resume", first.release_id, "--comment", "quiet hour, checked by hand")
+        intruder = await cli(stack, "release", "abort", first.release_id, "--reason", "mine now", "--as", "dora")
+        assert intruder.returncode == 1, intruder.stdout + intruder.stderr
+        assert ('NATS refused person:dora: permissions violation for publish to '
+                f'"slipway.cmd.rollback.abort_release.payments.shop"') in " ".join(intruder.stderr.split()), intruder.stderr
+        resumed = await cli(stack, "release", "resume", first.release_id, "--comment", "quiet hour, checked by hand",
+                            "--as", "ana")
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr
         assert "resumed" in resumed.stdout and "1.0.0 now takes all traffic" in resumed.stdout, resumed.stdout
         [outcome] = await watcher.wait_for(of_release(first.release_id, TERMINAL), 30)
@@ -93,17 +101,17 @@ async def test_a_held_release_is_resumed_and_another_aborted_through_the_cli(
         [note] = watcher.matching(of_release(first.release_id, {"ReleaseResumed"}))
         assert (note["actor"], note["comment"]) == ("person:ana", "quiet hour, checked by hand")
         assert note["signed_command"]["signer"] == "person:ana"
-        again = await cli(stack, "release", "resume", first.release_id, "--comment", "twice")
+        again = await cli(stack, "release", "resume", first.release_id, "--comment", "twice", "--as", "ana")
         assert again.returncode == 1 and "nothing to resume" in again.stderr, again.stdout + again.stderr
 
         await publish_event(stack.nats_url, second, ci_of(stack))
         await held(stack, watcher, second.release_id)
-        aborted = await cli(stack, "release", "abort", second.release_id, "--reason", "not tonight")
+        aborted = await cli(stack, "release", "abort", second.release_id, "--reason", "not tonight", "--as", "ana")
         assert aborted.returncode == 0, aborted.stdout + aborted.stderr
         [outcome] = await watcher.wait_for(of_release(second.release_id, TERMINAL), 30)
         assert outcome["type"] == "RollbackCompleted", outcome
         assert (outcome["root_cause"], outcome["restored_version"]) == ("aborted by person:ana: not tonight", "1.0.0")
-        again = await cli(stack, "release", "abort", second.release_id, "--reason", "twice")
+        again = await cli(stack, "release", "abort", second.release_id, "--reason", "twice", "--as", "ana")
         assert again.returncode == 1 and "already being rolled back" in again.stderr, again.stdout + again.stderr
     assert not watcher.matching(lambda subject, _b: subject.startswith("slipway.dlq."))
     assert stack.dead_service() is None

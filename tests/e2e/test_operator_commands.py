@@ -28,7 +28,9 @@ def test_freeze_blocks_then_lifting_lets_releases_through_and_reports_answer(sta
 
     person = slipway("identity", "create", "rita", "--roles", "release-manager", data_dir=stack.data_dir)
     assert person.returncode == 0, person.stdout + person.stderr
-    created = cli("freeze", "create", "--environment", "prod", "--duration", "1h", "--reason", "quarter close")
+    # `slipway up` made a first person (the login name, every role): rita signs, chosen with --as.
+    created = cli("freeze", "create", "--environment", "prod", "--duration", "1h", "--reason", "quarter close",
+                  "--as", "rita")
     assert created.returncode == 0, created.stdout + created.stderr
     freeze_id = re.search(r"frz-[0-9a-z]+", created.stdout).group(0)  # type: ignore[union-attr]
     listed = cli("freeze", "list")
@@ -39,7 +41,7 @@ def test_freeze_blocks_then_lifting_lets_releases_through_and_reports_answer(sta
     assert blocked.returncode == 1, blocked.stdout + blocked.stderr
     assert "ReleaseBlocked" in blocked.stdout and "quarter close" in blocked.stdout
 
-    assert cli("freeze", "lift", freeze_id).returncode == 0
+    assert cli("freeze", "lift", freeze_id, "--as", "rita").returncode == 0
     deployed = request_release(stack, build_sample("1.0.1", artifacts), "1.0.1", "--strategy", "all-at-once")
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
 

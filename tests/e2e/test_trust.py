@@ -56,6 +56,9 @@ async def test_a_forged_approval_is_refused_by_the_server_and_again_by_the_deplo
         assert any("admin:local may not publish ReleaseApproved" in r for r in reasons), reasons
         assert any("does not verify for service:gatekeeper" in r for r in reasons), reasons
         assert all(r["refused_type"] == "ReleaseApproved" and r["release_id"] == forged.release_id for r in refusals)
+        # ... and tells the owning team's on-call at once.
+        alert = await watcher.wait_type("AlertRaised", release_id=forged.release_id, severity="critical")
+        assert alert["team"] == "payments" and "refused ReleaseApproved" in alert["summary"]
 
         # The pipeline itself still works with the restricted identities, and nothing ran the forged release.
         real = release_for(artifact, "1.0.0")

@@ -1,5 +1,6 @@
 """docker-compose.yml and the Dockerfile, checked by parsing: Docker itself is not needed to catch a broken wiring."""
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -56,27 +57,53 @@ def test_service_runs_an_existing_module(compose: dict[str, Any], name: str) -> 
 def test_service_wiring(compose: dict[str, Any], name: str) -> None:
     service = compose["services"][name]
     assert service.get("build") in (".", {"context": "."}), f"{name} is not built from the repository's Dockerfile"
-    assert service["environment"]["NATS_URL"] == "nats://nats:4222"
-    assert service["environment"]["SLIPWAY_DATA_DIR"] == "/data"
-    assert "nats" in service["depends_on"]
+    environment = service["environment"]
+    assert environment["NATS_URL"] == "nats://nats:4222"
+    assert environment["SLIPWAY_DATA_DIR"] == "/data"
+    # Each service runs as its own identity, from the volume `identities` filled, and checks signers.
+    assert environment["SLIPWAY_CREDENTIALS"] == f"/credentials/credentials/service.{name}.nk"
+    assert environment["SLIPWAY_IDENTITY_REGISTRY"] == "/credentials/credentials/registry.json"
+    assert "credentials:/credentials:ro" in service["volumes"]
+    assert service["depends_on"]["streams"] == {"condition": "service_completed_successfully"}
     data_volumes = [v for v in service["volumes"] if v.split(":")[1] == "/data"]
     assert data_volumes == [f"{name}-data:/data"], f"{name} must keep its data in its own volume"
     assert f"{name}-data" in compose["volumes"]
 
 
-def test_nats_runs_jetstream_with_storage_in_a_volume_and_fsync_on_every_ack(compose: dict[str, Any]) -> None:
+def test_identities_come_first_then_the_server_then_the_streams(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert command_words(services["identities"])[:3] == ["slipway", "identity", "init"]
+    assert services["nats"]["depends_on"]["identities"] == {"condition": "service_completed_successfully"}
+    assert "--create-streams" in command_words(services["streams"])
+    assert services["streams"]["depends_on"]["nats"] == {"condition": "service_healthy"}
+
+
+def test_nats_runs_jetstream_with_storage_in_a_volume_and_fsync_on_every_ack(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
     nats = compose["services"]["nats"]
     assert nats["image"] == "nats:2.10-alpine"
     words = command_words(nats)
-    config_in_container = words[words.index("-c") + 1]
+    assert words[words.index("-c") + 1] == "/credentials/nats/nats-server.conf"
     mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in nats["volumes"]}
-    config_dir = mounts[str(Path(config_in_container).parent)]
-    config = ROOT / config_dir / Path(config_in_container).name
-    # The real server reads the file: a typo or an unknown key fails here, not in someone's compose up.
+    assert mounts["/credentials"] == "credentials"
+    # What `identities` writes there, made the same way: the server's own check reads it (a typo or an
+    # unknown key fails here, not in someone's compose up), with every identity's rights included.
+    init = command_words(compose["services"]["identities"])
+    base = init[init.index("--server-config") + 1]
+    assert base == "/etc/nats/compose.conf" and "./infra/nats:/etc/nats:ro" in compose["services"]["identities"]["volumes"]
+    made = subprocess.run(
+        [str(Path(nats_server_binary()).parent / "slipway"), "identity", "init", "--server-config",
+         str(ROOT / "infra" / "nats" / "compose.conf")],
+        capture_output=True, text=True, env={**os.environ, "SLIPWAY_DATA_DIR": str(tmp_path)},
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    config = tmp_path / "nats" / "nats-server.conf"
     checked = subprocess.run([nats_server_binary(), "-t", "-c", str(config)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     text = config.read_text()
     assert re.search(r"^\s*sync_interval:\s*always\s*$", text, re.M), "JetStream must fsync before it acknowledges"
+    assert 'include "authorization.conf"' in text and "nkey" in (tmp_path / "nats" / "authorization.conf").read_text()
     store = re.search(r'^\s*store_dir:\s*"?([^"\n]+)"?\s*$', text, re.M).group(1)  # type: ignore[union-attr]
     assert store in mounts and mounts[store] == "nats-data", "JetStream storage is not on a volume"
 

@@ -63,9 +63,14 @@ def test_a_ci_identity_may_request_releases_only_under_its_team() -> None:
 
 def test_a_persons_commands_follow_their_roles() -> None:
     manager = permissions_for(record(Kind.PERSON, "rm", roles=(Role.RELEASE_MANAGER,)))
-    developer = permissions_for(record(Kind.PERSON, "dev", roles=(Role.DEVELOPER,)))
+    developer = permissions_for(record(Kind.PERSON, "dev", roles=(Role.DEVELOPER,), teams=("payments",)))
+    sre = permissions_for(record(Kind.PERSON, "sre", roles=(Role.SRE,)))
     assert subjects.CMD_FREEZE in manager.publish and subjects.CMD_FREEZE not in developer.publish
-    assert subjects.CMD_ABORT_RELEASE in developer.publish and subjects.CMD_ABORT_RELEASE not in manager.publish
+    # A developer acts on their own teams' releases only: the team is a token of the subject they send on.
+    assert f"{subjects.CMD_ABORT_RELEASE}.payments.*" in developer.publish
+    assert subjects.CMD_ABORT_RELEASE not in developer.publish
+    assert not any(s.startswith(subjects.CMD_ABORT_RELEASE) for s in manager.publish)
+    assert {subjects.CMD_ABORT_RELEASE, f"{subjects.CMD_ABORT_RELEASE}.*.*"} <= set(sre.publish)
 
 
 def test_revoked_identities_are_left_out_of_the_server_configuration() -> None:
