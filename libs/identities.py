@@ -10,6 +10,7 @@ a signature from a public key alone, which nkeys cannot.
 import base64
 import binascii
 import fcntl
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,7 +51,13 @@ def public_key_of(seed: bytes) -> str:
 
 def sign(seed: bytes, data: bytes) -> str:
     """An ed25519 signature of `data`, base64 (url-safe, unpadded) so it fits a NATS header."""
-    return base64.urlsafe_b64encode(nkeys.from_seed(seed).sign(data)).rstrip(b"=").decode()
+    return base64.urlsafe_b64encode(_key_pair(seed).sign(data)).rstrip(b"=").decode()
+
+
+@functools.lru_cache(maxsize=64)
+def _key_pair(seed: bytes) -> nkeys.KeyPair:
+    # Decoding a seed costs as much as signing with it (`make bench`); a process signs with one or two keys.
+    return nkeys.from_seed(seed)
 
 
 def verify(public_key: str, data: bytes, signature: str) -> bool:
@@ -128,7 +135,7 @@ class IdentityStore:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.directory / ".lock", "a") as lock:
+        with os.fdopen(os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600), "r+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield

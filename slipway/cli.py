@@ -105,6 +105,9 @@ def up(
         url = stack.start()
         out.print(stack_table(stack))
         say(f"NATS: [bold]{escape(url)}[/]   (written to {escape(str(stack.stack_file))})")
+        people = [r.name for r in stack.identities.registry().identities if r.kind == "person" and r.revoked_at is None]
+        say(f"identities: {escape(str(stack.identities.directory))} (mode 0700; every client needs one); "
+            f"people: {escape(', '.join(people) or 'none')}   add one: [bold]slipway identity create NAME --roles ...[/]")
         say("next: [bold]slipway release request infra/release.example.yaml[/]   "
             "watch: [bold]slipway alerts tail[/]   state: [bold]slipway status[/]   stop: Ctrl-C")
         if demo:
