@@ -6,6 +6,7 @@ explicitly, with comments.
 """
 
 import re
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -118,6 +119,8 @@ class RiskPolicy(Strict):
     irreversible_steps: Counted = Counted(each=25)
     dependents: Counted = Counted(each=5, max=20)
     known_issues: Counted = Counted()
+    pir_risk_factors: Counted = Field(default=Counted(each=5, max=15),
+                                      description="risk factors the service's latest post-implementation review named")
     unplanned: int = Field(default=0, ge=0, le=1000)
     assume: Profile = Profile()
     levels: dict[Name, Annotated[int, Field(ge=0)]] = Field(
@@ -220,7 +223,13 @@ class RecurringWindow(Strict):
         return self.start if self.start.tzinfo is not None else self.start.replace(tzinfo=ZoneInfo(self.timezone))
 
     def recurrence(self) -> RecurrenceRule:
-        return rrulestr(self.rrule, dtstart=self.first())
+        return _recurrence(self.rrule, self.first())
+
+
+@lru_cache(maxsize=256)
+def _recurrence(text: str, first: datetime) -> RecurrenceRule:
+    # Parsed once per rule and caching its occurrences: each decision asks the same rules again.
+    return rrulestr(text, dtstart=first, cache=True)
 
 
 class WindowsPolicy(Strict):

@@ -59,9 +59,20 @@ def test_risk_shows_every_factor_and_its_points() -> None:
     points = {c.factor: c.points for c in risk.contributions}
     # tier 1: 40, reach all: 15, customer-facing: 15, 2 migrations: 20, one irreversible step: 25, 5 dependents capped at 20
     assert points == {"tier": 40, "reach": 15, "visibility": 15, "migrations": 20, "irreversible_steps": 25,
-                      "dependents": 20, "known_issues": 0, "unplanned": 0}
+                      "dependents": 20, "known_issues": 0, "pir_risk_factors": 0, "unplanned": 0}
     assert (risk.score, risk.level) == (135, "critical")
     assert "risk.migrations: 2 database migration(s): +20" in [f"{o.rule}: {o.reason}" for o in risk.outcomes()]
+
+
+def test_risk_factors_named_by_the_last_review_add_points() -> None:
+    reviewed = GateState(pir_risk_factors={"demo-shop": ("no canary for config changes", "alert too late"),
+                                           "shop": ("x",)})
+    risk = assess_risk(release("demo-shop"), POLICY, reviewed, NOW)
+    [pir] = [c for c in risk.contributions if c.factor == "pir_risk_factors"]
+    assert (pir.points, risk.score) == (10, 40)
+    assert pir.detail == ("2 risk factor(s) from the latest post-implementation review: no canary for config changes; "
+                          "alert too late")
+    assert risk.level == "medium"
 
 
 def test_the_demo_service_is_low_risk() -> None:

@@ -48,6 +48,7 @@ def assess_risk(candidate: Candidate, policy: Policy, state: GateState, now: dat
     reach, reach_note = profile("reach")
     terms = candidate.terms
     known_issues = len(terms.known_issues or [])
+    pir_factors = state.pir_risk_factors.get(candidate.service, ())
     found = [
         Contribution("tier", f"tier {tier}{tier_note}", risk.tier[tier]),  # type: ignore[index]
         Contribution("reach", f"reach {reach}{reach_note}", risk.reach[reach]),  # type: ignore[index]
@@ -59,6 +60,8 @@ def assess_risk(candidate: Candidate, policy: Policy, state: GateState, now: dat
         Contribution("dependents", f"{len(terms.dependents)} dependent service(s)",
                      risk.dependents.points(len(terms.dependents))),
         Contribution("known_issues", f"{known_issues} known issue(s)", risk.known_issues.points(known_issues)),
+        Contribution("pir_risk_factors", _pir_detail(pir_factors),
+                     risk.pir_risk_factors.points(len(pir_factors))),
         Contribution("unplanned", "unplanned change" if terms.unplanned else "planned change",
                      risk.unplanned if terms.unplanned else 0),
     ]
@@ -82,3 +85,8 @@ def _after_recent_failure(candidate: Candidate, policy: Policy, state: GateState
     which = f" (release {latest.release_id})" if latest.release_id else ""
     return raised, (f"raised from {level}: {candidate.service} failed in {latest.environment} at "
                     f"{latest.at.isoformat()}{which}, within {rule.within}")
+
+
+def _pir_detail(factors: tuple[str, ...]) -> str:
+    named = f": {'; '.join(factors)}" if factors else ""
+    return f"{len(factors)} risk factor(s) from the latest post-implementation review{named}"

@@ -77,3 +77,5 @@ class GateState:
     evidence: tuple[Evidence, ...] = ()
     approvals: tuple[Approval, ...] = ()
     owed_pirs: frozenset[str] = field(default_factory=frozenset)  # services that owe a post-implementation review
+    # The risk factors each service's latest post-implementation review named (what made its last failure likely).
+    pir_risk_factors: dict[str, tuple[str, ...]] = field(default_factory=dict)
