@@ -6,6 +6,7 @@ explicitly, with comments.
 """
 
 import re
+from fnmatch import fnmatchcase
 from functools import lru_cache
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -50,8 +51,6 @@ class Scope(Strict):
     teams: tuple[Team, ...] = ()
 
     def covers(self, environment: str, service: str, team: str) -> bool:
-        from fnmatch import fnmatchcase
-
         return ((not self.environments or environment in self.environments)
                 and (not self.services or any(fnmatchcase(service, p) for p in self.services))
                 and (not self.teams or team in self.teams))

@@ -40,24 +40,32 @@ def load_policy_file(path: Path) -> BaseModel:
     return load_model(path, model_of(path.name))[0]
 
 
-def load_policy(directory: Path) -> Policy:
+def load_policy(directory: Path, catalogue: Path | None = None) -> Policy:
+    """The policy in `directory`; `catalogue` replaces its services.yaml (SLIPWAY_SERVICE_CATALOGUE)."""
     if not directory.is_dir():
         raise PolicyError([Problem(str(directory), None, "", "no such policy directory")])
     problems: list[Problem] = []
     parts: dict[str, Any] = {}
     lines: dict[str, tuple[Path, dict[KeyPath, int]]] = {}
-    for path in sorted(directory.iterdir()):
+    paths = sorted(directory.iterdir())
+    if catalogue is not None:
+        paths = [p for p in paths if p.name != "services.yaml"] + ([catalogue] if catalogue.is_file() else [])
+    for path in paths:
         if path.suffix not in (".yaml", ".yml"):
             continue
-        if path.name not in FILES:
+        if path == catalogue:
+            name = "services.yaml"
+        elif path.name in FILES:
+            name = path.name
+        else:
             problems.append(_unknown_file(path))
             continue
         try:
-            parts[FILES[path.name]], found = load_model(path, model_of(path.name))
+            parts[FILES[name]], found = load_model(path, model_of(name))
         except PolicyError as broken:
             problems.extend(broken.problems)
             continue
-        lines[FILES[path.name]] = (path, found)
+        lines[FILES[name]] = (path, found)
     if problems:
         raise PolicyError(problems)
     policy = Policy(**parts)

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from contracts.envelope import ACTOR_MAX, ID_PATTERN, NAME_PATTERN, Model
+from contracts.envelope import ID_PATTERN, NAME_PATTERN, Model
 from contracts.identity import Kind
 from contracts.release import ReleaseClass, ReleaseSpec
 
@@ -59,7 +59,7 @@ class Candidate:
 
     @property
     def requester(self) -> str:
-        return self.spec.requested_by[:ACTOR_MAX]
+        return self.spec.requested_by
 
     @property
     def automated(self) -> bool:

@@ -34,8 +34,12 @@ def line_of(path: Path, text: str) -> int:
 
 
 def problems(directory: Path) -> list[str]:
+    return problems_with(directory, None)
+
+
+def problems_with(directory: Path, catalogue: Path | None) -> list[str]:
     with pytest.raises(PolicyError) as raised:
-        load_policy(directory)
+        load_policy(directory, catalogue)
     return [str(p) for p in raised.value.problems]
 
 
@@ -148,6 +152,15 @@ def test_durations_read_as_people_write_them(policies: Path) -> None:
     edit(policies / "deadlines.yaml", "approval: 24h", "approval: 1.5d")
     deadlines = load_policy(policies).deadlines
     assert (deadlines.slot.total_seconds(), deadlines.approval.total_seconds()) == (5400, 129600)
+
+
+def test_the_catalogue_can_come_from_elsewhere(policies: Path, tmp_path: Path) -> None:
+    catalogue = tmp_path / "catalogue.yml"
+    catalogue.write_text("services:\n  billing:\n    team: finance\n    tier: 2\n")
+    assert load_policy(policies, catalogue).services.team_of("billing") == "finance"
+    catalogue.write_text("services:\n  billing:\n    team: Finance\n")
+    [found] = problems_with(policies, catalogue)
+    assert found.startswith(f"{catalogue}:3: services.billing.team: String should match pattern")
 
 
 def test_one_file_checks_alone(policies: Path) -> None:

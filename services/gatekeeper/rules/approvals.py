@@ -24,9 +24,14 @@ def required_approvals(candidate: Candidate, policy: Policy, risk: RiskAssessmen
 
 
 def may_count(approval: Approval, need: ApprovalNeed, candidate: Candidate) -> bool:
+    return _qualifies(approval.approver, approval.roles, approval.teams, need, candidate)
+
+
+def _qualifies(approver: str, roles: tuple[Role, ...], teams: tuple[str, ...], need: ApprovalNeed,
+               candidate: Candidate) -> bool:
     # The requester's own approval never counts, even if it was recorded somehow: four eyes.
-    return (approval.approver != candidate.requester and need.role in approval.roles
-            and (not need.same_team or candidate.spec.team in approval.teams))
+    return (approver != candidate.requester and need.role in roles
+            and (not need.same_team or candidate.spec.team in teams))
 
 
 def assign(needs: list[ApprovalNeed], approvals: Iterable[Approval], candidate: Candidate) -> list[list[str]]:
@@ -81,13 +86,13 @@ def approval_refusal(candidate: Candidate, approver: str, roles: Iterable[Role],
     missing = outstanding(needs, given, candidate)
     if not missing:
         return f"release {candidate.release_id} is not waiting for an approval"
-    mine = Approval(candidate.release_id, approver, tuple(roles), tuple(teams), candidate.requested_at)
-    if any(may_count(mine, need, candidate) for need in missing):
+    held_roles, held_teams = tuple(roles), tuple(teams)
+    if any(_qualifies(approver, held_roles, held_teams, need, candidate) for need in missing):
         return None
-    held = ", ".join(r.value for r in mine.roles) or "no role"
+    held = ", ".join(r.value for r in held_roles) or "no role"
     wanted = "; ".join(f"{n.quorum} {_who(n, candidate)}" for n in missing)
     return f"release {candidate.release_id} waits for {wanted}; {approver} has {held}" + (
-        f" in teams {', '.join(mine.teams)}" if mine.teams else "")
+        f" in teams {', '.join(held_teams)}" if held_teams else "")
 
 
 def _who(need: ApprovalNeed, candidate: Candidate) -> str:
