@@ -1,6 +1,5 @@
 """What a rule says about a release, and what the rules together decide."""
 
-from datetime import datetime
 from enum import StrEnum
 
 from pydantic import Field
@@ -34,7 +33,3 @@ class ApprovalNeed(Model):
     same_team: bool = False
     purpose: str
 
-
-def first_until(outcomes: list[RuleOutcome]) -> datetime | None:
-    known = [o.until for o in outcomes if o.until is not None]
-    return max(known) if known else None
