@@ -423,6 +423,9 @@ def test_a_standard_low_risk_release_of_the_demo_is_approved_at_once() -> None:
     decision = evaluate(release(), POLICY, GateState(), NOW)
     assert decision.verdict is Verdict.APPROVED
     assert "approvals: no approval needed: pre-approved by policy" in decision.reasons()
+    # The demo's v3 follows v2's rollback at once: still pre-approved.
+    after_rollback = GateState(recent_failures=(Failure("demo-shop", "prod", NOW - timedelta(seconds=30)),))
+    assert evaluate(release(), POLICY, after_rollback, NOW).verdict is Verdict.APPROVED
 
 
 def test_a_medium_risk_release_waits_for_a_team_lead_then_goes() -> None:
