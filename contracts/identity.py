@@ -31,6 +31,14 @@ class Role(StrEnum):
     RELEASE_MANAGER = "release-manager"  # declares and lifts freezes
     SRE = "sre"  # resumes and aborts any team's releases
     DEVELOPER = "developer"  # resumes and aborts the releases of their own teams' services
+    # Approval authorities the gatekeeper's policy names (infra/policies/approvals.yaml, classes.yaml).
+    TEAM_LEAD = "team-lead"
+    CHANGE_MANAGER = "change-manager"
+    CAB_MEMBER = "cab-member"  # change advisory board
+    EXECUTIVE = "executive"  # lets an emergency through a freeze
+    OPERATIONS = "operations"  # readiness sign-offs of a major release
+    SECURITY = "security"
+    BUSINESS = "business"
 
 
 class IdentityRecord(Model):

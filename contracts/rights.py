@@ -47,7 +47,7 @@ def team_refusal(subject: str, signer: str, roles: Iterable[Role], teams: Iterab
     """Why `signer` may not act on this release of `team`; None when a role covers every team or it is theirs."""
     if subject not in TEAM_SCOPED_COMMANDS:
         return None
-    allowing = [role for role in roles if subject in ROLE_COMMANDS[role]]
+    allowing = [role for role in roles if subject in ROLE_COMMANDS.get(role, frozenset())]
     if any(role in ALL_TEAMS_ROLES for role in allowing):
         return None
     own = tuple(teams)

@@ -1,18 +1,41 @@
-"""The service catalogue (infra/policies/services.yaml): which team owns which deployed service."""
+"""The service catalogue (infra/policies/services.yaml): who owns each deployed service and how much it matters.
+
+Ownership (`team`) scopes who may release a service; the profile (tier, visibility, reach) is what
+the gatekeeper's risk classification scores. A profile field left out is scored as the risk
+policy's `assume` says, so a service nobody described is not treated as harmless.
+"""
 
 import fnmatch
+from enum import StrEnum
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.release import TEAM_PATTERN
+from libs.policy_yaml import PolicyError, load_model
+
+
+class Visibility(StrEnum):
+    CUSTOMER_FACING = "customer-facing"
+    INTERNAL = "internal"
+
+
+class Reach(StrEnum):
+    """How many of the service's users a bad release can touch."""
+
+    FEW = "few"
+    SOME = "some"
+    MANY = "many"
+    ALL = "all"
 
 
 class ServiceEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     team: str = Field(pattern=TEAM_PATTERN)
+    tier: int | None = Field(default=None, ge=1, le=4, description="1: business-critical ... 4: experimental")
+    visibility: Visibility | None = None
+    reach: Reach | None = None
 
 
 class ServiceCatalogue(BaseModel):
@@ -22,28 +45,27 @@ class ServiceCatalogue(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> "ServiceCatalogue":
-        """The catalogue in `path`; a missing file is an empty catalogue, a broken one an error naming the field."""
+        """The catalogue in `path`; a missing file is an empty catalogue, a broken one an error naming line and field."""
         try:
-            text = path.read_text()
+            return load_model(path, cls)[0]
         except FileNotFoundError:
             return cls()
-        try:
-            return cls.model_validate(yaml.safe_load(text) or {})
-        except ValidationError as invalid:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in invalid.errors(include_url=False))
-            raise CatalogueError(f"{path}: {problems}") from None
-        except yaml.YAMLError as exc:
-            raise CatalogueError(f"{path}: not YAML: {exc}") from None
+        except PolicyError as broken:
+            raise CatalogueError("; ".join(str(p) for p in broken.problems)) from None
 
-    def team_of(self, service: str) -> str | None:
+    def entry(self, service: str) -> ServiceEntry | None:
         exact = self.services.get(service)
         if exact is not None:
-            return exact.team
-        return next((e.team for pattern, e in self.services.items() if fnmatch.fnmatchcase(service, pattern)), None)
+            return exact
+        return next((e for pattern, e in self.services.items() if fnmatch.fnmatchcase(service, pattern)), None)
+
+    def team_of(self, service: str) -> str | None:
+        found = self.entry(service)
+        return found.team if found is not None else None
 
     def teams(self) -> tuple[str, ...]:
         return tuple(sorted({entry.team for entry in self.services.values()}))
 
 
 class CatalogueError(ValueError):
-    """The catalogue file cannot be used; the message names the file and the field."""
+    """The catalogue file cannot be used; the message names the file, the line and the field."""

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         description="Which team owns which deployed service (relative paths from the working directory); a team's "
         "CI identity may request releases only for its own services",
     )
+    policy_dir: Path = Field(
+        default=Path("infra/policies"),
+        description="The gatekeeper's policy files (services.gatekeeper.policy_files.FILES); relative paths from "
+        "the working directory",
+    )
     command_window_s: float = Field(
         default=120.0, gt=0, le=86_400,
         description="A person's signed command is accepted only if issued within this many seconds of the "

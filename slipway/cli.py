@@ -15,6 +15,7 @@ from rich.table import Table
 from slipway.alerts import alerts_app
 from slipway.cli_identity import identity_app
 from slipway.cli_ops import audit_app, freeze_app, metrics_app, status
+from slipway.cli_policy import policy_app
 from slipway.cli_release import release_app
 from slipway.context import (
     DataDirOption, Globals, NatsUrlOption, default_data_dir, err, fail, globals_of, out, say,
@@ -32,6 +33,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(audit_app, name="audit")
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(identity_app, name="identity")
+app.add_typer(policy_app, name="policy")
 app.command("status")(status)
 
 

@@ -107,7 +107,9 @@ def _create_streams(url: str, store) -> None:  # noqa: ANN001 - an IdentityStore
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The person's name: lowercase letters, digits, - and _")],
-    roles: Annotated[list[str], typer.Option("--roles", help="Comma-separated: release-manager, sre, developer")],
+    roles: Annotated[list[str], typer.Option(
+        "--roles", help="Comma-separated: release-manager, sre, developer (commands); team-lead, change-manager, "
+        "cab-member, executive, operations, security, business (approvals, infra/policies)")],
     team: Annotated[list[str] | None, typer.Option("--team", help="A team whose services they act on (repeatable)")] = None,
 ) -> None:
     """Create a person's key pair: prints the seed file to hand to that person."""
