@@ -31,6 +31,7 @@ class Role(StrEnum):
     RELEASE_MANAGER = "release-manager"  # declares and lifts freezes
     SRE = "sre"  # resumes and aborts any team's releases
     DEVELOPER = "developer"  # resumes and aborts the releases of their own teams' services
+    CHANGE_MANAGER = "change-manager"  # approves change records (never their own)
 
 
 class IdentityRecord(Model):
