@@ -5,7 +5,7 @@ Signature scheme (the header a sender computes, as Stripe and Slack do it):
     X-Slipway-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + raw body)>
 
 The timestamp is signed with the body, so a captured call cannot be replayed outside the window;
-within it the webhook refuses a signature it has already accepted. Several `v1=` entries may be
+within it the webhook answers a repeat of an accepted call with the first answer and acts once. Several `v1=` entries may be
 sent (while a secret is being rotated); one matching is enough. Compared in constant time.
 """
 

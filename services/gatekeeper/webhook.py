@@ -43,7 +43,8 @@ class IncidentWebhook:
         secret = settings.incident_webhook_secret
         self.secret = secret.get_secret_value().encode() if secret else None
         self.window_s = settings.command_window_s
-        self._accepted: dict[str, float] = {}  # signature -> when it leaves the window: each is acted on once
+        # (timestamp, body) of each accepted call -> (until when it is kept, the answer it got)
+        self._answered: dict[str, tuple[float, dict[str, str | None]]] = {}
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
@@ -79,8 +80,12 @@ class IncidentWebhook:
         header = request.headers.get(SIGNATURE_HEADER)
         if problem := signature_refusal(self.secret, header, body, now, self.window_s):
             return await self._refuse(problem, 401, remote)
-        if problem := self._replayed(_replay_key(header or "", body), now):
-            return await self._refuse(problem, 401, remote)
+        # A sender's retry and a captured call replayed look the same: either gets the first answer, and
+        # nothing happens twice (a replayed trigger cannot reopen a resolved incident, nor a resolve close a new one).
+        key = _replay_key(header or "", body)
+        if (earlier := self._earlier_answer(key, now)) is not None:
+            return web.json_response({**earlier, "message": f"a repeat of an earlier call: {earlier['message']}"},
+                                     status=202)
         try:
             event = PagerDutyEvent.model_validate_json(body)
             environment = event.environment(self.settings.incident_default_environment)
@@ -91,15 +96,16 @@ class IncidentWebhook:
             return await self._refuse(f"not a PagerDuty Events API v2 event: {unreadable}", 400, remote,
                                       _loose_dedup_key(body))
         outcome = await self.handlers.on_pagerduty(event, environment)
-        return web.json_response({"status": "success", "message": outcome.message, "dedup_key": outcome.dedup_key,
-                                  "incident_id": outcome.incident_id}, status=202)
+        answer = {"status": "success", "message": outcome.message, "dedup_key": outcome.dedup_key,
+                  "incident_id": outcome.incident_id}
+        # Kept while the signature's timestamp could still pass the window check (a window either side).
+        self._answered[key] = (now + 2 * self.window_s, answer)
+        return web.json_response(answer, status=202)
 
-    def _replayed(self, key: str, now: float) -> str | None:
-        self._accepted = {seen: until for seen, until in self._accepted.items() if until > now}
-        if key in self._accepted:
-            return "replayed: a call with this timestamp and body was accepted before; sign each call anew"
-        self._accepted[key] = now + 2 * self.window_s  # the timestamp may be up to a window either side
-        return None
+    def _earlier_answer(self, key: str, now: float) -> dict[str, str | None] | None:
+        self._answered = {seen: kept for seen, kept in self._answered.items() if kept[0] > now}
+        kept = self._answered.get(key)
+        return kept[1] if kept else None
 
     async def _refuse(self, reason: str, status: int, remote: str, dedup_key: str | None = None) -> web.Response:
         log.warning("incident webhook refused a call from %s (%d): %s", remote, status, reason)
