@@ -49,7 +49,7 @@ def _reload_server(data_dir: Path) -> None:
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The person's name: lowercase letters, digits, - and _")],
-    roles: Annotated[list[str], typer.Option("--roles", help="Comma-separated: release-manager, sre, developer")],
+    roles: Annotated[list[str], typer.Option("--roles", help="Comma-separated: release-manager, sre, developer, change-manager")],
     team: Annotated[list[str] | None, typer.Option("--team", help="A team whose services they act on (repeatable)")] = None,
 ) -> None:
     """Create a person's key pair: prints the seed file to hand to that person."""

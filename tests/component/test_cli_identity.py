@@ -37,7 +37,7 @@ async def test_identity_create_list_and_revoke(tmp_path: Path) -> None:
     code, out, err = await slipway(data, "identity", "create", "alice", "--roles", "sre")
     assert (code, err.strip()) == (1, "error: identity person:alice already exists (revoke it first to issue a new key)")
     code, out, err = await slipway(data, "identity", "create", "bob", "--roles", "admin")
-    assert code == 2 and "--roles takes release-manager, sre, developer; got admin" in err
+    assert code == 2 and "--roles takes release-manager, sre, developer, change-manager; got admin" in err
 
     code, out, err = await slipway(data, "identity", "list")
     assert code == 0, err
