@@ -1,18 +1,36 @@
 """`slipway change` and `slipway incident`: change records and incidents, people's commands signed with their key."""
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.markup import escape
 from rich.table import Table
 
 from slipway.cli_identity import AsOption
-from slipway.cli_ops import ask, ask_signed, command, parse_duration, parse_time
-from slipway.context import USAGE_ERROR, CliError, NatsUrlOption, fail, out, say
+from slipway.cli_ops import ask, ask_signed, command, parse_window
+from slipway.context import CliError, NatsUrlOption, fail, out, say
 
 change_app = typer.Typer(help="Change records: create, approve (another change manager), show.", no_args_is_help=True)
 incident_app = typer.Typer(help="Incidents: open, resolve, list. Open incidents halt releases.", no_args_is_help=True)
+
+
+def _signed(ctx: typer.Context, nats_url: str | None, subject: str, as_: str | None, model: type[BaseModel],
+            **fields: Any) -> Any:
+    """Validate the command here (a usage error names the field), sign it as the person, send it."""
+    try:
+        cmd = command(model, **fields)
+    except CliError as exc:
+        fail(str(exc), exc.code)
+    return ask_signed(ctx, nats_url, subject, cmd, as_)
+
+
+def _query(ctx: typer.Context, nats_url: str | None, subject: str, model: type[BaseModel], **fields: Any) -> Any:
+    try:
+        query = command(model, **fields)
+    except CliError as exc:
+        fail(str(exc), exc.code)
+    return ask(ctx, nats_url, subject, query)
 
 
 @change_app.command("create")
@@ -31,10 +49,7 @@ def change_create(
     from contracts.subjects import CMD_CREATE_CHANGE
 
     try:
-        if (duration is None) == (end is None):
-            raise CliError("give exactly one of --end and --duration", USAGE_ERROR)
-        starts = parse_time(start, "--start") if start else datetime.now(UTC)
-        ends = starts + parse_duration(duration) if duration else parse_time(str(end), "--end")
+        starts, ends = parse_window(start, end, duration, ("--start", "--end", "--duration"))
         cmd = command(CreateChangeRecord, summary=summary, starts_at=starts, ends_at=ends, risk=risk)
     except CliError as exc:
         fail(str(exc), exc.code)
@@ -55,11 +70,8 @@ def change_approve(
     from contracts.governance import ApproveChangeRecord
     from contracts.subjects import CMD_APPROVE_CHANGE
 
-    try:
-        cmd = command(ApproveChangeRecord, number=number, comment=comment)
-    except CliError as exc:
-        fail(str(exc), exc.code)
-    say(f"[green]ok:[/] {escape(ask_signed(ctx, nats_url, CMD_APPROVE_CHANGE, cmd, as_).message)}")
+    result = _signed(ctx, nats_url, CMD_APPROVE_CHANGE, as_, ApproveChangeRecord, number=number, comment=comment)
+    say(f"[green]ok:[/] {escape(result.message)}")
 
 
 @change_app.command("show")
@@ -72,11 +84,7 @@ def change_show(
     from contracts.governance import ShowChangeRecord
     from contracts.subjects import CMD_SHOW_CHANGE
 
-    try:
-        query = command(ShowChangeRecord, number=number)
-    except CliError as exc:
-        fail(str(exc), exc.code)
-    change = ask(ctx, nats_url, CMD_SHOW_CHANGE, query).data.get("change") or {}
+    change = _query(ctx, nats_url, CMD_SHOW_CHANGE, ShowChangeRecord, number=number).data.get("change") or {}
     table = Table(title=f"Change {escape(str(change.get('number', number)))}", show_header=False)
     for name in ("source", "state", "approval", "starts_at", "ends_at", "type", "risk", "summary", "requested_by",
                  "approved_by"):
@@ -98,11 +106,8 @@ def incident_open(
     from contracts.governance import OpenIncident
     from contracts.subjects import CMD_OPEN_INCIDENT
 
-    try:
-        cmd = command(OpenIncident, environment=environment, severity=severity, summary=summary, component=component)
-    except CliError as exc:
-        fail(str(exc), exc.code)
-    result = ask_signed(ctx, nats_url, CMD_OPEN_INCIDENT, cmd, as_)
+    result = _signed(ctx, nats_url, CMD_OPEN_INCIDENT, as_, OpenIncident, environment=environment, severity=severity,
+                     summary=summary, component=component)
     say(f"[green]ok:[/] {escape(result.message)}")
     say(escape(str(result.data.get("incident_id", ""))))
 
@@ -119,11 +124,8 @@ def incident_resolve(
     from contracts.governance import ResolveIncident
     from contracts.subjects import CMD_RESOLVE_INCIDENT
 
-    try:
-        cmd = command(ResolveIncident, incident_id=incident_id, comment=comment)
-    except CliError as exc:
-        fail(str(exc), exc.code)
-    say(f"[green]ok:[/] {escape(ask_signed(ctx, nats_url, CMD_RESOLVE_INCIDENT, cmd, as_).message)}")
+    result = _signed(ctx, nats_url, CMD_RESOLVE_INCIDENT, as_, ResolveIncident, incident_id=incident_id, comment=comment)
+    say(f"[green]ok:[/] {escape(result.message)}")
 
 
 @incident_app.command("list")
@@ -137,11 +139,8 @@ def incident_list(
     from contracts.governance import ListIncidents
     from contracts.subjects import CMD_LIST_INCIDENTS
 
-    try:
-        query = command(ListIncidents, environment=environment, include_resolved=all_)
-    except CliError as exc:
-        fail(str(exc), exc.code)
-    incidents = ask(ctx, nats_url, CMD_LIST_INCIDENTS, query).data.get("incidents") or []
+    result = _query(ctx, nats_url, CMD_LIST_INCIDENTS, ListIncidents, environment=environment, include_resolved=all_)
+    incidents = result.data.get("incidents") or []
     if not incidents:
         say("no open incidents" + (f" in {escape(environment)}" if environment else ""))
         return
