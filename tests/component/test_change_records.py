@@ -96,7 +96,8 @@ async def test_four_eyes_and_other_bad_approvals_are_refused_and_recorded(
         await refused(watcher, own, f"four-eyes: person:carol created change {number} and may not approve it",
                       "person:carol", number)
         by_developer = await managers.send("dev", subjects.CMD_APPROVE_CHANGE, approve)
-        assert by_developer.message == "refused: role change-manager needed for approve_change; person:dev has developer"
+        await refused(watcher, by_developer, "role change-manager needed for approve_change; person:dev has developer",
+                      "person:dev", number)
         unknown = await managers.send("erin", subjects.CMD_APPROVE_CHANGE, approve.model_copy(update={"number": "CHG0000099"}))
         await refused(watcher, unknown, "no change record CHG0000099 in slipway's registry", "person:erin", "CHG0000099")
         change = await governed.changes.get(number)

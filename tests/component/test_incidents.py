@@ -199,3 +199,12 @@ async def test_without_a_secret_every_call_is_refused(settings: Settings, watche
         body = json.dumps(TRIGGER).encode()
         await refused(watcher, await post(url, body, sign(SECRET.encode(), body, int(time.time()))), 401,
                       "no webhook secret is configured (SLIPWAY_INCIDENT_WEBHOOK_SECRET): every call is refused")
+
+
+async def test_a_body_over_the_limit_is_refused_before_it_is_read(
+    webhook: tuple[Governed, str], watcher: EventWatcher
+) -> None:
+    _, url = webhook
+    body = json.dumps({**TRIGGER, "padding": "x" * 600_000}).encode()
+    await refused(watcher, await post(url, body, sign(SECRET.encode(), body, int(time.time()))), 413,
+                  "the body is larger than 524288 bytes")
