@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from contracts import ci, commands, events, subjects
+from contracts import ci, commands, events, governance, subjects
 from contracts.envelope import Event
 
 CI = "ci"
@@ -49,6 +49,11 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "EventRefused": (ARTIFACT_VERIFIER, GATEKEEPER, DEPLOYER, HEALTH_WATCHER, ROLLBACK_CONTROLLER),
     # The owner of each person's command records its refusals (contracts.rights.PEOPLE_COMMANDS).
     "CommandRefused": (GATEKEEPER, DEPLOYER, ROLLBACK_CONTROLLER),
+    "ChangeRecordCreated": GATEKEEPER,
+    "ChangeRecordApproved": GATEKEEPER,
+    "IncidentOpened": GATEKEEPER,
+    "IncidentResolved": GATEKEEPER,
+    "IncidentWebhookRefused": GATEKEEPER,
 }
 
 # Service -> the events it subscribes to. The metrics-collector keeps the audit trail, so it reads
@@ -90,6 +95,12 @@ COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
     subjects.CMD_RELEASE_STATUS: (commands.QueryReleases, METRICS_COLLECTOR),
     subjects.CMD_RESUME_RELEASE: (commands.ResumeRelease, DEPLOYER),
     subjects.CMD_ABORT_RELEASE: (commands.AbortRelease, ROLLBACK_CONTROLLER),
+    subjects.CMD_CREATE_CHANGE: (governance.CreateChangeRecord, GATEKEEPER),
+    subjects.CMD_APPROVE_CHANGE: (governance.ApproveChangeRecord, GATEKEEPER),
+    subjects.CMD_SHOW_CHANGE: (governance.ShowChangeRecord, GATEKEEPER),
+    subjects.CMD_OPEN_INCIDENT: (governance.OpenIncident, GATEKEEPER),
+    subjects.CMD_RESOLVE_INCIDENT: (governance.ResolveIncident, GATEKEEPER),
+    subjects.CMD_LIST_INCIDENTS: (governance.ListIncidents, GATEKEEPER),
 }
 COMMAND_REPLY = commands.CommandResult
 

@@ -17,6 +17,7 @@ from contracts.envelope import (
     Text,
     ZonedDatetime,
 )
+from contracts.governance import CHANGE_NUMBER_PATTERN, INCIDENT_ID_PATTERN, ChangeRisk, IncidentSeverity
 from contracts.release import MAX_STEPS, SHA_PATTERN, ReleaseSpec, Team, Version
 
 URL_MAX = 2048
@@ -301,3 +302,71 @@ class EventRefused(Event):
         # One refusal per message: a redelivered refusal has the same id, so JetStream keeps it once.
         return cls(event_id=f"refused-{consumer}-{refused_sequence}"[:64], consumer=consumer,
                    refused_sequence=refused_sequence, **scope, **fields)
+
+
+class ChangeRecordCreated(Event):
+    """A person asked for a change in slipway's own registry; it waits for a change manager's approval.
+
+    `release_id` is the change number; the envelope's service and environment are all-services and
+    all-environments, since a change record is about neither.
+    """
+
+    subject: ClassVar[str] = subjects.CHANGE_RECORD_CREATED
+    number: str = Field(pattern=CHANGE_NUMBER_PATTERN)
+    summary: Text
+    starts_at: ZonedDatetime = Field(description="The implementation window opens")
+    ends_at: ZonedDatetime = Field(description="The implementation window closes")
+    risk: ChangeRisk
+    signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
+
+
+class ChangeRecordApproved(Event):
+    """A change manager other than its creator approved a change record; `actor` is the approver."""
+
+    subject: ClassVar[str] = subjects.CHANGE_RECORD_APPROVED
+    number: str = Field(pattern=CHANGE_NUMBER_PATTERN)
+    comment: Text
+    signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
+
+
+IncidentOrigin = Literal["slipway", "pagerduty"]
+
+
+class IncidentOpened(Event):
+    """An incident is open in `environment`: opened by a person (signed) or by a PagerDuty Events API v2 trigger.
+
+    `release_id` is the incident id; the envelope's service is all-services (the affected one, when
+    known, is `component`).
+    """
+
+    subject: ClassVar[str] = subjects.INCIDENT_OPENED
+    incident_id: str = Field(pattern=INCIDENT_ID_PATTERN)
+    severity: IncidentSeverity
+    summary: Text
+    origin: IncidentOrigin
+    dedup_key: str | None = Field(default=None, max_length=255, description="PagerDuty's dedup_key, for a webhook incident")
+    component: str | None = Field(default=None, max_length=255, description="payload.component, or the person's --component")
+    reported_by: str | None = Field(default=None, max_length=255, description="payload.source of a webhook incident")
+    signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
+
+
+class IncidentResolved(Event):
+    subject: ClassVar[str] = subjects.INCIDENT_RESOLVED
+    incident_id: str = Field(pattern=INCIDENT_ID_PATTERN)
+    origin: IncidentOrigin = Field(description="Who resolved it: a person (signed) or a PagerDuty resolve")
+    dedup_key: str | None = Field(default=None, max_length=255)
+    comment: Text = ""
+    signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
+
+
+class IncidentWebhookRefused(Event):
+    """A call to the incident webhook that was not acted on: bad or missing signature, or an unreadable payload.
+
+    `release_id` is `webhook-<event id>` (each refusal stands alone); nothing else happened.
+    """
+
+    subject: ClassVar[str] = subjects.INCIDENT_WEBHOOK_REFUSED
+    reason: Text
+    status: int = Field(ge=400, le=599, description="The HTTP status the caller got")
+    remote_address: str = Field(max_length=100)
+    dedup_key: str | None = Field(default=None, max_length=255, description="When the payload could be read")

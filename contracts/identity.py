@@ -33,7 +33,7 @@ class Role(StrEnum):
     DEVELOPER = "developer"  # resumes and aborts the releases of their own teams' services
     # Approval authorities the gatekeeper's policy names (infra/policies/approvals.yaml, classes.yaml).
     TEAM_LEAD = "team-lead"
-    CHANGE_MANAGER = "change-manager"
+    CHANGE_MANAGER = "change-manager"  # approves change records (never their own)
     CAB_MEMBER = "cab-member"  # change advisory board
     EXECUTIVE = "executive"  # lets an emergency through a freeze
     OPERATIONS = "operations"  # readiness sign-offs of a major release

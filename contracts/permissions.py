@@ -17,7 +17,8 @@ from contracts.rights import ALL_TEAMS_ROLES, ROLE_COMMANDS, TEAM_SCOPED_COMMAND
 STREAMS = (subjects.EVENTS_STREAM, subjects.ALERTS_STREAM, subjects.DLQ_STREAM)
 
 # Read-only questions every reader may ask.
-QUERIES = (subjects.CMD_RELEASE_STATUS, subjects.CMD_DORA, subjects.CMD_AUDIT_VERIFY, subjects.CMD_LIST_FREEZES)
+QUERIES = (subjects.CMD_RELEASE_STATUS, subjects.CMD_DORA, subjects.CMD_AUDIT_VERIFY, subjects.CMD_LIST_FREEZES,
+           subjects.CMD_SHOW_CHANGE, subjects.CMD_LIST_INCIDENTS)
 
 @dataclass(frozen=True)
 class Permissions:

@@ -11,10 +11,16 @@ from collections.abc import Iterable
 from contracts import subjects
 from contracts.identity import Role
 
+# Anyone who ships may ask for a change record and declare an incident; approving a change record
+# is a change manager's (four-eyes: never their own), resolving an incident an SRE's.
 ROLE_COMMANDS: dict[Role, frozenset[str]] = {
-    Role.RELEASE_MANAGER: frozenset({subjects.CMD_FREEZE, subjects.CMD_LIFT_FREEZE}),
-    Role.SRE: frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE}),
-    Role.DEVELOPER: frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE}),
+    Role.RELEASE_MANAGER: frozenset({subjects.CMD_FREEZE, subjects.CMD_LIFT_FREEZE, subjects.CMD_CREATE_CHANGE,
+                                     subjects.CMD_OPEN_INCIDENT}),
+    Role.SRE: frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE, subjects.CMD_CREATE_CHANGE,
+                         subjects.CMD_OPEN_INCIDENT, subjects.CMD_RESOLVE_INCIDENT}),
+    Role.DEVELOPER: frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE, subjects.CMD_CREATE_CHANGE,
+                               subjects.CMD_OPEN_INCIDENT}),
+    Role.CHANGE_MANAGER: frozenset({subjects.CMD_CREATE_CHANGE, subjects.CMD_APPROVE_CHANGE}),
 }
 TEAM_SCOPED_COMMANDS = frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE})
 ALL_TEAMS_ROLES = (Role.SRE,)

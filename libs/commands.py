@@ -210,13 +210,14 @@ def _loose_json(text: bytes | str) -> dict[str, Any]:
 
 
 def _scope_of(body: bytes, signed: SignedCommand | None) -> tuple[str, str, str]:
-    """The release a refused command named (or `cmd-<id>`), and its environment when it said one."""
+    """The release, freeze, change or incident a refused command named (or `cmd-<id>`), and its environment."""
     if signed is not None:
         command = _loose_json(signed.command)
     else:  # a signed command that did not validate, or a bare command sent unsigned
         sent = _loose_json(body)
         command = _loose_json(sent["command"]) if isinstance(sent.get("command"), str) else sent
-    named = next((v for k in ("release_id", "freeze_id") if isinstance(v := command.get(k), str)), None)
+    named = next((v for k in ("release_id", "freeze_id", "number", "incident_id")
+                  if isinstance(v := command.get(k), str)), None)
     if named is not None and len(named) <= RELEASE_ID_MAX and re.fullmatch(ID_PATTERN, named):
         release_id = named
     else:

@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from libs.faults import CrashPoint, parse_crash_points
@@ -98,6 +98,29 @@ class Settings(BaseSettings):
         default="fail",
         description="health-watcher: a step still without enough requests after the last extension fails (and is "
         "rolled back), or pauses: an `inconclusive` verdict and a warning alert, the release holding its weights",
+    )
+
+    change_source: Literal["slipway", "servicenow"] = Field(
+        default="slipway",
+        description="gatekeeper: where change records come from: slipway's own registry (`slipway change create`) "
+        "or a ServiceNow-compatible Table API (change_request)",
+    )
+    servicenow_url: str | None = Field(default=None, description="ServiceNow instance, e.g. https://acme.service-now.com")
+    servicenow_user: str | None = Field(default=None, description="Basic auth user for the Table API")
+    servicenow_password: SecretStr | None = Field(default=None, description="Basic auth password for the Table API")
+    servicenow_token: SecretStr | None = Field(default=None, description="Bearer token (OAuth) instead of basic auth")
+    servicenow_timeout_s: float = Field(default=10.0, gt=0, le=300, description="One Table API call's time limit")
+    incident_webhook_port: int | None = Field(
+        default=None, ge=0, le=65535,
+        description="gatekeeper: the PagerDuty Events API v2 webhook listens on 127.0.0.1 at this port "
+        "(0 = a free port, written to <data dir>/gatekeeper-incident-webhook.json); unset = no webhook",
+    )
+    incident_webhook_secret: SecretStr | None = Field(
+        default=None, description="Shared secret of the webhook's HMAC-SHA256 signature; unset = every call is refused",
+    )
+    incident_default_environment: str = Field(
+        default="prod", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$",
+        description="The environment of a webhook incident whose payload.custom_details names none",
     )
 
     @field_validator("artifact_dirs", mode="before")

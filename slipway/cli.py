@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from slipway.alerts import alerts_app
+from slipway.cli_governance import change_app, incident_app
 from slipway.cli_identity import identity_app
 from slipway.cli_ops import audit_app, freeze_app, metrics_app, status
 from slipway.cli_policy import policy_app
@@ -34,6 +35,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(identity_app, name="identity")
 app.add_typer(policy_app, name="policy")
+app.add_typer(change_app, name="change")
+app.add_typer(incident_app, name="incident")
 app.command("status")(status)
 
 

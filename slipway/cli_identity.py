@@ -108,7 +108,7 @@ def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The person's name: lowercase letters, digits, - and _")],
     roles: Annotated[list[str], typer.Option(
-        "--roles", help="Comma-separated: release-manager, sre, developer (commands); team-lead, change-manager, "
+        "--roles", help="Comma-separated: release-manager, sre, developer (commands); change-manager (change records, approvals); team-lead, "
         "cab-member, executive, operations, security, business (approvals, infra/policies)")],
     team: Annotated[list[str] | None, typer.Option("--team", help="A team whose services they act on (repeatable)")] = None,
 ) -> None:

@@ -39,6 +39,15 @@ def parse_time(text: str, option: str) -> datetime:
     return value.astimezone() if value.tzinfo is None else value
 
 
+def parse_window(start: str | None, end: str | None, duration: str | None, options: tuple[str, str, str]) -> tuple[datetime, datetime]:
+    """A window from a start (default now) and either an end or a duration; `options` names the three options."""
+    start_option, end_option, duration_option = options
+    if (duration is None) == (end is None):
+        raise CliError(f"give exactly one of {duration_option} and {end_option}", USAGE_ERROR)
+    starts = parse_time(start, start_option) if start else datetime.now(UTC)
+    return starts, starts + parse_duration(duration) if duration else parse_time(str(end), end_option)
+
+
 def command(model: type[BaseModel], **fields: Any) -> BaseModel:
     try:
         return model(**fields)
@@ -151,10 +160,7 @@ def freeze_create(
     from contracts.subjects import CMD_FREEZE
 
     try:
-        if (duration is None) == (until is None):
-            raise CliError("give exactly one of --duration and --until", USAGE_ERROR)
-        starts = parse_time(from_, "--from") if from_ else datetime.now(UTC)
-        ends = starts + parse_duration(duration) if duration else parse_time(str(until), "--until")
+        starts, ends = parse_window(from_, until, duration, ("--from", "--until", "--duration"))
         cmd = command(FreezeEnvironment, environment=environment, starts_at=starts, ends_at=ends, reason=reason)
     except CliError as exc:
         fail(str(exc), exc.code)

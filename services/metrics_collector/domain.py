@@ -76,6 +76,10 @@ SIGNED_CAUSES: dict[str, tuple[str, tuple[str, ...]]] = {
     "FreezeLifted": (subjects.CMD_LIFT_FREEZE, ("freeze_id",)),
     "ReleaseResumed": (subjects.CMD_RESUME_RELEASE, ("release_id", "comment")),
     "RollbackRequested": (subjects.CMD_ABORT_RELEASE, ("release_id",)),
+    "ChangeRecordCreated": (subjects.CMD_CREATE_CHANGE, ("summary", "risk")),
+    "ChangeRecordApproved": (subjects.CMD_APPROVE_CHANGE, ("number", "comment")),
+    "IncidentOpened": (subjects.CMD_OPEN_INCIDENT, ("environment", "severity", "summary")),
+    "IncidentResolved": (subjects.CMD_RESOLVE_INCIDENT, ("incident_id",)),
 }
 
 

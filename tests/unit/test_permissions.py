@@ -58,7 +58,8 @@ def test_a_ci_identity_may_request_releases_only_under_its_team() -> None:
     requests = [s for s in rights.publish if s.startswith(subjects.RELEASE_REQUESTED_PREFIX)]
     assert requests == ["slipway.evt.release.requested.payments.*"]
     assert not any(s.startswith("slipway.cmd.") and s not in (subjects.CMD_RELEASE_STATUS, subjects.CMD_DORA,
-                   subjects.CMD_AUDIT_VERIFY, subjects.CMD_LIST_FREEZES) for s in rights.publish)
+                   subjects.CMD_AUDIT_VERIFY, subjects.CMD_LIST_FREEZES, subjects.CMD_SHOW_CHANGE,
+                   subjects.CMD_LIST_INCIDENTS) for s in rights.publish)
 
 
 def test_a_persons_commands_follow_their_roles() -> None:

@@ -1,0 +1,85 @@
+"""Change records and incidents: the values and commands people use to govern releases.
+
+Change records come from slipway's own registry (people create and approve them) or from an ITSM
+tool (a ServiceNow `change_request`); incidents are opened by people or by a monitoring tool's
+PagerDuty Events API v2 webhook. Neither is about one release: their events are scoped with
+GOVERNANCE_SERVICE and, when they name no environment, ANY_ENVIRONMENT.
+"""
+
+from enum import StrEnum
+
+from pydantic import Field, model_validator
+
+from contracts.envelope import Model, Name, ZonedDatetime
+
+GOVERNANCE_SERVICE = "all-services"
+ANY_ENVIRONMENT = "all-environments"
+# ServiceNow numbers change requests CHG followed by digits (CHG0030001); slipway's own registry does the same.
+CHANGE_NUMBER_PATTERN = r"^CHG[0-9]{1,32}$"
+INCIDENT_ID_PATTERN = r"^inc-[0-9a-z]{26}$"
+
+
+class ChangeRisk(StrEnum):
+    """ServiceNow's risk choices, lower-cased."""
+
+    LOW = "low"
+    MODERATE = "moderate"
+    HIGH = "high"
+    VERY_HIGH = "very-high"
+
+
+class IncidentSeverity(StrEnum):
+    """PagerDuty Events API v2 severities, from the least to the most severe."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(IncidentSeverity).index(self)
+
+    def at_least(self, floor: "IncidentSeverity") -> bool:
+        return self.rank >= floor.rank
+
+
+class CreateChangeRecord(Model):
+    """Ask for a change: what, and the implementation window in which deployments under it may run."""
+
+    summary: str = Field(min_length=1, max_length=500)
+    starts_at: ZonedDatetime
+    ends_at: ZonedDatetime
+    risk: ChangeRisk = ChangeRisk.MODERATE
+
+    @model_validator(mode="after")
+    def ends_after_start(self) -> "CreateChangeRecord":
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class ApproveChangeRecord(Model):
+    number: str = Field(pattern=CHANGE_NUMBER_PATTERN)
+    comment: str = Field(min_length=1, max_length=500)
+
+
+class ShowChangeRecord(Model):
+    number: str = Field(pattern=CHANGE_NUMBER_PATTERN)
+
+
+class OpenIncident(Model):
+    environment: Name
+    severity: IncidentSeverity
+    summary: str = Field(min_length=1, max_length=1024)
+    component: Name | None = Field(default=None, description="The service affected, when one is known")
+
+
+class ResolveIncident(Model):
+    incident_id: str = Field(pattern=INCIDENT_ID_PATTERN)
+    comment: str = Field(default="", max_length=500)
+
+
+class ListIncidents(Model):
+    environment: Name | None = None
+    include_resolved: bool = False
