@@ -33,6 +33,10 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "ArtifactRejected": ARTIFACT_VERIFIER,
     "ReleaseApproved": GATEKEEPER,
     "ReleaseBlocked": GATEKEEPER,
+    "ReleaseWaiting": GATEKEEPER,
+    "ApprovalRecorded": GATEKEEPER,
+    "ReleaseRejected": GATEKEEPER,
+    "ReleaseExpired": GATEKEEPER,
     "FreezeDeclared": GATEKEEPER,
     "FreezeLifted": GATEKEEPER,
     "DeploymentStarted": DEPLOYER,
@@ -60,7 +64,8 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
 # every event; it is not listed here but added by `consumers_of`.
 CONSUMES: dict[str, tuple[str, ...]] = {
     ARTIFACT_VERIFIER: ("ReleaseRequested",),
-    GATEKEEPER: ("ArtifactVerified",),
+    # Deployments in flight (concurrency), recent failures (risk), successes (promotion gates).
+    GATEKEEPER: ("ArtifactVerified", "DeploymentStarted", "DeploymentSucceeded", "DeploymentFailed", "RollbackCompleted"),
     DEPLOYER: ("ReleaseApproved", "StepVerdict", "RollbackRequested"),
     HEALTH_WATCHER: ("StepStarted",),
     ROLLBACK_CONTROLLER: ("StepVerdict", "DeploymentStarted", "DeploymentSucceeded", "RollbackCompleted"),
@@ -72,7 +77,10 @@ CONSUMES_EVERYTHING = (METRICS_COLLECTOR,)
 # every durable a service's app declares is listed here.
 DURABLES: dict[str, tuple[tuple[str, str], ...]] = {
     ARTIFACT_VERIFIER: ((subjects.EVENTS_STREAM, "artifact-verifier"),),
-    GATEKEEPER: ((subjects.EVENTS_STREAM, "gatekeeper"),),
+    GATEKEEPER: (
+        (subjects.EVENTS_STREAM, "gatekeeper"), (subjects.EVENTS_STREAM, "gatekeeper-deployments"),
+        (subjects.EVENTS_STREAM, "gatekeeper-rollbacks"),
+    ),
     DEPLOYER: (
         (subjects.EVENTS_STREAM, "deployer-approved"), (subjects.EVENTS_STREAM, "deployer-verdicts"),
         (subjects.EVENTS_STREAM, "deployer-rollbacks"),
@@ -90,6 +98,9 @@ COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
     subjects.CMD_FREEZE: (commands.FreezeEnvironment, GATEKEEPER),
     subjects.CMD_LIFT_FREEZE: (commands.LiftFreeze, GATEKEEPER),
     subjects.CMD_LIST_FREEZES: (commands.ListFreezes, GATEKEEPER),
+    subjects.CMD_APPROVE: (commands.ApproveRelease, GATEKEEPER),
+    subjects.CMD_REJECT: (commands.RejectRelease, GATEKEEPER),
+    subjects.CMD_LIST_APPROVALS: (commands.ListApprovals, GATEKEEPER),
     subjects.CMD_DORA: (commands.QueryDora, METRICS_COLLECTOR),
     subjects.CMD_AUDIT_VERIFY: (commands.VerifyAudit, METRICS_COLLECTOR),
     subjects.CMD_RELEASE_STATUS: (commands.QueryReleases, METRICS_COLLECTOR),

@@ -101,3 +101,23 @@ class SignedCommand(Model):
 def signed_bytes(subject: str, command_id: str, issued_at: str, signer: str, command_json: str) -> bytes:
     """The canonical bytes a person signs: every part on its own line, the command text last and verbatim."""
     return SIGNATURE_DOMAIN + "\n".join((subject, command_id, issued_at, signer, command_json)).encode()
+
+
+class ApproveRelease(Model):
+    """A person's yes to a release that waits for approvals (a sign-off, a risk approval or an exception)."""
+
+    release_id: ReleaseId
+    comment: str = Field(min_length=1, max_length=500)
+
+
+class RejectRelease(Model):
+    """A person's no to a waiting release: it ends, with this comment."""
+
+    release_id: ReleaseId
+    comment: str = Field(min_length=1, max_length=500)
+
+
+class ListApprovals(Model):
+    """Releases that wait for people, oldest first, with what each still needs."""
+
+    environment: Name | None = None

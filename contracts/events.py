@@ -87,15 +87,89 @@ class ArtifactRejected(Event):
     reason: Text
 
 
+class AppliedRule(Model):
+    """One rule the gatekeeper applied to a release, what it did and why (machine-readable, for status and audit)."""
+
+    rule: str = Field(max_length=100)
+    effect: Literal["pass", "wait", "needs-approval", "refuse", "note"]
+    reason: Text
+    until: ZonedDatetime | None = Field(default=None, description="When a wait is expected to end by itself")
+
+
+Rules = Annotated[list[AppliedRule], Field(max_length=ITEMS_MAX)]
+
+
+class RiskFactor(Model):
+    factor: str = Field(max_length=100)
+    detail: Text
+    points: int = Field(ge=-1000, le=1000)
+
+
+class Risk(Model):
+    """The release's risk score and level, with every factor's contribution."""
+
+    score: int = Field(ge=-100_000, le=100_000)
+    level: str = Field(max_length=50)
+    factors: list[RiskFactor] = Field(default=[], max_length=ITEMS_MAX)
+    raised_by: Text | None = None
+
+
 class ReleaseApproved(Event):
     subject: ClassVar[str] = subjects.RELEASE_APPROVED
     release: ReleaseSpec
     reasons: Reasons
+    rules: Rules = Field(default=[], description="Every rule that applied, with its effect and reason")
+    risk: Risk | None = None
+    approvers: list[Annotated[str, Field(max_length=200)]] = Field(default=[], max_length=ITEMS_MAX)
 
 
 class ReleaseBlocked(Event):
     subject: ClassVar[str] = subjects.RELEASE_BLOCKED
     reasons: Reasons
+    rules: Rules = []
+    risk: Risk | None = None
+
+
+class ReleaseWaiting(Event):
+    """The release may not go yet: it waits for people, a window, an incident, a slot... (published when that changes)."""
+
+    subject: ClassVar[str] = subjects.RELEASE_WAITING
+    waiting_for: Literal[
+        "pending-approval", "waiting-for-pir", "waiting-for-promotion", "waiting-for-incident", "queued-for-window",
+        "waiting-for-slot",
+    ]
+    summary: Text = Field(description="What it waits for, in words")
+    outstanding: list[Text] = Field(default=[], max_length=ITEMS_MAX, description="Approvals still missing")
+    until: ZonedDatetime | None = Field(default=None, description="When the wait is expected to end by itself")
+    deadline: ZonedDatetime = Field(description="When the release expires if it is still waiting")
+    rules: Rules = []
+    risk: Risk | None = None
+    release_class: Literal["standard", "emergency", "major"] = "standard"
+
+
+class ApprovalRecorded(Event):
+    """A person approved a waiting release (a sign-off, a risk approval or an exception); actor is who."""
+
+    subject: ClassVar[str] = subjects.APPROVAL_RECORDED
+    roles: list[Annotated[str, Field(max_length=50)]] = Field(default=[], max_length=20)
+    comment: Text
+    signed_command: SignedCommand | None = None
+
+
+class ReleaseRejected(Event):
+    """A person rejected a waiting release; it ends here, with their comment. actor is who."""
+
+    subject: ClassVar[str] = subjects.RELEASE_REJECTED
+    comment: Text
+    signed_command: SignedCommand | None = None
+
+
+class ReleaseExpired(Event):
+    """A release waited past its deadline; it ends here."""
+
+    subject: ClassVar[str] = subjects.RELEASE_EXPIRED
+    waited_for: str = Field(max_length=50)
+    reason: Text
 
 
 class FreezeDeclared(Event):

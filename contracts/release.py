@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from contracts.envelope import ACTOR_MAX, Model, ZonedDatetime
+from contracts.envelope import ACTOR_MAX, ID_PATTERN, NAME_PATTERN, Model, ZonedDatetime
 
 DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 VERSION_PATTERN = r"^[0-9A-Za-z][0-9A-Za-z.+_-]*$"
@@ -80,6 +80,19 @@ class RollbackTriggers(Model):
     min_requests: int = Field(default=10, ge=1, le=10_000, description="Fewer requests in a step than this is not enough evidence")
 
 
+TERM_MAX = 500
+
+
+class KnownIssue(Model):
+    summary: str = Field(min_length=1, max_length=TERM_MAX)
+    workaround: str = Field(default="", max_length=TERM_MAX)
+
+
+class Requirement(Model):
+    service: str = Field(pattern=NAME_PATTERN)
+    versions: str = Field(min_length=1, max_length=200, description="PEP 440 specifiers, e.g. >=2.1,<3")
+
+
 class ReleaseSpec(Model):
     version: Version
     team: Team
@@ -89,6 +102,24 @@ class ReleaseSpec(Model):
     strategy: Strategy
     rollback_triggers: RollbackTriggers = RollbackTriggers()
     requested_by: str = Field(min_length=1, max_length=ACTOR_MAX)
+    # What a governed release declares (the gatekeeper's policy reads them); all optional.
+    known_issues: list[KnownIssue] | None = Field(
+        default=None, max_length=100,
+        description="Known issues and their workarounds, for support; null: not stated, []: stated that there are none",
+    )
+    migrations: list[Annotated[str, Field(max_length=TERM_MAX)]] = Field(
+        default=[], max_length=100, description="Database migrations it runs")
+    irreversible_steps: list[Annotated[str, Field(max_length=TERM_MAX)]] = Field(
+        default=[], max_length=100, description="Steps a rollback cannot undo")
+    dependents: list[Annotated[str, Field(pattern=NAME_PATTERN)]] = Field(
+        default=[], max_length=200, description="Services that depend on this one")
+    change: str | None = Field(default=None, max_length=64, pattern=ID_PATTERN,
+                               description="The change record that covers it, e.g. CHG0012345")
+    requires: list[Requirement] = Field(default=[], max_length=50,
+                                        description="Versions of other services it needs live in its environment")
+    incident: str | None = Field(default=None, max_length=128, pattern=ID_PATTERN,
+                                 description="The incident an emergency release fixes")
+    unplanned: bool = Field(default=False, description="Not in any plan: a fix for a user-facing problem (DORA rework)")
 
     def traffic_steps(self) -> list[int]:
         """Weights the new version receives, step by step; all-at-once is one step of 100%."""

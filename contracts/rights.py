@@ -22,6 +22,13 @@ ROLE_COMMANDS: dict[Role, frozenset[str]] = {
                                subjects.CMD_OPEN_INCIDENT}),
     Role.CHANGE_MANAGER: frozenset({subjects.CMD_CREATE_CHANGE, subjects.CMD_APPROVE_CHANGE}),
 }
+# Approving or rejecting a waiting release is open to every role the policy may name as an approval
+# authority; whether one person's approval counts (role, team, quorum, four eyes) is the gatekeeper's
+# policy decision (infra/policies/approvals.yaml, classes.yaml).
+APPROVING_ROLES = (Role.RELEASE_MANAGER, Role.SRE, Role.TEAM_LEAD, Role.CHANGE_MANAGER, Role.CAB_MEMBER, Role.EXECUTIVE,
+                   Role.OPERATIONS, Role.SECURITY, Role.BUSINESS)
+for _role in APPROVING_ROLES:
+    ROLE_COMMANDS[_role] = ROLE_COMMANDS.get(_role, frozenset()) | {subjects.CMD_APPROVE, subjects.CMD_REJECT}
 TEAM_SCOPED_COMMANDS = frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE})
 ALL_TEAMS_ROLES = (Role.SRE,)
 

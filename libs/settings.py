@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         description="Which team owns which deployed service (relative paths from the working directory); a team's "
         "CI identity may request releases only for its own services",
     )
+    gate_tick_s: float = Field(
+        default=1.0, gt=0, le=60,
+        description="gatekeeper: how often waiting releases are evaluated again (windows open and deadlines pass by "
+        "themselves); approvals, freed slots, lifted freezes and resolved incidents wake it at once",
+    )
     policy_dir: Path = Field(
         default=Path("infra/policies"),
         description="The gatekeeper's policy files (services.gatekeeper.policy_files.FILES); relative paths from "

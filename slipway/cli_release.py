@@ -167,6 +167,8 @@ def outcome(terminal: dict[str, Any]) -> int:
             say(f"  [bold]{escape(str(error.get('field')))}[/]: {escape(str(error.get('message')))}")
     elif kind == "ReleaseBlocked":
         say(f"[bold red]blocked:[/] {escape('; '.join(map(str, terminal.get('reasons') or [])))}")
+    elif kind == "ReleaseRejected":
+        say(f"[bold red]rejected by {escape(str(terminal.get('actor')))}:[/] {escape(str(terminal.get('comment')))}")
     else:
         say(f"[bold red]{escape(str(kind))}:[/] {escape(str(terminal.get('reason')))}")
     return 1

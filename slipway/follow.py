@@ -20,6 +20,8 @@ TERMINAL: dict[str, bool] = {
     "RollbackCompleted": False,
     "ArtifactRejected": False,
     "ReleaseBlocked": False,
+    "ReleaseRejected": False,
+    "ReleaseExpired": False,
     "ReleaseRequestRejected": False,
     "DeploymentFailed": False,
 }
@@ -41,7 +43,7 @@ ANSWERS_TO_A_REQUEST = ("ReleaseRequestRejected", "ReleaseRequestDuplicated")
 # A release's state in the collector's status -> the terminal event it stands for.
 TERMINAL_STATES = {
     "succeeded": "DeploymentSucceeded", "rolled back": "RollbackCompleted", "failed": "DeploymentFailed",
-    "blocked": "ReleaseBlocked", "rejected": "ArtifactRejected",
+    "blocked": "ReleaseBlocked", "rejected": "ArtifactRejected", "expired": "ReleaseExpired",
 }
 
 

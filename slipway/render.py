@@ -11,6 +11,7 @@ GOOD = {"DeploymentSucceeded", "ArtifactVerified", "ReleaseApproved", "succeeded
 BAD = {
     "ArtifactRejected", "ReleaseBlocked", "ReleaseRequestRejected", "DeploymentFailed", "RollbackRequested",
     "RollbackCompleted", "HealthDegraded", "failed", "rolled back", "rolled_back", "rolled-back", "blocked", "rejected",
+    "ReleaseRejected", "ReleaseExpired", "expired",
 }
 VERDICT_STYLE = {"pass": "green", "marginal": "yellow", "fail": "bold red", "inconclusive": "yellow"}
 
@@ -99,6 +100,20 @@ def event_details(event: dict[str, Any]) -> str:
         steps = "/".join(str(w) for w in event.get("steps", []))
         parts.append(e(f"{event.get('strategy')} {steps}% of {event.get('version')} "
                        f"(stable {event.get('stable_version') or 'none'}) via {event.get('router_url')}"))
+    elif kind == "ReleaseWaiting":
+        waits = str(event.get("waiting_for", "waiting")).replace("-", " ")
+        missing = "; ".join(map(str, event.get("outstanding") or []))
+        parts.append(f"[yellow]{e(waits)}[/] " + e(f"(risk {event.get('risk', {}).get('level', '?')}): "
+                                                   f"{missing or event.get('summary', '')}; expires "
+                                                   f"{event.get('deadline', '?')}"))
+    elif kind == "ApprovalRecorded":
+        parts.append(e(f"by {event.get('actor')} ({', '.join(event.get('roles') or [])}): {event.get('comment')}"))
+    elif kind == "ReleaseRejected":
+        parts.append(e(f"by {event.get('actor')}: {event.get('comment')}"))
+    elif kind == "ReleaseExpired":
+        parts.append(e(str(event.get("reason", ""))))
+    elif kind == "ReleaseApproved" and event.get("approvers"):
+        parts.append(e(f"approved by {', '.join(event['approvers'])}"))
     elif kind == "ReleaseResumed":
         step = event.get("step_index", 0) + 1
         parts.append(e(f"step {step} accepted by {event.get('actor')}: {event.get('comment')}"))

@@ -10,7 +10,10 @@ from libs.embedded_nats import EmbeddedNats
 from libs.identities import IdentityStore
 from libs.settings import Settings
 from tests.support.people import People
+from tests.support.policies import policy_for_tests
 from tests.support.watch import EventWatcher
+
+TEST_CATALOGUE = Path(__file__).parent / "support" / "services.yaml"
 
 
 @pytest.fixture
@@ -35,7 +38,9 @@ def settings(tmp_path: Path, nats_url: str) -> Settings:
     # Tests build their artifacts anywhere in tmp_path; the services may read them there and nowhere else.
     data_dir = tmp_path / "data"
     return Settings(nats_url=nats_url, data_dir=data_dir, max_deliver=3, artifact_dirs=[tmp_path],
-                    identity_registry=data_dir / "credentials" / "registry.json")
+                    identity_registry=data_dir / "credentials" / "registry.json",
+                    # Low-risk profiles: releases in tests that are not about governance are pre-approved.
+                    service_catalogue=TEST_CATALOGUE, policy_dir=policy_for_tests(tmp_path / "policies"))
 
 
 @pytest.fixture

@@ -1,31 +1,51 @@
-"""Wiring of the gatekeeper: ArtifactVerified -> ReleaseApproved | ReleaseBlocked; freeze commands."""
+"""Wiring of the gatekeeper: ArtifactVerified -> the release workflow (approve, refuse, or wait for what it needs);
+deployments in flight; approvals, freezes, change records and incidents as people's commands."""
 
 from faststream import FastStream
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
-from contracts.commands import FreezeEnvironment, LiftFreeze, ListFreezes
+from contracts.commands import ApproveRelease, FreezeEnvironment, LiftFreeze, ListApprovals, ListFreezes, RejectRelease
 from contracts.events import ArtifactVerified
 from libs.bus import consume
 from libs.commands import serve_command, serve_signed_command
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
-from services.gatekeeper.handlers import CONSUMER, Handlers
+from services.gatekeeper import change_commands, incident_commands, workflow_store
+from services.gatekeeper.approval_commands import ApprovalCommands
+from services.gatekeeper.handlers import CONSUMER, DEPLOYMENTS_CONSUMER, ROLLBACKS_CONSUMER, DeploymentNews, Handlers
+from services.gatekeeper.policy_source import PolicySource
 from services.gatekeeper.store import metadata
+from services.gatekeeper.workflow import ReleaseWorkflow
 
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
-    runtime = build_runtime("gatekeeper", settings, [metadata], exporter=exporter)
-    handlers = Handlers(runtime)
-    consume(
-        runtime.broker,
-        settings,
-        subject=subjects.ARTIFACT_VERIFIED,
-        durable=CONSUMER,
-        model=ArtifactVerified,
-        handle=handlers.on_artifact_verified,
-    )
+    runtime = build_runtime("gatekeeper", settings, [metadata, workflow_store.metadata], exporter=exporter)
+    policy = PolicySource(settings.policy_dir, settings.service_catalogue)
+    workflow = ReleaseWorkflow(runtime, policy, tick_s=settings.gate_tick_s)
+    handlers = Handlers(runtime, workflow)
+    approvals = ApprovalCommands(workflow)
+    consume(runtime.broker, settings, subject=subjects.ARTIFACT_VERIFIED, durable=CONSUMER, model=ArtifactVerified,
+            handle=handlers.on_artifact_verified)
+    consume(runtime.broker, settings, subject="slipway.evt.deploy.>", durable=DEPLOYMENTS_CONSUMER, model=DeploymentNews,
+            handle=handlers.on_deployment_news)
+    consume(runtime.broker, settings, subject=subjects.ROLLBACK_COMPLETED, durable=ROLLBACKS_CONSUMER,
+            model=DeploymentNews, handle=handlers.on_deployment_news)
     serve_signed_command(runtime, subjects.CMD_FREEZE, FreezeEnvironment, handlers.freeze)
     serve_signed_command(runtime, subjects.CMD_LIFT_FREEZE, LiftFreeze, handlers.lift_freeze)
     serve_command(runtime.broker, subjects.CMD_LIST_FREEZES, ListFreezes, handlers.list_freezes)
+    serve_signed_command(runtime, subjects.CMD_APPROVE, ApproveRelease, approvals.approve)
+    serve_signed_command(runtime, subjects.CMD_REJECT, RejectRelease, approvals.reject)
+    serve_command(runtime.broker, subjects.CMD_LIST_APPROVALS, ListApprovals, approvals.list)
+    change_commands.register(runtime)
+    incidents = incident_commands.register(runtime)
+    incidents.on_change = workflow.wake  # a resolved incident may let waiting releases go
+
+    async def load_policy() -> None:
+        policy.load()  # a broken policy at start stops the gatekeeper with file, line and field
+
+    # The policy is read before anything is decided; waiting releases are picked up again after a restart.
+    runtime.on_start[:0] = [load_policy]
+    runtime.on_start.append(workflow.start)
+    runtime.on_stop.insert(0, workflow.stop)
     return build_app(runtime)

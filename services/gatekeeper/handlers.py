@@ -5,22 +5,37 @@ from datetime import UTC, datetime
 
 from contracts.commands import CommandResult, FreezeEnvironment, LiftFreeze, ListFreezes
 from contracts.envelope import new_event_id
-from contracts.events import ArtifactVerified, FreezeDeclared, FreezeLifted, ReleaseApproved, ReleaseBlocked
+from contracts.envelope import Event
+from contracts.events import ArtifactVerified, FreezeDeclared, FreezeLifted
 from libs.commands import Signed
 from libs.runtime import Runtime
 from libs.store import Transaction
 from services.gatekeeper import store
-from services.gatekeeper.domain import Freeze, decide, freeze_problem
+from services.gatekeeper import workflow_store as ws
+from services.gatekeeper.domain import Freeze, freeze_problem
+from services.gatekeeper.workflow import ReleaseWorkflow
 
 log = logging.getLogger("slipway.gatekeeper")
 SOURCE = CONSUMER = "gatekeeper"
+DEPLOYMENTS_CONSUMER, ROLLBACKS_CONSUMER = "gatekeeper-deployments", "gatekeeper-rollbacks"
+DEPLOYMENT_OUTCOMES = {
+    "DeploymentStarted": ws.IN_FLIGHT, "DeploymentSucceeded": ws.SUCCEEDED, "DeploymentFailed": ws.FAILED,
+    "RollbackCompleted": ws.FAILED,
+}
+
+
+class DeploymentNews(Event):
+    """Any deployer or rollback event: the envelope is what the gatekeeper needs (release, service, when).
+
+    No `subject` of its own, which keeps this reader out of Event.registry."""
 # Freezes are not about one release or service; their events use these envelope values.
 FREEZE_SERVICE = "all-services"
 
 
 class Handlers:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, workflow: ReleaseWorkflow) -> None:
         self.runtime = runtime
+        self.workflow = workflow
 
     async def on_artifact_verified(self, verified: ArtifactVerified) -> None:
         async def decide_and_record(tx: Transaction) -> None:
@@ -28,16 +43,28 @@ class Handlers:
                 log.warning("release %s was already decided: ignoring ArtifactVerified %s", verified.release_id,
                             verified.event_id)
                 return
-            now = datetime.now(UTC)
-            freezes = await store.load_freezes(tx.session, verified.environment, since=now)
-            decision = decide(verified.release, verified.environment, freezes, now)
-            if decision.approved:
-                await tx.emit(ReleaseApproved.caused_by(verified, SOURCE, release=verified.release, reasons=decision.reasons))
-            else:
-                await tx.emit(ReleaseBlocked.caused_by(verified, SOURCE, reasons=decision.reasons))
-            log.info("release %s approved=%s: %s", verified.release_id, decision.approved, "; ".join(decision.reasons))
+            await self.workflow.on_verified(tx, verified, datetime.now(UTC))
 
-        await self.runtime.process_once(CONSUMER, verified, decide_and_record)
+        async with self.workflow.turn:
+            await self.runtime.process_once(CONSUMER, verified, decide_and_record)
+
+    async def on_deployment_news(self, news: DeploymentNews) -> None:
+        """What the deployer reports frees or takes slots, and counts as a success or a failure."""
+        outcome = DEPLOYMENT_OUTCOMES.get(news.type)
+        if outcome is None:
+            return
+
+        async def record(tx: Transaction) -> None:
+            workflow = await ws.get_workflow(tx.session, news.release_id)
+            if news.type == "DeploymentStarted" and workflow is not None:
+                spec = workflow.verified.release
+                await ws.deployment_started(tx.session, news.release_id, news.service, news.environment,
+                                            spec.artifact.digest, spec.release_class.value, news.occurred_at)
+            elif outcome != ws.IN_FLIGHT:
+                await ws.deployment_ended(tx.session, news.release_id, outcome, news.occurred_at)
+
+        await self.runtime.process_once(DEPLOYMENTS_CONSUMER, news, record)
+        self.workflow.wake()
 
     async def freeze(self, command: FreezeEnvironment, by: Signed) -> CommandResult:
         if problem := freeze_problem(command.starts_at, command.ends_at, datetime.now(UTC)):
@@ -78,6 +105,7 @@ class Handlers:
                 )
             )
         self.runtime.relay.wake()
+        self.workflow.wake()  # releases queued behind the freeze may go now
         return CommandResult(ok=True, message=f"freeze {command.freeze_id} lifted by {by.actor}")
 
     async def list_freezes(self, command: ListFreezes) -> CommandResult:

@@ -6,6 +6,7 @@ What an open incident does to releases is the release workflow's business: it as
 """
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -39,6 +40,8 @@ class WebhookOutcome:
 class IncidentHandlers:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        # Called after an incident opened or resolved: waiting releases may be able to go (set in app.py).
+        self.on_change: Callable[[], None] = lambda: None
         # Webhook calls run concurrently: two triggers with one dedup_key must not both open an incident.
         self._webhook_lock = asyncio.Lock()
 
@@ -60,6 +63,7 @@ class IncidentHandlers:
         async with self.runtime.db.transaction() as tx:
             await self._opened(tx, incident, signed_command=by.proof)
         self.runtime.relay.wake()
+        self.on_change()
         return CommandResult(ok=True, message=f"incident {incident.incident_id} open in {incident.environment} "
                                               f"({incident.severity.value})", data={"incident_id": incident.incident_id})
 
@@ -79,6 +83,7 @@ class IncidentHandlers:
                 dedup_key=incident.dedup_key, comment=command.comment, signed_command=by.proof,
             ))
         self.runtime.relay.wake()
+        self.on_change()
         return CommandResult(ok=True, message=f"incident {incident.incident_id} resolved by {by.actor}")
 
     async def list(self, command: ListIncidents) -> CommandResult:
@@ -93,6 +98,7 @@ class IncidentHandlers:
             outcome = await self._pagerduty(tx, event, environment)
         if tx.emitted:
             self.runtime.relay.wake()
+        self.on_change()
         return outcome
 
     async def _pagerduty(self, tx: Transaction, event: PagerDutyEvent, environment: str) -> WebhookOutcome:

@@ -80,6 +80,8 @@ SIGNED_CAUSES: dict[str, tuple[str, tuple[str, ...]]] = {
     "ChangeRecordApproved": (subjects.CMD_APPROVE_CHANGE, ("number", "comment")),
     "IncidentOpened": (subjects.CMD_OPEN_INCIDENT, ("environment", "severity", "summary")),
     "IncidentResolved": (subjects.CMD_RESOLVE_INCIDENT, ("incident_id",)),
+    "ApprovalRecorded": (subjects.CMD_APPROVE, ("release_id", "comment")),
+    "ReleaseRejected": (subjects.CMD_REJECT, ("release_id", "comment")),
 }
 
 
@@ -89,8 +91,12 @@ def command_mismatch(event: Payload, subject: str, command: Payload) -> str | No
     if kind not in SIGNED_CAUSES:
         return f"{kind} is not caused by a person's command, yet carries one"
     expected, shared = SIGNED_CAUSES[kind]
-    if subject != expected:
+    # A command about one release may be addressed to its team and service: <subject>.<team>.<service>.
+    addressed = subject.startswith(expected + ".") and len(subject.split(".")) == len(expected.split(".")) + 2
+    if subject != expected and not addressed:
         return f"a {kind} carries a command signed for {subject}, not {expected}"
+    if addressed and subject.split(".")[-1] != event.get("service"):
+        return f"a {kind} of service {event.get('service')} carries a command addressed to {subject}"
     for name in shared:
         if command.get(name) != event.get(name):
             return f"the signed command names {name} {command.get(name)!r}, the event {event.get(name)!r}"
@@ -342,6 +348,8 @@ STATES = {
     "ArtifactRejected": "rejected",
     "ReleaseApproved": "approved",
     "ReleaseBlocked": "blocked",
+    "ReleaseRejected": "rejected by a person",
+    "ReleaseExpired": "expired",
     "DeploymentStarted": "deploying",
     "RollbackRequested": "rolling back",
     "RollbackCompleted": "rolled back",
@@ -351,7 +359,7 @@ STATES = {
 # Events whose reason explains the state they lead to (a passing verdict's reasons explain nothing).
 REASONED = frozenset(
     {"ReleaseRequestRejected", "ArtifactRejected", "ReleaseBlocked", "DeploymentFailed", "RollbackRequested",
-     "RollbackCompleted", "StepVerdict"}
+     "RollbackCompleted", "StepVerdict", "ReleaseWaiting", "ReleaseExpired"}
 )
 
 
@@ -415,6 +423,15 @@ def state_of(event: Payload) -> str | None:
         if event.get("verdict") == "inconclusive":
             return f"held at step {_step(event)}: waiting for a person"
         return f"step {_step(event)} verdict {event.get('verdict', '?')}"
+    if kind == "ReleaseWaiting":
+        # What it waits for, in the gatekeeper's words: approvals still missing, a window, an incident, a slot.
+        waits = str(event.get("waiting_for", "waiting")).replace("-", " ")
+        missing = event.get("outstanding") or []
+        return f"{waits}" + (f": needs {'; '.join(map(str, missing))}" if missing else "")
+    if kind == "ApprovalRecorded":
+        return f"approval by {event.get('actor', '?')} recorded"
+    if kind == "ReleaseRejected":
+        return f"rejected by {event.get('actor', '?')}: {event.get('comment', '')}"
     if kind == "ReleaseResumed":
         return f"step {_step(event)} resumed by {event.get('actor', '?')}: {event.get('comment', '')}"
     return STATES.get(str(kind))
@@ -424,7 +441,7 @@ def reason_of(event: Payload) -> str:
     if event.get("type") not in REASONED or event.get("verdict") == "pass":
         return ""
     parts: list[str] = []
-    for key in ("reason", "root_cause"):
+    for key in ("reason", "root_cause", "summary"):
         if isinstance(event.get(key), str) and event[key]:
             parts.append(event[key])
     reasons = event.get("reasons")

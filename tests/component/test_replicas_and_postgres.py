@@ -70,8 +70,9 @@ async def test_gatekeeper_decides_with_its_state_in_postgresql(
                 reason="postgres test"))
             assert reply.ok, reply.message
             await publish_event(settings.nats_url, verified)
-            blocked = await watcher.wait_type("ReleaseBlocked", release_id=request.release_id)
-        assert "postgres test" in blocked["reasons"][0]
+            queued = await watcher.wait_type("ReleaseWaiting", release_id=request.release_id)
+        # The committed policy queues a release behind a freeze; the workflow's state is in PostgreSQL too.
+        assert queued["waiting_for"] == "queued-for-window" and "postgres test" in queued["summary"]
     finally:
         engine = create_async_engine(POSTGRES_URL)
         async with engine.begin() as conn:
@@ -79,5 +80,8 @@ async def test_gatekeeper_decides_with_its_state_in_postgresql(
                 text("SELECT count(*) FROM slipway_gatekeeper.freezes WHERE environment = :e"), {"e": environment}
             )
             await conn.execute(text("DELETE FROM slipway_gatekeeper.freezes WHERE environment = :e"), {"e": environment})
+            waited = await conn.scalar(
+                text("SELECT count(*) FROM slipway_gatekeeper.workflows WHERE environment = :e"), {"e": environment})
+            await conn.execute(text("DELETE FROM slipway_gatekeeper.workflows WHERE environment = :e"), {"e": environment})
         await engine.dispose()
-    assert count == 1
+    assert (count, waited) == (1, 1)

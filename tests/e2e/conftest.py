@@ -10,6 +10,7 @@ from contracts.identity import Kind
 from libs.client import use_credentials
 from libs.nats_auth import ADMIN
 from services.deployer.local.driver import stop_all
+from tests.support.policies import policy_for_tests
 from slipway.supervisor import Stack
 
 SLIPWAY = str(Path(sys.executable).parent / "slipway")
@@ -30,9 +31,11 @@ def artifacts_allowed_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.fixture(autouse=True)
-def test_service_catalogue(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every service the tests release is in the catalogue (payments' unless the test says otherwise)."""
+def test_service_catalogue(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every service the tests release is in the catalogue (payments' unless the test says otherwise), and the
+    committed policy with room for many deployments at once (tests.support.policies)."""
     monkeypatch.setenv("SLIPWAY_SERVICE_CATALOGUE", str(CATALOGUE))
+    monkeypatch.setenv("SLIPWAY_POLICY_DIR", str(policy_for_tests(tmp_path / "policies")))
 
 
 @pytest.fixture

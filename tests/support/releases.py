@@ -14,7 +14,7 @@ def digest_of(path: Path) -> str:
 
 def release_for(artifact: Path, version: str = "1.0.0", *, service: str = "shop", environment: str = "prod",
                 strategy: dict | None = None, digest: str | None = None, team: str = "payments",
-                **extra: object) -> ReleaseRequested:
+                requested_by: str = "ci:test", **extra: object) -> ReleaseRequested:
     return ReleaseRequested(
         event_id=new_event_id(),
         release_id=f"{service}-{version}-{datetime.now(UTC).timestamp():.6f}",
@@ -27,6 +27,6 @@ def release_for(artifact: Path, version: str = "1.0.0", *, service: str = "shop"
         artifact={"uri": str(artifact), "digest": digest or digest_of(artifact)},
         commit={"sha": "abc1234", "committed_at": datetime.now(UTC) - timedelta(hours=1)},
         strategy=strategy or {"kind": "all-at-once", "analysis_interval_s": 1.0},
-        requested_by="ci:test",
+        requested_by=requested_by,
         **extra,
     )

@@ -12,7 +12,7 @@ from libs.service_catalogue import ServiceCatalogue
 from services.gatekeeper.domain import Freeze
 from services.gatekeeper.policy import Policy, RecurringWindow, Severity, WaitKind
 from services.gatekeeper.policy_files import load_policy
-from services.gatekeeper.release_terms import Candidate, ReleaseTerms
+from services.gatekeeper.release_terms import Candidate
 from services.gatekeeper.rules.approvals import approval_refusal, outstanding, required_approvals
 from services.gatekeeper.rules.concurrency import admitted, slot_outcome
 from services.gatekeeper.rules.evaluate import Verdict, evaluate
@@ -35,9 +35,9 @@ def release(service: str = "demo-shop", environment: str = "prod", release_class
     spec = ReleaseSpec.model_validate({
         "version": "2.0.0", "team": "payments", "artifact": {"uri": "/tmp/app.pyz", "digest": DIGEST},
         "commit": {"sha": "abc1234", "committed_at": NOW - timedelta(hours=1)}, "release_class": release_class,
-        "strategy": {"kind": "all-at-once"}, "requested_by": requested_by,
+        "strategy": {"kind": "all-at-once"}, "requested_by": requested_by, **terms,
     })
-    return Candidate(release_id, service, environment, spec, at, ReleaseTerms.model_validate(terms))
+    return Candidate(release_id, service, environment, spec, at)
 
 
 def with_policy(**parts: Any) -> Policy:
