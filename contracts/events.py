@@ -136,7 +136,7 @@ class ReleaseWaiting(Event):
     subject: ClassVar[str] = subjects.RELEASE_WAITING
     waiting_for: Literal[
         "pending-approval", "waiting-for-pir", "waiting-for-promotion", "waiting-for-incident", "queued-for-window",
-        "waiting-for-slot",
+        "waiting-for-slot", "waiting-for-change",
     ]
     summary: Text = Field(description="What it waits for, in words")
     outstanding: list[Text] = Field(default=[], max_length=ITEMS_MAX, description="Approvals still missing")

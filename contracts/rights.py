@@ -28,7 +28,9 @@ ROLE_COMMANDS: dict[Role, frozenset[str]] = {
 APPROVING_ROLES = (Role.RELEASE_MANAGER, Role.SRE, Role.TEAM_LEAD, Role.CHANGE_MANAGER, Role.CAB_MEMBER, Role.EXECUTIVE,
                    Role.OPERATIONS, Role.SECURITY, Role.BUSINESS)
 for _role in APPROVING_ROLES:
-    ROLE_COMMANDS[_role] = ROLE_COMMANDS.get(_role, frozenset()) | {subjects.CMD_APPROVE, subjects.CMD_REJECT}
+    # ... and, like every role, ask for a change record.
+    ROLE_COMMANDS[_role] = ROLE_COMMANDS.get(_role, frozenset()) | {subjects.CMD_APPROVE, subjects.CMD_REJECT,
+                                                                   subjects.CMD_CREATE_CHANGE}
 TEAM_SCOPED_COMMANDS = frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE})
 ALL_TEAMS_ROLES = (Role.SRE,)
 

@@ -22,7 +22,8 @@ from services.gatekeeper.workflow import ReleaseWorkflow
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
     runtime = build_runtime("gatekeeper", settings, [metadata, workflow_store.metadata], exporter=exporter)
     policy = PolicySource(settings.policy_dir, settings.service_catalogue)
-    workflow = ReleaseWorkflow(runtime, policy, tick_s=settings.gate_tick_s)
+    changes = change_commands.register(runtime)
+    workflow = ReleaseWorkflow(runtime, policy, changes, tick_s=settings.gate_tick_s)
     handlers = Handlers(runtime, workflow)
     approvals = ApprovalCommands(workflow)
     consume(runtime.broker, settings, subject=subjects.ARTIFACT_VERIFIED, durable=CONSUMER, model=ArtifactVerified,
@@ -37,7 +38,6 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
     serve_signed_command(runtime, subjects.CMD_APPROVE, ApproveRelease, approvals.approve)
     serve_signed_command(runtime, subjects.CMD_REJECT, RejectRelease, approvals.reject)
     serve_command(runtime.broker, subjects.CMD_LIST_APPROVALS, ListApprovals, approvals.list)
-    change_commands.register(runtime)
     incidents = incident_commands.register(runtime)
     incidents.on_change = workflow.wake  # a resolved incident may let waiting releases go
 

@@ -304,6 +304,7 @@ class PromotionPolicy(Strict):
 
 class WaitKind(StrEnum):
     APPROVAL = "approval"
+    CHANGE = "change"
     WINDOW = "window"
     INCIDENT = "incident"
     SLOT = "slot"
@@ -316,6 +317,7 @@ class DeadlinesPolicy(Strict):
     """How long a release may wait for each thing before it expires with a reason."""
 
     approval: Duration = timedelta(hours=24)
+    change: Duration = timedelta(days=3)
     window: Duration = timedelta(days=3)
     incident: Duration = timedelta(hours=12)
     slot: Duration = timedelta(hours=2)
@@ -325,6 +327,18 @@ class DeadlinesPolicy(Strict):
 
     def of(self, kind: WaitKind) -> timedelta:
         return getattr(self, kind.value)
+
+
+class ChangesPolicy(Strict):
+    """Which releases must link a change record (`change: CHG...`) that is approved and whose
+    implementation window covers the deployment. Standard releases are pre-approved changes (ITIL's
+    standard change): by default a major release to prod needs its own record."""
+
+    environments: list[str] = Field(default_factory=list, max_length=100)
+    classes: list[ReleaseClass] = Field(default_factory=list, max_length=3)
+
+    def required(self, environment: str, release_class: ReleaseClass) -> bool:
+        return environment in self.environments and release_class in self.classes
 
 
 class Policy(Strict):
@@ -337,3 +351,4 @@ class Policy(Strict):
     concurrency: ConcurrencyPolicy = ConcurrencyPolicy()
     promotion: PromotionPolicy = PromotionPolicy()
     deadlines: DeadlinesPolicy = DeadlinesPolicy()
+    changes: ChangesPolicy = ChangesPolicy()

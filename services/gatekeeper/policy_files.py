@@ -26,6 +26,7 @@ FILES = {
     "concurrency.yaml": "concurrency",
     "promotion.yaml": "promotion",
     "deadlines.yaml": "deadlines",
+    "changes.yaml": "changes",
 }
 
 

@@ -10,6 +10,7 @@ and on a short tick (windows open and deadlines pass by themselves).
 import asyncio
 import logging
 from contextlib import suppress
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from contracts.events import (
@@ -19,6 +20,7 @@ from contracts.governance import IncidentSeverity
 from contracts.identity import Role
 from libs.store import Transaction
 from services.gatekeeper import incident_store, store, workflow_store as ws
+from services.gatekeeper.changes import ChangeRecords, ChangeSourceUnavailable
 from services.gatekeeper.policy import Severity, WaitKind
 from services.gatekeeper.policy_source import PolicySource
 from services.gatekeeper.release_terms import Candidate
@@ -82,9 +84,11 @@ def outstanding_of(decision: Decision) -> list[str]:
 
 
 class ReleaseWorkflow:
-    def __init__(self, runtime, policy: PolicySource, tick_s: float = 1.0) -> None:  # noqa: ANN001 - libs.runtime.Runtime
+    def __init__(self, runtime, policy: PolicySource, changes: ChangeRecords,  # noqa: ANN001 - libs.runtime.Runtime
+                 tick_s: float = 1.0) -> None:
         self.runtime = runtime
         self.policy = policy
+        self.changes = changes
         self.tick_s = tick_s
         self._wake = asyncio.Event()
         self._stopping = False
@@ -121,7 +125,17 @@ class ReleaseWorkflow:
     async def decision(self, tx: Transaction, workflow: ws.Workflow, now: datetime) -> Decision:
         self.policy.refresh()  # a few stat calls: every decision uses the policy as it is on disk now
         state = await snapshot(tx, workflow.environment, [workflow.release_id], now)
-        return evaluate(candidate_of(workflow), self.policy.current(), state, now)
+        candidate = candidate_of(workflow)
+        if (number := candidate.terms.change) is not None:
+            state = await self._with_change(state, number)
+        return evaluate(candidate, self.policy.current(), state, now)
+
+    async def _with_change(self, state: GateState, number: str) -> GateState:
+        try:
+            record = await self.changes.get(number)
+        except ChangeSourceUnavailable as unavailable:
+            return replace(state, unreachable_changes={number: str(unavailable)})
+        return replace(state, changes={number: record})
 
     async def advance(self, tx: Transaction, workflow: ws.Workflow, now: datetime) -> str:
         """Evaluate one release and act; returns its state afterwards."""

@@ -1,12 +1,14 @@
 """The gatekeeper's release workflow against a real nats-server: releases that wait for people, for a slot,
 past a deadline; approvals and rejections as signed commands, each refusal with its reason and an event."""
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from contracts import subjects
 from contracts.commands import ApproveRelease, ListApprovals, RejectRelease
+from contracts.governance import ApproveChangeRecord, CreateChangeRecord
 from contracts.events import ArtifactVerified, DeploymentSucceeded
 from contracts.identity import Role
 from contracts.release import ReleaseSpec
@@ -34,6 +36,18 @@ def verified(artifact: Path, version: str, service: str = "shop", **spec: object
     )
 
 
+async def approved_change(people: People, creator: str, approver: str, **window: object) -> str:
+    now = datetime.now(UTC)
+    window = {"starts_at": now - timedelta(minutes=5), "ends_at": now + timedelta(hours=2), **window}
+    created = await people.send(creator, subjects.CMD_CREATE_CHANGE, CreateChangeRecord(summary="shop 2.0", **window))
+    assert created.ok, created.message
+    number = created.data["number"]
+    if approver:
+        given = await people.send(approver, subjects.CMD_APPROVE_CHANGE, ApproveChangeRecord(number=number, comment="ok"))
+        assert given.ok, given.message
+    return number
+
+
 def of(release_id: str, kind: str):  # noqa: ANN201 - a watcher predicate
     return lambda _s, b: b.get("release_id") == release_id and b.get("type") == kind
 
@@ -45,9 +59,12 @@ async def test_a_major_release_waits_for_three_sign_offs_then_goes(
     people.add("sven", Role.SECURITY)
     people.add("bea", Role.BUSINESS)
     people.add("carl", Role.CAB_MEMBER)
-    major = verified(artifact, "2.0.0", release_class="major", known_issues=[{"summary": "slow first login",
-                                                                             "workaround": "retry"}])
+    people.add("cmo", Role.CHANGE_MANAGER)
     async with running(build(settings)):
+        # A major release into prod links its own change record (changes.yaml), approved by a change manager.
+        number = await approved_change(people, "sam", "cmo")
+        major = verified(artifact, "2.0.0", release_class="major", change=number,
+                         known_issues=[{"summary": "slow first login", "workaround": "retry"}])
         await publish_event(settings.nats_url, major)
         [waiting] = await watcher.wait_for(of(major.release_id, "ReleaseWaiting"))
         assert waiting["waiting_for"] == "pending-approval" and waiting["release_class"] == "major"
@@ -84,8 +101,10 @@ async def test_the_requester_can_never_approve_and_a_rejection_ends_the_release(
     settings: Settings, watcher: EventWatcher, artifact: Path, people: People
 ) -> None:
     people.add("olga", Role.OPERATIONS, Role.SECURITY, Role.BUSINESS)
-    mine = verified(artifact, "3.0.0", release_class="major", known_issues=[], requested_by="person:olga")
+    people.add("cmo", Role.CHANGE_MANAGER)
     async with running(build(settings)):
+        mine = verified(artifact, "3.0.0", release_class="major", known_issues=[], requested_by="person:olga",
+                        change=await approved_change(people, "sam", "cmo"))
         await publish_event(settings.nats_url, mine)
         await watcher.wait_for(of(mine.release_id, "ReleaseWaiting"))
         answer = await people.send("olga", subjects.CMD_APPROVE, ApproveRelease(release_id=mine.release_id, comment="me"))
@@ -126,8 +145,32 @@ async def test_a_release_that_waits_past_its_deadline_expires(
 ) -> None:
     policy = policy_for_tests(tmp_path / "short", deadlines="approval: 1s\n")
     settings = settings.model_copy(update={"policy_dir": policy, "gate_tick_s": 0.2})
-    major = verified(artifact, "4.0.0", release_class="major", known_issues=[])
+    major = verified(artifact, "4.0.0", release_class="major", known_issues=[], environment="staging")
     async with running(build(settings)):
         await publish_event(settings.nats_url, major)
         expired = await watcher.wait_type("ReleaseExpired", release_id=major.release_id, timeout=10)
     assert expired["waited_for"] == "pending-approval" and "deadline" in expired["reason"]
+
+
+async def test_a_release_waits_for_its_change_record_and_is_refused_without_one(
+    settings: Settings, watcher: EventWatcher, artifact: Path, people: People, tmp_path: Path
+) -> None:
+    # Policy may ask standard releases for change records too (changes.yaml).
+    policy = policy_for_tests(tmp_path / "changes", changes="environments: [prod]\nclasses: [standard, major]\n")
+    settings = settings.model_copy(update={"policy_dir": policy})
+    people.add("cmo", Role.CHANGE_MANAGER)
+    async with running(build(settings)):
+        nameless = verified(artifact, "5.0.0")
+        await publish_event(settings.nats_url, nameless)
+        blocked = await watcher.wait_type("ReleaseBlocked", release_id=nameless.release_id)
+        assert any("standard release to prod must name an approved change record" in r for r in blocked["reasons"])
+
+        number = await approved_change(people, "sam", approver="")  # created, not approved yet
+        named = verified(artifact, "5.0.1", change=number, service="basket")
+        await publish_event(settings.nats_url, named)
+        waiting = await watcher.wait_type("ReleaseWaiting", release_id=named.release_id)
+        assert waiting["waiting_for"] == "waiting-for-change"
+        assert f"change {number} is not approved" in waiting["summary"]
+        given = await people.send("cmo", subjects.CMD_APPROVE_CHANGE, ApproveChangeRecord(number=number, comment="go"))
+        assert given.ok, given.message
+        await watcher.wait_type("ReleaseApproved", release_id=named.release_id)

@@ -45,10 +45,16 @@ def release_file(tmp_path: Path, artifact: Path, **fields: object) -> Path:
 def test_a_major_release_waits_for_three_sign_offs_then_deploys_and_nobody_approves_their_own(
     stack: Stack, tmp_path: Path
 ) -> None:
-    for name, role in (("olga", "operations"), ("sven", "security"), ("bea", "business")):
+    for name, role in (("olga", "operations"), ("sven", "security"), ("bea", "business"), ("cmo", "change-manager")):
         person(stack, name, role)
+    # A major release into prod links an approved change record (changes.yaml): olga asks, cmo approves.
+    created = cli(stack, "change", "create", "--summary", "shop 2.0", "--duration", "2h", "--as", "olga")
+    assert created.returncode == 0, created.stdout + created.stderr
+    number = re.search(r"CHG\d+", created.stdout).group(0)  # type: ignore[union-attr]
+    approved = cli(stack, "change", "approve", number, "--comment", "planned", "--as", "cmo")
+    assert approved.returncode == 0, approved.stdout + approved.stderr
     artifact = build_sample("2.0.0", tmp_path / "artifacts")
-    major = release_file(tmp_path, artifact, release_id="shop-major-1", release_class="major",
+    major = release_file(tmp_path, artifact, release_id="shop-major-1", release_class="major", change=number,
                          known_issues=[{"summary": "first login is slow", "workaround": "retry once"}])
     requested = cli(stack, "release", "request", str(major), "--no-wait")
     assert requested.returncode == 0, requested.stdout + requested.stderr
@@ -61,7 +67,7 @@ def test_a_major_release_waits_for_three_sign_offs_then_deploys_and_nobody_appro
 
     # olga asks for a release herself: she can never approve it (four eyes).
     own = release_file(tmp_path, artifact, release_id="shop-major-own", release_class="major", known_issues=[],
-                       requested_by="person:olga", version="2.0.1")
+                       requested_by="person:olga", version="2.0.1", change=number)
     assert cli(stack, "release", "request", str(own), "--no-wait").returncode == 0
     eventually_sync(lambda: "shop-major-own" in cli(stack, "approvals").stdout, 30, "olga's release waiting")
     refused = cli(stack, "approve", "shop-major-own", "--comment", "looks fine", "--as", "olga")

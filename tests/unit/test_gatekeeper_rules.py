@@ -17,7 +17,7 @@ from services.gatekeeper.rules.approvals import approval_refusal, outstanding, r
 from services.gatekeeper.rules.concurrency import admitted, slot_outcome
 from services.gatekeeper.rules.evaluate import Verdict, evaluate
 from services.gatekeeper.rules.incidents import incident_outcomes, pauses_in_flight
-from services.gatekeeper.rules.outcome import Effect
+from services.gatekeeper.rules.outcome import Effect, RuleOutcome
 from services.gatekeeper.rules.promotion import promotion_outcome
 from services.gatekeeper.rules.readiness import class_outcomes
 from services.gatekeeper.rules.risk import assess_risk
@@ -440,7 +440,8 @@ def test_refusal_beats_approval_and_waits() -> None:
     decision = evaluate(release("ledger", release_class="major"), POLICY,
                         GateState(incidents=(INCIDENT,)), NOW)
     assert decision.verdict is Verdict.REFUSED
-    assert {o.rule for o in decision.outcomes if o.effect is Effect.REFUSE} == {"class.known_issues", "promotion"}
+    assert {o.rule for o in decision.outcomes if o.effect is Effect.REFUSE} == {
+        "class.known_issues", "promotion", "change-record"}
 
 
 def test_an_approved_release_in_a_window_is_queued_with_its_expected_start() -> None:
@@ -472,3 +473,53 @@ def test_incidents_then_slots() -> None:
 @pytest.mark.parametrize("kind", list(WaitKind))
 def test_every_wait_has_a_deadline(kind: WaitKind) -> None:
     assert POLICY.deadlines.of(kind).total_seconds() > 0
+
+
+# --- change records (changes.yaml: a major release into prod needs its own) ---------------------
+
+def change(number: str = "CHG0000001", approved: bool = True, opens: timedelta = timedelta(hours=-1),
+           closes: timedelta = timedelta(hours=1)):  # noqa: ANN201 - a ChangeRecord
+    from services.gatekeeper.changes import ChangeRecord, ChangeState
+
+    return ChangeRecord(number=number, source="slipway", state=ChangeState.SCHEDULED,
+                        approval="approved" if approved else "requested", starts_at=NOW + opens, ends_at=NOW + closes,
+                        type="normal", risk="moderate")
+
+
+def change_rule(candidate: Candidate, state: GateState = GateState()) -> RuleOutcome:
+    from services.gatekeeper.rules.changes import change_outcome
+
+    return change_outcome(candidate, POLICY, state, NOW)
+
+
+def test_a_standard_release_needs_no_change_record() -> None:
+    assert change_rule(release()).effect is Effect.PASS
+
+
+def test_a_major_release_to_prod_must_name_a_change_record() -> None:
+    outcome = change_rule(release(release_class="major"))
+    assert outcome.effect is Effect.REFUSE and "must name an approved change record" in outcome.reason
+
+
+def test_an_approved_change_whose_window_covers_now_lets_it_through() -> None:
+    named = release(release_class="major", change="CHG0000001")
+    assert change_rule(named, GateState(changes={"CHG0000001": change()})).effect is Effect.PASS
+
+
+def test_a_change_not_approved_yet_or_not_open_yet_is_waited_for() -> None:
+    named = release(release_class="major", change="CHG0000001")
+    pending = change_rule(named, GateState(changes={"CHG0000001": change(approved=False)}))
+    assert pending.effect is Effect.WAIT and "not approved" in pending.reason
+    later = change_rule(named, GateState(changes={"CHG0000001": change(opens=timedelta(hours=2),
+                                                                       closes=timedelta(hours=3))}))
+    assert later.effect is Effect.WAIT and later.until == NOW + timedelta(hours=2)
+
+
+def test_a_closed_window_or_an_unknown_change_refuses_and_an_unreachable_source_waits() -> None:
+    named = release(release_class="major", change="CHG0000001")
+    closed = change_rule(named, GateState(changes={"CHG0000001": change(opens=timedelta(hours=-3),
+                                                                        closes=timedelta(hours=-1))}))
+    assert closed.effect is Effect.REFUSE and "closed at" in closed.reason
+    assert change_rule(named, GateState(changes={"CHG0000001": None})).effect is Effect.REFUSE
+    down = change_rule(named, GateState(unreachable_changes={"CHG0000001": "ServiceNow answered 503"}))
+    assert down.effect is Effect.WAIT and "503" in down.reason

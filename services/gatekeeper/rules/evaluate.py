@@ -7,6 +7,7 @@ from enum import StrEnum
 from services.gatekeeper.policy import Policy, WaitKind
 from services.gatekeeper.release_terms import Candidate
 from services.gatekeeper.rules import approvals, windows
+from services.gatekeeper.rules.changes import change_outcome
 from services.gatekeeper.rules.concurrency import slot_outcome
 from services.gatekeeper.rules.incidents import incident_outcomes
 from services.gatekeeper.rules.outcome import ApprovalNeed, Effect, RuleOutcome
@@ -24,12 +25,14 @@ class Verdict(StrEnum):
     WAITING_FOR_INCIDENT = "waiting-for-incident"
     QUEUED_FOR_WINDOW = "queued-for-window"
     WAITING_FOR_SLOT = "waiting-for-slot"
+    WAITING_FOR_CHANGE = "waiting-for-change"
     REFUSED = "refused"
 
 
 # When a release waits for several things, the one named is the one that ends last by itself:
 # a slot is only worth asking for once nothing else holds it.
 WAITS = {
+    WaitKind.CHANGE: Verdict.WAITING_FOR_CHANGE,
     WaitKind.PIR: Verdict.WAITING_FOR_PIR,
     WaitKind.PROMOTION: Verdict.WAITING_FOR_PROMOTION,
     WaitKind.INCIDENT: Verdict.WAITING_FOR_INCIDENT,
@@ -57,6 +60,7 @@ def evaluate(candidate: Candidate, policy: Policy, state: GateState, now: dateti
     gate_outcomes = [
         *class_outcomes(candidate, policy, state),
         promotion_outcome(candidate, policy, state, now),
+        change_outcome(candidate, policy, state, now),
         *incident_outcomes(candidate, policy, state.incidents),
         *windows.window_outcomes(candidate, policy, state.freezes, now),
     ]

@@ -76,6 +76,9 @@ class GateState:
     successes: tuple[Success, ...] = ()
     evidence: tuple[Evidence, ...] = ()
     approvals: tuple[Approval, ...] = ()
+    # Change records the releases being decided name: number -> record (None: the source does not know it).
+    changes: dict[str, object] = field(default_factory=dict)
+    unreachable_changes: dict[str, str] = field(default_factory=dict)  # number -> why the source could not say
     owed_pirs: frozenset[str] = field(default_factory=frozenset)  # services that owe a post-implementation review
     # The risk factors each service's latest post-implementation review named (what made its last failure likely).
     pir_risk_factors: dict[str, tuple[str, ...]] = field(default_factory=dict)
