@@ -11,14 +11,13 @@ from contracts.envelope import new_event_id
 from contracts.events import RollbackRequested, RolloutPaused, RolloutResumed, StepStarted
 from libs.client import publish_event
 from libs.settings import Settings
-from libs.store import Database
 from services.deployer import store
 from services.deployer.app import build
 from services.deployer.domain import Pause
 from services.deployer.pauses import ON_PAUSE
 from tests.component.test_deployer import (  # noqa: F401 - artifacts, http and no_leftover_processes are fixtures
-    CANARY, approve, artifacts, deploy_live, held_at, hold_of, http, no_leftover_processes, outcome, recorded, routes,
-    step_seen, verdict_for,
+    CANARY, approve, artifacts, deploy_live, held_at, hold_of, http, in_deployer_db, no_leftover_processes, outcome,
+    processed_by_deployer, recorded, routes, step_seen, verdict_for,
 )
 from tests.conftest import running
 from tests.support.people import People
@@ -34,12 +33,7 @@ def pause_event(kind: type[RolloutPaused] | type[RolloutResumed], step: StepStar
 
 
 async def pause_of(settings: Settings, release_id: str) -> Pause | None:
-    db = Database(settings.database_url_for("deployer"))
-    try:
-        async with db.transaction() as tx:
-            return await store.get_pause(tx.session, release_id)
-    finally:
-        await db.dispose()
+    return await in_deployer_db(settings, lambda tx: store.get_pause(tx.session, release_id))
 
 
 async def test_a_paused_canary_holds_its_weights_until_resumed_and_a_failing_step_still_rolls_back(
@@ -101,17 +95,8 @@ async def test_a_pause_lifted_before_the_verdict_lets_the_verdict_move_the_relea
         await publish_event(settings.nats_url, pause_event(RolloutPaused, step, incident))
         resumed = pause_event(RolloutResumed, step, incident)
         await publish_event(settings.nats_url, resumed)
-        await eventually(lambda: processed(settings, resumed.event_id), 10, "the deployer lifting the pause")
+        await eventually(lambda: processed_by_deployer(settings, resumed.event_id, ON_PAUSE), 10, "the deployer lifting the pause")
         assert await pause_of(settings, approved.release_id) is None
         await publish_event(settings.nats_url, verdict_for(step))
         done = await outcome(watcher, approved.release_id)
         assert done["type"] == "DeploymentSucceeded", done
-
-
-async def processed(settings: Settings, event_id: str) -> bool:
-    db = Database(settings.database_url_for("deployer"))
-    try:
-        async with db.transaction() as tx:
-            return await tx.already_processed(ON_PAUSE, event_id)
-    finally:
-        await db.dispose()
