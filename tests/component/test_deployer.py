@@ -99,6 +99,18 @@ async def deploy_live(settings: Settings, watcher: EventWatcher, artifact: Path,
     return step
 
 
+async def canary_over_live(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path]
+) -> tuple[str, StepStarted, RouterHandle, dict[str, InstanceHandle]]:
+    """1.0.0 live, then a CANARY of 2.0.0 at its first step: its release id, that step and what runs."""
+    await deploy_live(settings, watcher, artifacts["1.0.0"], "1.0.0")
+    approved = approve(release_for(artifacts["2.0.0"], "2.0.0", strategy=CANARY))
+    await publish_event(settings.nats_url, approved)
+    first = await step_seen(watcher, approved.release_id, 0)
+    router, instances = await recorded(settings)
+    return approved.release_id, first, router, instances
+
+
 async def served_by(http: httpx.AsyncClient, url: str, count: int = 10) -> list[tuple[int, str]]:
     result = []
     for n in range(count):
@@ -422,12 +434,7 @@ async def test_a_held_release_is_resumed_by_a_person_step_by_step_until_it_succe
     settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], http: httpx.AsyncClient, people: People
 ) -> None:
     async with running(build(settings)):
-        await deploy_live(settings, watcher, artifacts["1.0.0"], "1.0.0")
-        approved = approve(release_for(artifacts["2.0.0"], "2.0.0", strategy=CANARY))
-        rid = approved.release_id
-        await publish_event(settings.nats_url, approved)
-        first = await step_seen(watcher, rid, 0)
-        router, instances = await recorded(settings)
+        rid, first, router, instances = await canary_over_live(settings, watcher, artifacts)
 
         early = await resume(people, rid)
         assert (early.ok, early.message) == (False, f"release {rid} is not held: step 1 of 2 is still being judged")

@@ -16,8 +16,8 @@ from services.deployer.app import build
 from services.deployer.domain import Pause
 from services.deployer.pauses import ON_PAUSE
 from tests.component.test_deployer import (  # noqa: F401 - artifacts, http and no_leftover_processes are fixtures
-    CANARY, approve, artifacts, deploy_live, held_at, hold_of, http, in_deployer_db, no_leftover_processes, outcome,
-    processed_by_deployer, recorded, routes, step_seen, verdict_for,
+    approve, artifacts, canary_over_live, held_at, hold_of, http, in_deployer_db, no_leftover_processes, outcome,
+    processed_by_deployer, routes, step_seen, verdict_for,
 )
 from tests.conftest import running
 from tests.support.people import People
@@ -41,12 +41,7 @@ async def test_a_paused_canary_holds_its_weights_until_resumed_and_a_failing_ste
 ) -> None:
     incident = f"inc-{new_event_id().lower()}"
     async with running(build(settings)):
-        await deploy_live(settings, watcher, artifacts["1.0.0"], "1.0.0")
-        approved = approve(release_for(artifacts["2.0.0"], "2.0.0", strategy=CANARY))
-        rid = approved.release_id
-        await publish_event(settings.nats_url, approved)
-        first = await step_seen(watcher, rid, 0)
-        router, _ = await recorded(settings)
+        rid, first, router, _ = await canary_over_live(settings, watcher, artifacts)
 
         await publish_event(settings.nats_url, pause_event(RolloutPaused, first, incident))
         await eventually(lambda: pause_of(settings, rid), 10, "the deployer recording the pause")
