@@ -58,6 +58,8 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "IncidentOpened": GATEKEEPER,
     "IncidentResolved": GATEKEEPER,
     "IncidentWebhookRefused": GATEKEEPER,
+    "RolloutPaused": GATEKEEPER,
+    "RolloutResumed": GATEKEEPER,
 }
 
 # Service -> the events it subscribes to. The metrics-collector keeps the audit trail, so it reads
@@ -66,7 +68,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     ARTIFACT_VERIFIER: ("ReleaseRequested",),
     # Deployments in flight (concurrency), recent failures (risk), successes (promotion gates).
     GATEKEEPER: ("ArtifactVerified", "DeploymentStarted", "DeploymentSucceeded", "DeploymentFailed", "RollbackCompleted"),
-    DEPLOYER: ("ReleaseApproved", "StepVerdict", "RollbackRequested"),
+    DEPLOYER: ("ReleaseApproved", "StepVerdict", "RollbackRequested", "RolloutPaused", "RolloutResumed"),
     HEALTH_WATCHER: ("StepStarted",),
     ROLLBACK_CONTROLLER: ("StepVerdict", "DeploymentStarted", "DeploymentSucceeded", "RollbackCompleted"),
 }
@@ -83,7 +85,7 @@ DURABLES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     DEPLOYER: (
         (subjects.EVENTS_STREAM, "deployer-approved"), (subjects.EVENTS_STREAM, "deployer-verdicts"),
-        (subjects.EVENTS_STREAM, "deployer-rollbacks"),
+        (subjects.EVENTS_STREAM, "deployer-rollbacks"), (subjects.EVENTS_STREAM, "deployer-pauses"),
     ),
     HEALTH_WATCHER: ((subjects.EVENTS_STREAM, "health-watcher"),),
     ROLLBACK_CONTROLLER: (

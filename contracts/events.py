@@ -433,6 +433,34 @@ class IncidentResolved(Event):
     signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
 
 
+IncidentId = Annotated[str, Field(pattern=INCIDENT_ID_PATTERN)]
+
+
+class RolloutPauseChange(Event):
+    """What RolloutPaused and RolloutResumed both say: which release, because of which incidents, and why.
+
+    No `subject` of its own: the deployer reads both through this one model, in stream order.
+    """
+
+    incident_id: IncidentId = Field(description="The incident that paused it (or, on resume, the last one resolved)")
+    incidents: list[IncidentId] = Field(default=[], max_length=ITEMS_MAX,
+                                        description="Every halting incident open there when it paused")
+    reason: Text
+
+
+class RolloutPaused(RolloutPauseChange):
+    """An incident of at least the policy's `halt_at` opened where this release is rolling out, and policy says
+    `pause_in_flight`: the deployer lets its current step be judged but does not move it on until it resumes."""
+
+    subject: ClassVar[str] = subjects.ROLLOUT_PAUSED
+
+
+class RolloutResumed(RolloutPauseChange):
+    """No incident halts this release's environment any more: it goes on from where it was paused."""
+
+    subject: ClassVar[str] = subjects.ROLLOUT_RESUMED
+
+
 class IncidentWebhookRefused(Event):
     """A call to the incident webhook that was not acted on: bad or missing signature, or an unreadable payload.
 

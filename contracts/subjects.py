@@ -47,6 +47,10 @@ CHANGE_RECORD_APPROVED = "slipway.evt.change.approved"
 INCIDENT_OPENED = "slipway.evt.incident.opened"
 INCIDENT_RESOLVED = "slipway.evt.incident.resolved"
 INCIDENT_WEBHOOK_REFUSED = "slipway.evt.incident.webhook_refused"
+# Both on one prefix so the deployer reads them through one durable, in the order the gatekeeper emitted them.
+ROLLOUT_PREFIX = "slipway.evt.rollout"
+ROLLOUT_PAUSED = ROLLOUT_PREFIX + ".paused"
+ROLLOUT_RESUMED = ROLLOUT_PREFIX + ".resumed"
 
 CMD_APPROVE = "slipway.cmd.gatekeeper.approve"
 CMD_REJECT = "slipway.cmd.gatekeeper.reject"

@@ -117,6 +117,8 @@ def event_details(event: dict[str, Any]) -> str:
     elif kind == "ReleaseResumed":
         step = event.get("step_index", 0) + 1
         parts.append(e(f"step {step} accepted by {event.get('actor')}: {event.get('comment')}"))
+    elif kind in ("RolloutPaused", "RolloutResumed"):
+        parts.append(e(str(event.get("reason", ""))))
     elif kind == "DeploymentSucceeded":
         parts.append(e(f"{event.get('version')} is live (was {event.get('previous_version') or 'none'})"))
     elif kind == "ArtifactVerified":

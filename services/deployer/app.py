@@ -1,5 +1,5 @@
-"""Wiring of the deployer: approvals, verdicts and rollback requests -> the local driver; resuming a held release;
-upkeep of what runs."""
+"""Wiring of the deployer: approvals, verdicts and rollback requests -> the local driver; incident pauses from the
+gatekeeper; resuming a held release; upkeep of what runs."""
 
 from faststream import FastStream
 from pydantic import BaseModel
@@ -7,7 +7,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
 from contracts.commands import ResumeRelease
-from contracts.events import ReleaseApproved, RollbackRequested, StepVerdict
+from contracts.events import ReleaseApproved, RollbackRequested, RolloutPauseChange, StepVerdict
 from libs.artifact_sources import ArtifactSources
 from libs.artifacts import FetchLimits
 from libs.bus import consume
@@ -17,6 +17,7 @@ from libs.settings import Settings
 from services.deployer.artifacts import ArtifactStore
 from services.deployer.handlers import ON_APPROVED, ON_ROLLBACK, ON_VERDICT, Handlers
 from services.deployer.local.driver import LocalDriver
+from services.deployer.pauses import ON_PAUSE, Pauses
 from services.deployer.refusals import alert_for_refused
 from services.deployer.store import metadata
 from services.deployer.upkeep import Upkeep
@@ -39,6 +40,8 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
         (subjects.RELEASE_APPROVED, ON_APPROVED, ReleaseApproved, handlers.on_release_approved),
         (subjects.STEP_VERDICT, ON_VERDICT, StepVerdict, handlers.on_step_verdict),
         (subjects.ROLLBACK_REQUESTED, ON_ROLLBACK, RollbackRequested, handlers.on_rollback_requested),
+        # Incident pauses and their lifting through one durable, so a resume is never read before its pause.
+        (f"{subjects.ROLLOUT_PREFIX}.>", ON_PAUSE, RolloutPauseChange, Pauses(handlers).on_rollout_change),
     ):
         consume(runtime.broker, settings, subject=subject, durable=durable, model=model, handle=handle,
                 on_refused=alert_refused)

@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.commands import CommandResult, ResumeRelease
 from contracts.events import (
-    DeploymentFailed, DeploymentStarted, DeploymentSucceeded, ReleaseApproved, ReleaseResumed, RollbackCompleted,
-    RollbackRequested, StepStarted, StepVerdict,
+    AlertRaised, DeploymentFailed, DeploymentStarted, DeploymentSucceeded, ReleaseApproved, ReleaseResumed, RollbackCompleted,
+    RollbackRequested, Severity, StepStarted, StepVerdict,
 )
+from contracts.subjects import alert_subject
 from contracts.envelope import Event
 from libs.artifacts import ArtifactError
 from libs.commands import Refused, Signed
@@ -29,7 +30,7 @@ from libs.store import Transaction
 from services.deployer import store
 from services.deployer.artifacts import ArtifactStore
 from services.deployer.domain import (
-    Deployment, Hold, Next, Status, after_verdict, advanced, conflict, onward, resume_refusal, traffic_split,
+    Deployment, Hold, Next, Pause, Status, after_verdict, advanced, conflict, onward, resume_refusal, traffic_split,
 )
 from services.deployer.local.driver import InstanceHandle, LocalDriverError, RouterHandle
 from services.deployer.target import DeployTarget
@@ -125,9 +126,20 @@ class Handlers:
         async with self.runtime.db.transaction() as tx:
             if await tx.already_processed(ON_VERDICT, verdict.event_id):
                 return
-            footing = await _footing(tx.session, verdict.release_id)
-        action, why = after_verdict(footing.deployment, verdict.step_index, verdict.verdict)
+            footing = await footing_of(tx.session, verdict.release_id)
+        action, why = after_verdict(footing.deployment, verdict.step_index, verdict.verdict, footing.pause is not None)
         log.info("release %s step %d %s: %s", verdict.release_id, verdict.step_index, verdict.verdict.value, why)
+        if action is Next.PAUSE and footing.pause is not None:
+            pause = footing.pause
+
+            async def hold_for_incident(tx: Transaction) -> None:
+                await store.hold_for_pause(tx.session, pause, Hold(
+                    verdict.release_id, verdict.step_index, [pause.reason], verdict.occurred_at, verdict.event_id))
+                await tx.emit(paused_alert(verdict, pause), subject=alert_subject(
+                    Severity.WARNING.value, verdict.team, verdict.service))
+
+            await self.runtime.process_once(ON_VERDICT, verdict, hold_for_incident)
+            return
         if action is Next.HOLD:
             hold = Hold(verdict.release_id, verdict.step_index, list(verdict.reasons), verdict.occurred_at,
                         verdict.event_id)
@@ -140,10 +152,10 @@ class Handlers:
         if action not in (Next.ADVANCE, Next.COMPLETE):
             await self.runtime.process_once(ON_VERDICT, verdict, _nothing)
             return
-        moved, event = await self._step_onward(verdict, footing, action)
+        moved, event = await self.step_onward(verdict, footing, action)
 
         async def record(tx: Transaction) -> None:
-            await _record_onward(tx, moved, event)
+            await record_onward(tx, moved, event)
 
         await self.runtime.process_once(ON_VERDICT, verdict, record)
 
@@ -158,13 +170,13 @@ class Handlers:
 
     async def _resume(self, command: ResumeRelease, by: Signed) -> CommandResult:
         async with self.runtime.db.transaction() as tx:
-            footing = await _footing(tx.session, command.release_id)
+            footing = await footing_of(tx.session, command.release_id)
         deployment, hold = footing.deployment, footing.hold
         approved = ReleaseApproved.model_validate_json(footing.approval_json) if footing.approval_json else None
         if deployment is not None and (not_theirs := by.team_refusal(
                 deployment.release_id, approved.release.team if approved else None)):
             raise Refused(not_theirs, deployment.release_id, deployment.service, deployment.environment)
-        problem = resume_refusal(deployment, hold, command.release_id)
+        problem = resume_refusal(deployment, hold, command.release_id, footing.pause)
         if problem is not None or deployment is None or hold is None or approved is None:
             log.info("resume of %s by %s refused: %s", command.release_id, by.actor, problem)
             return CommandResult(ok=False, message=problem or f"release {command.release_id} has no approval record")
@@ -173,10 +185,10 @@ class Handlers:
             correlation_id=approved.correlation_id, causation_id=hold.verdict_event_id, actor=by.actor,
             source=SOURCE, step_index=deployment.step_index, comment=command.comment, signed_command=by.proof,
         )
-        moved, event = await self._step_onward(resumed, footing, onward(deployment))
+        moved, event = await self.step_onward(resumed, footing, onward(deployment))
         async with self.runtime.db.transaction() as tx:
             await tx.emit(resumed)
-            await _record_onward(tx, moved, event)
+            await record_onward(tx, moved, event)
         self.runtime.relay.wake()
         log.warning("release %s resumed at step %d by %s: %s", deployment.release_id, deployment.step_index + 1,
                     by.actor, command.comment)
@@ -189,7 +201,7 @@ class Handlers:
             data={"release_id": deployment.release_id, "next": event.type},
         )
 
-    async def _step_onward(self, cause: Event, footing: "Footing", action: Next) -> tuple[Deployment, Event]:
+    async def step_onward(self, cause: Event, footing: "Footing", action: Next) -> tuple[Deployment, Event]:
         """Accept the current step: the next step's weights, or all traffic and the stable version retired.
 
         Returns the moved deployment and the event announcing it, for the caller's transaction.
@@ -238,6 +250,7 @@ class Handlers:
         async def record(tx: Transaction) -> None:
             await store.save_deployment(tx.session, replace(deployment, status=Status.ROLLED_BACK))
             await store.clear_hold(tx.session, deployment.release_id)
+            await store.clear_pause(tx.session, deployment.release_id)  # a pause never outlives its rollout
             await tx.emit(completed)
 
         await self.runtime.process_once(ON_ROLLBACK, request, record)
@@ -284,12 +297,13 @@ class Footing:
     router: RouterHandle | None
     instance: InstanceHandle | None
     stable_instance: InstanceHandle | None
+    pause: Pause | None = None
 
 
-async def _footing(session: AsyncSession, release_id: str) -> Footing:
+async def footing_of(session: AsyncSession, release_id: str) -> Footing:
     deployment = await store.get_deployment(session, release_id)
     if deployment is None:
-        return Footing(None, None, None, None, None, None)
+        return Footing(None, None, None, None, None, None, await store.get_pause(session, release_id))
     service, env = deployment.service, deployment.environment
     stable = deployment.stable_version
     return Footing(
@@ -299,10 +313,11 @@ async def _footing(session: AsyncSession, release_id: str) -> Footing:
         router=await store.get_router(session, service, env),
         instance=await store.get_instance(session, service, env, deployment.version),
         stable_instance=await store.get_instance(session, service, env, stable) if stable else None,
+        pause=await store.get_pause(session, release_id),
     )
 
 
-async def _record_onward(tx: Transaction, moved: Deployment, event: Event) -> None:
+async def record_onward(tx: Transaction, moved: Deployment, event: Event) -> None:
     await store.save_deployment(tx.session, moved)
     await store.clear_hold(tx.session, moved.release_id)
     if moved.status is Status.SUCCEEDED:
@@ -321,6 +336,15 @@ def step_started(
         analysis_interval_s=spec.strategy.analysis_interval_s, max_error_rate=triggers.max_error_rate,
         max_p99_latency_ms=triggers.max_p99_latency_ms, min_requests=triggers.min_requests,
         router_url=router.url, metrics_url=router.metrics_url,
+    )
+
+
+def paused_alert(verdict: StepVerdict, pause: Pause) -> AlertRaised:
+    return AlertRaised.caused_by(
+        verdict, SOURCE, severity=Severity.WARNING, team=verdict.team,
+        summary=f"{verdict.service} {verdict.version} in {verdict.environment} holds at step {verdict.step_index + 1} "
+                f"after a {verdict.verdict.value} verdict: paused for incident {pause.incident_id}",
+        details={"incident_id": pause.incident_id, "step": verdict.step_index + 1, "reason": pause.reason[:2000]},
     )
 
 

@@ -1,4 +1,4 @@
-"""The deployer's own data: deployments, holds waiting for a person, and what runs where (routers and instances)."""
+"""The deployer's own data: deployments, holds waiting for a person, incident pauses, and what runs where (routers and instances)."""
 
 from datetime import UTC, datetime
 
@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
 
-from services.deployer.domain import Deployment, Hold, Status
+from services.deployer.domain import Deployment, Hold, Pause, Status
 from services.deployer.local.driver import InstanceHandle, RouterHandle
 
 metadata = MetaData()
@@ -37,6 +37,17 @@ holds = Table(
     Column("reasons", JSON, nullable=False),
     Column("held_at", UtcDateTime(), nullable=False),
     Column("verdict_event_id", String(64), nullable=False),
+)
+
+# Incident pauses the gatekeeper sent (RolloutPaused), until it lifts them (RolloutResumed) or the release ends.
+pauses = Table(
+    "pauses",
+    metadata,
+    Column("release_id", String(128), primary_key=True),
+    Column("incident_id", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("paused_at", UtcDateTime(), nullable=False),
+    Column("held_verdict_event_id", String(64), nullable=True),
 )
 
 routers = Table(
@@ -160,6 +171,28 @@ async def save_hold(session: AsyncSession, hold: Hold) -> None:
 
 async def clear_hold(session: AsyncSession, release_id: str) -> None:
     await session.execute(holds.delete().where(holds.c.release_id == release_id))
+
+
+async def get_pause(session: AsyncSession, release_id: str) -> Pause | None:
+    row = (await session.execute(select(pauses).where(pauses.c.release_id == release_id))).first()
+    return Pause(**row._mapping) if row else None
+
+
+async def save_pause(session: AsyncSession, pause: Pause) -> None:
+    """The first pause of a release stands until it is lifted (what it held is kept)."""
+    if await get_pause(session, pause.release_id) is None:
+        await session.execute(pauses.insert().values(**pause.__dict__))
+
+
+async def hold_for_pause(session: AsyncSession, pause: Pause, hold: Hold) -> None:
+    """An accepted step the pause keeps from moving on: held, and remembered as the pause's to move on."""
+    await save_hold(session, hold)
+    await session.execute(pauses.update().where(pauses.c.release_id == pause.release_id)
+                          .values(held_verdict_event_id=hold.verdict_event_id))
+
+
+async def clear_pause(session: AsyncSession, release_id: str) -> None:
+    await session.execute(pauses.delete().where(pauses.c.release_id == release_id))
 
 
 async def live_version(session: AsyncSession, service: str, environment: str) -> str | None:

@@ -11,16 +11,17 @@ from libs.bus import consume
 from libs.commands import serve_command, serve_signed_command
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
-from services.gatekeeper import change_commands, incident_commands, workflow_store
+from services.gatekeeper import change_commands, incident_commands, pause_store, workflow_store
 from services.gatekeeper.approval_commands import ApprovalCommands
 from services.gatekeeper.handlers import CONSUMER, DEPLOYMENTS_CONSUMER, ROLLBACKS_CONSUMER, DeploymentNews, Handlers
 from services.gatekeeper.policy_source import PolicySource
+from services.gatekeeper.rollout_pauses import RolloutPauses
 from services.gatekeeper.store import metadata
 from services.gatekeeper.workflow import ReleaseWorkflow
 
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
-    runtime = build_runtime("gatekeeper", settings, [metadata, workflow_store.metadata], exporter=exporter)
+    runtime = build_runtime("gatekeeper", settings, [metadata, workflow_store.metadata, pause_store.metadata], exporter=exporter)
     policy = PolicySource(settings.policy_dir, settings.service_catalogue)
     changes = change_commands.register(runtime)
     workflow = ReleaseWorkflow(runtime, policy, changes, tick_s=settings.gate_tick_s)
@@ -40,6 +41,8 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
     serve_command(runtime.broker, subjects.CMD_LIST_APPROVALS, ListApprovals, approvals.list)
     incidents = incident_commands.register(runtime)
     incidents.on_change = workflow.wake  # a resolved incident may let waiting releases go
+    # ... and an incident opened or resolved pauses or resumes the rollouts in flight there, at the same wake-up.
+    workflow.also.append(RolloutPauses(runtime, policy).reconcile)
 
     async def load_policy() -> None:
         policy.load()  # a broken policy at start stops the gatekeeper with file, line and field

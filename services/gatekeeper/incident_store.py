@@ -1,5 +1,6 @@
 """Incidents in the gatekeeper's database (its own MetaData, beside store.py's tables), and the query releases ask."""
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import Column, MetaData, String, Table, select, update
@@ -72,3 +73,17 @@ async def open_incidents(session: AsyncSession, environment: str, at_least: Inci
     query = select(incidents).where(incidents.c.environment == environment, incidents.c.resolved_at.is_(None))
     rows = (await session.execute(query)).mappings().all()
     return halting((_incident(dict(row)) for row in rows), environment, at_least)
+
+
+async def open_anywhere(session: AsyncSession) -> list[Incident]:
+    """Every open incident, in every environment: what may pause rollouts in flight."""
+    rows = (await session.execute(select(incidents).where(incidents.c.resolved_at.is_(None)))).mappings().all()
+    return [_incident(dict(row)) for row in rows]
+
+
+async def by_ids(session: AsyncSession, incident_ids: Iterable[str]) -> list[Incident]:
+    wanted = list(incident_ids)
+    if not wanted:
+        return []
+    rows = (await session.execute(select(incidents).where(incidents.c.incident_id.in_(wanted)))).mappings().all()
+    return [_incident(dict(row)) for row in rows]

@@ -9,6 +9,7 @@ and on a short tick (windows open and deadlines pass by themselves).
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -97,6 +98,8 @@ class ReleaseWorkflow:
         self._due: datetime | None = None
         # One evaluation at a time: a command and the tick never decide the same release twice.
         self.turn = asyncio.Lock()
+        # Other level-triggered work that follows the same wake-ups (rollout_pauses.RolloutPauses.reconcile).
+        self.also: list[Callable[[], Awaitable[None]]] = []
 
     # --- entry points ------------------------------------------------------------------------
 
@@ -196,6 +199,9 @@ class ReleaseWorkflow:
             try:
                 self.policy.refresh()
                 await self.advance_waiting()
+                async with self.turn:
+                    for work in self.also:
+                        await work()
             except Exception:  # noqa: BLE001 - the next tick tries again; the releases stay recorded
                 log.exception("evaluating waiting releases failed; trying again at the next tick")
 

@@ -356,10 +356,12 @@ STATES = {
     "DeploymentSucceeded": "succeeded",
     "DeploymentFailed": "failed",
 }
+# A release ends with these: an incident's pause does not outlive them.
+ENDS = frozenset({"DeploymentSucceeded", "DeploymentFailed", "RollbackRequested", "RollbackCompleted"})
 # Events whose reason explains the state they lead to (a passing verdict's reasons explain nothing).
 REASONED = frozenset(
     {"ReleaseRequestRejected", "ArtifactRejected", "ReleaseBlocked", "DeploymentFailed", "RollbackRequested",
-     "RollbackCompleted", "StepVerdict", "ReleaseWaiting", "ReleaseExpired"}
+     "RollbackCompleted", "StepVerdict", "ReleaseWaiting", "ReleaseExpired", "RolloutPaused"}
 )
 
 
@@ -384,21 +386,37 @@ def release_states(events: Iterable[Payload]) -> list[ReleaseState]:
         if not significant:
             continue
         first, (last_at, last) = history[0][1], history[-1]
-        latest = significant[-1]
+        latest, pause = significant[-1], _open_pause(significant)
+        state, reason = state_of(latest) or "", reason_of(latest)
+        if pause is not None and pause is not latest:
+            # A verdict after the pause does not end it: the release holds there until the incident is resolved.
+            state, reason = f"{state_of(pause)}; {state}", "; ".join(filter(None, (reason_of(pause), reason)))
         states.append(
             ReleaseState(
                 release_id=release_id,
                 service=str(first.get("service", "")),
                 environment=str(first.get("environment", "")),
                 version=_version(significant),
-                state=state_of(latest) or "",
+                state=state,
                 last_event=str(last.get("type", "")),
                 updated_at=last_at,
-                reason=reason_of(latest),
+                reason=reason,
                 events=len(history),
             )
         )
     return sorted(states, key=lambda s: s.updated_at, reverse=True)
+
+
+def _open_pause(history: Sequence[Payload]) -> Payload | None:
+    """The RolloutPaused still in force at the end of `history`: not resumed, and the release not ended."""
+    pause = None
+    for event in history:
+        kind = event.get("type")
+        if kind == "RolloutPaused":
+            pause = event
+        elif kind == "RolloutResumed" or kind in ENDS:
+            pause = None
+    return pause
 
 
 def _own_chain(history: Sequence[Payload]) -> list[Payload]:
@@ -434,6 +452,10 @@ def state_of(event: Payload) -> str | None:
         return f"rejected by {event.get('actor', '?')}: {event.get('comment', '')}"
     if kind == "ReleaseResumed":
         return f"step {_step(event)} resumed by {event.get('actor', '?')}: {event.get('comment', '')}"
+    if kind == "RolloutPaused":
+        return f"paused for incident {event.get('incident_id', '?')}: holds its weights after the current step"
+    if kind == "RolloutResumed":
+        return f"resumed: {event.get('reason', '')}"
     return STATES.get(str(kind))
 
 

@@ -7,9 +7,10 @@ It runs real sample-app processes and a real router through the local driver und
 import os
 import shutil
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -23,7 +24,7 @@ from contracts.release import ReleaseSpec
 from examples.build_sample import build as build_sample
 from libs.client import publish_event
 from libs.settings import Settings
-from libs.store import Database
+from libs.store import Database, Transaction
 from services.deployer import store
 from services.deployer.app import build
 from services.deployer.domain import Hold
@@ -36,6 +37,7 @@ from tests.support.people import People
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
 
+T = TypeVar("T")
 CANARY = {"kind": "canary", "steps": [{"weight": 10}, {"weight": 50}], "analysis_interval_s": 1.0}
 OUTCOMES = ("DeploymentSucceeded", "DeploymentFailed", "RollbackCompleted")
 
@@ -95,6 +97,18 @@ async def deploy_live(settings: Settings, watcher: EventWatcher, artifact: Path,
     done = await outcome(watcher, approved.release_id)
     assert done["type"] == "DeploymentSucceeded", done
     return step
+
+
+async def canary_over_live(
+    settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path]
+) -> tuple[str, StepStarted, RouterHandle, dict[str, InstanceHandle]]:
+    """1.0.0 live, then a CANARY of 2.0.0 at its first step: its release id, that step and what runs."""
+    await deploy_live(settings, watcher, artifacts["1.0.0"], "1.0.0")
+    approved = approve(release_for(artifacts["2.0.0"], "2.0.0", strategy=CANARY))
+    await publish_event(settings.nats_url, approved)
+    first = await step_seen(watcher, approved.release_id, 0)
+    router, instances = await recorded(settings)
+    return approved.release_id, first, router, instances
 
 
 async def served_by(http: httpx.AsyncClient, url: str, count: int = 10) -> list[tuple[int, str]]:
@@ -363,13 +377,18 @@ async def test_a_second_approval_of_the_same_release_changes_nothing(
     ]
 
 
-async def processed_by_deployer(settings: Settings, event_id: str) -> bool:
+async def in_deployer_db(settings: Settings, read: Callable[[Transaction], Awaitable[T]]) -> T:
+    """`read` in a transaction on the deployer's own SQLite file, as it stands now."""
     db = Database(settings.database_url_for("deployer"))
     try:
         async with db.transaction() as tx:
-            return await tx.already_processed(ON_APPROVED, event_id)
+            return await read(tx)
     finally:
         await db.dispose()
+
+
+async def processed_by_deployer(settings: Settings, event_id: str, consumer: str = ON_APPROVED) -> bool:
+    return await in_deployer_db(settings, lambda tx: tx.already_processed(consumer, event_id))
 
 
 async def test_a_second_approval_of_a_failed_release_does_not_fail_it_again(
@@ -393,12 +412,7 @@ async def test_a_second_approval_of_a_failed_release_does_not_fail_it_again(
 
 
 async def hold_of(settings: Settings, release_id: str) -> Hold | None:
-    db = Database(settings.database_url_for("deployer"))
-    try:
-        async with db.transaction() as tx:
-            return await store.get_hold(tx.session, release_id)
-    finally:
-        await db.dispose()
+    return await in_deployer_db(settings, lambda tx: store.get_hold(tx.session, release_id))
 
 
 async def held_at(settings: Settings, release_id: str, step_index: int) -> Hold:
@@ -420,12 +434,7 @@ async def test_a_held_release_is_resumed_by_a_person_step_by_step_until_it_succe
     settings: Settings, watcher: EventWatcher, artifacts: dict[str, Path], http: httpx.AsyncClient, people: People
 ) -> None:
     async with running(build(settings)):
-        await deploy_live(settings, watcher, artifacts["1.0.0"], "1.0.0")
-        approved = approve(release_for(artifacts["2.0.0"], "2.0.0", strategy=CANARY))
-        rid = approved.release_id
-        await publish_event(settings.nats_url, approved)
-        first = await step_seen(watcher, rid, 0)
-        router, instances = await recorded(settings)
+        rid, first, router, instances = await canary_over_live(settings, watcher, artifacts)
 
         early = await resume(people, rid)
         assert (early.ok, early.message) == (False, f"release {rid} is not held: step 1 of 2 is still being judged")

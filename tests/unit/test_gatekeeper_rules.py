@@ -16,8 +16,9 @@ from services.gatekeeper.release_terms import Candidate
 from services.gatekeeper.rules.approvals import approval_refusal, outstanding, required_approvals
 from services.gatekeeper.rules.concurrency import admitted, slot_outcome
 from services.gatekeeper.rules.evaluate import Verdict, evaluate
-from services.gatekeeper.rules.incidents import incident_outcomes, pauses_in_flight
+from services.gatekeeper.rules.incidents import incident_outcomes
 from services.gatekeeper.rules.outcome import Effect, RuleOutcome
+from services.gatekeeper.rules.pauses import Rollout, pausing
 from services.gatekeeper.rules.promotion import promotion_outcome
 from services.gatekeeper.rules.readiness import class_outcomes
 from services.gatekeeper.rules.risk import assess_risk
@@ -301,14 +302,14 @@ def test_an_open_incident_halts_releases_in_its_environment_only() -> None:
     assert (waits.effect, waits.wait) == (Effect.WAIT, WaitKind.INCIDENT)
     assert "incident INC-7 (error) open in prod" in waits.reason
     assert incident_outcomes(release(environment="staging"), POLICY, (INCIDENT,))[0].effect is Effect.PASS
-    assert pauses_in_flight(POLICY.incidents, (INCIDENT,), "prod")
-    assert not pauses_in_flight(POLICY.incidents, (INCIDENT,), "staging")
+    assert pausing(POLICY.incidents, (INCIDENT,), Rollout("r0", "demo-shop", "prod")) == (INCIDENT,)
+    assert pausing(POLICY.incidents, (INCIDENT,), Rollout("r0", "demo-shop", "staging")) == ()
 
 
 def test_a_minor_incident_does_not_halt() -> None:
     warning = Incident("INC-8", "prod", Severity.WARNING, NOW)
     assert incident_outcomes(release(), POLICY, (warning,))[0].effect is Effect.PASS
-    assert not pauses_in_flight(POLICY.incidents, (warning,), "prod")
+    assert pausing(POLICY.incidents, (warning,), Rollout("r0", "demo-shop", "prod")) == ()
 
 
 def test_an_emergency_that_names_the_incident_passes_and_others_wait() -> None:

@@ -334,3 +334,22 @@ def test_a_signed_command_vouches_only_for_the_event_it_caused() -> None:
     )
     aborted = {"type": "RollbackRequested", "release_id": "r1", "reason": "aborted by person:sam: errors"}
     assert command_mismatch(aborted, "slipway.cmd.rollback.abort_release", {"release_id": "r1", "reason": "errors"}) is None
+
+
+def test_a_paused_release_shows_its_incident_until_it_resumes_or_ends() -> None:
+    paused = evt("RolloutPaused", "r", at(hours=2), incident_id="inc-1", reason="incident inc-1 (error) open in prod")
+    started = [evt("ReleaseRequested", "r", at(hours=4), version="3.1.0"),
+               evt("StepStarted", "r", at(hours=3), step_index=0, step_count=2, weight=20), paused]
+    (only,) = release_states(started)
+    assert only.state == "paused for incident inc-1: holds its weights after the current step"
+    # The step's verdict comes while paused: the state still says why the release does not move on.
+    verdict = evt("StepVerdict", "r", at(hours=1), step_index=0, verdict="pass", reasons=["healthy"])
+    (only,) = release_states([*started, verdict])
+    assert only.state == "paused for incident inc-1: holds its weights after the current step; step 1 verdict pass"
+    assert only.reason == "incident inc-1 (error) open in prod"
+    resumed = evt("RolloutResumed", "r", at(minutes=30), incident_id="inc-1", reason="no incident halts prod any more")
+    (only,) = release_states([*started, verdict, resumed])
+    assert only.state == "resumed: no incident halts prod any more"
+    rolled_back = evt("RollbackCompleted", "r", at(minutes=30), root_cause="step 1 failed")
+    (only,) = release_states([*started, rolled_back])
+    assert only.state == "rolled back"

@@ -1,4 +1,4 @@
-"""Open incidents halt releases (and pause rollouts) in their environment."""
+"""Open incidents halt releases in their environment (and pause rollouts there: rules.pauses)."""
 
 from contracts.release import ReleaseClass
 from services.gatekeeper.policy import IncidentsPolicy, Policy, WaitKind
@@ -11,11 +11,6 @@ RULE = "incidents"
 
 def halting(policy: IncidentsPolicy, incidents: tuple[Incident, ...], environment: str) -> list[Incident]:
     return [i for i in incidents if i.environment == environment and i.severity.rank >= policy.halt_at.rank]
-
-
-def pauses_in_flight(policy: IncidentsPolicy, incidents: tuple[Incident, ...], environment: str) -> bool:
-    """Whether rollouts under way in `environment` should hold at their next step."""
-    return policy.pause_in_flight and bool(halting(policy, incidents, environment))
 
 
 def incident_outcomes(candidate: Candidate, policy: Policy, incidents: tuple[Incident, ...]) -> list[RuleOutcome]:
