@@ -51,3 +51,18 @@ def test_a_record_is_refused_for_an_unknown_release_one_that_owes_nothing_and_on
     assert "release r9 owes no post-implementation review" in (record_refusal("r9", True, None, None) or "")
     done = review("r1", "shop", (), 0)
     assert "was already recorded by person:sam" in (record_refusal("r1", True, None, done) or "")
+
+
+def test_audit_verify_ties_a_recorded_review_to_the_signed_command_that_caused_it() -> None:
+    from contracts import subjects
+    from contracts.events import PostImplementationReviewRecorded
+    from contracts.governance import RecordPir
+    from services.metrics_collector.domain import command_mismatch
+
+    command = RecordPir(release_id="r1", summary="s", actions="a", risk_factors=["no canary"]).model_dump(mode="json")
+    event = PostImplementationReviewRecorded(release_id="r1", service="shop", environment="prod", summary="s",
+                                             actions="a", risk_factors=["no canary"], owed_because="x")
+    body = event.model_dump(mode="json")
+    assert command_mismatch(body, subjects.CMD_RECORD_PIR, command) is None
+    assert command_mismatch({**body, "risk_factors": []}, subjects.CMD_RECORD_PIR, command) == (
+        "the signed command names risk_factors ['no canary'], the event []")
