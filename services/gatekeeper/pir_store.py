@@ -67,7 +67,8 @@ async def owed(session: AsyncSession, classes: ClassesPolicy, service: str | Non
     if service is not None:
         query = query.where(d.service == service)
     rows = (await session.execute(query)).mappings().all()
-    found = [Deployment(r["release_id"], r["service"], r["environment"], r["release_class"], r["outcome"], r["since"])
+    found = [Deployment(r["release_id"], r["service"], r["environment"], r["release_class"], r["outcome"],
+                         r["ended_at"] if r["outcome"] == ws.FAILED and r["ended_at"] else r["since"])
              for r in rows]
     return owed_reviews(found, set(), classes)
 

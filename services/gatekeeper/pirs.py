@@ -23,7 +23,7 @@ class Deployment:
     environment: str
     release_class: str
     outcome: str  # in-flight | succeeded | failed
-    since: datetime
+    since: datetime  # when it failed, or when it was approved
 
 
 @dataclass(frozen=True)
