@@ -4,13 +4,18 @@ reason and an event; an approved emergency release owes one too; `release show` 
 
 from pathlib import Path
 
+from contextlib import AsyncExitStack
+from typing import Any
+
 from contracts import subjects
+from contracts.commands import VerifyAudit
 from contracts.events import DeploymentFailed
 from contracts.governance import ListPirs, RecordPir, ShowRelease
 from contracts.identity import Role
 from libs.client import publish_event, send_command
 from libs.settings import Settings
 from services.gatekeeper.app import build
+from services.metrics_collector.app import build as collector
 from tests.component.test_release_workflow import artifact, verified  # noqa: F401 - a fixture
 from tests.conftest import running
 from tests.support.people import People
@@ -47,7 +52,9 @@ async def test_a_failed_prod_deployment_holds_the_next_major_release_until_its_r
 ) -> None:
     settings = pir_settings(settings, tmp_path)
     people.add("olga", Role.OPERATIONS)
-    async with running(build(settings)):
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(running(build(settings)))
+        await stack.enter_async_context(running(collector(settings)))  # keeps the audit trail
         first = verified(artifact, "1.0.0")
         await publish_event(settings.nats_url, first)
         await watcher.wait_type("ReleaseApproved", release_id=first.release_id)
@@ -108,6 +115,14 @@ async def test_a_failed_prod_deployment_holds_the_next_major_release_until_its_r
         assert shown.data["decision"]["rules"] == approved["rules"]
         unknown = await send_command(settings.nats_url, subjects.CMD_SHOW_RELEASE, ShowRelease(release_id="nope-2"))
         assert (unknown.ok, unknown.message) == (False, "no release nope-2 has reached the gatekeeper")
+
+        # The audit re-verifies the reviewer's signature and finds the command the cause of its event.
+        async def audit() -> Any:
+            result = await send_command(settings.nats_url, subjects.CMD_AUDIT_VERIFY, VerifyAudit())
+            return result if result.data.get("signed_commands", 0) >= 1 else None
+
+        report = await eventually(audit, 10, "the recorded review logged")
+        assert report.ok and report.data["unverified_count"] == 0, report.message
 
 
 async def test_an_approved_emergency_release_owes_a_review_and_a_failure_outside_production_does_not(
