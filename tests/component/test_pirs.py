@@ -102,6 +102,9 @@ async def test_a_failed_prod_deployment_holds_the_next_major_release_until_its_r
 
         again = await people.send("sam", subjects.CMD_RECORD_PIR, RecordPir(release_id=first.release_id, **review))
         assert not again.ok and "was already recorded by person:sam" in again.message
+        twice = await watcher.wait_type("CommandRefused", release_id=first.release_id, actor="person:sam")
+        assert "was already recorded by person:sam" in twice["reason"]
+        assert len(watcher.matching(lambda _s, b: b.get("type") == "PostImplementationReviewRecorded")) == 1
         listed = await send_command(settings.nats_url, subjects.CMD_LIST_PIRS, ListPirs(service="shop"))
         [row] = listed.data["recorded"]
         assert (row["release_id"], row["recorded_by"], row["risk_factors"]) == (first.release_id, "person:sam", factors)
