@@ -60,6 +60,7 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "IncidentWebhookRefused": GATEKEEPER,
     "RolloutPaused": GATEKEEPER,
     "RolloutResumed": GATEKEEPER,
+    "PostImplementationReviewRecorded": GATEKEEPER,
 }
 
 # Service -> the events it subscribes to. The metrics-collector keeps the audit trail, so it reads
@@ -114,6 +115,9 @@ COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
     subjects.CMD_OPEN_INCIDENT: (governance.OpenIncident, GATEKEEPER),
     subjects.CMD_RESOLVE_INCIDENT: (governance.ResolveIncident, GATEKEEPER),
     subjects.CMD_LIST_INCIDENTS: (governance.ListIncidents, GATEKEEPER),
+    subjects.CMD_RECORD_PIR: (governance.RecordPir, GATEKEEPER),
+    subjects.CMD_LIST_PIRS: (governance.ListPirs, GATEKEEPER),
+    subjects.CMD_SHOW_RELEASE: (governance.ShowRelease, GATEKEEPER),
 }
 COMMAND_REPLY = commands.CommandResult
 

@@ -17,7 +17,9 @@ from contracts.envelope import (
     Text,
     ZonedDatetime,
 )
-from contracts.governance import CHANGE_NUMBER_PATTERN, INCIDENT_ID_PATTERN, ChangeRisk, IncidentSeverity
+from contracts.governance import (
+    CHANGE_NUMBER_PATTERN, INCIDENT_ID_PATTERN, PIR_TEXT_MAX, ChangeRisk, IncidentSeverity, RiskFactorText,
+)
 from contracts.release import MAX_STEPS, SHA_PATTERN, ReleaseSpec, Team, Version
 
 URL_MAX = 2048
@@ -472,3 +474,16 @@ class IncidentWebhookRefused(Event):
     status: int = Field(ge=400, le=599, description="The HTTP status the caller got")
     remote_address: str = Field(max_length=100)
     dedup_key: str | None = Field(default=None, max_length=255, description="When the payload could be read")
+
+
+class PostImplementationReviewRecorded(Event):
+    """A person recorded the post-implementation review a release owed; `actor` is who (signed).
+
+    Its service no longer owes it; the risk factors count in the service's next risk score."""
+
+    subject: ClassVar[str] = subjects.PIR_RECORDED
+    summary: str = Field(max_length=PIR_TEXT_MAX)
+    actions: str = Field(max_length=PIR_TEXT_MAX)
+    risk_factors: list[RiskFactorText] = Field(default=[], max_length=20)
+    owed_because: Text = Field(description="Why the release owed it (a failure in production, an emergency)")
+    signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)

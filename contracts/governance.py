@@ -7,10 +7,11 @@ GOVERNANCE_SERVICE and, when they name no environment, ANY_ENVIRONMENT.
 """
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from contracts.envelope import Model, Name, ZonedDatetime
+from contracts.envelope import Model, Name, ReleaseId, ZonedDatetime
 
 GOVERNANCE_SERVICE = "all-services"
 ANY_ENVIRONMENT = "all-environments"
@@ -83,3 +84,30 @@ class ResolveIncident(Model):
 class ListIncidents(Model):
     environment: Name | None = None
     include_resolved: bool = False
+
+
+PIR_TEXT_MAX = 4000
+RiskFactorText = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class RecordPir(Model):
+    """A post-implementation review of a release that owes one (it failed or was rolled back in production, or
+    was an emergency): what happened, what will be done, and what made it risky (fed to the risk score)."""
+
+    release_id: ReleaseId
+    summary: str = Field(min_length=1, max_length=PIR_TEXT_MAX)
+    actions: str = Field(min_length=1, max_length=PIR_TEXT_MAX, description="Follow-up actions agreed")
+    risk_factors: list[RiskFactorText] = Field(
+        default=[], max_length=20, description="What made this release risky; each adds to the service's next risk score")
+
+
+class ListPirs(Model):
+    """Post-implementation reviews owed and recorded, newest first."""
+
+    service: Name | None = None
+
+
+class ShowRelease(Model):
+    """One release as the gatekeeper knows it: spec, state, what it waits for, rules, approvals, known issues."""
+
+    release_id: ReleaseId

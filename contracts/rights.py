@@ -22,6 +22,9 @@ ROLE_COMMANDS: dict[Role, frozenset[str]] = {
                                subjects.CMD_OPEN_INCIDENT}),
     Role.CHANGE_MANAGER: frozenset({subjects.CMD_CREATE_CHANGE, subjects.CMD_APPROVE_CHANGE}),
 }
+# Those who ran or own a release write its post-implementation review (kept simple: no team check).
+for _role in (Role.SRE, Role.DEVELOPER, Role.RELEASE_MANAGER, Role.TEAM_LEAD):
+    ROLE_COMMANDS[_role] = ROLE_COMMANDS.get(_role, frozenset()) | {subjects.CMD_RECORD_PIR}
 # Approving or rejecting a waiting release is open to every role the policy may name as an approval
 # authority; whether one person's approval counts (role, team, quorum, four eyes) is the gatekeeper's
 # policy decision (infra/policies/approvals.yaml, classes.yaml).

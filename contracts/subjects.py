@@ -51,6 +51,7 @@ INCIDENT_WEBHOOK_REFUSED = "slipway.evt.incident.webhook_refused"
 ROLLOUT_PREFIX = "slipway.evt.rollout"
 ROLLOUT_PAUSED = ROLLOUT_PREFIX + ".paused"
 ROLLOUT_RESUMED = ROLLOUT_PREFIX + ".resumed"
+PIR_RECORDED = "slipway.evt.gate.pir_recorded"
 
 CMD_APPROVE = "slipway.cmd.gatekeeper.approve"
 CMD_REJECT = "slipway.cmd.gatekeeper.reject"
@@ -69,6 +70,9 @@ CMD_SHOW_CHANGE = "slipway.cmd.gatekeeper.show_change"
 CMD_OPEN_INCIDENT = "slipway.cmd.gatekeeper.open_incident"
 CMD_RESOLVE_INCIDENT = "slipway.cmd.gatekeeper.resolve_incident"
 CMD_LIST_INCIDENTS = "slipway.cmd.gatekeeper.list_incidents"
+CMD_RECORD_PIR = "slipway.cmd.gatekeeper.record_pir"
+CMD_LIST_PIRS = "slipway.cmd.gatekeeper.list_pirs"
+CMD_SHOW_RELEASE = "slipway.cmd.gatekeeper.show_release"
 
 
 def address(template: str, values: dict[str, str]) -> str:

@@ -17,6 +17,7 @@ from slipway.cli_governance import change_app, incident_app
 from slipway.cli_approvals import approvals, approve, reject
 from slipway.cli_identity import identity_app
 from slipway.cli_ops import audit_app, freeze_app, metrics_app, status
+from slipway.cli_pir import pir_app, release_show
 from slipway.cli_policy import policy_app
 from slipway.cli_release import release_app
 from slipway.context import (
@@ -38,6 +39,8 @@ app.add_typer(identity_app, name="identity")
 app.add_typer(policy_app, name="policy")
 app.add_typer(change_app, name="change")
 app.add_typer(incident_app, name="incident")
+app.add_typer(pir_app, name="pir")
+release_app.command("show")(release_show)
 app.command("status")(status)
 app.command("approve")(approve)
 app.command("reject")(reject)

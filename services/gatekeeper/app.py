@@ -11,7 +11,7 @@ from libs.bus import consume
 from libs.commands import serve_command, serve_signed_command
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
-from services.gatekeeper import change_commands, incident_commands, pause_store, workflow_store
+from services.gatekeeper import change_commands, incident_commands, pause_store, pir_commands, workflow_store
 from services.gatekeeper.approval_commands import ApprovalCommands
 from services.gatekeeper.handlers import CONSUMER, DEPLOYMENTS_CONSUMER, ROLLBACKS_CONSUMER, DeploymentNews, Handlers
 from services.gatekeeper.policy_source import PolicySource
@@ -43,6 +43,7 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
     incidents.on_change = workflow.wake  # a resolved incident may let waiting releases go
     # ... and an incident opened or resolved pauses or resumes the rollouts in flight there, at the same wake-up.
     workflow.also.append(RolloutPauses(runtime, policy).reconcile)
+    pir_commands.register(runtime, workflow)  # post-implementation reviews and `release show`
 
     async def load_policy() -> None:
         policy.load()  # a broken policy at start stops the gatekeeper with file, line and field

@@ -73,6 +73,9 @@ class ClassesPolicy(Strict):
     standard: ClassPolicy = ClassPolicy()
     major: ClassPolicy = ClassPolicy()
     emergency: ClassPolicy = ClassPolicy()
+    pir_after_failure_in: list[Name] = Field(
+        default=["prod"], max_length=100,
+        description="environments where a failed or rolled-back deployment makes its service owe a PIR")
 
     def of(self, release_class: ReleaseClass) -> ClassPolicy:
         return getattr(self, release_class.value)

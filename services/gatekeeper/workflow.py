@@ -20,7 +20,7 @@ from contracts.events import (
 from contracts.governance import IncidentSeverity
 from contracts.identity import Role
 from libs.store import Transaction
-from services.gatekeeper import incident_store, store, workflow_store as ws
+from services.gatekeeper import incident_store, pir_store, store, workflow_store as ws
 from services.gatekeeper.changes import ChangeRecords, ChangeSourceUnavailable
 from services.gatekeeper.policy import Severity, WaitKind
 from services.gatekeeper.policy_source import PolicySource
@@ -128,6 +128,8 @@ class ReleaseWorkflow:
     async def decision(self, tx: Transaction, workflow: ws.Workflow, now: datetime) -> Decision:
         self.policy.refresh()  # a few stat calls: every decision uses the policy as it is on disk now
         state = await snapshot(tx, workflow.environment, [workflow.release_id], now)
+        # Reviews owed and their risk factors (rules.readiness, rules.risk); what is owed follows from policy.
+        state = replace(state, **await pir_store.gate_inputs(tx.session, self.policy.current().classes))
         candidate = candidate_of(workflow)
         if (number := candidate.terms.change) is not None:
             state = await self._with_change(state, number)
