@@ -16,6 +16,7 @@ It has no field for the artifact tested nor for slipway's evidence kind, so thos
 | test_suite        | subject.content.testSuite.name (else .id)                |
 | cdevent_id        | context.id                                               |
 | finished_at       | context.timestamp                                        |
+| environment       | subject.content.environment.id (where the tests ran)     |
 | digest, kind, service | customData.digest / .kind / .service, or given        |
 """
 
@@ -42,6 +43,7 @@ def evidence_fields(document: Any, **given: str | None) -> dict[str, Any]:
     if not isinstance(content, dict) or "outcome" not in content:
         raise NotATestSuiteRun("subject.content.outcome is missing")
     suite = content.get("testSuite") if isinstance(content.get("testSuite"), dict) else {}
+    where = content.get("environment") if isinstance(content.get("environment"), dict) else {}
     custom = document.get("customData") if isinstance(document.get("customData"), dict) else {}
     fields = {
         "outcome": content["outcome"],
@@ -50,6 +52,7 @@ def evidence_fields(document: Any, **given: str | None) -> dict[str, Any]:
         "test_suite": suite.get("name") or suite.get("id"),
         "cdevent_id": context.get("id"),
         "finished_at": context.get("timestamp"),
+        "environment": where.get("id"),
         **{key: custom[key] for key in ("digest", "kind", "service") if custom.get(key)},
         **{key: value for key, value in given.items() if value},
     }

@@ -162,10 +162,9 @@ def cdevent(**content: object) -> dict:
 def test_a_cdevent_maps_onto_evidence() -> None:
     fields = evidence_fields(cdevent())
     assert fields == {"outcome": "pass", "url": "https://ci/run/42", "reason": "", "test_suite": "load test",
-                      "cdevent_id": "run-42", "finished_at": "2026-11-27T11:00:00Z", "digest": DIGEST,
-                      "kind": "performance"}
-    evidence = EvidenceSubmitted(release_id=DIGEST, service=ALL_SERVICES, environment="staging", team="payments",
-                                 **fields)
+                      "cdevent_id": "run-42", "finished_at": "2026-11-27T11:00:00Z", "environment": "staging",
+                      "digest": DIGEST, "kind": "performance"}
+    evidence = EvidenceSubmitted(release_id=DIGEST, service=ALL_SERVICES, team="payments", **fields)
     assert evidence.passed and evidence.finished_at == datetime(2026, 11, 27, 11, tzinfo=UTC)
 
 
