@@ -2,6 +2,7 @@
 waits for the versions it requires and for a service tied to it to finish deploying; a team's CI cannot vouch
 for another team's service (the server holds it to its team, the gatekeeper to the catalogue's services)."""
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,3 +151,33 @@ async def test_a_ci_identity_cannot_submit_evidence_for_another_teams_service(
         await publish_event(secured.url, own, discovery_ci)
         await watcher.wait_type("EvidenceSubmitted", event_id=own.event_id)
     assert not watcher.matching(lambda _s, b: b.get("type") == "EventRefused" and b.get("refused_event_id") == own.event_id)
+
+
+# --- the CLI, as a CI job runs it ----------------------------------------------------------------
+
+async def test_the_cli_submits_a_cdevent_as_evidence_and_refuses_one_it_cannot_read(
+    nats_url: str, watcher: EventWatcher, tmp_path: Path, artifact: Path  # noqa: F811
+) -> None:
+    from tests.component.test_cli import slipway
+    from tests.unit.test_requirements_and_evidence import cdevent
+
+    digest = verified(artifact, "1.0.0").release.artifact.digest
+    document = cdevent(outcome="fail", reason="p99 over 300 ms")
+    document["customData"] = {"digest": digest, "kind": "performance"}
+    run_file = tmp_path / "run.json"
+    run_file.write_text(json.dumps(document))
+    code, out, err = await slipway("evidence", "submit", "--cdevent", str(run_file), "--service", "shop",
+                                   "--nats-url", nats_url, data_dir=tmp_path / "cli")
+    assert code == 0, err
+    assert f"published performance evidence (fail) for {digest}: team payments, service shop" in " ".join(out.split())
+    submitted = await watcher.wait_type("EvidenceSubmitted", digest=digest)
+    [subject] = [s for s, b in watcher.seen if b is submitted]
+    assert subject == "slipway.evt.evidence.submitted.payments.shop"
+    assert (submitted["team"], submitted["environment"], submitted["test_suite"], submitted["reason"]) == (
+        "payments", "staging", "load test", "p99 over 300 ms")
+
+    run_file.write_text(json.dumps({**document, "context": {"type": "dev.cdevents.build.finished.0.2.0"}}))
+    code, _, err = await slipway("evidence", "submit", "--cdevent", str(run_file), "--team", "payments",
+                                 "--nats-url", nats_url, data_dir=tmp_path / "cli")
+    assert code == 2 and "not dev.cdevents.testsuiterun.finished.<version>" in " ".join(err.split())
+    assert len(watcher.matching(lambda _s, b: b.get("type") == "EvidenceSubmitted")) == 1
