@@ -3,26 +3,25 @@ waits for the versions it requires and for a service tied to it to finish deploy
 for another team's service (the server holds it to its team, the gatekeeper to the catalogue's services)."""
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from contracts.events import ALL_SERVICES, DeploymentSucceeded, EvidenceSubmitted
 from contracts.identity import Kind
-from libs.bus import ensure_streams
 from libs.client import NotPermitted, publish_event
 from libs.embedded_nats import EmbeddedNats
 from libs.identities import IdentityStore
-from libs.nats_auth import ADMIN, bootstrap, write_authorization
+from libs.nats_auth import ADMIN
 from libs.settings import Settings
 from services.gatekeeper.app import build
+# The secured server, its identities (ci:payments, ci:discovery, every service) and streams.
+from tests.component.test_bus_permissions import identities, secured, streams  # noqa: F401 - fixtures
 from tests.component.test_release_workflow import artifact, of, verified  # noqa: F401 - `artifact` is a fixture
 from tests.conftest import TEST_CATALOGUE, running
 from tests.support.policies import policy_for_tests
 from tests.support.watch import EventWatcher
 
-SERVICES = ("artifact-verifier", "gatekeeper", "deployer", "health-watcher", "rollback-controller", "metrics-collector")
 GATED = "environments:\n  prod:\n    evidence: [performance]\n    on_missing: queue\n"
 
 
@@ -108,28 +107,10 @@ async def test_a_release_tied_to_one_in_flight_waits_until_that_deployment_ends(
 
 # --- a team's CI and another team's services, on a secured bus --------------------------------------
 
-@pytest.fixture
-def identities(tmp_path: Path) -> IdentityStore:
-    return bootstrap(tmp_path / "data", SERVICES, ("discovery", "payments"), person=None)
-
-
-@pytest.fixture
-def secured(tmp_path: Path, identities: IdentityStore) -> Iterator[EmbeddedNats]:
-    nats_dir = tmp_path / "nats-secured"
-    write_authorization(nats_dir, identities.registry())
-    server = EmbeddedNats(nats_dir, authorization=True)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 async def test_a_ci_identity_cannot_submit_evidence_for_another_teams_service(
-    secured: EmbeddedNats, identities: IdentityStore, tmp_path: Path, artifact: Path  # noqa: F811
+    secured: EmbeddedNats, identities: IdentityStore, streams: None, tmp_path: Path, artifact: Path  # noqa: F811
 ) -> None:
     admin = identities.seed_file(Kind.ADMIN, ADMIN)
-    await ensure_streams(secured.url, admin)
     settings = Settings(nats_url=secured.url, data_dir=tmp_path / "data", service_catalogue=TEST_CATALOGUE,
                         identity_registry=identities.registry_path, credentials=identities.seed_file(Kind.SERVICE, "gatekeeper"),
                         policy_dir=policy_for_tests(tmp_path / "policies"))
