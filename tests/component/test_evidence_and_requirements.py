@@ -55,8 +55,11 @@ async def test_evidence_lets_a_release_waiting_on_a_promotion_gate_go(
 
         # Another team's passing run of the same bytes does not vouch for payments' release; payments' own does.
         await publish_event(settings.nats_url, evidence(digest, team="discovery", service=ALL_SERVICES))
-        await publish_event(settings.nats_url, evidence(digest))
+        passing = evidence(digest)
+        await publish_event(settings.nats_url, passing)
         approved = await watcher.wait_type("ReleaseApproved", release_id=shop.release_id)
+    arrived = {body.get("event_id"): at for (_, body), at in zip(watcher.seen, watcher.arrived, strict=True)}
+    print(f"approved {1000 * (arrived[approved['event_id']] - arrived[passing.event_id]):.0f} ms after the evidence")
     [promotion] = [r for r in approved["rules"] if r["rule"] == "promotion"]
     assert promotion == {"rule": "promotion", "effect": "pass", "until": None,
                          "reason": "promotion gate of prod passed: performance passed"}
