@@ -61,14 +61,17 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "RolloutPaused": GATEKEEPER,
     "RolloutResumed": GATEKEEPER,
     "PostImplementationReviewRecorded": GATEKEEPER,
+    "EvidenceSubmitted": CI,
 }
 
 # Service -> the events it subscribes to. The metrics-collector keeps the audit trail, so it reads
 # every event; it is not listed here but added by `consumers_of`.
 CONSUMES: dict[str, tuple[str, ...]] = {
     ARTIFACT_VERIFIER: ("ReleaseRequested",),
-    # Deployments in flight (concurrency), recent failures (risk), successes (promotion gates).
-    GATEKEEPER: ("ArtifactVerified", "DeploymentStarted", "DeploymentSucceeded", "DeploymentFailed", "RollbackCompleted"),
+    # Deployments in flight (concurrency), recent failures (risk), successes and evidence (promotion gates),
+    # what is live where (requirements).
+    GATEKEEPER: ("ArtifactVerified", "DeploymentStarted", "DeploymentSucceeded", "DeploymentFailed", "RollbackCompleted",
+                 "EvidenceSubmitted"),
     DEPLOYER: ("ReleaseApproved", "StepVerdict", "RollbackRequested", "RolloutPaused", "RolloutResumed"),
     HEALTH_WATCHER: ("StepStarted",),
     ROLLBACK_CONTROLLER: ("StepVerdict", "DeploymentStarted", "DeploymentSucceeded", "RollbackCompleted"),
@@ -82,7 +85,7 @@ DURABLES: dict[str, tuple[tuple[str, str], ...]] = {
     ARTIFACT_VERIFIER: ((subjects.EVENTS_STREAM, "artifact-verifier"),),
     GATEKEEPER: (
         (subjects.EVENTS_STREAM, "gatekeeper"), (subjects.EVENTS_STREAM, "gatekeeper-deployments"),
-        (subjects.EVENTS_STREAM, "gatekeeper-rollbacks"),
+        (subjects.EVENTS_STREAM, "gatekeeper-rollbacks"), (subjects.EVENTS_STREAM, "gatekeeper-evidence"),
     ),
     DEPLOYER: (
         (subjects.EVENTS_STREAM, "deployer-approved"), (subjects.EVENTS_STREAM, "deployer-verdicts"),
@@ -224,8 +227,8 @@ def _as_tuple(producers: str | tuple[str, ...]) -> tuple[str, ...]:
 def _request_parameters() -> dict[str, Parameter]:
     # The team is in the subject so nats-server can hold each team's CI identity to its own services.
     return {
-        "team": Parameter("The requesting team, as a subject token (a CI identity may publish only its own)"),
-        "service": Parameter("The service to release, as a subject token"),
+        "team": Parameter("The publishing team, as a subject token (a CI identity may publish only its own)"),
+        "service": Parameter("The service it is about, as a subject token"),
     }
 
 

@@ -20,7 +20,7 @@ from contracts.envelope import (
 from contracts.governance import (
     CHANGE_NUMBER_PATTERN, INCIDENT_ID_PATTERN, PIR_TEXT_MAX, ChangeRisk, IncidentSeverity, RiskFactorText,
 )
-from contracts.release import MAX_STEPS, SHA_PATTERN, ReleaseSpec, Team, Version
+from contracts.release import DIGEST_PATTERN, MAX_STEPS, SHA_PATTERN, ReleaseSpec, Team, Version
 
 URL_MAX = 2048
 SIGNED_COMMAND_DESCRIPTION = "The person's signed command that caused this event; `actor` is its verified signer"
@@ -138,7 +138,7 @@ class ReleaseWaiting(Event):
     subject: ClassVar[str] = subjects.RELEASE_WAITING
     waiting_for: Literal[
         "pending-approval", "waiting-for-pir", "waiting-for-promotion", "waiting-for-incident", "queued-for-window",
-        "waiting-for-slot", "waiting-for-change",
+        "waiting-for-slot", "waiting-for-change", "waiting-for-requirements",
     ]
     summary: Text = Field(description="What it waits for, in words")
     outstanding: list[Text] = Field(default=[], max_length=ITEMS_MAX, description="Approvals still missing")
@@ -487,3 +487,35 @@ class PostImplementationReviewRecorded(Event):
     risk_factors: list[RiskFactorText] = Field(default=[], max_length=20)
     owed_because: Text = Field(description="Why the release owed it (a failure in production, an emergency)")
     signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
+
+
+EvidenceOutcome = Literal["pass", "fail", "cancel", "error"]  # CDEvents testSuiteRun outcomes
+ALL_SERVICES = "all-services"
+
+
+class EvidenceSubmitted(Event):
+    """A CI system's test result for an artifact digest (performance, security, ...), for promotion gates.
+
+    Shaped after the CDEvents `testsuiterun.finished` event (contracts.cdevents maps one onto this):
+    `outcome` is its subject.content.outcome, `url` its subject.content.url, `test_suite` its
+    subject.content.testSuite.name, `cdevent_id` its context.id. Published by the team's CI identity on
+    slipway.evt.evidence.submitted.<team>.<service>; `service` is all-services when the evidence is about
+    the digest whatever service ships it (it then counts for that team's releases only).
+    `release_id` is the digest: evidence belongs to an artifact, not to one release.
+    """
+
+    subject: ClassVar[str] = subjects.EVIDENCE_SUBMITTED
+    team: Team
+    digest: str = Field(pattern=DIGEST_PATTERN, description="sha256:<64 lowercase hex> of the artifact tested")
+    kind: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")] = Field(
+        description="What was tested, as promotion.yaml names it: performance, security, ...")
+    outcome: EvidenceOutcome
+    url: Url = Field(default="", description="Where the results are")
+    reason: Text = ""
+    test_suite: str | None = Field(default=None, max_length=200)
+    cdevent_id: str | None = Field(default=None, max_length=200, description="context.id of the CDEvent it came from")
+    finished_at: ZonedDatetime | None = Field(default=None, description="When the test run finished, if said")
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "pass"

@@ -55,9 +55,11 @@ def permissions_for(record: IdentityRecord) -> Permissions:
         case Kind.SERVICE:
             return _service(record.name, inbox)
         case Kind.CI:
-            # A team's pipeline requests releases of its own team's services only: the team is a subject token.
+            # A team's pipeline requests releases of (and submits evidence for) its own team's services only:
+            # the team is a subject token of every event a CI produces.
             teams = record.teams or (record.name,)
-            requests = tuple(f"{subjects.RELEASE_REQUESTED_PREFIX}.{team}.*" for team in teams)
+            requests = tuple(_team_subject(Event.registry[event].subject, team) for event in catalogue.PRODUCERS
+                             if catalogue.CI in event_producers(event) for team in teams)
             return Permissions(publish=(*requests, *QUERIES, *_stream_info()),
                                subscribe=(inbox, subjects.EVENTS_WILDCARD, subjects.ALERTS_WILDCARD))
         case Kind.ONCALL:
@@ -72,6 +74,11 @@ def permissions_for(record: IdentityRecord) -> Permissions:
         case Kind.ADMIN:
             return Permissions(publish=(">",), subscribe=(">",), allow_responses=True)
     raise ValueError(f"no permissions for kind {record.kind}")
+
+
+def _team_subject(template: str, team: str) -> str:
+    """`slipway.evt.x.{team}.{service}` as the wildcard subject of one team's events."""
+    return subjects.pattern(template.replace("{team}", team))
 
 
 def _person_commands(record: IdentityRecord) -> list[str]:

@@ -3,7 +3,7 @@
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from contracts.envelope import ACTOR_MAX, ID_PATTERN, NAME_PATTERN, Model, ZonedDatetime
 
@@ -91,6 +91,18 @@ class KnownIssue(Model):
 class Requirement(Model):
     service: str = Field(pattern=NAME_PATTERN)
     versions: str = Field(min_length=1, max_length=200, description="PEP 440 specifiers, e.g. >=2.1,<3")
+
+    @field_validator("versions")
+    @classmethod
+    def specifiers_parse(cls, versions: str) -> str:
+        # Refused at the request, naming the field, rather than left for the gatekeeper to stumble on.
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            SpecifierSet(versions)
+        except InvalidSpecifier:
+            raise ValueError(f"{versions!r} is not a PEP 440 version specifier set (e.g. >=2.1,<3)") from None
+        return versions
 
 
 class ReleaseSpec(Model):

@@ -2,7 +2,8 @@
 
 Events:   slipway.evt.<domain>.<event>            (stream SLIPWAY_EVENTS)
           release requests: slipway.evt.release.requested.<team>.<service>, so the server can hold
-          each team's CI to its own team's services
+          each team's CI to its own team's services; evidence likewise:
+          slipway.evt.evidence.submitted.<team>.<service>
 Alerts:   slipway.alert.<severity>.<team>.<service> (stream SLIPWAY_ALERTS)
 Dead letters: slipway.dlq.<consumer>              (stream SLIPWAY_DLQ)
 Commands: slipway.cmd.<service>.<command>          (core NATS request/reply)
@@ -19,6 +20,9 @@ DLQ_WILDCARD = "slipway.dlq.>"
 RELEASE_REQUESTED_PREFIX = "slipway.evt.release.requested"
 RELEASE_REQUESTED = RELEASE_REQUESTED_PREFIX + ".{team}.{service}"
 RELEASE_REQUEST_REJECTED = "slipway.evt.release.request_rejected"
+# Evidence (test results) for an artifact digest: the team is a token for the same reason as in requests.
+EVIDENCE_SUBMITTED_PREFIX = "slipway.evt.evidence.submitted"
+EVIDENCE_SUBMITTED = EVIDENCE_SUBMITTED_PREFIX + ".{team}.{service}"
 RELEASE_REQUEST_DUPLICATED = "slipway.evt.release.request_duplicated"
 ARTIFACT_VERIFIED = "slipway.evt.artifact.verified"
 ARTIFACT_REJECTED = "slipway.evt.artifact.rejected"

@@ -15,6 +15,7 @@ from rich.table import Table
 from slipway.alerts import alerts_app
 from slipway.cli_governance import change_app, incident_app
 from slipway.cli_approvals import approvals, approve, reject
+from slipway.cli_evidence import evidence_app
 from slipway.cli_identity import identity_app
 from slipway.cli_ops import audit_app, freeze_app, metrics_app, status
 from slipway.cli_pir import pir_app, release_show
@@ -41,6 +42,7 @@ app.add_typer(change_app, name="change")
 app.add_typer(incident_app, name="incident")
 app.add_typer(pir_app, name="pir")
 release_app.command("show")(release_show)
+app.add_typer(evidence_app, name="evidence")
 app.command("status")(status)
 app.command("approve")(approve)
 app.command("reject")(reject)

@@ -1,17 +1,19 @@
 """Wiring of the gatekeeper: ArtifactVerified -> the release workflow (approve, refuse, or wait for what it needs);
-deployments in flight; approvals, freezes, change records and incidents as people's commands."""
+deployments in flight and what is live where; evidence for promotion gates; approvals, freezes, change records and incidents as people's commands."""
 
 from faststream import FastStream
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
 from contracts.commands import ApproveRelease, FreezeEnvironment, LiftFreeze, ListApprovals, ListFreezes, RejectRelease
-from contracts.events import ArtifactVerified
+from contracts.events import ArtifactVerified, EvidenceSubmitted
 from libs.bus import consume
 from libs.commands import serve_command, serve_signed_command
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
-from services.gatekeeper import change_commands, incident_commands, pause_store, pir_commands, workflow_store
+from services.gatekeeper import (
+    change_commands, evidence, incident_commands, inventory_store, pause_store, pir_commands, workflow_store,
+)
 from services.gatekeeper.approval_commands import ApprovalCommands
 from services.gatekeeper.handlers import CONSUMER, DEPLOYMENTS_CONSUMER, ROLLBACKS_CONSUMER, DeploymentNews, Handlers
 from services.gatekeeper.policy_source import PolicySource
@@ -21,7 +23,10 @@ from services.gatekeeper.workflow import ReleaseWorkflow
 
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
-    runtime = build_runtime("gatekeeper", settings, [metadata, workflow_store.metadata, pause_store.metadata], exporter=exporter)
+    runtime = build_runtime(
+        "gatekeeper", settings, [metadata, workflow_store.metadata, pause_store.metadata, inventory_store.metadata],
+        exporter=exporter,
+    )
     policy = PolicySource(settings.policy_dir, settings.service_catalogue)
     changes = change_commands.register(runtime)
     workflow = ReleaseWorkflow(runtime, policy, changes, tick_s=settings.gate_tick_s)
@@ -33,6 +38,9 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
             handle=handlers.on_deployment_news)
     consume(runtime.broker, settings, subject=subjects.ROLLBACK_COMPLETED, durable=ROLLBACKS_CONSUMER,
             model=DeploymentNews, handle=handlers.on_deployment_news)
+    intake = evidence.EvidenceIntake(runtime, workflow)
+    consume(runtime.broker, settings, subject=f"{subjects.EVIDENCE_SUBMITTED_PREFIX}.>", durable=evidence.CONSUMER,
+            model=EvidenceSubmitted, handle=intake.on_evidence)
     serve_signed_command(runtime, subjects.CMD_FREEZE, FreezeEnvironment, handlers.freeze)
     serve_signed_command(runtime, subjects.CMD_LIFT_FREEZE, LiftFreeze, handlers.lift_freeze)
     serve_command(runtime.broker, subjects.CMD_LIST_FREEZES, ListFreezes, handlers.list_freezes)

@@ -10,7 +10,7 @@ from contracts.events import ArtifactVerified, FreezeDeclared, FreezeLifted
 from libs.commands import Signed
 from libs.runtime import Runtime
 from libs.store import Transaction
-from services.gatekeeper import store
+from services.gatekeeper import inventory_store, store
 from services.gatekeeper import workflow_store as ws
 from services.gatekeeper.domain import Freeze, freeze_problem
 from services.gatekeeper.workflow import ReleaseWorkflow
@@ -27,7 +27,11 @@ DEPLOYMENT_OUTCOMES = {
 class DeploymentNews(Event):
     """Any deployer or rollback event: the envelope is what the gatekeeper needs (release, service, when).
 
-    No `subject` of its own, which keeps this reader out of Event.registry."""
+    No `subject` of its own, which keeps this reader out of Event.registry. `version` (DeploymentSucceeded)
+    and `restored_version` (RollbackCompleted) keep the inventory of what is live where."""
+
+    version: str | None = None
+    restored_version: str | None = None
 # Freezes are not about one release or service; their events use these envelope values.
 FREEZE_SERVICE = "all-services"
 
@@ -62,6 +66,12 @@ class Handlers:
                                             spec.artifact.digest, spec.release_class.value, news.occurred_at)
             elif outcome != ws.IN_FLIGHT:
                 await ws.deployment_ended(tx.session, news.release_id, outcome, news.occurred_at)
+            if news.type == "DeploymentSucceeded" and news.version is not None:
+                await inventory_store.set_live(tx.session, news.environment, news.service, news.version,
+                                               news.release_id, news.occurred_at)
+            elif news.type == "RollbackCompleted":
+                await inventory_store.set_live(tx.session, news.environment, news.service, news.restored_version,
+                                               news.release_id, news.occurred_at)
 
         await self.runtime.process_once(DEPLOYMENTS_CONSUMER, news, record)
         self.workflow.wake()

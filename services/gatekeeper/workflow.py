@@ -14,13 +14,15 @@ from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from contracts.events import (
     AppliedRule, ArtifactVerified, ReleaseApproved, ReleaseBlocked, ReleaseExpired, ReleaseWaiting, Risk, RiskFactor,
 )
 from contracts.governance import IncidentSeverity
 from contracts.identity import Role
 from libs.store import Transaction
-from services.gatekeeper import incident_store, pir_store, store, workflow_store as ws
+from services.gatekeeper import incident_store, inventory_store, pir_store, store, workflow_store as ws
 from services.gatekeeper.changes import ChangeRecords, ChangeSourceUnavailable
 from services.gatekeeper.policy import Severity, WaitKind
 from services.gatekeeper.policy_source import PolicySource
@@ -28,7 +30,8 @@ from services.gatekeeper.release_terms import Candidate
 from services.gatekeeper.rules.evaluate import Decision, Verdict, evaluate
 from services.gatekeeper.rules.outcome import Effect
 from services.gatekeeper.rules.risk import RiskAssessment
-from services.gatekeeper.rules.state import Approval, Failure, GateState, Incident, Slot, Success
+from services.gatekeeper.rules.requirements import ties_of
+from services.gatekeeper.rules.state import Approval, Evidence, Failure, GateState, Incident, Live, Slot, Success
 
 log = logging.getLogger("slipway.gatekeeper.workflow")
 SOURCE = "gatekeeper"
@@ -62,7 +65,21 @@ async def snapshot(tx: Transaction, environment: str, release_ids: list[str], no
     )
     freezes = tuple(await store.load_freezes(session, environment, since=now))
     return GateState(recent_failures=failures, freezes=freezes, incidents=incidents, in_flight=in_flight,
-                     waiting_for_slot=queued, successes=successes, approvals=approvals)
+                     waiting_for_slot=queued, successes=successes, approvals=approvals,
+                     **await _inventory(session, environment, in_flight, now))
+
+
+async def _inventory(session: AsyncSession, environment: str, in_flight: tuple[Slot, ...], now: datetime) -> dict:
+    """What is live in `environment`, what ties each release in flight there, and recent evidence (GateState fields)."""
+    live = tuple(Live(r["service"], r["environment"], r["version"], r["release_id"])
+                 for r in await inventory_store.live_in(session, environment))
+    ties = {}
+    for slot in (s for s in in_flight if s.environment == environment):
+        if (other := await ws.get_workflow(session, slot.release_id)) is not None:
+            ties[slot.release_id] = ties_of(other.verified.release.requires, other.verified.release.dependents)
+    evidence = tuple(Evidence(r["digest"], r["kind"], r["passed"], r["at"], r["url"], r["team"], r["service"])
+                     for r in await inventory_store.evidence_since(session, now - HISTORY))
+    return {"live": live, "ties": ties, "evidence": evidence}
 
 
 def applied(decision: Decision) -> list[AppliedRule]:

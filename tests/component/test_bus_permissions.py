@@ -22,6 +22,8 @@ EXAMPLE = {
     "step": "slipway.evt.deploy.step_started",
     "payments request": "slipway.evt.release.requested.payments.shop",
     "discovery request": "slipway.evt.release.requested.discovery.search",
+    "payments evidence": "slipway.evt.evidence.submitted.payments.shop",
+    "discovery evidence": "slipway.evt.evidence.submitted.discovery.all-services",
     "alert": "slipway.alert.critical.payments.shop",
     "freeze command": subjects.CMD_FREEZE,
 }
@@ -33,8 +35,8 @@ ALLOWED = {
     "service:deployer": {"step", "alert"},
     "service:artifact-verifier": set(),
     "service:metrics-collector": set(),
-    "ci:payments": {"payments request"},
-    "ci:discovery": {"discovery request"},
+    "ci:payments": {"payments request", "payments evidence"},
+    "ci:discovery": {"discovery request", "discovery evidence"},
     "oncall:default": set(),
     "person:rm": {"freeze command"},
 }

@@ -13,6 +13,7 @@ from services.gatekeeper.rules.incidents import incident_outcomes
 from services.gatekeeper.rules.outcome import ApprovalNeed, Effect, RuleOutcome
 from services.gatekeeper.rules.promotion import promotion_outcome
 from services.gatekeeper.rules.readiness import class_outcomes
+from services.gatekeeper.rules.requirements import requirement_outcome
 from services.gatekeeper.rules.risk import RiskAssessment, assess_risk
 from services.gatekeeper.rules.state import GateState
 
@@ -22,6 +23,7 @@ class Verdict(StrEnum):
     PENDING_APPROVAL = "pending-approval"
     WAITING_FOR_PIR = "waiting-for-pir"
     WAITING_FOR_PROMOTION = "waiting-for-promotion"
+    WAITING_FOR_REQUIREMENTS = "waiting-for-requirements"
     WAITING_FOR_INCIDENT = "waiting-for-incident"
     QUEUED_FOR_WINDOW = "queued-for-window"
     WAITING_FOR_SLOT = "waiting-for-slot"
@@ -35,6 +37,7 @@ WAITS = {
     WaitKind.CHANGE: Verdict.WAITING_FOR_CHANGE,
     WaitKind.PIR: Verdict.WAITING_FOR_PIR,
     WaitKind.PROMOTION: Verdict.WAITING_FOR_PROMOTION,
+    WaitKind.REQUIREMENTS: Verdict.WAITING_FOR_REQUIREMENTS,
     WaitKind.INCIDENT: Verdict.WAITING_FOR_INCIDENT,
     WaitKind.WINDOW: Verdict.QUEUED_FOR_WINDOW,
     WaitKind.SLOT: Verdict.WAITING_FOR_SLOT,
@@ -60,6 +63,7 @@ def evaluate(candidate: Candidate, policy: Policy, state: GateState, now: dateti
     gate_outcomes = [
         *class_outcomes(candidate, policy, state),
         promotion_outcome(candidate, policy, state, now),
+        requirement_outcome(candidate, state),
         change_outcome(candidate, policy, state, now),
         *incident_outcomes(candidate, policy, state.incidents),
         *windows.window_outcomes(candidate, policy, state.freezes, now),

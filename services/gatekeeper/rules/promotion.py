@@ -3,6 +3,7 @@
 from datetime import datetime
 from fnmatch import fnmatchcase
 
+from contracts.events import ALL_SERVICES
 from services.gatekeeper.policy import Gate, Policy, WaitKind, WindowAction
 from services.gatekeeper.release_terms import Candidate
 from services.gatekeeper.rules.outcome import Effect, RuleOutcome
@@ -18,13 +19,16 @@ def gate_for(candidate: Candidate, policy: Policy) -> Gate | None:
     return gate
 
 
-def missing_for_promotion(gate: Gate, digest: str, state: GateState, now: datetime) -> list[str]:
-    """What the digest still lacks, each as a reason; empty when the gate is passed."""
+def missing_for_promotion(gate: Gate, digest: str, state: GateState, now: datetime,
+                          candidate: Candidate | None = None) -> list[str]:
+    """What the digest still lacks, each as a reason; empty when the gate is passed. With a `candidate`,
+    only evidence its own team submitted (for its service or for any) counts."""
     missing = []
+    evidence = state.evidence if candidate is None else tuple(e for e in state.evidence if _counts_for(e, candidate))
     succeeded = {s.environment for s in state.successes if s.digest == digest}
     missing += [f"no successful deployment of {digest} in {env}" for env in gate.after if env not in succeeded]
     for kind in gate.evidence:
-        latest = _latest(state.evidence, digest, kind)
+        latest = _latest(evidence, digest, kind)
         if latest is None:
             missing.append(f"no {kind} evidence for {digest}")
         elif not latest.passed:
@@ -39,7 +43,7 @@ def promotion_outcome(candidate: Candidate, policy: Policy, state: GateState, no
     if gate is None:
         return RuleOutcome(rule=RULE, effect=Effect.PASS, reason=f"no promotion gate on {candidate.environment}")
     digest = candidate.spec.artifact.digest
-    missing = missing_for_promotion(gate, digest, state, now)
+    missing = missing_for_promotion(gate, digest, state, now, candidate)
     if not missing:
         asked = [*(f"succeeded in {env}" for env in gate.after), *(f"{kind} passed" for kind in gate.evidence)]
         return RuleOutcome(rule=RULE, effect=Effect.PASS,
@@ -49,6 +53,12 @@ def promotion_outcome(candidate: Candidate, policy: Policy, state: GateState, no
                            reason=f"promotion gate of {candidate.environment}: waits for {'; '.join(missing)}")
     return RuleOutcome(rule=RULE, effect=Effect.REFUSE,
                        reason=f"promotion gate of {candidate.environment}: {'; '.join(missing)}")
+
+
+def _counts_for(evidence: Evidence, candidate: Candidate) -> bool:
+    # A digest is content, not ownership: another team's test of the same bytes does not vouch for this release.
+    return (evidence.team in ("", candidate.spec.team)
+            and evidence.service in ("", ALL_SERVICES, candidate.service))
 
 
 def _latest(evidence: tuple[Evidence, ...], digest: str, kind: str) -> Evidence | None:

@@ -53,6 +53,18 @@ class Evidence:
     passed: bool
     at: datetime
     url: str = ""
+    team: str = ""  # the CI team that submitted it: it counts for that team's releases only (empty: any)
+    service: str = ""  # the service it is about; empty or all-services: any of the team's
+
+
+@dataclass(frozen=True)
+class Live:
+    """The version of a service live in an environment, as the deployer last reported it."""
+
+    service: str
+    environment: str
+    version: str
+    release_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,9 @@ class GateState:
     # Change records the releases being decided name: number -> record (None: the source does not know it).
     changes: dict[str, object] = field(default_factory=dict)
     unreachable_changes: dict[str, str] = field(default_factory=dict)  # number -> why the source could not say
+    live: tuple[Live, ...] = ()
+    # Release in flight -> the services it is tied to (its `requires` and `dependents`), for requirements.
+    ties: dict[str, frozenset[str]] = field(default_factory=dict)
     owed_pirs: frozenset[str] = field(default_factory=frozenset)  # services that owe a post-implementation review
     # The risk factors each service's latest post-implementation review named (what made its last failure likely).
     pir_risk_factors: dict[str, tuple[str, ...]] = field(default_factory=dict)
