@@ -20,6 +20,7 @@ from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub, StorageType
 from faststream.nats.annotations import NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from faststream.nats.security import NatsNKey
 from nats.js import api as nats_api
 from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
@@ -116,8 +117,16 @@ def make_broker(service: str, settings: Settings, provider: TracerProvider | Non
         logger=faststream_log,
         log_level=logging.DEBUG,  # per-message access log costs throughput; errors are still logged
         max_reconnect_attempts=-1,
-        **connect_options(settings.credentials),
+        **_broker_identity(settings),
     )
+
+
+def _broker_identity(settings: Settings) -> dict[str, Any]:
+    """FastStream takes the nkey as `security` (its `nkeys_seed` argument is deprecated); the inbox as is."""
+    options = connect_options(settings.credentials)
+    if seed := options.pop("nkeys_seed", None):
+        options["security"] = NatsNKey(seed)
+    return options
 
 
 # Any: each handler takes its own event type, which Callable[[BaseModel], ...] would reject.
