@@ -61,6 +61,7 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "RolloutPaused": GATEKEEPER,
     "RolloutResumed": GATEKEEPER,
     "PostImplementationReviewRecorded": GATEKEEPER,
+    "PolicyReloaded": GATEKEEPER,
     "EvidenceSubmitted": CI,
 }
 
@@ -104,6 +105,7 @@ COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
     subjects.CMD_FREEZE: (commands.FreezeEnvironment, GATEKEEPER),
     subjects.CMD_LIFT_FREEZE: (commands.LiftFreeze, GATEKEEPER),
     subjects.CMD_LIST_FREEZES: (commands.ListFreezes, GATEKEEPER),
+    subjects.CMD_RELOAD_POLICY: (commands.ReloadPolicy, GATEKEEPER),
     subjects.CMD_APPROVE: (commands.ApproveRelease, GATEKEEPER),
     subjects.CMD_REJECT: (commands.RejectRelease, GATEKEEPER),
     subjects.CMD_LIST_APPROVALS: (commands.ListApprovals, GATEKEEPER),

@@ -121,3 +121,9 @@ class ListApprovals(Model):
     """Releases that wait for people, oldest first, with what each still needs."""
 
     environment: Name | None = None
+
+
+class ReloadPolicy(Model):
+    """Read the gatekeeper's policy files now; a broken one is refused with file, line and field."""
+
+    reason: str = Field(default="", max_length=500)

@@ -519,3 +519,16 @@ class EvidenceSubmitted(Event):
     @property
     def passed(self) -> bool:
         return self.outcome == "pass"
+
+
+class PolicyReloaded(Event):
+    """A person had the gatekeeper read its policy files again; later decisions use them. `actor` is who (signed).
+
+    Not about a release: release_id is `policy`, service `all-services`, environment `all-environments`.
+    """
+
+    subject: ClassVar[str] = subjects.POLICY_RELOADED
+    fingerprint: str = Field(max_length=80, description="sha256 over the policy files' names and bytes")
+    files: list[Annotated[str, Field(max_length=500)]] = Field(default=[], max_length=50)
+    reason: Text = ""
+    signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)

@@ -34,6 +34,8 @@ for _role in APPROVING_ROLES:
     # ... and, like every role, ask for a change record.
     ROLE_COMMANDS[_role] = ROLE_COMMANDS.get(_role, frozenset()) | {subjects.CMD_APPROVE, subjects.CMD_REJECT,
                                                                    subjects.CMD_CREATE_CHANGE}
+# Policy changes take effect on a release manager's word (and by themselves when the files change).
+ROLE_COMMANDS[Role.RELEASE_MANAGER] = ROLE_COMMANDS[Role.RELEASE_MANAGER] | {subjects.CMD_RELOAD_POLICY}
 TEAM_SCOPED_COMMANDS = frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE})
 ALL_TEAMS_ROLES = (Role.SRE,)
 

@@ -57,6 +57,8 @@ ROLLOUT_PAUSED = ROLLOUT_PREFIX + ".paused"
 ROLLOUT_RESUMED = ROLLOUT_PREFIX + ".resumed"
 PIR_RECORDED = "slipway.evt.gate.pir_recorded"
 
+CMD_RELOAD_POLICY = "slipway.cmd.gatekeeper.reload_policy"
+POLICY_RELOADED = "slipway.evt.gate.policy_reloaded"
 CMD_APPROVE = "slipway.cmd.gatekeeper.approve"
 CMD_REJECT = "slipway.cmd.gatekeeper.reject"
 CMD_LIST_APPROVALS = "slipway.cmd.gatekeeper.list_approvals"

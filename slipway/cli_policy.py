@@ -6,7 +6,9 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from slipway.context import USAGE_ERROR, err, say
+from slipway.cli_identity import AsOption
+from slipway.cli_ops import ask_signed
+from slipway.context import USAGE_ERROR, NatsUrlOption, err, say
 
 policy_app = typer.Typer(help="The gatekeeper's policy files (infra/policies/).", no_args_is_help=True)
 
@@ -50,3 +52,19 @@ def check(
     levels = ", ".join(f"{name} from {score}" for name, score in policy.risk.levels.items())
     say(f"risk levels: {levels}; {len(policy.windows.windows)} recurring window(s); "
         f"{len(policy.services.services)} catalogued service(s)")
+
+
+@policy_app.command("reload")
+def reload(
+    ctx: typer.Context,
+    reason: Annotated[str, typer.Option(help="Why; kept with your signature in the audit trail")] = "",
+    as_: AsOption = None,
+    nats_url: NatsUrlOption = None,
+) -> None:
+    """Have the running gatekeeper read its policy files now (release managers). A broken policy is refused with
+    file, line and field, and the last good one stays in force; the gatekeeper also reloads by itself when files change."""
+    from contracts.commands import ReloadPolicy
+    from contracts.subjects import CMD_RELOAD_POLICY
+
+    result = ask_signed(ctx, nats_url, CMD_RELOAD_POLICY, ReloadPolicy(reason=reason), as_)
+    say(f"[green]ok:[/] {escape(result.message)}")

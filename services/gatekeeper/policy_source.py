@@ -1,5 +1,6 @@
 """The policy in force: loaded at start, read again when its files change, the last good one kept on error."""
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -42,6 +43,27 @@ class PolicySource:
         self.last_error = None
         log.info("policy reloaded from %s", self.directory)
         return True
+
+    def reload(self) -> Policy:
+        """Load now, whatever changed (`slipway policy reload`); PolicyError leaves the last good one in force."""
+        stamp = self._files_stamp()
+        policy = load_policy(self.directory, self.catalogue)  # raises PolicyError: nothing replaced
+        self._policy, self._stamp, self.last_error = policy, stamp, None
+        return policy
+
+    def fingerprint(self) -> str:
+        """sha256 over the policy files' names and bytes: which policy decided, for the audit trail."""
+        digest = hashlib.sha256()
+        for path, *_ in self._files_stamp():
+            digest.update(path.encode() + b"\0")
+            try:
+                digest.update(Path(path).read_bytes())
+            except OSError:
+                continue
+        return "sha256:" + digest.hexdigest()
+
+    def files(self) -> list[str]:
+        return sorted(Path(path).name for path, *_ in self._files_stamp())
 
     def _files_stamp(self) -> tuple:
         paths = sorted(self.directory.glob("*.y*ml")) + ([self.catalogue] if self.catalogue else [])

@@ -81,6 +81,7 @@ SIGNED_CAUSES: dict[str, tuple[str, tuple[str, ...]]] = {
     "IncidentOpened": (subjects.CMD_OPEN_INCIDENT, ("environment", "severity", "summary")),
     "IncidentResolved": (subjects.CMD_RESOLVE_INCIDENT, ("incident_id",)),
     "ApprovalRecorded": (subjects.CMD_APPROVE, ("release_id", "comment")),
+    "PolicyReloaded": (subjects.CMD_RELOAD_POLICY, ("reason",)),
     "ReleaseRejected": (subjects.CMD_REJECT, ("release_id", "comment")),
     "PostImplementationReviewRecorded": (subjects.CMD_RECORD_PIR, ("release_id", "summary", "actions", "risk_factors")),
 }

@@ -174,3 +174,29 @@ async def test_a_release_waits_for_its_change_record_and_is_refused_without_one(
         given = await people.send("cmo", subjects.CMD_APPROVE_CHANGE, ApproveChangeRecord(number=number, comment="go"))
         assert given.ok, given.message
         await watcher.wait_type("ReleaseApproved", release_id=named.release_id)
+
+
+async def test_policy_reload_refuses_a_broken_file_keeps_the_last_good_one_and_records_a_good_one(
+    settings: Settings, watcher: EventWatcher, artifact: Path, people: People
+) -> None:
+    from contracts.commands import ReloadPolicy
+
+    async with running(build(settings)):
+        (settings.policy_dir / "concurrency.yaml").write_text("default: 100\nenvironmentz: {prod: 1}\n")
+        broken = await people.send("alice", subjects.CMD_RELOAD_POLICY, ReloadPolicy(reason="typo test"))
+        assert not broken.ok and "concurrency.yaml:2" in broken.message and "environmentz" in broken.message
+        assert "the last good one stays" in broken.message
+        await watcher.wait_type("CommandRefused", command=subjects.CMD_RELOAD_POLICY)
+        # The last good policy still decides.
+        still = verified(artifact, "6.0.0")
+        await publish_event(settings.nats_url, still)
+        await watcher.wait_type("ReleaseApproved", release_id=still.release_id)
+
+        (settings.policy_dir / "concurrency.yaml").write_text("default: 50\n")
+        good = await people.send("alice", subjects.CMD_RELOAD_POLICY, ReloadPolicy(reason="raise the limit"))
+        assert good.ok, good.message
+        reloaded = await watcher.wait_type("PolicyReloaded")
+        assert (reloaded["actor"], reloaded["reason"]) == ("person:alice", "raise the limit")
+        assert reloaded["fingerprint"] == good.data["fingerprint"] and "concurrency.yaml" in reloaded["files"]
+        by_sre = await people.send("sam", subjects.CMD_RELOAD_POLICY, ReloadPolicy())
+        assert not by_sre.ok and "role release-manager needed" in by_sre.message
