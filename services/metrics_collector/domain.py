@@ -447,7 +447,8 @@ def state_of(event: Payload) -> str | None:
         # What it waits for, in the gatekeeper's words: approvals still missing, a window, an incident, a slot.
         waits = str(event.get("waiting_for", "waiting")).replace("-", " ")
         missing = event.get("outstanding") or []
-        return f"{waits}" + (f": needs {'; '.join(map(str, missing))}" if missing else "")
+        expected = f" (expected to start at {event['until']})" if event.get("until") else ""
+        return f"{waits}{expected}" + (f": needs {'; '.join(map(str, missing))}" if missing else "")
     if kind == "ApprovalRecorded":
         return f"approval by {event.get('actor', '?')} recorded"
     if kind == "ReleaseRejected":

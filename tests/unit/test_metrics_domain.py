@@ -353,3 +353,14 @@ def test_a_paused_release_shows_its_incident_until_it_resumes_or_ends() -> None:
     rolled_back = evt("RollbackCompleted", "r", at(minutes=30), root_cause="step 1 failed")
     (only,) = release_states([*started, rolled_back])
     assert only.state == "rolled back"
+
+
+def test_a_waiting_release_says_what_it_waits_for_and_when_it_is_expected_to_start() -> None:
+    from services.metrics_collector.domain import state_of
+
+    queued = {"type": "ReleaseWaiting", "waiting_for": "queued-for-window", "until": "2026-11-28T02:00:00+00:00",
+              "summary": "window nightly-batch", "outstanding": []}
+    assert state_of(queued) == "queued for window (expected to start at 2026-11-28T02:00:00+00:00)"
+    pending = {"type": "ReleaseWaiting", "waiting_for": "pending-approval", "until": None,
+               "outstanding": ["1 x security (major release readiness sign-off)"]}
+    assert state_of(pending) == "pending approval: needs 1 x security (major release readiness sign-off)"
