@@ -49,7 +49,6 @@ def request(
     data_dir: DataDirOption = None,
 ) -> None:
     """Publish a ReleaseRequested built from FILE and/or flags (flags win), then follow it."""
-    from contracts.events import ReleaseRequested
     from slipway.releases import build_release
 
     g = globals_of(ctx, nats_url, data_dir)

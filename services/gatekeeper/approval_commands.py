@@ -13,7 +13,7 @@ from libs.commands import Refused, Signed
 from services.gatekeeper import workflow_store as ws
 from services.gatekeeper.rules.approvals import approval_refusal, required_approvals
 from services.gatekeeper.rules.evaluate import Verdict
-from services.gatekeeper.workflow import SOURCE, ReleaseWorkflow, candidate_of, snapshot
+from services.gatekeeper.workflow import SOURCE, ReleaseWorkflow, candidate_of
 
 
 def is_requester(actor: str, requested_by: str) -> bool:
@@ -35,8 +35,7 @@ class ApprovalCommands:
                 if is_requester(by.actor, candidate.requester):
                     raise Refused(f"four eyes: {by.actor} requested release {workflow.release_id} and may not "
                                   f"approve it", *_scope(workflow))
-                state = await snapshot(tx, workflow.environment, [workflow.release_id], now)
-                decision = await self.workflow.decision(tx, workflow, now)
+                state, decision = await self.workflow.judged(tx, workflow, now)
                 # Needs as evaluated, including an exception role when a window or freeze blocks it.
                 needs = [*required_approvals(candidate, self.workflow.policy.current(), decision.risk),
                          *[n for n in decision.outstanding if n.purpose.startswith("exception")]]

@@ -143,6 +143,10 @@ class ReleaseWorkflow:
     # --- the decision ------------------------------------------------------------------------
 
     async def decision(self, tx: Transaction, workflow: ws.Workflow, now: datetime) -> Decision:
+        return (await self.judged(tx, workflow, now))[1]
+
+    async def judged(self, tx: Transaction, workflow: ws.Workflow, now: datetime) -> tuple[GateState, Decision]:
+        """The state the rules read and what they decide from it: checking an approval needs both."""
         self.policy.refresh()  # a few stat calls: every decision uses the policy as it is on disk now
         state = await snapshot(tx, workflow.environment, [workflow.release_id], now)
         # Reviews owed and their risk factors (rules.readiness, rules.risk); what is owed follows from policy.
@@ -150,7 +154,7 @@ class ReleaseWorkflow:
         candidate = candidate_of(workflow)
         if (number := candidate.terms.change) is not None:
             state = await self._with_change(state, number)
-        return evaluate(candidate, self.policy.current(), state, now)
+        return state, evaluate(candidate, self.policy.current(), state, now)
 
     async def _with_change(self, state: GateState, number: str) -> GateState:
         try:

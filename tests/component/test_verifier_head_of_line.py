@@ -1,7 +1,6 @@
 """A slow, hanging or huge artifact costs its own release its deadline and other releases nothing."""
 
 import asyncio
-import os
 import statistics
 import time
 from collections.abc import AsyncIterator

@@ -91,7 +91,7 @@ async def test_a_held_release_is_resumed_and_another_aborted_through_the_cli(
         intruder = await cli(stack, "release", "abort", first.release_id, "--reason", "mine now", "--as", "dora")
         assert intruder.returncode == 1, intruder.stdout + intruder.stderr
         assert ('NATS refused person:dora: permissions violation for publish to '
-                f'"slipway.cmd.rollback.abort_release.payments.shop"') in " ".join(intruder.stderr.split()), intruder.stderr
+                '"slipway.cmd.rollback.abort_release.payments.shop"') in " ".join(intruder.stderr.split()), intruder.stderr
         resumed = await cli(stack, "release", "resume", first.release_id, "--comment", "quiet hour, checked by hand",
                             "--as", "ana")
         assert resumed.returncode == 0, resumed.stdout + resumed.stderr

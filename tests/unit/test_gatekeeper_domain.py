@@ -1,25 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from contracts.envelope import ITEMS_MAX
-from contracts.events import ReleaseBlocked
-from contracts.release import ReleaseClass, ReleaseSpec
 from services.gatekeeper.domain import Freeze, freeze_problem
 
 NOW = datetime(2024, 11, 29, 12, 0, tzinfo=UTC)
-
-
-def spec(release_class: str = "standard") -> ReleaseSpec:
-    return ReleaseSpec.model_validate({
-        "version": "2.0.0",
-        "team": "payments",
-        "artifact": {"uri": "/tmp/app.pyz", "digest": "sha256:" + "a" * 64},
-        "commit": {"sha": "abc1234", "committed_at": NOW - timedelta(hours=1)},
-        "release_class": release_class,
-        "strategy": {"kind": "all-at-once"},
-        "requested_by": "ci:test",
-    })
 
 
 def freeze(environment: str = "prod", *, starts: timedelta = timedelta(hours=-1), ends: timedelta = timedelta(hours=2),
