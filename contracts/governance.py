@@ -2,8 +2,8 @@
 
 Change records come from slipway's own registry (people create and approve them) or from an ITSM
 tool (a ServiceNow `change_request`); incidents are opened by people or by a monitoring tool's
-PagerDuty Events API v2 webhook. Neither is about one release: their events are scoped with
-GOVERNANCE_SERVICE and, when they name no environment, ANY_ENVIRONMENT.
+PagerDuty Events API v2 webhook. Neither is about one release: their events are StandaloneEvents
+(contracts.events), which carry no release envelope.
 """
 
 from enum import StrEnum
@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 from contracts.envelope import Model, Name, ReleaseId, ZonedDatetime
 
-GOVERNANCE_SERVICE = "all-services"
+# What version 1 of those events put in the release envelope they had to fake (see StandaloneEvent.from_v1).
 ANY_ENVIRONMENT = "all-environments"
 # ServiceNow numbers change requests CHG followed by digits (CHG0030001); slipway's own registry does the same.
 CHANGE_NUMBER_PATTERN = r"^CHG[0-9]{1,32}$"

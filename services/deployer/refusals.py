@@ -4,7 +4,7 @@ import re
 
 from pydantic import BaseModel
 
-from contracts.envelope import Event
+from contracts.envelope import ReleaseEvent
 from contracts.events import AlertRaised, Severity
 from contracts.release import TEAM_PATTERN
 
@@ -19,7 +19,7 @@ def alert_for_refused(refused: BaseModel | None, reason: str) -> AlertRaised:
     aimed at), else to `unknown`; the refusal itself is already on the bus as EventRefused.
     """
     team = getattr(refused, "team", None) or getattr(getattr(refused, "release", None), "team", None)
-    about = refused if isinstance(refused, Event) else None
+    about = refused if isinstance(refused, ReleaseEvent) else None
     kind = about.type if about else "a message"
     return AlertRaised(
         release_id=about.release_id if about else UNKNOWN,

@@ -72,7 +72,7 @@ class ApprovalCommands:
     async def _waiting(self, tx, release_id: str, pending_only: bool) -> ws.Workflow:  # noqa: ANN001 - Transaction
         workflow = await ws.get_workflow(tx.session, release_id)
         if workflow is None:
-            raise Refused(f"no release {release_id} has reached the gatekeeper", release_id, "unknown", "unknown")
+            raise Refused(f"no release {release_id} has reached the gatekeeper", release_id)
         if workflow.state in ws.FINAL:
             raise Refused(f"release {release_id} is not waiting: it was {workflow.state}", *_scope(workflow))
         if pending_only and workflow.state != Verdict.PENDING_APPROVAL.value:
@@ -98,5 +98,5 @@ class ApprovalCommands:
                              data={"approvals": rows[:50]})
 
 
-def _scope(workflow: ws.Workflow) -> tuple[str, str, str]:
-    return workflow.release_id, workflow.service, workflow.environment
+def _scope(workflow: ws.Workflow) -> tuple[str, str]:
+    return workflow.release_id, workflow.environment

@@ -67,7 +67,7 @@ async def add_evidence(session: AsyncSession, submitted: EvidenceSubmitted) -> b
         return False
     await session.execute(evidence.insert().values(
         event_id=submitted.event_id, digest=submitted.digest, kind=submitted.kind, outcome=submitted.outcome,
-        passed=submitted.passed, team=submitted.team, service=submitted.service, url=submitted.url,
+        passed=submitted.passed, team=submitted.team, service=submitted.service or "", url=submitted.url,
         actor=submitted.actor, at=submitted.finished_at or submitted.occurred_at,
     ))
     return True

@@ -47,8 +47,7 @@ class PirCommands:
                 owed = next((o for o in await pir_store.owed(tx.session, self._classes(), workflow.service)
                              if o.release_id == release_id), None)
             if problem := record_refusal(release_id, workflow is not None, owed, existing):
-                scope = (workflow.service, workflow.environment) if workflow else ("unknown", "unknown")
-                raise Refused(problem, release_id, *scope)
+                raise Refused(problem, release_id, workflow.environment if workflow else None)
             assert workflow is not None and owed is not None
             review = Review(
                 release_id=release_id, service=workflow.service, environment=workflow.environment,

@@ -202,7 +202,9 @@ def _timed(events: Iterable[Payload]) -> list[tuple[datetime, Payload]]:
 def _by_release(timed: Iterable[tuple[datetime, Payload]]) -> dict[str, list[tuple[datetime, Payload]]]:
     releases: dict[str, list[tuple[datetime, Payload]]] = defaultdict(list)
     for at, e in timed:
-        releases[str(e.get("release_id", ""))].append((at, e))
+        # Events not about a release (freezes, incidents, policy, refusals) name none since schema version 2.
+        if release_id := e.get("release_id"):
+            releases[str(release_id)].append((at, e))
     return releases
 
 

@@ -452,7 +452,7 @@ async def test_a_held_release_is_resumed_by_a_person_step_by_step_until_it_succe
         reason = (f"person:eve may resume_release only releases of their own teams (checkout); release {rid} is of "
                   "team payments (role sre acts on every team)")
         assert (not_theirs.ok, not_theirs.message) == (False, f"refused: {reason}")
-        assert (await watcher.wait_type("CommandRefused", release_id=rid))["reason"] == reason
+        assert (await watcher.wait_type("CommandRefused", about=rid))["reason"] == reason
         assert await hold_of(settings, rid) == hold and await routes(http, router) == {"2.0.0": 10, "1.0.0": 90}
 
         answer = await resume(people, rid)

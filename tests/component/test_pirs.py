@@ -81,7 +81,7 @@ async def test_a_failed_prod_deployment_holds_the_next_major_release_until_its_r
         ):
             answer = await people.send(name, subjects.CMD_RECORD_PIR, RecordPir(release_id=release_id, **review))
             assert not answer.ok and reason in answer.message, answer.message
-            refused = await watcher.wait_type("CommandRefused", release_id=release_id, actor=f"person:{name}")
+            refused = await watcher.wait_type("CommandRefused", about=release_id, actor=f"person:{name}")
             assert refused["command"] == subjects.CMD_RECORD_PIR and reason in refused["reason"]
         assert not watcher.matching(lambda _s, b: b.get("type") == "PostImplementationReviewRecorded")
         assert await owed(settings) == [first.release_id]
@@ -102,7 +102,7 @@ async def test_a_failed_prod_deployment_holds_the_next_major_release_until_its_r
 
         again = await people.send("sam", subjects.CMD_RECORD_PIR, RecordPir(release_id=first.release_id, **review))
         assert not again.ok and "was already recorded by person:sam" in again.message
-        twice = await watcher.wait_type("CommandRefused", release_id=first.release_id, actor="person:sam")
+        twice = await watcher.wait_type("CommandRefused", about=first.release_id, actor="person:sam")
         assert "was already recorded by person:sam" in twice["reason"]
         assert len(watcher.matching(lambda _s, b: b.get("type") == "PostImplementationReviewRecorded")) == 1
         listed = await send_command(settings.nats_url, subjects.CMD_LIST_PIRS, ListPirs(service="shop"))
