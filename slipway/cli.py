@@ -15,6 +15,7 @@ from rich.table import Table
 from slipway.alerts import alerts_app
 from slipway.cli_governance import change_app, incident_app
 from slipway.cli_approvals import approvals, approve, reject
+from slipway.cli_env import env_app
 from slipway.cli_evidence import evidence_app
 from slipway.cli_identity import identity_app
 from slipway.cli_ops import audit_app, freeze_app, metrics_app, status
@@ -43,6 +44,7 @@ app.add_typer(incident_app, name="incident")
 app.add_typer(pir_app, name="pir")
 release_app.command("show")(release_show)
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(env_app, name="env")
 app.command("status")(status)
 app.command("approve")(approve)
 app.command("reject")(reject)
