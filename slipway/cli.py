@@ -22,6 +22,7 @@ from slipway.cli_ops import audit_app, freeze_app, metrics_app, status
 from slipway.cli_pir import pir_app, release_show
 from slipway.cli_policy import policy_app
 from slipway.cli_release import release_app
+from slipway.cli_strategy import strategy_app
 from slipway.context import (
     DataDirOption, Globals, NatsUrlOption, default_data_dir, err, fail, globals_of, out, say,
 )
@@ -45,6 +46,7 @@ app.add_typer(pir_app, name="pir")
 release_app.command("show")(release_show)
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(env_app, name="env")
+app.add_typer(strategy_app, name="strategy")
 app.command("status")(status)
 app.command("approve")(approve)
 app.command("reject")(reject)
