@@ -82,3 +82,25 @@ def parity(
     if refused:
         fail(f"{len(refused)} difference(s) between {left} and {right} not marked allowed", 1)
     say(f"[green]ok:[/] {left} and {right} differ only where allowed ({len(found)} difference(s))")
+
+
+@env_app.command("drift")
+def drift(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="An environment, e.g. prod")],
+    as_: AsOption = None,
+    nats_url: NatsUrlOption = None,
+) -> None:
+    """Have the deployer compare what runs in ENV with its declaration now (SREs, release managers); each drifted
+    service is recorded as DriftDetected. Exit 1 when something drifted."""
+    from contracts.commands import CheckDrift
+    from contracts.subjects import CMD_CHECK_DRIFT
+
+    result = ask_signed(ctx, nats_url, CMD_CHECK_DRIFT, CheckDrift(environment=name), as_)
+    for service, findings in result.data.get("drift", {}).items():
+        for finding in findings:
+            say(f"{escape(service)}: [red]{escape(finding['kind'])}[/] expected {escape(finding['expected'])}, "
+                f"actual {escape(finding['actual'])}: {escape(finding['detail'])}")
+    if result.data.get("drift"):
+        fail(result.message, 1)
+    say(f"[green]ok:[/] {escape(result.message)}")

@@ -6,7 +6,7 @@ from pydantic import BaseModel
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
-from contracts.commands import ResumeRelease
+from contracts.commands import CheckDrift, ResumeRelease
 from contracts.events import ReleaseApproved, RollbackRequested, RolloutPauseChange, StepVerdict
 from libs.artifact_sources import ArtifactSources
 from libs.artifacts import FetchLimits
@@ -15,6 +15,7 @@ from libs.commands import serve_signed_command
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.deployer.artifacts import ArtifactStore
+from services.deployer.environments import Drift, Every
 from services.deployer.handlers import ON_APPROVED, ON_ROLLBACK, ON_VERDICT, Handlers
 from services.deployer.local.driver import LocalDriver
 from services.deployer.pauses import ON_PAUSE, Pauses
@@ -46,7 +47,10 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
         consume(runtime.broker, settings, subject=subject, durable=durable, model=model, handle=handle,
                 on_refused=alert_refused)
     serve_signed_command(runtime, subjects.CMD_RESUME_RELEASE, ResumeRelease, handlers.resume_release)
+    drift = Drift(runtime, settings.environments_dir, driver.is_alive)  # slipway env drift, and on a schedule
+    serve_signed_command(runtime, subjects.CMD_CHECK_DRIFT, CheckDrift, drift.check_drift)
+    environments = Every(settings.drift_interval_s, drift.scheduled)
     # Reconciled before the consumers start, so a redelivered approval finds what already runs.
-    runtime.on_start.extend([upkeep.reconcile, upkeep.start])
-    runtime.on_stop.append(upkeep.stop)
+    runtime.on_start.extend([upkeep.reconcile, upkeep.start, environments.start])
+    runtime.on_stop.extend([upkeep.stop, environments.stop])
     return build_app(runtime)
