@@ -179,3 +179,20 @@ def _shared_with_production(loaded: dict[str, tuple[Path, Environment, dict[KeyP
                 yield Problem(str(path), line_of(lines, ("data_sources", index, "name")), f"data_sources.{index}.name",
                               f"{source.name} is used by production environment {owner}; non-production environment "
                               f"{name} may not use it (isolation)")
+
+
+class DeclarationSource:
+    """The declarations in a directory, read again only when a file there changed (a few `stat` calls a read)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._stamp: tuple | None = None
+        self._declarations: Declarations | None = None
+
+    def current(self) -> Declarations:
+        """What the files say now; PolicyError when one is broken (and again at every read until it is fixed)."""
+        stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(self.directory.glob("*.y*ml")))
+        if self._declarations is None or stamp != self._stamp:
+            self._declarations = None  # a broken file is reported at every read, not hidden by the last good one
+            self._declarations, self._stamp = load_environments(self.directory), stamp
+        return self._declarations

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from contracts.commands import CheckDrift, CommandResult, SignedCommand
 from contracts.environment_events import DRIFT_SCOPE, DriftDetected, DriftFinding
 from libs.commands import Signed, refusal
-from libs.environments import Declarations, load_environments
+from libs.environments import DeclarationSource, Declarations
 from libs.policy_yaml import PolicyError
 from libs.runtime import Runtime
 from services.deployer import store
@@ -32,14 +32,17 @@ Findings = dict[tuple[str, str], list[DriftFinding]]  # (service, environment) -
 
 
 class Drift:
-    def __init__(self, runtime: Runtime, directory: Path, is_alive: Callable[[InstanceHandle], bool]) -> None:
-        self.runtime, self.directory, self.is_alive = runtime, directory, is_alive
+    def __init__(self, runtime: Runtime, directory: Path, is_alive: Callable[[InstanceHandle], bool],
+                 ignored: Callable[[], Awaitable[set[str]]] | None = None) -> None:
+        self.runtime, self.declared, self.is_alive = runtime, DeclarationSource(directory), is_alive
+        self.ignored = ignored  # environments nobody should run anything in any more (expired previews)
         self._last: Findings = {}  # what the last scheduled round found, to record only changes
 
     async def compare(self, declarations: Declarations, environment: str | None = None) -> Findings:
         """Every service the store records (in `environment`, or everywhere) with what differs; [] when nothing."""
+        gone = await self.ignored() if self.ignored is not None else set()
         return {key: drift(declarations.get(key[1]), key[1], running)
-                for key, running in (await self.running(environment)).items()}
+                for key, running in (await self.running(environment)).items() if key[1] not in gone}
 
     async def running(self, environment: str | None) -> dict[tuple[str, str], Running]:
         async with self.runtime.db.transaction() as tx:
@@ -64,7 +67,7 @@ class Drift:
 
     async def check_drift(self, command: CheckDrift, by: Signed) -> CommandResult:
         try:
-            declarations = load_environments(self.directory)
+            declarations = self.declared.current()
         except PolicyError as broken:
             return refusal("the environment declarations cannot be read: " +
                            "; ".join(str(p) for p in broken.problems[:20]))
@@ -79,7 +82,7 @@ class Drift:
 
     async def scheduled(self) -> None:
         try:
-            declarations = load_environments(self.directory)
+            declarations = self.declared.current()
         except PolicyError as broken:
             log.error("drift not checked: the environment declarations cannot be read: %s", broken)
             return

@@ -86,3 +86,22 @@ async def test_the_schedule_records_drift_once_it_appears(
         found = await watcher.wait_type("DriftDetected", trigger="schedule", timeout=10)
         assert (found["service"], found["actor"], found["signed_command"]) == ("shop", "deployer", None)
         assert [(f["kind"], f["expected"], f["actual"]) for f in found["findings"]] == [("instances", "4", "1")]
+
+
+async def test_slipway_env_drift_prints_the_findings_and_exits_1(
+    drift_settings: Settings, watcher: EventWatcher, tmp_path: Path
+) -> None:
+    from tests.component.test_cli_identity import slipway
+
+    data, url = drift_settings.data_dir, ["--nats-url", drift_settings.nats_url]
+    assert (await slipway(data, "identity", "create", "rita", "--roles", "release-manager"))[0] == 0
+    artifact = build_sample("1.0.0", tmp_path / "dist")
+    async with running(build(drift_settings)):
+        await deploy_live(drift_settings, watcher, artifact, "1.0.0")
+        code, out, err = await slipway(data, "env", "drift", "prod", "--as", "rita", *url)
+        assert code == 1, (out, err)
+        assert "shop: instances expected 4, actual 1: shop 1.0.0: 1 instance(s) running, 4 declared (eu-west 2, " \
+               "us-east 2)" in out
+        assert "1 of 1 service(s) in prod drifted from the declaration" in err
+        code, out, err = await slipway(data, "env", "drift", "staging", "--as", "rita", *url)
+        assert (code, out.strip()) == (0, "ok: no drift in staging (nothing runs there)"), err
