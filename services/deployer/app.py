@@ -12,10 +12,11 @@ from libs.artifact_sources import ArtifactSources
 from libs.artifacts import FetchLimits
 from libs.bus import consume
 from libs.commands import serve_signed_command
+from libs.periodic import Every
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.deployer.artifacts import ArtifactStore
-from services.deployer.environments import Drift, Every
+from services.deployer.environments import Drift
 from services.deployer.handlers import ON_APPROVED, ON_ROLLBACK, ON_VERDICT, Handlers
 from services.deployer.local.driver import LocalDriver
 from services.deployer.pauses import ON_PAUSE, Pauses

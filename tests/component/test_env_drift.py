@@ -1,7 +1,6 @@
 """Drift over NATS: the deployer (real nats-server, real SQLite, a real sample-app process) compares what runs with
 edited declarations on demand (`slipway env drift`, a signed CheckDrift) and on its schedule."""
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,15 +16,11 @@ from tests.component.test_deployer import deploy_live
 from tests.conftest import running
 from tests.support.people import People
 from tests.support.watch import EventWatcher
-
-SHIPPED = Path(__file__).resolve().parents[2] / "infra" / "environments"
-
+from tests.support.yaml_files import copy_of
 
 @pytest.fixture
 def envs(tmp_path: Path) -> Path:
-    copy = tmp_path / "environments"
-    shutil.copytree(SHIPPED, copy)
-    return copy
+    return copy_of("environments", tmp_path)
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Preview environments in the deployer (real nats-server, real SQLite, real sample-app processes): the quota of
 concurrent previews refuses one more, and a preview past its ttl is torn down and recorded."""
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,14 +17,11 @@ from tests.conftest import running
 from tests.support.poll import eventually
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
-
-SHIPPED = Path(__file__).resolve().parents[2] / "infra" / "environments"
-
+from tests.support.yaml_files import copy_of
 
 @pytest.fixture
 def preview_settings(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
-    envs = tmp_path / "environments"
-    shutil.copytree(SHIPPED, envs)
+    envs = copy_of("environments", tmp_path)
     template = envs / "preview.yaml"
     template.write_text(template.read_text().replace("ttl: 4h", "ttl: 4s").replace("max_concurrent: 3",
                                                                                   "max_concurrent: 1"))

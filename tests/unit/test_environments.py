@@ -1,6 +1,5 @@
 """Environment declarations: loading with file/line/field errors, isolation, quotas, parity and the `slipway env` CLI."""
 
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,31 +10,20 @@ from libs.env_parity import parity
 from libs.environments import load_environments
 from libs.policy_yaml import PolicyError
 from slipway.cli import app
+from tests.support.yaml_files import INFRA, copy_of, edit, line_of
 
-SHIPPED = Path(__file__).resolve().parents[2] / "infra" / "environments"
+SHIPPED = INFRA / "environments"
 
 
 @pytest.fixture
 def envs(tmp_path: Path) -> Path:
-    copy = tmp_path / "environments"
-    shutil.copytree(SHIPPED, copy)
-    return copy
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
+    return copy_of("environments", tmp_path)
 
 
 def problems(directory: Path) -> list[str]:
     with pytest.raises(PolicyError) as broken:
         load_environments(directory)
     return [str(p) for p in broken.value.problems]
-
-
-def line_of(path: Path, text: str) -> int:
-    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
 def test_the_shipped_declarations_load_with_regions_in_order_and_a_preview_template() -> None:
