@@ -50,6 +50,8 @@ def check(
         fail(f"{path}: no such file or directory", USAGE_ERROR)
     declarations = _declarations(path if path.is_dir() else path.parent)
     names = sorted(declarations.environments) if path.is_dir() else [path.stem]
+    if not names:
+        fail(f"{path}: no environment declarations (*.yaml) there", USAGE_ERROR)
     for name in names:
         env = declarations.environments[name]
         kind = "production" if env.production else f"non-production, quota {env.quotas.max_instances} instance(s)"

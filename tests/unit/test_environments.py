@@ -101,3 +101,7 @@ def test_env_cli_check_show_and_parity(envs: Path) -> None:
     edit(envs / "staging.yaml", "name: orders-db-staging", "name: orders-db-prod")
     refused = runner.invoke(app, ["env", "check", str(envs / "staging.yaml")])
     assert refused.exit_code == 2 and "used by production environment prod" in refused.output, refused.output
+    empty = runner.invoke(app, ["env", "check", str(envs.parent / "nowhere")])
+    assert empty.exit_code == 2 and "no such file or directory" in empty.output
+    (envs.parent / "empty").mkdir()
+    assert runner.invoke(app, ["env", "check", str(envs.parent / "empty")]).exit_code == 2
