@@ -36,6 +36,9 @@ for _role in APPROVING_ROLES:
                                                                    subjects.CMD_CREATE_CHANGE}
 # Policy changes take effect on a release manager's word (and by themselves when the files change).
 ROLE_COMMANDS[Role.RELEASE_MANAGER] = ROLE_COMMANDS[Role.RELEASE_MANAGER] | {subjects.CMD_RELOAD_POLICY}
+# Comparing what runs with the declarations records what it finds: those who run environments ask for it.
+for _role in (Role.SRE, Role.RELEASE_MANAGER):
+    ROLE_COMMANDS[_role] = ROLE_COMMANDS[_role] | {subjects.CMD_CHECK_DRIFT}
 TEAM_SCOPED_COMMANDS = frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE})
 ALL_TEAMS_ROLES = (Role.SRE,)
 

@@ -82,6 +82,7 @@ SIGNED_CAUSES: dict[str, tuple[str, tuple[str, ...]]] = {
     "IncidentResolved": (subjects.CMD_RESOLVE_INCIDENT, ("incident_id",)),
     "ApprovalRecorded": (subjects.CMD_APPROVE, ("release_id", "comment")),
     "PolicyReloaded": (subjects.CMD_RELOAD_POLICY, ("reason",)),
+    "DriftDetected": (subjects.CMD_CHECK_DRIFT, ("environment",)),
     "ReleaseRejected": (subjects.CMD_REJECT, ("release_id", "comment")),
     "PostImplementationReviewRecorded": (subjects.CMD_RECORD_PIR, ("release_id", "summary", "actions", "risk_factors")),
 }

@@ -88,9 +88,10 @@ async def outcome(watcher: EventWatcher, release_id: str) -> dict:
     return body
 
 
-async def deploy_live(settings: Settings, watcher: EventWatcher, artifact: Path, version: str) -> StepStarted:
+async def deploy_live(settings: Settings, watcher: EventWatcher, artifact: Path, version: str,
+                      environment: str = "prod") -> StepStarted:
     """A first, all-at-once deployment taken to success; returns its (only) step."""
-    approved = approve(release_for(artifact, version))
+    approved = approve(release_for(artifact, version, environment=environment))
     await publish_event(settings.nats_url, approved)
     step = await step_seen(watcher, approved.release_id, 0)
     await publish_event(settings.nats_url, verdict_for(step))
