@@ -126,6 +126,8 @@ COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
     subjects.CMD_RECORD_PIR: (governance.RecordPir, GATEKEEPER),
     subjects.CMD_LIST_PIRS: (governance.ListPirs, GATEKEEPER),
     subjects.CMD_SHOW_RELEASE: (governance.ShowRelease, GATEKEEPER),
+    subjects.CMD_LIST_INVENTORY: (governance.ListInventory, GATEKEEPER),
+    subjects.CMD_LIST_EVIDENCE: (governance.ListEvidence, GATEKEEPER),
 }
 COMMAND_REPLY = commands.CommandResult
 

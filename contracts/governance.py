@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from contracts.envelope import Model, Name, ReleaseId, ZonedDatetime
+from contracts.release import DIGEST_PATTERN
 
 # What version 1 of those events put in the release envelope they had to fake (see StandaloneEvent.from_v1).
 ANY_ENVIRONMENT = "all-environments"
@@ -105,6 +106,18 @@ class ListPirs(Model):
     """Post-implementation reviews owed and recorded, newest first."""
 
     service: Name | None = None
+
+
+class ListInventory(Model):
+    """What version of each service is live where, as the gatekeeper learned it from the deployer's events."""
+
+    environment: Name | None = Field(default=None, description="Only this environment; none: every one")
+
+
+class ListEvidence(Model):
+    """The evidence CI systems recorded for one artifact digest, newest first."""
+
+    digest: str = Field(pattern=DIGEST_PATTERN, description="sha256:<64 lowercase hex>")
 
 
 class ShowRelease(Model):

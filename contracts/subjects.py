@@ -82,6 +82,8 @@ CMD_LIST_INCIDENTS = "slipway.cmd.gatekeeper.list_incidents"
 CMD_RECORD_PIR = "slipway.cmd.gatekeeper.record_pir"
 CMD_LIST_PIRS = "slipway.cmd.gatekeeper.list_pirs"
 CMD_SHOW_RELEASE = "slipway.cmd.gatekeeper.show_release"
+CMD_LIST_INVENTORY = "slipway.cmd.gatekeeper.list_inventory"
+CMD_LIST_EVIDENCE = "slipway.cmd.gatekeeper.list_evidence"
 
 
 def address(template: str, values: dict[str, str]) -> str:
