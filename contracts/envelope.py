@@ -104,7 +104,7 @@ class ReleaseEvent(Event):
 
     def model_post_init(self, context: Any) -> None:
         super().model_post_init(context)
-        if not self.correlation_id:
+        if not self.correlation_id and self.release_id:
             object.__setattr__(self, "correlation_id", self.release_id)
 
     @classmethod

@@ -389,14 +389,28 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+UNADDRESSED = "unknown"  # the subject token of an alert's team or service when it could not be told
+
+
 class AlertRaised(ReleaseEvent):
-    """Published on slipway.alert.<severity>.<team>.<service> for on-call engineers."""
+    """Published on slipway.alert.<severity>.<team>.<service> for on-call engineers.
+
+    Nearly always about a release. One about a message too broken to name its release (a refused,
+    unreadable approval) leaves release_id, service, environment and team out, and travels with
+    `unknown` as the team and service tokens of its subject.
+    """
 
     subject: ClassVar[str] = "slipway.alert.{severity}.{team}.{service}"
+    release_id: ReleaseId | None = None  # type: ignore[assignment] - see the docstring
+    service: Name | None = None  # type: ignore[assignment]
+    environment: Name | None = None  # type: ignore[assignment]
     severity: Severity
-    team: Team
+    team: Team | None = None
     summary: Text
     details: dict[Annotated[str, Field(max_length=100)], float | Integer | Text] = Field(default={}, max_length=50)
+
+    def address(self) -> str:
+        return subjects.alert_subject(self.severity.value, self.team or UNADDRESSED, self.service or UNADDRESSED)
 
 
 class DeadLettered(Model):

@@ -77,3 +77,16 @@ def test_a_hostile_schema_version_is_refused_not_crashed_on() -> None:
     with pytest.raises(ValueError, match="schema_version"):
         FreezeDeclared.model_validate({"freeze_id": "f", "environment": "prod", "reason": "r", **WINDOW,
                                        "schema_version": "one"})
+
+
+def test_an_alert_about_an_unreadable_message_names_no_release_it_cannot_know() -> None:
+    from services.deployer.refusals import alert_for_refused
+
+    blind = alert_for_refused(None, "unsigned")
+    assert (blind.release_id, blind.service, blind.team, blind.correlation_id) == (None, None, None, "")
+    assert blind.address() == "slipway.alert.critical.unknown.unknown"
+    assert "release_id" not in blind.model_dump(exclude_none=True)
+    expired = ReleaseExpired(release_id="shop-1", service="shop", environment="prod", waited_for="approval", reason="r")
+    about = alert_for_refused(expired, "signed by person:mallory")
+    assert (about.release_id, about.service, about.correlation_id, about.causation_id) == (
+        "shop-1", "shop", "shop-1", expired.event_id)
