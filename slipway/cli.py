@@ -21,6 +21,7 @@ from slipway.cli_identity import identity_app
 from slipway.cli_ops import audit_app, freeze_app, metrics_app, status
 from slipway.cli_pir import pir_app, release_show
 from slipway.cli_inventory import evidence_list, inventory
+from slipway.cli_postmortem import postmortem_command
 from slipway.cli_policy import policy_app
 from slipway.cli_release import release_app
 from slipway.cli_strategy import strategy_app
@@ -53,6 +54,7 @@ app.command("approve")(approve)
 app.command("reject")(reject)
 app.command("approvals")(approvals)
 app.command("inventory")(inventory)
+app.command("postmortem")(postmortem_command)
 evidence_app.command("list")(evidence_list)
 
 
