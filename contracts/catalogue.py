@@ -128,6 +128,7 @@ COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
     subjects.CMD_SHOW_RELEASE: (governance.ShowRelease, GATEKEEPER),
     subjects.CMD_LIST_INVENTORY: (governance.ListInventory, GATEKEEPER),
     subjects.CMD_LIST_EVIDENCE: (governance.ListEvidence, GATEKEEPER),
+    subjects.CMD_CHECKLIST_REPORT: (governance.ChecklistReport, GATEKEEPER),
 }
 COMMAND_REPLY = commands.CommandResult
 

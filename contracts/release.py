@@ -105,6 +105,9 @@ class Requirement(Model):
         return versions
 
 
+ChecklistAnswer = Literal["done", "skipped", "not-applicable"]
+
+
 class ReleaseSpec(Model):
     version: Version
     team: Team
@@ -132,6 +135,10 @@ class ReleaseSpec(Model):
     incident: str | None = Field(default=None, max_length=128, pattern=ID_PATTERN,
                                  description="The incident an emergency release fixes")
     unplanned: bool = Field(default=False, description="Not in any plan: a fix for a user-facing problem (DORA rework)")
+    checklist: dict[Annotated[str, Field(pattern=NAME_PATTERN)], ChecklistAnswer] = Field(
+        default={}, max_length=50,
+        description="Answers to its class's readiness checklist (classes.yaml `checklist`): item -> done, skipped "
+        "or not-applicable; an item left out is unanswered")
 
     def traffic_steps(self) -> list[int]:
         """Weights the new version receives, step by step; all-at-once is one step of 100%."""

@@ -84,6 +84,7 @@ CMD_LIST_PIRS = "slipway.cmd.gatekeeper.list_pirs"
 CMD_SHOW_RELEASE = "slipway.cmd.gatekeeper.show_release"
 CMD_LIST_INVENTORY = "slipway.cmd.gatekeeper.list_inventory"
 CMD_LIST_EVIDENCE = "slipway.cmd.gatekeeper.list_evidence"
+CMD_CHECKLIST_REPORT = "slipway.cmd.gatekeeper.checklist_report"
 
 
 def address(template: str, values: dict[str, str]) -> str:

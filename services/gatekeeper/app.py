@@ -12,7 +12,7 @@ from libs.commands import serve_command, serve_signed_command
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.gatekeeper import (
-    change_commands, evidence, incident_commands, inventory_commands, inventory_store, pause_store, pir_commands,
+    change_commands, checklist_commands, evidence, incident_commands, inventory_commands, inventory_store, pause_store, pir_commands,
     policy_commands, workflow_store,
 )
 from services.gatekeeper.approval_commands import ApprovalCommands
@@ -55,6 +55,7 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
     pir_commands.register(runtime, workflow)  # post-implementation reviews and `release show`
     policy_commands.register(workflow, policy)  # slipway policy reload
     inventory_commands.register(runtime)  # slipway inventory, slipway evidence list
+    checklist_commands.register(runtime, policy)  # slipway checklist report
 
     async def load_policy() -> None:
         policy.load()  # a broken policy at start stops the gatekeeper with file, line and field
