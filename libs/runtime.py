@@ -71,7 +71,7 @@ def build_runtime(
 def build_app(runtime: Runtime) -> FastStream:
     async def start() -> None:
         runtime.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        await runtime.db.create_all(*runtime.metadatas)
+        await runtime.db.migrate(runtime.name, *runtime.metadatas)
         await ensure_streams(runtime.settings.nats_url, runtime.settings.credentials)
         await update_consumers(runtime.broker, runtime.settings.nats_url, runtime.settings.credentials)
         for hook in runtime.on_start:  # before consumers start, e.g. adopting what already runs

@@ -12,8 +12,8 @@ from libs.commands import serve_command, serve_signed_command
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.gatekeeper import (
-    change_commands, checklist_commands, evidence, incident_commands, inventory_commands, inventory_store, pause_store, pir_commands,
-    policy_commands, workflow_store,
+    change_commands, change_store, checklist_commands, evidence, incident_commands, incident_store, inventory_commands,
+    inventory_store, pause_store, pir_commands, pir_store, policy_commands, workflow_store,
 )
 from services.gatekeeper.approval_commands import ApprovalCommands
 from services.gatekeeper.handlers import CONSUMER, DEPLOYMENTS_CONSUMER, ROLLBACKS_CONSUMER, DeploymentNews, Handlers
@@ -22,10 +22,14 @@ from services.gatekeeper.rollout_pauses import RolloutPauses
 from services.gatekeeper.store import metadata
 from services.gatekeeper.workflow import ReleaseWorkflow
 
+# Its tables, as its migration history (migrations/<service>/) creates them.
+METADATAS = (metadata, workflow_store.metadata, pause_store.metadata, inventory_store.metadata,
+             change_store.metadata, pir_store.metadata, incident_store.metadata)
+
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
     runtime = build_runtime(
-        "gatekeeper", settings, [metadata, workflow_store.metadata, pause_store.metadata, inventory_store.metadata],
+        "gatekeeper", settings, METADATAS,
         exporter=exporter,
     )
     policy = PolicySource(settings.policy_dir, settings.service_catalogue)

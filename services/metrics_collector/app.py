@@ -14,9 +14,12 @@ from services.metrics_collector.store import metadata
 
 NAME = "metrics-collector"
 
+# Its tables, as its migration history (migrations/<service>/) creates them.
+METADATAS = (metadata,)
+
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
-    runtime = build_runtime(NAME, settings, metadatas=[metadata], exporter=exporter)
+    runtime = build_runtime(NAME, settings, metadatas=METADATAS, exporter=exporter)
     handlers = Handlers(runtime)
     broker = runtime.broker
 
