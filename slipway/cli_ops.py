@@ -127,6 +127,7 @@ def status(
     """Releases and where each one stands."""
     from contracts.commands import QueryReleases
     from contracts.subjects import CMD_RELEASE_STATUS
+    from slipway.stages import stages
 
     try:
         query = command(QueryReleases, release_id=release_id, limit=limit)
@@ -139,9 +140,13 @@ def status(
         raise typer.Exit(1 if release_id else 0)
     out.print(render.releases_table(releases))
     if release_id and len(releases) == 1 and isinstance(releases[0].get("history"), list):
-        for event in releases[0]["history"]:
-            if isinstance(event, dict):
-                say(render.event_line(event))
+        history = [event for event in releases[0]["history"] if isinstance(event, dict)]
+        if found := stages(history):
+            out.print(render.titled_table("stages", ("stage", "started", "took", "outcome", "detail"), [
+                (s.name, render.clock(s.started.isoformat() if s.started else None), render.duration(s.seconds),
+                 s.outcome, s.detail or "-") for s in found]))
+        for event in history:
+            say(render.event_line(event))
 
 
 @freeze_app.command("create")

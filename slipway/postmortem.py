@@ -7,15 +7,14 @@ service is named as itself. Times are the events' own (`occurred_at`), offsets f
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from slipway.render import percent
+from slipway.timeline import Event, event_time, in_time_order, seconds_between
 
-Event = dict[str, Any]
 RolesOf = Callable[[str], tuple[str, ...] | None]  # identity id -> its roles, None when not known
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # sorts an event without a readable time first
 FAILING = ("fail",)
 PIPELINE_EVENTS = ("ReleaseRequested", "EvidenceSubmitted")  # what a CI pipeline publishes itself, whatever tool it uses
 ENDINGS = ("DeploymentSucceeded", "DeploymentFailed", "RollbackCompleted", "ReleaseBlocked", "ReleaseRejected",
@@ -40,20 +39,20 @@ class KeyTimes:
 
     @property
     def to_detect_s(self) -> float | None:
-        return _seconds(self.first_traffic, self.detected)
+        return seconds_between(self.first_traffic, self.detected)
 
     @property
     def to_recover_s(self) -> float | None:
-        return _seconds(self.detected, self.recovered)
+        return seconds_between(self.detected, self.recovered)
 
     @property
     def request_to_recovery_s(self) -> float | None:
-        return _seconds(self.requested, self.recovered)
+        return seconds_between(self.requested, self.recovered)
 
 
 def postmortem(release_id: str, events: Iterable[Event], roles_of: RolesOf, review: Event | None = None) -> str:
     """The Markdown post-mortem of `release_id` from its events (any order), linked to its PIR when one exists."""
-    timeline = sorted(events, key=lambda e: _time(e) or EPOCH)  # stable: equal times keep log order
+    timeline = in_time_order(events)
     if not timeline:
         raise ValueError(f"no event of release {release_id} is in the log")
     first = next((e for e in timeline if e.get("type") == "ReleaseRequested"), timeline[0])
@@ -105,11 +104,11 @@ def postmortem(release_id: str, events: Iterable[Event], roles_of: RolesOf, revi
 
 def key_times(timeline: list[Event]) -> KeyTimes:
     def at(kind: str, match: Callable[[Event], bool] = lambda _e: True) -> datetime | None:
-        return next((_time(e) for e in timeline if e.get("type") == kind and match(e)), None)
+        return next((event_time(e) for e in timeline if e.get("type") == kind and match(e)), None)
 
     traffic = at("StepStarted", lambda e: int(e.get("weight") or 0) > 0)
     detected = at("StepVerdict", lambda e: e.get("verdict") in FAILING) or at("RollbackRequested")
-    ended = next((_time(e) for e in reversed(timeline) if e.get("type") in ENDINGS), None)
+    ended = next((event_time(e) for e in reversed(timeline) if e.get("type") in ENDINGS), None)
     return KeyTimes(at("ReleaseRequested"), traffic, detected, at("RollbackCompleted"), ended)
 
 
@@ -153,8 +152,8 @@ def who(event: Event, roles_of: RolesOf) -> str:
 
 
 def _row(event: Event, requested: datetime | None, roles_of: RolesOf) -> str:
-    at = _time(event)
-    since = _seconds(requested, at)
+    at = event_time(event)
+    since = seconds_between(requested, at)
     offset = f"+{since:.1f} s" if since is not None else "-"
     return f"| {_at(at)} | {offset} | {_cell(_what(event))} | {_cell(who(event, roles_of))} |"
 
@@ -193,7 +192,7 @@ def _trigger_lines(trigger: Event | None, timeline: list[Event]) -> list[str]:
     step = next((e for e in timeline if e.get("type") == "StepStarted"
                  and e.get("step_index") == trigger.get("step_index")), {})
     return [
-        f"Step {int(trigger.get('step_index') or 0) + 1} failed its analysis at {_at(_time(trigger))}:",
+        f"Step {int(trigger.get('step_index') or 0) + 1} failed its analysis at {_at(event_time(trigger))}:",
         "",
         "| metric | observed | limit |",
         "|---|---|---|",
@@ -245,18 +244,6 @@ def _exposure(timeline: list[Event]) -> str:
 
 def _version(timeline: list[Event]) -> str:
     return next((str(e["version"]) for e in timeline if e.get("version")), "?")
-
-
-def _time(event: Event) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(event.get("occurred_at")).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    return (end - start).total_seconds() if start is not None and end is not None else None
 
 
 def _duration(seconds: float | None) -> str:

@@ -7,11 +7,12 @@ from rich.markup import escape
 from rich.table import Table
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
-GOOD = {"DeploymentSucceeded", "ArtifactVerified", "ReleaseApproved", "succeeded", "deployed", "approved"}
+GOOD = {"DeploymentSucceeded", "ArtifactVerified", "ReleaseApproved", "succeeded", "deployed", "approved", "passed",
+        "pass", "restored"}
 BAD = {
     "ArtifactRejected", "ReleaseBlocked", "ReleaseRequestRejected", "DeploymentFailed", "RollbackRequested",
     "RollbackCompleted", "HealthDegraded", "failed", "rolled back", "rolled_back", "rolled-back", "blocked", "rejected",
-    "ReleaseRejected", "ReleaseExpired", "expired",
+    "ReleaseRejected", "ReleaseExpired", "expired", "fail",
 }
 VERDICT_STYLE = {"pass": "green", "marginal": "yellow", "fail": "bold red", "inconclusive": "yellow"}
 

@@ -75,6 +75,13 @@ def test_freeze_blocks_then_lifting_lets_releases_through_and_reports_answer(sta
     assert "| error rate |" in report and "StepVerdict: fail at step 1" in report, report
     assert "the e2e CI pipeline" in report and "health-watcher" in report and "rita" not in report, report
     assert "slipway pir record shop-faulty-1" in report, report  # a rollback in prod owes a review
+    # The same release as pipeline stages with their timings, above its events.
+    shown = cli("status", "--release-id", "shop-faulty-1").stdout
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in shown.split("stages", 1)[1].splitlines()
+            if line.count("│") == 6]
+    assert [(row[0], row[3]) for row in rows] == [
+        ("artifact verification", "passed"), ("governance", "approved"), ("new version started", "passed"),
+        ("step 1/2: 20%", "fail"), ("rollback", "restored"), ("request to end", "rolled back")], shown
     audit = cli("audit", "verify")
     assert audit.returncode == 0 and "intact" in audit.stdout, audit.stdout + audit.stderr
     assert "2 signed commands verified" in audit.stdout, audit.stdout  # the freeze and its lifting
