@@ -16,9 +16,8 @@ from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.metrics_collector.handlers import Handlers
 from services.metrics_collector.intake import Intake
-from services.metrics_collector.store import metadata
+from services.metrics_collector.store import NAME, metadata
 
-NAME = "metrics-collector"
 BATCH_SIZE = 100  # events appended per transaction at most
 FETCH_TIMEOUT_S = 1.0  # an idle fetch returns after this long and the loop fetches again
 

@@ -130,11 +130,6 @@ class Handlers:
             "prev_hash": prev_hash, "hash": digest,
         }
 
-    async def rebuild(self) -> int:
-        """Recompute the projections from the log (after a change to how they are computed)."""
-        async with self._append_lock, self.runtime.db.transaction() as tx:
-            return await Projections(tx.session).rebuild()
-
     async def query_dora(self, query: QueryDora) -> CommandResult:
         """The DORA keys over the window's days, from the daily projection and the window's samples."""
         now = datetime.now(UTC)

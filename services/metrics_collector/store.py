@@ -30,6 +30,7 @@ from libs.store import UtcDateTime
 
 from services.metrics_collector.domain import GENESIS_HASH, ChainRecord
 
+NAME = "metrics-collector"  # the service, its database and its durables are named after it
 metadata = MetaData()
 
 event_log = Table(
