@@ -60,12 +60,14 @@ class DoraReply(Model):
     deployment_frequency_per_day: float
     lead_time_median_s: float | None
     lead_time_p90_s: float | None
+    lead_time_mean_s: float | None = Field(description="From the daily sums: costs the same however many there are")
     lead_times: list[Sample] = Field(description=f"The newest {SAMPLES_SHOWN} lead times")
     lead_times_total: int
     changes: int
     failed_changes: int
     change_failure_rate: float
     time_to_restore_median_s: float | None
+    time_to_restore_mean_s: float | None
     restores: list[Sample] = Field(description=f"The newest {SAMPLES_SHOWN} restores")
     restores_total: int
 

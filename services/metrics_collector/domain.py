@@ -209,6 +209,8 @@ def _by_release(timed: Iterable[tuple[datetime, Payload]]) -> dict[str, list[tup
 # --- DORA ------------------------------------------------------------------------------------
 
 FAILURE_TYPES = frozenset({"RollbackCompleted", "DeploymentFailed"})
+# The only event types release_facts reads: an event of another type never changes a release's facts.
+FACT_TYPES = frozenset({"ReleaseRequested", "DeploymentStarted", "StepStarted", "DeploymentSucceeded", *FAILURE_TYPES})
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ class Arrival:
     event: LoggedEvent
     subject: str
     flag: str | None
+    payload: str  # the canonical JSON the chain hashes
 
 
 def arrival(event: LoggedEvent, subject: str, unverified_publisher: str | None) -> Arrival:
@@ -66,7 +67,7 @@ def arrival(event: LoggedEvent, subject: str, unverified_publisher: str | None) 
     # A message whose publisher could not be verified is still the log's to keep, flagged with why.
     flag = (f"publisher not verified: {unverified_publisher}" if unverified_publisher
             else domain.flag_reason(received, subject, Event.registry))
-    return Arrival(event, subject, flag)
+    return Arrival(event, subject, flag, domain.canonical_json(received))
 
 
 class Handlers:
@@ -99,26 +100,27 @@ class Handlers:
             entries = EventLog(tx.session)
             seen = await entries.logged(a.event.event_id for a in arrivals)
             seq, prev_hash = await entries.head()
-            rows, flags, releases, recorded_at = [], [], set(), datetime.now(UTC)
+            rows, flags, releases, facts_of, recorded_at = [], [], set(), set(), datetime.now(UTC)
             for a in arrivals:
                 if a.event.event_id in seen:
                     continue
                 seen.add(a.event.event_id)
-                payload = domain.canonical_json(a.event.model_dump(mode="json"))
-                seq, digest = seq + 1, domain.chain_hash(prev_hash, payload)
-                rows.append(self._row(a, seq, payload, prev_hash, digest, recorded_at))
+                seq, digest = seq + 1, domain.chain_hash(prev_hash, a.payload)
+                rows.append(self._row(a, seq, prev_hash, digest, recorded_at))
                 if a.flag is not None:
                     log.warning("event %s is logged flagged: %s", a.event.event_id, a.flag)
                     flags.append((seq, a.flag))
                 elif a.event.release_id:  # only a release's own, unflagged events move its projections
                     releases.add(a.event.release_id)
+                    if a.event.type in domain.FACT_TYPES:
+                        facts_of.add(a.event.release_id)
                 prev_hash = digest
                 fresh.append(a)
             await entries.append(rows, flags)
-            await Projections(tx.session).refresh(releases)
+            await Projections(tx.session).refresh(releases, facts_of)
         return fresh
 
-    def _row(self, a: Arrival, seq: int, payload: str, prev_hash: str, digest: str, recorded_at: datetime) -> dict[str, Any]:
+    def _row(self, a: Arrival, seq: int, prev_hash: str, digest: str, recorded_at: datetime) -> dict[str, Any]:
         event = a.event
         absent = self._no_release
         return {
@@ -126,7 +128,7 @@ class Handlers:
             "release_id": event.release_id if event.release_id is not None else absent,
             "service": event.service if event.service is not None else absent,
             "environment": event.environment if event.environment is not None else absent,
-            "occurred_at": event.occurred_at, "recorded_at": recorded_at, "payload": payload,
+            "occurred_at": event.occurred_at, "recorded_at": recorded_at, "payload": a.payload,
             "prev_hash": prev_hash, "hash": digest,
         }
 
@@ -138,19 +140,22 @@ class Handlers:
         async with self.runtime.db.sessions() as session:
             read = Projections(session)
             totals = await read.dora_totals(*scope)
-            lead_times = await read.samples(domain.DEPLOYMENT, *scope)
-            restores = await read.samples(domain.RESTORE, *scope)
+            lead_times = await read.durations(domain.DEPLOYMENT, *scope)
+            restores = await read.durations(domain.RESTORE, *scope)
+            newest_leads = await read.newest(domain.DEPLOYMENT, *scope, SAMPLES_SHOWN)
+            newest_restores = await read.newest(domain.RESTORE, *scope, SAMPLES_SHOWN)
         reply = DoraReply(
             window_days=query.days, first_day=first, last_day=last, service=query.service,
             environment=query.environment, deployments=totals.deployments,
             deployment_frequency_per_day=totals.deployments / query.days,
-            lead_time_median_s=domain.percentile([s for _, _, s in lead_times], 50),
-            lead_time_p90_s=domain.percentile([s for _, _, s in lead_times], 90),
-            lead_times=_newest(lead_times), lead_times_total=len(lead_times),
+            lead_time_median_s=domain.percentile(lead_times, 50), lead_time_p90_s=domain.percentile(lead_times, 90),
+            lead_time_mean_s=totals.lead_time_sum_s / totals.lead_times if totals.lead_times else None,
+            lead_times=_samples(newest_leads), lead_times_total=totals.lead_times,
             changes=totals.changes, failed_changes=totals.failed_changes,
             change_failure_rate=totals.failed_changes / totals.changes if totals.changes else 0.0,
-            time_to_restore_median_s=domain.percentile([s for _, _, s in restores], 50),
-            restores=_newest(restores), restores_total=len(restores),
+            time_to_restore_median_s=domain.percentile(restores, 50),
+            time_to_restore_mean_s=totals.restore_sum_s / totals.restores if totals.restores else None,
+            restores=_samples(newest_restores), restores_total=totals.restores,
         )
         return CommandResult(ok=True, message=domain.dora_summary(reply, query.service, query.environment), data=reply.model_dump(mode="json"))
 
@@ -219,5 +224,5 @@ class Handlers:
         return CommandResult(ok=True, message=f"{view.release_id}: {view.state}{more}", data=reply.model_dump(mode="json"))
 
 
-def _newest(samples: list[tuple[str, datetime, float]]) -> list[Sample]:
-    return [Sample(release_id=r, seconds=s) for r, _, s in samples[-SAMPLES_SHOWN:]]
+def _samples(pairs: list[tuple[str, float]]) -> list[Sample]:
+    return [Sample(release_id=r, seconds=s) for r, s in pairs]

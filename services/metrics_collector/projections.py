@@ -92,19 +92,25 @@ class Projections:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def refresh(self, release_ids: Iterable[str]) -> None:
-        """Recompute the rows of these releases from their logged events (none for an id with no events left)."""
+    async def refresh(self, release_ids: Iterable[str], facts_of: Iterable[str] = ()) -> None:
+        """Recompute the rows of these releases from their logged events; their DORA facts too for those in
+        `facts_of` (the releases that got an event of a type the facts are made of, domain.FACT_TYPES)."""
         ids = sorted({r for r in release_ids if r})
         if not ids:
             return
         histories = await EventLog(self.session).histories(ids)
-        old_days = await self._fact_days(ids)
         await self.session.execute(delete(release_status).where(release_status.c.release_id.in_(ids)))
-        await self.session.execute(delete(dora_facts).where(dora_facts.c.release_id.in_(ids)))
         states = [_status_row(s) for s in domain.release_states(e for history in histories.values() for e in history)]
         if states:
             await self.session.execute(release_status.insert(), states)
-        facts = [row for release_id, history in histories.items() for row in _fact_rows(release_id, history)]
+        if facts := sorted({r for r in facts_of if r}):
+            await self._refresh_facts({r: histories.get(r, []) for r in facts})
+
+    async def _refresh_facts(self, histories: dict[str, list[dict[str, Any]]]) -> None:
+        ids = list(histories)
+        old_days = await self._fact_days(ids)
+        await self.session.execute(delete(dora_facts).where(dora_facts.c.release_id.in_(ids)))
+        facts = [row for release_id, history in histories.items() if history for row in _fact_rows(release_id, history)]
         if facts:
             await self.session.execute(dora_facts.insert(), facts)
         await self._sum_days(old_days | {(f["service"], f["environment"], f["day"]) for f in facts})
@@ -115,7 +121,7 @@ class Projections:
             await self.session.execute(delete(table))
         log, after, seen = EventLog(self.session), "", 0
         while chunk := await log.release_ids(after, REBUILD_CHUNK):
-            await self.refresh(chunk)
+            await self.refresh(chunk, facts_of=chunk)
             after, seen = chunk[-1], seen + len(chunk)
         return seen
 
@@ -175,14 +181,21 @@ class Projections:
         row = (await self.session.execute(query)).one()
         return DoraTotals(int(row[0]), int(row[1]), int(row[2]), int(row[3]), float(row[4]), int(row[5]), float(row[6]))
 
-    async def samples(self, kind: str, first: date, last: date, service: str | None,
-                      environment: str | None) -> list[tuple[str, datetime, float]]:
-        """(release_id, at, seconds) of the timed facts of `kind` in the window, in the order they happened."""
+    async def durations(self, kind: str, first: date, last: date, service: str | None,
+                        environment: str | None) -> list[float]:
+        """The seconds of every timed fact of `kind` in the window (what percentiles are taken over)."""
         f = dora_facts.c
-        query = select(f.release_id, f.at, f.seconds).where(
+        query = select(f.seconds).where(f.kind == kind, f.seconds.is_not(None), f.day >= first, f.day <= last)
+        return list(await self.session.scalars(_scoped(query, f, service, environment)))
+
+    async def newest(self, kind: str, first: date, last: date, service: str | None, environment: str | None,
+                     limit: int) -> list[tuple[str, float]]:
+        """(release_id, seconds) of the newest `limit` timed facts of `kind` in the window, oldest of them first."""
+        f = dora_facts.c
+        query = select(f.release_id, f.seconds).where(
             f.kind == kind, f.seconds.is_not(None), f.day >= first, f.day <= last)
-        query = _scoped(query, f, service, environment).order_by(f.at, f.release_id)
-        return [(r.release_id, r.at, r.seconds) for r in await self.session.execute(query)]
+        query = _scoped(query, f, service, environment).order_by(f.at.desc(), f.release_id.desc()).limit(limit)
+        return [(r.release_id, r.seconds) for r in reversed((await self.session.execute(query)).all())]
 
 
 def _scoped(query: Any, columns: Any, service: str | None, environment: str | None) -> Any:
