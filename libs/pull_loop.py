@@ -87,10 +87,6 @@ class PullLoop:
         with suppress(Exception):  # a connection already closed has nothing left to unsubscribe
             await subscription.unsubscribe()
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
     async def _run(self, subscription: Any) -> None:
         while not self._stopping.is_set():
             self._fetching = True
