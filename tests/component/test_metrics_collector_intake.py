@@ -10,12 +10,16 @@ import nats
 from contracts import subjects
 from contracts.commands import CommandResult, QueryReleases, VerifyAudit
 from contracts.events import ReleaseBlocked
-from libs.client import publish_event, send_command
+from contracts.identity import Kind
+from libs.bus import ensure_streams
+from libs.client import connected, publish_event, send_command
 from libs.embedded_nats import EmbeddedNats
+from libs.nats_auth import ADMIN, ONCALL, bootstrap, write_authorization
 from libs.settings import Settings
 from services.metrics_collector.app import FETCH_TIMEOUT_S, build
 from tests.conftest import running
 from tests.support.poll import eventually
+from tests.support.releases import release_for
 
 STOP_BOUND_S = 3.0
 
@@ -116,3 +120,29 @@ async def all_acknowledged(url: str, published: int) -> bool:
 def test_nothing_connects_when_the_collector_is_built(tmp_path: Path) -> None:
     build(Settings(nats_url="nats://127.0.0.1:1", data_dir=tmp_path / "data"))
     assert not (tmp_path / "data").exists()
+
+
+async def test_on_a_secured_bus_an_event_whose_publisher_cannot_be_verified_is_logged_flagged(tmp_path: Path) -> None:
+    store = bootstrap(tmp_path / "data", ("metrics-collector",), ("payments",), person=None)
+    write_authorization(tmp_path / "nats", store.registry())
+    artifact = tmp_path / "app.pyz"
+    artifact.write_bytes(b"dummy artifact")
+    signed, unsigned = release_for(artifact, "1.0.0"), release_for(artifact, "2.0.0")
+    ci, oncall = store.seed_file(Kind.CI, "payments"), store.seed_file(Kind.ONCALL, ONCALL)
+    with EmbeddedNats(tmp_path / "nats", authorization=True) as server:
+        await ensure_streams(server.url, store.seed_file(Kind.ADMIN, ADMIN))
+        settings = Settings(nats_url=server.url, data_dir=tmp_path / "data", identity_registry=store.registry_path,
+                            credentials=store.seed_file(Kind.SERVICE, "metrics-collector"))
+        async with running(build(settings)):  # its durables, fetches and inbox under its own identity
+            await publish_event(server.url, signed, ci)
+            async with connected(server.url, ci) as nc:  # the CI's connection, but no signature on the event
+                await nc.jetstream().publish(unsigned.address(), unsigned.model_dump_json().encode(),
+                                             headers=unsigned.headers(), stream=subjects.EVENTS_STREAM)
+
+            async def both_logged() -> CommandResult | None:
+                audit = await send_command(server.url, subjects.CMD_AUDIT_VERIFY, VerifyAudit(), credentials=oncall)
+                return audit if audit.data["records"] == 2 else None
+
+            audit = await eventually(both_logged, 10, "both events in the log")
+    assert audit.ok and audit.data["flagged_count"] == 1, audit.message
+    assert audit.data["flagged"][0]["reason"].startswith("publisher not verified: unsigned")
