@@ -81,13 +81,18 @@ class Handlers:
         self.identities = IdentityStore(registry.parent) if registry is not None else None
 
     async def prepare(self) -> None:
-        """Learn whether this log's release columns take NULL (a log created by an older version does not)."""
+        """Before consuming: learn whether this log's release columns take NULL (a log created by an older
+        version does not), and fill the projections of a log written before they existed."""
         def nullable(connection: Any) -> bool:
             columns = {c["name"]: c for c in inspect(connection).get_columns("event_log")}
             return bool(columns["release_id"]["nullable"])
 
         async with self.runtime.db.engine.connect() as connection:
             self._no_release = None if await connection.run_sync(nullable) else ""
+        async with self.runtime.db.transaction() as tx:
+            projections = Projections(tx.session)
+            if await projections.empty() and await EventLog(tx.session).head() != (0, domain.GENESIS_HASH):
+                log.info("the event log predates its projections: rebuilt %d releases", await projections.rebuild())
 
     async def append(self, arrivals: Sequence[Arrival]) -> list[Arrival]:
         """Append events to the chain and the projections in one transaction; returns those newly logged.

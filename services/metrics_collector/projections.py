@@ -161,6 +161,9 @@ class Projections:
 
     # --- reading -----------------------------------------------------------------------------
 
+    async def empty(self) -> bool:
+        return await self.session.scalar(select(release_status.c.release_id).limit(1)) is None
+
     async def releases(self, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
         """(how many releases there are, one page of them, newest first)."""
         total = int(await self.session.scalar(select(func.count()).select_from(release_status)) or 0)

@@ -1,6 +1,7 @@
 """Recompute the collector's projections from its event log, in one transaction.
 
-For a log written before the projections existed, or after a change to how they are computed.
+After a change to how they are computed (a log written before they existed gets them when the
+collector starts).
 A collector running meanwhile waits for the transaction (SQLite has one writer; PostgreSQL locks
 the rows); the events it appends afterwards refresh their releases as usual.
 """
