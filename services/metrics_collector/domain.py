@@ -321,7 +321,10 @@ def window_days(now: datetime, days: int) -> tuple[date, date]:
 def dora(
     events: Iterable[Payload], now: datetime, days: int, *, service: str | None = None, environment: str | None = None
 ) -> DoraReport:
-    """The four DORA keys over the window's days, from the logged events of the matching releases."""
+    """The four DORA keys over the window's days, from the logged events of the matching releases.
+
+    The rule over the whole log; the collector answers from projections of the same facts, and the
+    tests hold the two to the same figures."""
     first, last = window_days(now, days)
     facts = [
         (release_id, fact)

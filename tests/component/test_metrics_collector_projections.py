@@ -15,6 +15,7 @@ from contracts.events import DeploymentSucceeded, RollbackCompleted, Verdict
 from contracts.queries import DoraReply, ReleasesReply
 from libs.client import connected, publish_event, publish_raw, send_command
 from libs.settings import Settings
+from services.metrics_collector import domain
 from services.metrics_collector.app import build
 from services.metrics_collector.projections import dora_daily, dora_facts, release_status
 from services.metrics_collector.rebuild import rebuild_projections
@@ -83,6 +84,15 @@ async def test_what_appending_builds_equals_a_rebuild_from_the_log(settings: Set
     assert (figures.deployments, figures.changes, figures.failed_changes, figures.restores_total) == (4, 6, 2, 2)
     assert figures.lead_time_median_s == pytest.approx(2 * 3600 + 9 * 60)
     assert figures.time_to_restore_median_s == pytest.approx(5 * 60)
+    # The projection's figures are those of the pure rule over the whole log.
+    with sqlite3.connect(database) as db:
+        payloads = [json.loads(row[0]) for row in db.execute("SELECT payload FROM event_log")]
+    db.close()
+    expected = domain.dora(payloads, datetime.now(UTC), 30)
+    assert (figures.deployments, figures.changes, figures.failed_changes, figures.lead_time_median_s,
+            figures.time_to_restore_median_s) == (expected.deployments, expected.changes, expected.failed_changes,
+                                                  expected.lead_time_median_s, expected.time_to_restore_median_s)
+    assert [(s.release_id, s.seconds) for s in figures.lead_times] == [(d.release_id, d.seconds) for d in expected.lead_times]
 
 
 async def test_a_log_written_before_the_projections_gets_them_when_the_collector_starts(
