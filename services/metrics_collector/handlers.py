@@ -30,6 +30,9 @@ FLAGS_SHOWN = 20  # the newest flags an audit reply lists; flagged_count covers 
 class LoggedEvent(Event):
     """Any event: the envelope is validated, every other field is kept, so the log holds what was sent.
 
+    release_id, service and environment are checked when present: a release's events carry them,
+    freezes, incidents and the other events not about a release do not.
+
     The envelope's bounds apply, so an oversize or malformed envelope is refused (dead-lettered
     with the reason) rather than logged. It declares no `subject`, which keeps this reader out of
     Event.registry. Not every event is about a release (freezes, incidents, policies): release,
@@ -40,16 +43,17 @@ class LoggedEvent(Event):
 
     # Required here: an id made up on receipt would differ on every redelivery, logging one event twice.
     event_id: EventId = Field(description=EVENT_ID_DESCRIPTION)
-    release_id: ReleaseId | None = None  # type: ignore[assignment]
-    service: Name | None = None  # type: ignore[assignment]
-    environment: Name | None = None  # type: ignore[assignment]
+    release_id: ReleaseId | None = None
+    service: Name | None = None
+    environment: Name | None = None
 
     def model_post_init(self, context: Any) -> None:
         # Event would name an untyped message after this class; "unknown" does not pretend to know.
         if not self.type:
             object.__setattr__(self, "type", "unknown")
-        if self.release_id is not None:  # the envelope's default correlation is the release
-            super().model_post_init(context)
+        if self.release_id and not self.correlation_id:  # as ReleaseEvent does
+            object.__setattr__(self, "correlation_id", self.release_id)
+        super().model_post_init(context)
 
 
 @dataclass(frozen=True)
