@@ -1,5 +1,6 @@
 """Wiring of the gatekeeper: ArtifactVerified -> the release workflow (approve, refuse, or wait for what it needs);
-deployments in flight and what is live where; evidence for promotion gates; approvals, freezes, change records and incidents as people's commands."""
+deployments in flight and what is live where; evidence for promotion gates; approvals, freezes, change records,
+incidents and feature flags as people's commands."""
 
 from faststream import FastStream
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -12,7 +13,7 @@ from libs.commands import serve_command, serve_signed_command
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.gatekeeper import (
-    change_commands, evidence, incident_commands, inventory_store, pause_store, pir_commands, policy_commands,
+    change_commands, evidence, flag_commands, flag_store, incident_commands, inventory_store, pause_store, pir_commands, policy_commands,
     workflow_store,
 )
 from services.gatekeeper.approval_commands import ApprovalCommands
@@ -25,7 +26,8 @@ from services.gatekeeper.workflow import ReleaseWorkflow
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
     runtime = build_runtime(
-        "gatekeeper", settings, [metadata, workflow_store.metadata, pause_store.metadata, inventory_store.metadata],
+        "gatekeeper", settings, [metadata, workflow_store.metadata, pause_store.metadata, inventory_store.metadata,
+                       flag_store.metadata],
         exporter=exporter,
     )
     policy = PolicySource(settings.policy_dir, settings.service_catalogue)
@@ -53,6 +55,7 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
     # ... and an incident opened or resolved pauses or resumes the rollouts in flight there, at the same wake-up.
     workflow.also.append(RolloutPauses(runtime, policy).reconcile)
     pir_commands.register(runtime, workflow)
+    flag_commands.register(runtime)  # slipway flags: declared flags added off, exposure changed by people
     policy_commands.register(workflow, policy)  # slipway policy reload  # post-implementation reviews and `release show`
 
     async def load_policy() -> None:
