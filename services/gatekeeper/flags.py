@@ -43,10 +43,11 @@ def targeting(percent: int) -> dict[str, Any]:
 def flag_definition(flag: Flag) -> dict[str, Any]:
     return {
         "state": "ENABLED",
-        "description": flag.description,
         "variants": {ON: True, OFF: False},
         "defaultVariant": ON if flag.percent == 100 else OFF,
         "targeting": targeting(flag.percent),
+        # flagd's schema has no description: what it is and who declared it travel as metadata.
+        "metadata": {"description": flag.description, "declaredBy": flag.declared_by},
     }
 
 
