@@ -26,6 +26,7 @@ from libs.embedded_nats import free_port
 from libs.settings import Settings
 from services.gatekeeper.app import build
 from services.metrics_collector.app import build as collector
+from tests.component.test_cli_identity import slipway
 from tests.conftest import running
 from tests.support.flagd_buckets import served_on
 from tests.support.people import People
@@ -190,3 +191,31 @@ async def test_a_running_sample_app_changes_its_answer_when_a_flag_is_set_withou
             assert 30 < expected.count(NEW) < 70
             await eventually(lambda: answers(expected), 10, "half of the users getting the new greeting")
             assert (await greetings("user-7", "user-7", "user-7")) == [expected[7]] * 3  # sticky per user
+
+
+async def test_slipway_flags_set_rollout_and_list_as_a_person_runs_them(
+    flag_settings: Settings, watcher: EventWatcher, tmp_path: Path
+) -> None:
+    settings, url = flag_settings, ["--nats-url", flag_settings.nats_url]
+    assert (await slipway(settings.data_dir, "identity", "create", "dev", "--roles", "developer"))[0] == 0
+    async with running(build(settings)):
+        await approve_release_declaring(settings, tmp_path, watcher, GREETING)
+        await watcher.wait_type("FlagsDeclared")
+        code, out, err = await slipway(settings.data_dir, "flags", "set", GREETING, "on", "--env", "staging",
+                                       "--as", "dev", *url)
+        assert code == 0, err
+        assert f"flag {GREETING} in staging: off -> on by person:dev" in out
+        code, out, err = await slipway(settings.data_dir, "flags", "rollout", GREETING, "--env", "staging",
+                                       "--percent", "25", "--as", "dev", *url)
+        assert code == 0 and "on -> 25%" in out, err
+        assert exposure_in_file(settings) == ("off", {"fractional": [["on", 25], ["off", 75]]})
+        code, out, err = await slipway(settings.data_dir, "flags", "list", "--env", "staging", *url)
+        assert code == 0 and GREETING in out and "25%" in out, err
+        code, out, err = await slipway(settings.data_dir, "flags", "rollout", GREETING, "--env", "staging",
+                                       "--percent", "150", "--as", "dev", *url)
+        assert code == 2 and "percent: Input should be less than or equal to 100" in err
+        code, out, err = await slipway(settings.data_dir, "flags", "set", "nope", "on", "--env", "staging",
+                                       "--as", "dev", *url)
+        assert code == 1 and "refused: flag nope is not declared in staging" in err
+    for output in (out, err):
+        assert "Traceback" not in output
