@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from contracts import subjects
-from contracts.commands import VerifyAudit
 from contracts.events import ArtifactVerified
 from contracts.flags import ChangeFlag, ListFlags
 from contracts.identity import Role
@@ -29,6 +28,7 @@ from services.metrics_collector.app import build as collector
 from tests.component.test_cli_identity import slipway
 from tests.conftest import running
 from tests.support.flagd_buckets import served_on
+from tests.support.audit import audit_once_logged
 from tests.support.people import People
 from tests.support.poll import eventually
 from tests.support.releases import release_for
@@ -103,11 +103,7 @@ async def test_declared_flags_ship_off_and_signed_changes_rewrite_the_file_with_
             {GREETING: "30%", "dark-checkout": "off", "fast-search": "off"}
         assert exposure_in_file(settings) == ("off", {"fractional": [["on", 30], ["off", 70]]})
 
-        async def audit() -> Any:
-            result = await send_command(settings.nats_url, subjects.CMD_AUDIT_VERIFY, VerifyAudit())
-            return result if result.data.get("signed_commands", 0) >= 2 else None
-
-        report = await eventually(audit, 10, "both flag changes logged")
+        report = await audit_once_logged(settings.nats_url, 2, "both flag changes logged")
         assert report.ok and report.data["unverified_count"] == 0, report.message
 
 
