@@ -1,15 +1,15 @@
 """`slipway flags`: a feature flag's exposure in one environment, changed without a deployment (signed)."""
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from slipway.cli_governance import _query, _signed
 from slipway.cli_identity import AsOption
-from slipway.context import NatsUrlOption, out, say
+from slipway.cli_pir import print_table
+from slipway.context import NatsUrlOption, say
 
 flags_app = typer.Typer(help="Feature flags: switch on or off, roll out to a percent of users, list.",
                         no_args_is_help=True)
@@ -63,15 +63,7 @@ def list_flags(
     if not flags:
         say("no flags" + (f" in {escape(env)}" if env else ""))
         return
-    out.print(flags_table(flags))
+    print_table("Feature flags", ("flag", "env", "exposure", "declared by", "description"),
+                [tuple(f.get(key) for key in ("flag", "environment", "exposure", "declared_by", "description"))
+                 for f in flags], styles=False)
 
-
-def flags_table(flags: list[dict[str, Any]]) -> Table:
-    table = Table(title="Feature flags")
-    for column in ("flag", "env", "exposure", "declared by"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("description", overflow="fold", min_width=16)
-    for f in flags:
-        table.add_row(*(escape(str(f.get(k, ""))) for k in ("flag", "environment", "exposure", "declared_by",
-                                                             "description")))
-    return table
