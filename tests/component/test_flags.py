@@ -136,6 +136,20 @@ async def test_bad_flag_changes_are_refused_with_their_reason_and_recorded(
         assert not watcher.matching(lambda _s, b: b.get("type") == "FlagChanged")
 
 
+async def test_a_lost_flags_file_is_rendered_again_from_the_gatekeepers_database_at_start(
+    flag_settings: Settings, watcher: EventWatcher, people: People, tmp_path: Path
+) -> None:
+    settings = flag_settings
+    async with running(build(settings)):
+        await approve_release_declaring(settings, tmp_path, watcher, GREETING)
+        await watcher.wait_type("FlagsDeclared")
+        assert (await people.send("sam", subjects.CMD_CHANGE_FLAG,
+                                  ChangeFlag(flag=GREETING, environment="staging", percent=40))).ok
+    flags_file(settings).unlink()  # as if the gatekeeper died between the commit and the file
+    async with running(build(settings)):
+        assert exposure_in_file(settings) == ("off", {"fractional": [["on", 40], ["off", 60]]})
+
+
 @pytest.fixture
 def sample_app(tmp_path: Path, flag_settings: Settings) -> Iterator[str]:
     """The sample application as the deployer runs it (this python, the zipapp, a port), reading staging's flags."""
