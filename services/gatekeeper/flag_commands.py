@@ -32,7 +32,6 @@ CONSUMER = "gatekeeper-flags"
 class FlagCommands:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.directory = runtime.settings.data_dir / "flags"
         self.declarations = DeclarationSource(runtime.settings.environments_dir)
         # One change at a time in this process: each file is rendered from the rows the change just committed.
         self._turn = asyncio.Lock()
@@ -94,7 +93,7 @@ class FlagCommands:
     async def _render(self, environment: str) -> Path:
         async with self.runtime.db.transaction() as tx:
             flags = await flag_store.listed(tx.session, environment)
-        return await asyncio.to_thread(write_flags, self.directory, environment, flags)
+        return await asyncio.to_thread(write_flags, self.runtime.settings.data_dir, environment, flags)
 
     def _declared_environments(self, command: ChangeFlag) -> list[str]:
         """The declared environments, and the command's own when it is a preview of a declared template."""

@@ -1,4 +1,4 @@
-"""Each environment's flags as a flagd flag-definition file, `<data dir>/flags/<environment>.flagd.json`.
+"""Each environment's flags written as a flagd flag-definition file (libs.flag_files says where).
 
 Written whole to a temporary file and renamed over the old one, so a reader (the application's flagd
 provider polls the file) sees the old flags or the new ones, never half a file.
@@ -10,17 +10,13 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from libs.flag_files import flags_file
 from services.gatekeeper.flags import Flag, flagd_document
 
-SUFFIX = ".flagd.json"
 
-
-def flags_file(directory: Path, environment: str) -> Path:
-    return directory / f"{environment}{SUFFIX}"
-
-
-def write_flags(directory: Path, environment: str, flags: Iterable[Flag]) -> Path:
-    target = flags_file(directory, environment)
+def write_flags(data_dir: Path, environment: str, flags: Iterable[Flag]) -> Path:
+    target = flags_file(data_dir, environment)
+    directory = target.parent
     directory.mkdir(parents=True, exist_ok=True)
     text = json.dumps(flagd_document(flags), indent=2, sort_keys=True) + "\n"
     fd, partial = tempfile.mkstemp(dir=directory, prefix=f".{environment}.", suffix=".partial")

@@ -22,6 +22,7 @@ from contracts.release import ReleaseSpec
 from examples.build_sample import build as build_sample
 from libs.client import publish_event, send_command
 from libs.embedded_nats import free_port
+from libs.flag_files import FLAGS_FILE_ENV, flags_file
 from libs.settings import Settings
 from services.gatekeeper.app import build
 from services.metrics_collector.app import build as collector
@@ -44,12 +45,12 @@ def flag_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"environments_dir": ENVIRONMENTS})
 
 
-def flags_file(settings: Settings, environment: str = "staging") -> Path:
-    return settings.data_dir / "flags" / f"{environment}.flagd.json"
+def staging_flags(settings: Settings) -> Path:
+    return flags_file(settings.data_dir, "staging")
 
 
 def exposure_in_file(settings: Settings, flag: str = GREETING) -> tuple[str, dict[str, Any]]:
-    defined = json.loads(flags_file(settings).read_text())["flags"][flag]
+    defined = json.loads(staging_flags(settings).read_text())["flags"][flag]
     return defined["defaultVariant"], defined["targeting"]
 
 
@@ -74,7 +75,7 @@ async def test_declared_flags_ship_off_and_signed_changes_rewrite_the_file_with_
         first = await approve_release_declaring(settings, tmp_path, watcher, GREETING, "dark-checkout")
         declared = await watcher.wait_type("FlagsDeclared", release_id=first["release_id"])
         assert [f["key"] for f in declared["flags"]] == [GREETING, "dark-checkout"]
-        await eventually(lambda: flags_file(settings).exists(), 10, "the staging flags file")
+        await eventually(lambda: staging_flags(settings).exists(), 10, "the staging flags file")
         assert exposure_in_file(settings) == ("off", {})
 
         answer = await people.send("sam", subjects.CMD_CHANGE_FLAG, ChangeFlag(flag=GREETING, environment="staging",
@@ -114,8 +115,8 @@ async def test_bad_flag_changes_are_refused_with_their_reason_and_recorded(
     people.add("cmo", Role.CHANGE_MANAGER)
     async with running(build(settings)):
         await approve_release_declaring(settings, tmp_path, watcher, GREETING)
-        await eventually(lambda: flags_file(settings).exists(), 10, "the staging flags file")
-        before = flags_file(settings).read_bytes()
+        await eventually(lambda: staging_flags(settings).exists(), 10, "the staging flags file")
+        before = staging_flags(settings).read_bytes()
         cases = [
             (ChangeFlag(flag="no-such-flag", environment="staging", percent=100), "sam",
              "flag no-such-flag is not declared in staging (flags there: new-greeting)"),
@@ -132,7 +133,7 @@ async def test_bad_flag_changes_are_refused_with_their_reason_and_recorded(
             refused = await watcher.wait_for(lambda _s, b, r=reason: b.get("type") == "CommandRefused"
                                              and b["reason"].startswith(r))
             assert refused[0]["actor"] == f"person:{who}" and refused[0]["command"] == subjects.CMD_CHANGE_FLAG
-        assert flags_file(settings).read_bytes() == before
+        assert staging_flags(settings).read_bytes() == before
         assert not watcher.matching(lambda _s, b: b.get("type") == "FlagChanged")
 
 
@@ -145,7 +146,7 @@ async def test_a_lost_flags_file_is_rendered_again_from_the_gatekeepers_database
         await watcher.wait_type("FlagsDeclared")
         assert (await people.send("sam", subjects.CMD_CHANGE_FLAG,
                                   ChangeFlag(flag=GREETING, environment="staging", percent=40))).ok
-    flags_file(settings).unlink()  # as if the gatekeeper died between the commit and the file
+    staging_flags(settings).unlink()  # as if the gatekeeper died between the commit and the file
     async with running(build(settings)):
         assert exposure_in_file(settings) == ("off", {"fractional": [["on", 40], ["off", 60]]})
 
@@ -155,7 +156,7 @@ def sample_app(tmp_path: Path, flag_settings: Settings) -> Iterator[str]:
     """The sample application as the deployer runs it (this python, the zipapp, a port), reading staging's flags."""
     artifact = build_sample("1.0.0", tmp_path / "dist")
     port = free_port()
-    env = dict(os.environ, SLIPWAY_FLAGS_FILE=str(flags_file(flag_settings)))
+    env = dict(os.environ, **{FLAGS_FILE_ENV: str(staging_flags(flag_settings))})
     with open(tmp_path / "app.log", "wb") as log:
         process = subprocess.Popen([sys.executable, str(artifact), "--port", str(port)], env=env, stdout=log,
                                    stderr=subprocess.STDOUT)
@@ -187,7 +188,7 @@ async def test_a_running_sample_app_changes_its_answer_when_a_flag_is_set_withou
         assert await eventually(lambda: greetings("user-0"), 10, "the sample app answering") == [OLD]
         async with running(build(settings)):
             await approve_release_declaring(settings, tmp_path, watcher, GREETING)
-            await eventually(lambda: flags_file(settings).exists(), 10, "the staging flags file")
+            await eventually(lambda: staging_flags(settings).exists(), 10, "the staging flags file")
             assert await greetings(*users) == [OLD] * len(users)  # declared: shipped dark
 
             assert (await people.send("sam", subjects.CMD_CHANGE_FLAG,
