@@ -8,6 +8,7 @@ is rendered from the rows after each change and at start (so a crash in between 
 """
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,7 +74,7 @@ class FlagCommands:
                                      f"{before.exposure}: nothing changed", data=before.as_data())
             path = await self._render(command.environment)
         self.runtime.relay.wake()
-        after = Flag(command.flag, command.environment, command.percent)
+        after = replace(before, percent=command.percent)
         return CommandResult(ok=True, message=f"flag {command.flag} in {command.environment}: {before.exposure} -> "
                              f"{after.exposure} by {by.actor} ({path})", data=after.as_data())
 
