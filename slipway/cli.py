@@ -17,6 +17,7 @@ from slipway.cli_governance import change_app, incident_app
 from slipway.cli_approvals import approvals, approve, reject
 from slipway.cli_env import env_app
 from slipway.cli_evidence import evidence_app
+from slipway.cli_flags import flags_app
 from slipway.cli_identity import identity_app
 from slipway.cli_ops import audit_app, freeze_app, metrics_app, status
 from slipway.cli_pir import pir_app, release_show
@@ -51,6 +52,7 @@ app.add_typer(evidence_app, name="evidence")
 app.add_typer(env_app, name="env")
 app.add_typer(strategy_app, name="strategy")
 app.add_typer(checklist_app, name="checklist")
+app.add_typer(flags_app, name="flags")
 app.command("status")(status)
 app.command("approve")(approve)
 app.command("reject")(reject)
