@@ -6,6 +6,7 @@ SQLite files in a temporary directory, which are removed afterwards.
 
 import asyncio
 import base64
+import shutil
 import json
 import statistics
 import tempfile
@@ -92,7 +93,8 @@ class DecisionPath:
         published (signed when the path has credentials: connect as the CI identity, sign, JetStream ack)."""
         from tests.support.releases import release_for
 
-        request = release_for(artifact, version, service="bench", team=self.team)
+        # A service per release: with no deployer to report it done, a release would hold its service's slot.
+        request = release_for(artifact, version, service=f"bench-{version.replace('.', '-')}", team=self.team)
         approved = asyncio.get_running_loop().create_future()
 
         async def on_approved(msg):  # type: ignore[no-untyped-def]
@@ -151,12 +153,27 @@ class SecuredBus:
         return self.store.seed_file(kind, name)
 
 
+def bench_catalogue(team: str) -> str:
+    # A risk profile that scores 0 (infra/policies/risk.yaml): its standard releases are pre-approved, so the
+    # decision path measures verification and the gatekeeper's rules, not a wait for a person's approval.
+    return f"services:\n  \"bench*\": {{team: {team}, tier: 4, visibility: internal, reach: few}}\n"
+
+
+def bench_policy(directory: Path) -> Path:
+    """The committed policy with no limit on deployments in flight: nothing deploys in the bench to free a slot."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for source in Path(Settings().policy_dir).glob("*.yaml"):
+        shutil.copy(source, directory / source.name)
+    (directory / "concurrency.yaml").write_text("default: 100\n")  # the most policy allows; more than the bench sends
+    return directory
+
+
 @contextmanager
 def secured_bus(scratch: Path) -> Iterator[SecuredBus]:
     """As slipway/supervisor.Stack wires it: bootstrap, write_authorization, EmbeddedNats(authorization=True)."""
     data_dir = scratch / "secured"
     store = bootstrap(data_dir, tuple(name.replace("_", "-") for name in SERVICES), (BENCH_TEAM,), BENCH_PERSON)
-    (data_dir / "services.yaml").write_text(f"services:\n  bench:\n    team: {BENCH_TEAM}\n")
+    (data_dir / "services.yaml").write_text(bench_catalogue(BENCH_TEAM))
     write_authorization(data_dir / "nats", store.registry())
     with EmbeddedNats(data_dir / "nats", authorization=True) as server:
         yield SecuredBus(server, store)
@@ -375,8 +392,10 @@ async def unsynced_publish_rate(scratch: Path, count: int) -> float:
 
 async def run(scratch: Path) -> None:
     with EmbeddedNats(scratch / "nats") as server, secured_bus(scratch) as bus:
+        (scratch / "services.yaml").write_text(bench_catalogue("payments"))
         settings = Settings(
-            nats_url=server.url, data_dir=scratch / "data", log_level="WARNING", artifact_dirs=[scratch]
+            nats_url=server.url, data_dir=scratch / "data", log_level="WARNING", artifact_dirs=[scratch],
+            service_catalogue=scratch / "services.yaml", policy_dir=bench_policy(scratch / "policy"),
         )
         await ensure_streams(server.url)
         table = Table(title=f"slipway bench (embedded nats-server, SQLite, {EVENTS} events, {RELEASES} releases)")

@@ -146,7 +146,7 @@ async def seed_log(settings: Settings, first: int, releases: int) -> None:
     from services.metrics_collector.store import NAME, metadata
 
     runtime = build_runtime(NAME, settings, metadatas=[metadata])
-    await runtime.db.create_all(metadata)
+    await runtime.db.migrate(NAME, metadata)  # as the collector itself does when it starts
     handlers = Handlers(runtime)
     await handlers.prepare()
     now, batch = datetime.now(UTC), []
