@@ -71,7 +71,20 @@ class AllAtOnceStrategy(Model):
     analysis_interval_s: float = Field(default=10.0, gt=0, le=3600)
 
 
-Strategy = Annotated[CanaryStrategy | AllAtOnceStrategy, Field(discriminator="kind")]
+class BlueGreenStrategy(Model):
+    """A complete new pool beside the live one, smoke-tested before any traffic, then one switch of all traffic."""
+
+    model_config = ConfigDict(json_schema_extra=_kind_is_required)
+
+    kind: Literal["blue-green"] = "blue-green"
+    analysis_interval_s: float = Field(default=10.0, gt=0, le=3600)
+    keep_warm_s: float = Field(
+        default=60.0, ge=0, le=86_400,
+        description="How long the old pool keeps running after the switch succeeded, before it is retired")
+
+
+Strategy = Annotated[CanaryStrategy | AllAtOnceStrategy | BlueGreenStrategy, Field(discriminator="kind")]
+MAX_INSTANCES = 20
 
 
 class RollbackTriggers(Model):
@@ -112,6 +125,7 @@ class ReleaseSpec(Model):
     commit: Commit
     release_class: ReleaseClass = ReleaseClass.STANDARD
     strategy: Strategy
+    instances: int = Field(default=1, ge=1, le=MAX_INSTANCES, description="How many instances the version runs as")
     rollback_triggers: RollbackTriggers = RollbackTriggers()
     requested_by: str = Field(min_length=1, max_length=ACTOR_MAX)
     # What a governed release declares (the gatekeeper's policy reads them); all optional.
@@ -133,8 +147,9 @@ class ReleaseSpec(Model):
                                  description="The incident an emergency release fixes")
     unplanned: bool = Field(default=False, description="Not in any plan: a fix for a user-facing problem (DORA rework)")
 
+
     def traffic_steps(self) -> list[int]:
-        """Weights the new version receives, step by step; all-at-once is one step of 100%."""
+        """Weights the new version receives at each analysed step; all-at-once and blue-green judge one step of 100%."""
         if isinstance(self.strategy, CanaryStrategy):
             return [s.weight for s in self.strategy.steps]
         return [100]

@@ -31,6 +31,7 @@ from services.deployer.domain import Hold
 from services.deployer.handlers import ON_APPROVED
 from services.deployer.local import processes
 from services.deployer.local.driver import InstanceHandle, RouterHandle, stop_all
+from services.deployer.local.target import as_instance, as_router
 from tests.support.poll import eventually
 from tests.conftest import running
 from tests.support.people import People
@@ -129,11 +130,11 @@ async def recorded(settings: Settings) -> tuple[RouterHandle, dict[str, Instance
     db = Database(settings.database_url_for("deployer"))
     try:
         async with db.transaction() as tx:
-            [router] = await store.all_routers(tx.session)
-            instances = {i.version: i for i in await store.all_instances(tx.session)}
+            [(_, _, router)] = await store.all_routers(tx.session)
+            instances = {i.version: as_instance(i.handle) for i in await store.all_instances(tx.session)}
     finally:
         await db.dispose()
-    return router, instances
+    return as_router(router), instances
 
 
 async def until_dead(pid: int, timeout: float = 10.0) -> None:

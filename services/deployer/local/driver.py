@@ -33,13 +33,14 @@ import httpx
 from libs.faults import CrashPoint, crash_if_planned
 from services.deployer.local import processes
 from services.deployer.local.admin_auth import TOKEN_ENV, Refusals, parse_refusals
+from services.deployer.target import TargetError
 
 log = logging.getLogger("slipway.deployer.local")
 READY_TIMEOUT = 20.0
 ADMIN_TIMEOUT = httpx.Timeout(5.0)
 
 
-class LocalDriverError(RuntimeError):
+class LocalDriverError(TargetError):
     """A local router refused or failed an operation."""
 
 
@@ -76,6 +77,7 @@ class InstanceHandle:
     pid: int
     port: int
     artifact_path: str
+    slot: int = 0  # which instance of the version's pool
 
     @property
     def url(self) -> str:
@@ -112,7 +114,13 @@ def _same(presented: str | None, token: str) -> bool:
 def process_name(handle: RouterHandle | InstanceHandle) -> str:
     if isinstance(handle, RouterHandle):
         return _safe_name("router", handle.service, handle.environment)
-    return _safe_name("app", handle.service, handle.environment, handle.version)
+    return instance_name(handle.service, handle.environment, handle.version, handle.slot)
+
+
+def instance_name(service: str, environment: str, version: str, slot: int) -> str:
+    # Slot 0 keeps the name instances had before a version ran as a pool, so those are still adopted.
+    extra = (str(slot),) if slot else ()
+    return _safe_name("app", service, environment, version, *extra)
 
 
 class LocalDriver:
@@ -164,20 +172,27 @@ class LocalDriver:
         version: str,
         artifact_path: Path,
         known: InstanceHandle | None = None,
+        slot: int = 0,
     ) -> InstanceHandle:
-        name = _safe_name("app", service, environment, version)
+        name = instance_name(service, environment, version, slot)
         async with self._locks[name]:
             if known is not None and await self._adoptable(known):
                 return known
             port = known.port if known else processes.free_port()
             argv = [self.python, str(artifact_path), "--port", str(port)]
             pid = await self._start(name, argv, f"http://127.0.0.1:{port}/healthz")
-            return InstanceHandle(service, environment, version, pid, port, str(artifact_path))
+            return InstanceHandle(service, environment, version, pid, port, str(artifact_path), slot)
 
     async def set_weights(
         self, router: RouterHandle, weights: list[tuple[InstanceHandle, int]]
     ) -> None:
-        backends = [{"version": i.version, "url": i.url, "weight": w} for i, w in weights]
+        """One instance per version: each its own pool."""
+        await self.set_pools(router, [(i.version, [i], w) for i, w in weights])
+
+    async def set_pools(
+        self, router: RouterHandle, pools: list[tuple[str, list[InstanceHandle], int]]
+    ) -> None:
+        backends = [{"version": version, "urls": [i.url for i in pool], "weight": w} for version, pool, w in pools]
         where = f"router for {router.service}/{router.environment} at {router.admin_url}"
         token = self._read_token(process_name(router))
         if token is None:
@@ -191,7 +206,7 @@ class LocalDriver:
             raise LocalDriverError(f"{where} unreachable: {err!r}") from err
         if response.status_code != 200:
             raise LocalDriverError(
-                f"{where} rejected weights {[(i.version, w) for i, w in weights]}: "
+                f"{where} rejected weights {[(version, w) for version, _, w in pools]}: "
                 f"HTTP {response.status_code} {response.text}"
             )
 

@@ -96,7 +96,7 @@ async def proxy(request: web.Request) -> web.Response:
     try:
         async with state.session.request(
             request.method,
-            URL(backend.url + request.raw_path, encoded=True),
+            URL(backend.pick_url(state.rng) + request.raw_path, encoded=True),
             headers=forwardable(request.headers),
             data=body or None,
             allow_redirects=False,
@@ -107,7 +107,7 @@ async def proxy(request: web.Request) -> web.Response:
                 headers=forwardable(upstream.headers),
             )
     except (aiohttp.ClientError, asyncio.TimeoutError) as err:
-        reason = f"backend {backend.version} at {backend.url} failed: {err!r}"
+        reason = f"backend {backend.version} failed: {err!r}"
         response = web.json_response({"error": reason}, status=502)
     latency_ms = (time.perf_counter() - started) * 1000
     state.samples.append(Sample(time.time(), backend.version, response.status < 500, latency_ms))

@@ -1,0 +1,124 @@
+"""Each strategy's plan walked action by action, without I/O: what runs, where traffic goes, what a rollback does."""
+
+import pytest
+
+from contracts.release import AllAtOnceStrategy, BlueGreenStrategy, CanaryStrategy
+from services.deployer.strategies import plan_for, rollback_for
+from services.deployer.strategies.plan import (
+    Action, AwaitVerdict, KeepWarm, Progress, RetirePool, Shift, Situation, SmokeTest, StartPool, Succeed, steps_of,
+)
+
+OVER_LIVE = Situation("2.0.0", "1.0.0", instances=3)
+FIRST = Situation("1.0.0", None, instances=2)
+
+
+def canary(*weights: int) -> CanaryStrategy:
+    return CanaryStrategy(steps=[{"weight": w} for w in weights], analysis_interval_s=1.0)
+
+
+def walk(plan: list[Action], verdicts: int) -> tuple[list[Action], Progress]:
+    """Execute the plan as the handlers do, accepting the first `verdicts` steps; the actions executed and where it stops."""
+    done, progress = [], Progress()
+    while progress.cursor < len(plan):
+        action = plan[progress.cursor]
+        if progress.waiting:
+            if verdicts == 0:
+                break
+            verdicts -= 1
+            progress = progress.accept(action.step_index, plan)  # type: ignore[union-attr]
+            continue
+        done.append(action)
+        progress = progress.after(action)
+    return done, progress
+
+
+def test_a_canary_over_a_live_version_shifts_step_by_step_then_retires_the_old_pool() -> None:
+    plan = plan_for(canary(10, 50), OVER_LIVE)
+    assert plan == [
+        StartPool("2.0.0", 3),
+        Shift((("2.0.0", 10), ("1.0.0", 90))), AwaitVerdict(0, 10),
+        Shift((("2.0.0", 50), ("1.0.0", 50))), AwaitVerdict(1, 50),
+        Shift((("2.0.0", 100),)), Succeed(), RetirePool("1.0.0"),
+    ]
+    assert steps_of(plan) == [10, 50]
+
+
+def test_a_canary_ending_at_100_is_judged_at_100_and_not_shifted_twice() -> None:
+    plan = plan_for(canary(20, 100), OVER_LIVE)
+    assert plan[-4:] == [Shift((("2.0.0", 100),)), AwaitVerdict(1, 100), Succeed(), RetirePool("1.0.0")]
+
+
+def test_a_first_deployment_takes_all_traffic_at_every_step_and_retires_nothing() -> None:
+    plan = plan_for(canary(10, 50), FIRST)
+    assert plan == [
+        StartPool("1.0.0", 2), Shift((("1.0.0", 100),)), AwaitVerdict(0, 100),
+        Shift((("1.0.0", 100),)), AwaitVerdict(1, 100), Succeed(),
+    ]
+
+
+def test_all_at_once_is_one_judged_step_of_all_traffic() -> None:
+    plan = plan_for(AllAtOnceStrategy(), OVER_LIVE)
+    assert plan == [StartPool("2.0.0", 3), Shift((("2.0.0", 100),)), AwaitVerdict(0, 100), Succeed(),
+                    RetirePool("1.0.0")]
+
+
+def test_a_plan_stops_at_each_verdict_and_a_second_acceptance_moves_nothing() -> None:
+    plan = plan_for(canary(10, 50), OVER_LIVE)
+    done, progress = walk(plan, verdicts=0)
+    assert done == plan[:3] and progress == Progress(2, waiting=True)
+    accepted = progress.accept(0, plan)
+    assert accepted == Progress(3) and accepted.accept(0, plan) == accepted
+    assert progress.accept(1, plan) == progress  # a verdict for another step moves nothing
+    done, progress = walk(plan, verdicts=2)
+    assert done == plan and progress == Progress(len(plan))
+
+
+@pytest.mark.parametrize(("verdicts", "expected"), [
+    (0, [Shift((("1.0.0", 100),)), RetirePool("2.0.0")]),
+    (1, [Shift((("1.0.0", 100),)), RetirePool("2.0.0")]),
+])
+def test_a_canary_rolls_back_to_the_stable_pool_at_any_step(verdicts: int, expected: list[Action]) -> None:
+    strategy = canary(10, 50)
+    _, progress = walk(plan_for(strategy, OVER_LIVE), verdicts)
+    assert rollback_for(strategy, OVER_LIVE, progress.cursor) == expected
+
+
+def test_a_failed_start_of_a_first_deployment_routes_nothing_and_stops_what_started() -> None:
+    strategy = canary(10)
+    assert rollback_for(strategy, FIRST, 0) == [Shift(()), RetirePool("1.0.0")]
+
+
+def test_nothing_is_rolled_back_once_the_release_succeeded() -> None:
+    strategy = canary(10)
+    plan = plan_for(strategy, OVER_LIVE)
+    assert rollback_for(strategy, OVER_LIVE, plan.index(Succeed())) == []
+
+
+def test_blue_green_smoke_tests_the_full_new_pool_before_one_switch_and_keeps_the_old_one_warm() -> None:
+    strategy = BlueGreenStrategy(analysis_interval_s=1.0, keep_warm_s=30)
+    plan = plan_for(strategy, OVER_LIVE)
+    assert plan == [
+        StartPool("2.0.0", 3),
+        Shift((("1.0.0", 100), ("2.0.0", 0))),  # reachable only by pinned requests: the smoke test
+        SmokeTest("2.0.0"),
+        Shift((("2.0.0", 100), ("1.0.0", 0))),  # one switch of all traffic; the old pool stays routable, warm
+        AwaitVerdict(0, 100),
+        Succeed(), KeepWarm(30), Shift((("2.0.0", 100),)), RetirePool("1.0.0"),
+    ]
+    assert steps_of(plan) == [100]
+
+
+def test_blue_green_rolls_back_by_switching_back_before_and_after_the_switch() -> None:
+    strategy = BlueGreenStrategy(keep_warm_s=30)
+    plan = plan_for(strategy, OVER_LIVE)
+    smoke, judged = plan.index(SmokeTest("2.0.0")), plan.index(AwaitVerdict(0, 100))
+    for cursor in (smoke, judged):
+        assert rollback_for(strategy, OVER_LIVE, cursor) == [Shift((("1.0.0", 100),)), RetirePool("2.0.0")]
+
+
+def test_blue_green_without_warm_time_or_a_live_version() -> None:
+    cold = plan_for(BlueGreenStrategy(keep_warm_s=0), OVER_LIVE)
+    assert cold[-3:] == [Succeed(), Shift((("2.0.0", 100),)), RetirePool("1.0.0")]
+    first = plan_for(BlueGreenStrategy(), FIRST)
+    assert first == [StartPool("1.0.0", 2), Shift((("1.0.0", 0),)), SmokeTest("1.0.0"), Shift((("1.0.0", 100),)),
+                     AwaitVerdict(0, 100), Succeed()]
