@@ -1,0 +1,132 @@
+"""Each strategy with real processes and real traffic through the router: a small bounded load generator asks
+the service all along; a healthy version ends with all of it, a faulty one leaves it on the stable version."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from examples.build_sample import build as build_sample
+from libs.client import publish_event
+from services.deployer.local.processes import marked_groups
+from slipway.supervisor import Stack
+from tests.e2e.conftest import ci_of
+from tests.support.poll import eventually
+from tests.support.releases import release_for
+from tests.support.watch import EventWatcher
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+TERMINAL = {"DeploymentSucceeded", "RollbackCompleted", "DeploymentFailed"}
+TRIGGERS = {"max_error_rate": 0.05, "max_p99_latency_ms": 250.0, "min_requests": 10}
+
+
+@dataclass
+class Load:
+    """Requests sent one after another through the router: (HTTP status, the version that served it)."""
+
+    answers: list[tuple[int, str]] = field(default_factory=list)
+
+    def served_by(self, since: int) -> set[str]:
+        return {version for _, version in self.answers[since:]}
+
+    def failures(self) -> list[tuple[int, str]]:
+        return [answer for answer in self.answers if answer[0] >= 500]
+
+
+@contextlib.asynccontextmanager
+async def load_on(router_url: str) -> AsyncIterator[Load]:
+    load, stop = Load(), asyncio.Event()
+
+    async def send() -> None:
+        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as http:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    response = await http.get(f"{router_url}/orders/{n}")
+                    load.answers.append((response.status_code, response.headers.get("x-slipway-served-by", "")))
+                except httpx.HTTPError:
+                    load.answers.append((599, ""))
+                await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(send())
+    try:
+        yield load
+    finally:
+        stop.set()
+        await task
+
+
+async def ship(stack: Stack, watcher: EventWatcher, artifact: Path, version: str, **extra: object) -> dict:
+    release = release_for(artifact, version, rollback_triggers=TRIGGERS, **extra)
+    await publish_event(stack.nats_url, release, ci_of(stack))
+    [outcome] = await watcher.wait_for(
+        lambda _s, b: b.get("release_id") == release.release_id and b.get("type") in TERMINAL, 60)
+    return outcome
+
+
+def running_versions(stack: Stack) -> set[str]:
+    """The versions with an instance process running, from the marks the local driver puts on its processes."""
+    return {name.split(".")[3] for name in marked_groups(stack.run_dir).values() if name.startswith("app.")}
+
+
+async def live_v1(stack: Stack, watcher: EventWatcher, tmp_path: Path) -> str:
+    v1 = build_sample("1.0.0", tmp_path / "artifacts")
+    first = await ship(stack, watcher, v1, "1.0.0", strategy={"kind": "all-at-once", "analysis_interval_s": 1.0},
+                       instances=2)
+    assert first["type"] == "DeploymentSucceeded", first
+    started = await watcher.wait_type("DeploymentStarted", release_id=first["release_id"])
+    return started["router_url"]
+
+
+async def test_blue_green_healthy_takes_all_traffic_in_one_switch_and_retires_the_warm_pool(
+    stack: Stack, tmp_path: Path
+) -> None:
+    v2 = build_sample("2.0.0", tmp_path / "artifacts")
+    async with EventWatcher(stack.nats_url) as watcher:
+        router_url = await live_v1(stack, watcher, tmp_path)
+        async with load_on(router_url) as load:
+            outcome = await ship(stack, watcher, v2, "2.0.0", instances=2,
+                                 strategy={"kind": "blue-green", "analysis_interval_s": 1.0, "keep_warm_s": 3.0})
+            assert outcome["type"] == "DeploymentSucceeded", outcome
+            assert running_versions(stack) == {"1_0_0", "2_0_0"}, "the old pool is kept warm after the switch"
+            settled = len(load.answers)
+            await eventually(lambda: running_versions(stack) == {"2_0_0"}, 20, "the warm pool retired")
+            await eventually(lambda: len(load.answers) > settled + 20, 10, "traffic after the retirement")
+        assert load.served_by(settled) == {"2.0.0"}
+        assert load.failures() == [], "no request failed across the switch and the retirement"
+        assert {"1.0.0", "2.0.0"} <= load.served_by(0)
+
+
+async def test_blue_green_faulty_is_switched_back_to_the_warm_pool(stack: Stack, tmp_path: Path) -> None:
+    slow = build_sample("2.0.0", tmp_path / "faulty", extra_latency_ms=600)
+    async with EventWatcher(stack.nats_url) as watcher:
+        router_url = await live_v1(stack, watcher, tmp_path)
+        async with load_on(router_url) as load:
+            outcome = await ship(stack, watcher, slow, "2.0.0", instances=2,
+                                 strategy={"kind": "blue-green", "analysis_interval_s": 1.0, "keep_warm_s": 3.0})
+            assert outcome["type"] == "RollbackCompleted", outcome
+            restored = len(load.answers)
+            await eventually(lambda: len(load.answers) > restored + 20, 10, "traffic after the rollback")
+        assert outcome["restored_version"] == "1.0.0"
+        assert load.served_by(restored) == {"1.0.0"}
+        assert "2.0.0" in load.served_by(0), "the faulty version had the traffic before it was switched back"
+        assert running_versions(stack) == {"1_0_0"}
+
+
+async def test_blue_green_failing_its_smoke_test_never_gets_user_traffic(stack: Stack, tmp_path: Path) -> None:
+    broken = build_sample("2.0.0", tmp_path / "faulty", error_rate=1.0)
+    async with EventWatcher(stack.nats_url) as watcher:
+        router_url = await live_v1(stack, watcher, tmp_path)
+        async with load_on(router_url) as load:
+            outcome = await ship(stack, watcher, broken, "2.0.0",
+                                 strategy={"kind": "blue-green", "analysis_interval_s": 1.0})
+            after = len(load.answers)
+            await eventually(lambda: len(load.answers) > after + 20, 10, "traffic after the refusal")
+        assert outcome["type"] == "DeploymentFailed" and "smoke test of 2.0.0" in outcome["reason"], outcome
+        assert load.served_by(0) == {"1.0.0"} and load.failures() == []
+        assert running_versions(stack) == {"1_0_0"}
