@@ -33,7 +33,7 @@ def request(
     digest: Annotated[str | None, Opt(help="sha256:<hex>; computed for a local artifact when omitted")] = None,
     commit: Annotated[str | None, Opt(help="Commit SHA; default `git rev-parse HEAD`")] = None,
     committed_at: Annotated[str | None, Opt(help="Commit time (ISO 8601); default from git")] = None,
-    strategy: Annotated[str | None, Opt(help="canary | all-at-once | blue-green")] = None,
+    strategy: Annotated[str | None, Opt(help="canary | all-at-once | blue-green | rolling | immutable")] = None,
     steps: Annotated[str | None, Opt(help="Canary weights, e.g. 10,50,100")] = None,
     interval: Annotated[float | None, Opt(help="Seconds of analysis per step")] = None,
     keep_warm: Annotated[float | None, Opt(help="Blue-green: seconds the old pool runs on after the switch")] = None,

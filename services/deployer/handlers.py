@@ -14,7 +14,6 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,7 +35,8 @@ from services.deployer.domain import (
 )
 from services.deployer.strategies import plan_for, rollback_for
 from services.deployer.strategies.plan import (
-    Action, AwaitVerdict, KeepWarm, Progress, RetirePool, Shift, Situation, SmokeTest, StartPool, Succeed, steps_of,
+    Action, AwaitVerdict, HealthCheck, KeepWarm, Progress, RetirePool, Shift, Situation, SmokeTest, StartInstances,
+    StartPool, StopInstances, Succeed, steps_of,
 )
 from services.deployer.target import DeployTarget, Endpoints, Handle, Pool, TargetError
 
@@ -46,8 +46,8 @@ ON_APPROVED, ON_VERDICT, ON_ROLLBACK = "deployer-approved", "deployer-verdicts",
 DRIVER_ERRORS = (ArtifactError, TargetError, TimeoutError, OSError)
 
 
-class SmokeTestFailed(TargetError):
-    """The new pool answered its smoke test badly: it gets no traffic."""
+class Unhealthy(TargetError):
+    """The new pool answered its smoke test or health check badly: it gets no (more) traffic."""
 
 
 @dataclass
@@ -59,14 +59,7 @@ class Run:
     router: Handle
     plan: list[Action]
     progress: Progress
-
-    @property
-    def situation(self) -> Situation:
-        return situation_of(self.deployment, self.approved)
-
-
-def situation_of(deployment: Deployment, approved: ReleaseApproved) -> Situation:
-    return Situation(deployment.version, deployment.stable_version, approved.release.instances)
+    situation: Situation
 
 
 class Handlers:
@@ -105,6 +98,7 @@ class Handlers:
             stable = await store.live_version(tx.session, service, env)
             known_router = await store.get_router(tx.session, service, env)
             known_pool = await store.pool(tx.session, service, env, spec.version)
+            stable_pool = await store.pool(tx.session, service, env, stable) if stable else []
         if earlier is not None:
             log.info("release %s approved again (event %s): its deployment is already %s, nothing to do",
                      approved.release_id, approved.event_id, earlier.status.value)
@@ -128,7 +122,8 @@ class Handlers:
         except DRIVER_ERRORS as exc:
             await self._fail(approved, stable, f"could not start {spec.version}: {exc}")
             return
-        plan = plan_for(spec.strategy, Situation(spec.version, stable, spec.instances))
+        situation = Situation(spec.version, stable, spec.instances, len(stable_pool))
+        plan = plan_for(spec.strategy, situation)
         steps = steps_of(plan)
         deployment = Deployment(approved.release_id, service, env, spec.version, stable, steps, 0, Status.DEPLOYING)
         started = DeploymentStarted.caused_by(
@@ -139,26 +134,28 @@ class Handlers:
 
         async def record(tx: Transaction) -> None:
             await store.save_deployment(tx.session, deployment, approval=approved.model_dump_json())
-            await store.save_progress(tx.session, deployment.release_id, Progress())
+            await store.start_plan(tx.session, deployment.release_id, situation.stable_instances)
             await tx.emit(started)
 
         await self.runtime.process_once(ON_APPROVED, approved, record)
         log.info("deploying %s %s to %s (stable %s) %s, steps %s", service, spec.version, env, stable,
                  spec.strategy.kind, steps)
-        await self._carry_on(Run(deployment, approved, router, plan, Progress()), approved)
+        await self._carry_on(Run(deployment, approved, router, plan, Progress(), situation), approved)
 
     async def _load(self, release_id: str) -> Run | None:
         async with self.runtime.db.transaction() as tx:
             deployment = await store.get_deployment(tx.session, release_id)
-            progress = await store.get_progress(tx.session, release_id)
-            if deployment is None or progress is None:
+            started = await store.get_plan(tx.session, release_id)
+            if deployment is None or started is None:
                 return None
+            progress, stable_instances = started
             approved = ReleaseApproved.model_validate_json(await store.approval_of(tx.session, release_id))
             router = await store.get_router(tx.session, deployment.service, deployment.environment)
         if router is None:
             raise TargetError(f"release {release_id}: no router is recorded for {deployment.service}")
-        plan = plan_for(approved.release.strategy, situation_of(deployment, approved))
-        return Run(deployment, approved, router, plan, progress)
+        situation = Situation(deployment.version, deployment.stable_version, approved.release.instances,
+                              stable_instances)
+        return Run(deployment, approved, router, plan_for(approved.release.strategy, situation), progress, situation)
 
     async def resume_plan(self, release_id: str) -> None:
         """Carry on a plan nobody waits on: interrupted by a restart, or due after a timed wait."""
@@ -200,14 +197,19 @@ class Handlers:
         d = run.deployment
         match action:
             case StartPool(version, count):
-                path = self.artifacts.path_for(run.approved.release.artifact.digest)
-                await self._start_pool(d.service, d.environment, version, count, path)
+                await self._start(run, version, tuple(range(count)))
+            case StartInstances(version, slots):
+                await self._start(run, version, slots)
+            case StopInstances(version, slots, weights):
+                await self._stop_slots(run, version, slots, weights)
             case Shift(weights):
                 await self._shift(d.service, d.environment, run.router, weights)
             case SmokeTest(version):
                 problem = await self.target.smoke_test(run.router, version)
                 if problem is not None:
-                    raise SmokeTestFailed(f"smoke test of {version}: {problem}")
+                    raise Unhealthy(f"smoke test of {version}: {problem}")
+            case HealthCheck(version):
+                await self._check_health(d, version)
             case RetirePool(version):
                 await self._retire(d, version)
 
@@ -260,9 +262,15 @@ class Handlers:
             await tx.emit(failed)
         self.runtime.relay.wake()
 
-    async def _start_pool(self, service: str, env: str, version: str, count: int, path: Path) -> None:
+    async def _start(self, run: Run, version: str, slots: tuple[int, ...]) -> None:
+        service, env = run.deployment.service, run.deployment.environment
         async with self.runtime.db.transaction() as tx:
             known = {r.slot: r for r in await store.pool(tx.session, service, env, version)}
+            approval = (run.approved.model_dump_json() if version == run.deployment.version
+                        else await store.latest_approval_of_version(tx.session, service, env, version))
+        if approval is None:
+            raise TargetError(f"no release of {service} {version} is known: its artifact cannot be found")
+        path = self.artifacts.path_for(ReleaseApproved.model_validate_json(approval).release.artifact.digest)
 
         async def start(slot: int) -> None:
             was = known.get(slot)
@@ -271,13 +279,34 @@ class Handlers:
                 async with self.runtime.db.transaction() as tx:
                     await store.save_instance(tx.session, store.Running(service, env, version, slot, str(path), handle))
 
-        results = await asyncio.gather(*(start(slot) for slot in range(count)), return_exceptions=True)
+        results = await asyncio.gather(*(start(slot) for slot in slots), return_exceptions=True)
         if failures := [r for r in results if isinstance(r, BaseException)]:
             raise failures[0]
 
-    async def _shift(self, service: str, env: str, router: Handle, weights: tuple[tuple[str, int], ...]) -> None:
+    async def _stop_slots(self, run: Run, version: str, slots: tuple[int, ...],
+                          weights: tuple[tuple[str, int], ...]) -> None:
+        """Out of the router first, so no request is sent to an instance that is stopping."""
+        d = run.deployment
+        leaving = {(version, slot) for slot in slots}
+        await self._shift(d.service, d.environment, run.router, weights, leaving)
         async with self.runtime.db.transaction() as tx:
-            pools = [Pool(version, tuple(r.handle for r in await store.pool(tx.session, service, env, version)), weight)
+            stopping = [r for r in await store.pool(tx.session, d.service, d.environment, version) if r.slot in slots]
+        for running in stopping:
+            await self._stop(running)
+
+    async def _check_health(self, deployment: Deployment, version: str) -> None:
+        async with self.runtime.db.transaction() as tx:
+            pool = await store.pool(tx.session, deployment.service, deployment.environment, version)
+        problems = [f"instance {r.slot}: {problem}" for r in pool
+                    if (problem := await self.target.check_health(r.handle)) is not None]
+        if problems or not pool:
+            raise Unhealthy(f"health check of {version}: {'; '.join(problems) or 'no instance runs'}")
+
+    async def _shift(self, service: str, env: str, router: Handle, weights: tuple[tuple[str, int], ...],
+                     leaving: set[tuple[str, int]] = frozenset()) -> None:
+        async with self.runtime.db.transaction() as tx:
+            pools = [Pool(version, tuple(r.handle for r in await store.pool(tx.session, service, env, version)
+                                         if (version, r.slot) not in leaving), weight)
                      for version, weight in weights]
         if missing := [p.version for p in pools if not p.instances]:
             raise TargetError(f"no instance of {', '.join(missing)} is recorded to route traffic to")

@@ -21,6 +21,7 @@ class MemoryTarget:
         self.smoke_tested: list[str] = []
         self.fail_starts: set[str] = set()  # versions whose instances fail to start
         self.fail_smoke: set[str] = set()  # versions whose smoke test fails
+        self.fail_health: set[str] = set()  # versions whose instances answer their health check badly
         self._generation = 0
 
     def _run(self, kind: str, **data: object) -> Handle:
@@ -59,6 +60,10 @@ class MemoryTarget:
     async def smoke_test(self, router: Handle, version: str) -> str | None:
         self.smoke_tested.append(version)
         return f"{version} answered HTTP 500" if version in self.fail_smoke else None
+
+    async def check_health(self, instance: Handle) -> str | None:
+        version = instance.data["version"]
+        return f"{version} instance {instance.data['slot']} is unhealthy" if version in self.fail_health else None
 
     async def admin_refusals(self, router: Handle) -> Refusals:
         return Refusals(0, ())

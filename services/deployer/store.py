@@ -92,6 +92,7 @@ plans = Table(
     Column("release_id", String(128), primary_key=True),
     Column("cursor", Integer, nullable=False),
     Column("waiting", Boolean, nullable=False),
+    Column("stable_instances", Integer, nullable=False),  # the live pool's size when the plan began
     Column("wake_at", UtcDateTime(), nullable=True),  # a timed action (keeping a pool warm) goes on then
     Column("finished", Boolean, nullable=False, index=True),
 )
@@ -301,16 +302,21 @@ async def forget_instance(session: AsyncSession, running: Running) -> None:
         target_instances.c.version == running.version, target_instances.c.slot == running.slot))
 
 
-async def get_progress(session: AsyncSession, release_id: str) -> Progress | None:
+async def start_plan(session: AsyncSession, release_id: str, stable_instances: int) -> None:
+    await session.execute(plans.insert().values(release_id=release_id, cursor=0, waiting=False, finished=False,
+                                                stable_instances=stable_instances))
+
+
+async def get_plan(session: AsyncSession, release_id: str) -> tuple[Progress, int] | None:
+    """Where a deployment is in its plan, and the size of the live pool when it began (the plan depends on it)."""
     row = (await session.execute(select(plans).where(plans.c.release_id == release_id))).first()
-    return Progress(row.cursor, row.waiting) if row else None
+    return (Progress(row.cursor, row.waiting), row.stable_instances) if row else None
 
 
 async def save_progress(session: AsyncSession, release_id: str, progress: Progress, *, finished: bool = False,
                         wake_at: datetime | None = None) -> None:
-    await session.execute(plans.delete().where(plans.c.release_id == release_id))
-    await session.execute(plans.insert().values(release_id=release_id, cursor=progress.cursor,
-                                                waiting=progress.waiting, wake_at=wake_at, finished=finished))
+    await session.execute(plans.update().where(plans.c.release_id == release_id).values(
+        cursor=progress.cursor, waiting=progress.waiting, wake_at=wake_at, finished=finished))
 
 
 async def unfinished_plans(session: AsyncSession, now: datetime) -> list[str]:

@@ -80,6 +80,10 @@ class DeployTarget(Protocol):
         """Requests pinned to `version` through the router, whatever its weight; what went wrong, or None."""
         ...
 
+    async def check_health(self, instance: Handle) -> str | None:
+        """Ask the instance itself (not through the router) whether it is healthy; what is wrong, or None."""
+        ...
+
     async def admin_refusals(self, router: Handle) -> Refusals:
         """The calls to change `router` it refused since it started, because they lacked the deployer's credentials."""
         ...

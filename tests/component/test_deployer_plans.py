@@ -221,3 +221,65 @@ async def test_a_restarted_deployer_resumes_an_interrupted_plan_without_starting
         await step_seen(watcher, approved.release_id, 1)
         assert target.split("shop", "prod") == {"2.0.0": 50, "1.0.0": 50}
     assert target.started == [("1.0.0", 0), ("1.0.0", 1), ("2.0.0", 0), ("2.0.0", 1)]
+
+
+ROLLING = {"kind": "rolling", "analysis_interval_s": 1.0, "max_surge": 1, "max_unavailable": 0}
+
+
+async def test_rolling_replaces_the_pool_batch_by_batch_never_below_its_size(
+    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
+) -> None:
+    async with running(build(settings, target=target)):
+        await ship(settings, watcher, artifact, "1.0.0", instances=3)
+        approved = approve(release_for(artifact, "2.0.0", strategy=ROLLING, instances=3))
+        await publish_event(settings.nats_url, approved)
+        started = await watcher.wait_type("DeploymentStarted", release_id=approved.release_id)
+        assert (started["strategy"], started["steps"]) == ("rolling", [33, 67, 100])
+        for index in range(3):
+            step = await step_seen(watcher, approved.release_id, index)
+            up = (len(target.live_instances("1.0.0")), len(target.live_instances("2.0.0")))
+            assert up == (2 - index, index + 1), f"batch {index}: one old instance replaced by one new"
+            await publish_event(settings.nats_url, verdict_for(step))
+        assert (await outcome(watcher, approved.release_id))["type"] == "DeploymentSucceeded"
+    assert target.weights[("shop", "prod")][-6:] == [
+        {"2.0.0": 25, "1.0.0": 75}, {"2.0.0": 33, "1.0.0": 67},
+        {"2.0.0": 50, "1.0.0": 50}, {"2.0.0": 67, "1.0.0": 33},
+        {"2.0.0": 75, "1.0.0": 25}, {"2.0.0": 100},
+    ]
+    assert target.live_instances("2.0.0") == [0, 1, 2] and target.live_instances("1.0.0") == []
+
+
+async def test_a_rolling_release_failing_a_batch_restores_the_replaced_instances(
+    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
+) -> None:
+    async with running(build(settings, target=target)):
+        await ship(settings, watcher, artifact, "1.0.0", instances=3)
+        approved = approve(release_for(artifact, "2.0.0", strategy=ROLLING, instances=3))
+        await publish_event(settings.nats_url, approved)
+        await publish_event(settings.nats_url, verdict_for(await step_seen(watcher, approved.release_id, 0)))
+        second = await step_seen(watcher, approved.release_id, 1)
+        assert target.live_instances("1.0.0") == [2]
+        await publish_event(settings.nats_url, rollback_of(second))
+        done = await outcome(watcher, approved.release_id)
+        assert (done["type"], done["restored_version"]) == ("RollbackCompleted", "1.0.0")
+        assert target.live_instances("1.0.0") == [0, 1, 2] and target.live_instances("2.0.0") == []
+        assert target.split("shop", "prod") == {"1.0.0": 100}
+
+
+async def test_immutable_moves_traffic_to_a_fresh_healthy_set_and_destroys_the_old_one(
+    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
+) -> None:
+    immutable = {"kind": "immutable", "analysis_interval_s": 1.0}
+    async with running(build(settings, target=target)):
+        await ship(settings, watcher, artifact, "1.0.0", instances=2)
+        await ship(settings, watcher, artifact, "2.0.0", strategy=immutable, instances=2)
+        await eventually(lambda: target.live_instances("1.0.0") == [], 5, "the old set destroyed")
+        assert target.live_instances("2.0.0") == [0, 1] and target.split("shop", "prod") == {"2.0.0": 100}
+
+        target.fail_health.add("3.0.0")
+        approved = approve(release_for(artifact, "3.0.0", strategy=immutable, instances=2))
+        await publish_event(settings.nats_url, approved)
+        failed = await outcome(watcher, approved.release_id)
+        assert failed["type"] == "DeploymentFailed" and "health check of 3.0.0" in failed["reason"]
+        assert target.live_instances("3.0.0") == [] and target.split("shop", "prod") == {"2.0.0": 100}
+        assert all("3.0.0" not in split for split in target.weights[("shop", "prod")])

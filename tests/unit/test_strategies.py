@@ -1,14 +1,16 @@
 """Each strategy's plan walked action by action, without I/O: what runs, where traffic goes, what a rollback does."""
 
 import pytest
+from pydantic import ValidationError
 
-from contracts.release import AllAtOnceStrategy, BlueGreenStrategy, CanaryStrategy
+from contracts.release import AllAtOnceStrategy, BlueGreenStrategy, CanaryStrategy, ImmutableStrategy, RollingStrategy
 from services.deployer.strategies import plan_for, rollback_for
 from services.deployer.strategies.plan import (
-    Action, AwaitVerdict, KeepWarm, Progress, RetirePool, Shift, Situation, SmokeTest, StartPool, Succeed, steps_of,
+    Action, AwaitVerdict, HealthCheck, KeepWarm, Progress, RetirePool, Shift, Situation, SmokeTest, StartInstances,
+    StartPool, StopInstances, Succeed, steps_of,
 )
 
-OVER_LIVE = Situation("2.0.0", "1.0.0", instances=3)
+OVER_LIVE = Situation("2.0.0", "1.0.0", instances=3, stable_instances=2)
 FIRST = Situation("1.0.0", None, instances=2)
 
 
@@ -122,3 +124,79 @@ def test_blue_green_without_warm_time_or_a_live_version() -> None:
     first = plan_for(BlueGreenStrategy(), FIRST)
     assert first == [StartPool("1.0.0", 2), Shift((("1.0.0", 0),)), SmokeTest("1.0.0"), Shift((("1.0.0", 100),)),
                      AwaitVerdict(0, 100), Succeed()]
+
+
+def rolling(surge: int = 1, unavailable: int = 0) -> RollingStrategy:
+    return RollingStrategy(max_surge=surge, max_unavailable=unavailable, analysis_interval_s=1.0)
+
+
+def running_during(plan: list[Action], situation: Situation) -> list[tuple[int, int]]:
+    """(old, new) instances running after each action, as a plan walked to its end leaves them."""
+    old, new, counts = situation.stable_instances, 0, []
+    for action in plan:
+        if isinstance(action, StopInstances):
+            old -= len(action.slots)
+        elif isinstance(action, StartInstances):
+            new += len(action.slots)
+        elif isinstance(action, RetirePool):
+            old = 0
+        counts.append((old, new))
+    return counts
+
+
+def test_rolling_replaces_one_instance_at_a_time_with_one_extra_and_judges_each_batch() -> None:
+    situation = Situation("2.0.0", "1.0.0", instances=3, stable_instances=3)
+    plan = plan_for(rolling(surge=1), situation)
+    assert plan[:4] == [
+        StartInstances("2.0.0", (0,)),
+        Shift((("2.0.0", 25), ("1.0.0", 75))),
+        StopInstances("1.0.0", (0,), (("2.0.0", 33), ("1.0.0", 67))),
+        AwaitVerdict(0, 33),
+    ]
+    assert steps_of(plan) == [33, 67, 100]
+    assert plan[-2:] == [Succeed(), RetirePool("1.0.0")]
+    # Never fewer than the pool's 3 instances up, never more than 3 + max_surge.
+    assert all(3 <= old + new <= 4 for old, new in running_during(plan, situation))
+
+
+def test_rolling_with_max_unavailable_stops_before_it_starts_and_never_drops_below_the_bound() -> None:
+    situation = Situation("2.0.0", "1.0.0", instances=4, stable_instances=4)
+    plan = plan_for(rolling(surge=1, unavailable=1), situation)
+    assert plan[0] == StopInstances("1.0.0", (0,), (("1.0.0", 100),))
+    assert plan[1] == StartInstances("2.0.0", (0, 1))
+    assert len(steps_of(plan)) == 2  # batches of max_surge + max_unavailable
+    assert all(3 <= old + new <= 5 for old, new in running_during(plan, situation))
+
+
+def test_rolling_a_smaller_pool_retires_the_old_instances_left_over() -> None:
+    situation = Situation("2.0.0", "1.0.0", instances=2, stable_instances=3)
+    plan = plan_for(rolling(), situation)
+    assert plan[-3:] == [Shift((("2.0.0", 100),)), Succeed(), RetirePool("1.0.0")]
+
+
+def test_a_failing_batch_starts_the_replaced_instances_again_and_gives_them_all_traffic() -> None:
+    strategy, situation = rolling(), Situation("2.0.0", "1.0.0", instances=3, stable_instances=3)
+    _, progress = walk(plan_for(strategy, situation), verdicts=1)  # the second batch is being judged
+    assert rollback_for(strategy, situation, progress.cursor) == [
+        StartInstances("1.0.0", (0, 1)), Shift((("1.0.0", 100),)), RetirePool("2.0.0"),
+    ]
+
+
+def test_a_first_rolling_deployment_starts_the_whole_pool() -> None:
+    plan = plan_for(rolling(), FIRST)
+    assert plan == [StartPool("1.0.0", 2), Shift((("1.0.0", 100),)), AwaitVerdict(0, 100), Succeed()]
+
+
+def test_rolling_needs_room_to_move() -> None:
+    with pytest.raises(ValidationError, match="cannot both be 0"):
+        RollingStrategy(max_surge=0, max_unavailable=0)
+
+
+def test_immutable_health_checks_a_fresh_set_before_moving_all_traffic_and_destroys_the_old_one() -> None:
+    strategy = ImmutableStrategy(analysis_interval_s=1.0)
+    plan = plan_for(strategy, OVER_LIVE)
+    assert plan == [StartPool("2.0.0", 3), HealthCheck("2.0.0"), Shift((("2.0.0", 100),)), AwaitVerdict(0, 100),
+                    Succeed(), RetirePool("1.0.0")]
+    assert rollback_for(strategy, OVER_LIVE, plan.index(HealthCheck("2.0.0"))) == [
+        Shift((("1.0.0", 100),)), RetirePool("2.0.0"),
+    ]

@@ -76,6 +76,14 @@ class LocalTarget:
                 return f"GET {path} pinned to {version} answered HTTP {response.status_code} from {served or 'nobody'}"
         return None
 
+    async def check_health(self, instance: Handle) -> str | None:
+        url = as_instance(instance).health_url
+        try:
+            response = await self._client().get(url)
+        except httpx.HTTPError as err:
+            return f"GET {url} failed: {err!r}"
+        return None if response.status_code == 200 else f"GET {url} answered HTTP {response.status_code}"
+
     async def admin_refusals(self, router: Handle) -> Refusals:
         return await self.driver.admin_refusals(as_router(router))
 

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Situation:
-    """What a plan depends on besides the strategy: the versions and the size of the new pool."""
+    """What a plan depends on besides the strategy: the versions and the sizes of their pools when it began."""
 
     version: str
     stable_version: str | None
     instances: int = 1
+    stable_instances: int = 1
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,31 @@ class StartPool:
 
     version: str
     count: int
+
+
+@dataclass(frozen=True)
+class StartInstances:
+    """Run the instances `slots` of `version` (adopting those already running), beside what runs."""
+
+    version: str
+    slots: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class StopInstances:
+    """Take the instances `slots` of `version` out of the router (traffic split `weights` over what is left),
+    then stop them."""
+
+    version: str
+    slots: tuple[int, ...]
+    weights: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """Ask every instance of `version` directly whether it is healthy; one that is not rolls back."""
+
+    version: str
 
 
 @dataclass(frozen=True)
@@ -68,7 +94,8 @@ class RetirePool:
     version: str
 
 
-Action = StartPool | Shift | SmokeTest | AwaitVerdict | Succeed | KeepWarm | RetirePool
+Action = (StartPool | StartInstances | StopInstances | HealthCheck | Shift | SmokeTest | AwaitVerdict | Succeed
+          | KeepWarm | RetirePool)
 
 
 @dataclass(frozen=True)
@@ -102,15 +129,31 @@ def all_to(version: str | None) -> Shift:
 
 
 def undo(situation: Situation, done: list[Action]) -> list[Action]:
-    """Put traffic back on the stable version and stop the new pool; nothing to undo once the release succeeded."""
+    """Restart the stable instances that were replaced, put all traffic back on the stable version and stop the
+    new pool; nothing to undo once the release succeeded. `done` ends with the action that may have been cut short."""
     if any(isinstance(action, Succeed) for action in done):
         return []
-    touched_traffic = any(isinstance(action, Shift) for action in done)
-    started = any(isinstance(action, StartPool) and action.version == situation.version for action in done)
-    actions: list[Action] = [all_to(situation.stable_version)] if touched_traffic or started else []
+    new, stable = situation.version, situation.stable_version
+    replaced = sorted({slot for action in done if isinstance(action, StopInstances) and action.version == stable
+                       for slot in action.slots})
+    started = any(isinstance(action, StartPool | StartInstances) and action.version == new for action in done)
+    touched = started or replaced or any(isinstance(action, Shift) for action in done)
+    actions: list[Action] = [StartInstances(stable, tuple(replaced))] if stable and replaced else []
+    if touched:
+        actions.append(all_to(stable))
     if started:
-        actions.append(RetirePool(situation.version))
+        actions.append(RetirePool(new))
     return actions
+
+
+def split(new: str, new_up: int, old: str | None, old_up: int) -> tuple[tuple[str, int], ...]:
+    """Traffic in proportion to the instances each version has up, so every instance carries about the same load."""
+    if not old or old_up == 0:
+        return ((new, 100),) if new_up else ()
+    if new_up == 0:
+        return ((old, 100),)
+    weight = min(99, max(1, round(100 * new_up / (new_up + old_up))))
+    return ((new, weight), (old, 100 - weight))
 
 
 def finish(situation: Situation, keep_warm_s: float = 0.0, old_still_routed: bool = False) -> list[Action]:
