@@ -211,7 +211,7 @@ class Handlers:
             case HealthCheck(version):
                 await self._check_health(d, version)
             case RetirePool(version):
-                await self._retire(d, version)
+                await self._retire(run, version)
 
     async def _record(self, run: Run, action: Action, cause: Event) -> tuple[Event | None, bool]:
         """Save the plan's progress past `action` with what it announces; whether the run stops here."""
@@ -291,6 +291,7 @@ class Handlers:
         await self._shift(d.service, d.environment, run.router, weights, leaving)
         async with self.runtime.db.transaction() as tx:
             stopping = [r for r in await store.pool(tx.session, d.service, d.environment, version) if r.slot in slots]
+        await self.target.drain(run.router, [r.handle for r in stopping])
         for running in stopping:
             await self._stop(running)
 
@@ -312,7 +313,8 @@ class Handlers:
             raise TargetError(f"no instance of {', '.join(missing)} is recorded to route traffic to")
         await self.target.set_weights(router, pools)
 
-    async def _retire(self, deployment: Deployment, version: str) -> None:
+    async def _retire(self, run: Run, version: str) -> None:
+        deployment = run.deployment
         service, env = deployment.service, deployment.environment
         async with self.runtime.db.transaction() as tx:
             in_use = version == await store.live_version(tx.session, service, env)
@@ -322,6 +324,7 @@ class Handlers:
         if in_use or (active is not None and active.release_id != deployment.release_id and active.version == version):
             log.info("%s %s in %s is not retired: it is live or being deployed again", service, version, env)
             return
+        await self.target.drain(run.router, [r.handle for r in pool])
         for running in pool:
             await self._stop(running)
 

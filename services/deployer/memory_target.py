@@ -19,6 +19,7 @@ class MemoryTarget:
         self.stopped: list[tuple[str, int]] = []
         self.weights: dict[tuple[str, str], list[dict[str, int]]] = {}  # (service, env) -> every split asked for
         self.smoke_tested: list[str] = []
+        self.routed: dict[str, list[tuple[Handle, ...]]] = {}  # router identity -> instances it routes to, by pool
         self.fail_starts: set[str] = set()  # versions whose instances fail to start
         self.fail_smoke: set[str] = set()  # versions whose smoke test fails
         self.fail_health: set[str] = set()  # versions whose instances answer their health check badly
@@ -56,6 +57,7 @@ class MemoryTarget:
                     raise OSError(f"instance {dict(instance.data)} is not running")
         key = (router.data["service"], router.data["environment"])
         self.weights.setdefault(key, []).append({pool.version: pool.weight for pool in pools})
+        self.routed[router.identity] = [pool.instances for pool in pools]
 
     async def smoke_test(self, router: Handle, version: str) -> str | None:
         self.smoke_tested.append(version)
@@ -67,6 +69,11 @@ class MemoryTarget:
 
     async def admin_refusals(self, router: Handle) -> Refusals:
         return Refusals(0, ())
+
+    async def drain(self, router: Handle, instances: list[Handle]) -> None:
+        for instance in instances:
+            if any(instance in pool for pool in self.routed.get(router.identity, [])):
+                raise OSError(f"{dict(instance.data)} is drained while the router still sends it traffic")
 
     async def stop_instance(self, instance: Handle) -> None:
         if self.running.pop(instance.identity, None) is not None:

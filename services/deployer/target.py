@@ -88,6 +88,10 @@ class DeployTarget(Protocol):
         """The calls to change `router` it refused since it started, because they lacked the deployer's credentials."""
         ...
 
+    async def drain(self, router: Handle, instances: list[Handle]) -> None:
+        """Wait (bounded) until `router`, which no longer routes to `instances`, has nothing in flight to them."""
+        ...
+
     async def stop_instance(self, instance: Handle) -> None:
         """Tear an instance down; no error if it is already gone."""
         ...

@@ -130,3 +130,64 @@ async def test_blue_green_failing_its_smoke_test_never_gets_user_traffic(stack: 
         assert outcome["type"] == "DeploymentFailed" and "smoke test of 2.0.0" in outcome["reason"], outcome
         assert load.served_by(0) == {"1.0.0"} and load.failures() == []
         assert running_versions(stack) == {"1_0_0"}
+
+
+def instances_of(stack: Stack, version: str) -> int:
+    return sum(1 for name in marked_groups(stack.run_dir).values()
+               if name.startswith("app.") and name.split(".")[3] == version.replace(".", "_"))
+
+
+ROLLING = {"kind": "rolling", "analysis_interval_s": 1.0, "max_surge": 1, "max_unavailable": 0}
+
+
+async def test_rolling_healthy_replaces_every_instance_without_a_failed_request(stack: Stack, tmp_path: Path) -> None:
+    v2 = build_sample("2.0.0", tmp_path / "artifacts")
+    async with EventWatcher(stack.nats_url) as watcher:
+        router_url = await live_v1(stack, watcher, tmp_path)
+        async with load_on(router_url) as load:
+            outcome = await ship(stack, watcher, v2, "2.0.0", strategy=ROLLING, instances=2)
+            assert outcome["type"] == "DeploymentSucceeded", outcome
+            done = len(load.answers)
+            await eventually(lambda: len(load.answers) > done + 20, 10, "traffic after the roll")
+        steps = watcher.matching(lambda _s, b: b.get("release_id") == outcome["release_id"]
+                                 and b.get("type") == "StepStarted")
+        assert sorted({(s["step_index"], s["weight"]) for s in steps}) == [(0, 50), (1, 100)]
+        assert load.served_by(done) == {"2.0.0"} and load.failures() == []
+        await eventually(lambda: running_versions(stack) == {"2_0_0"}, 10, "the old instances gone")
+        assert instances_of(stack, "2.0.0") == 2
+
+
+async def test_rolling_faulty_stops_at_its_first_batch_and_restores_the_replaced_instance(
+    stack: Stack, tmp_path: Path
+) -> None:
+    slow = build_sample("2.0.0", tmp_path / "faulty", extra_latency_ms=600)
+    async with EventWatcher(stack.nats_url) as watcher:
+        router_url = await live_v1(stack, watcher, tmp_path)
+        async with load_on(router_url) as load:
+            outcome = await ship(stack, watcher, slow, "2.0.0", strategy=ROLLING, instances=2)
+            assert outcome["type"] == "RollbackCompleted", outcome
+            restored = len(load.answers)
+            await eventually(lambda: len(load.answers) > restored + 20, 10, "traffic after the rollback")
+        assert load.served_by(restored) == {"1.0.0"}
+        assert "2.0.0" in load.served_by(0), "the first batch had its share of traffic"
+        assert running_versions(stack) == {"1_0_0"} and instances_of(stack, "1.0.0") == 2
+
+
+async def test_immutable_healthy_then_faulty(stack: Stack, tmp_path: Path) -> None:
+    immutable = {"kind": "immutable", "analysis_interval_s": 1.0}
+    v2 = build_sample("2.0.0", tmp_path / "artifacts")
+    slow = build_sample("3.0.0", tmp_path / "faulty", extra_latency_ms=600)
+    async with EventWatcher(stack.nats_url) as watcher:
+        router_url = await live_v1(stack, watcher, tmp_path)
+        async with load_on(router_url) as load:
+            healthy = await ship(stack, watcher, v2, "2.0.0", strategy=immutable, instances=2)
+            assert healthy["type"] == "DeploymentSucceeded", healthy
+            await eventually(lambda: running_versions(stack) == {"2_0_0"}, 10, "the old set destroyed")
+            switched = len(load.answers)
+            faulty = await ship(stack, watcher, slow, "3.0.0", strategy=immutable, instances=2)
+            assert faulty["type"] == "RollbackCompleted", faulty
+            restored = len(load.answers)
+            await eventually(lambda: len(load.answers) > restored + 20, 10, "traffic after the rollback")
+        assert load.served_by(switched) >= {"2.0.0", "3.0.0"}
+        assert load.served_by(restored) == {"2.0.0"} and running_versions(stack) == {"2_0_0"}
+        assert [f for f in load.failures()] == []

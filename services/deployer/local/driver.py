@@ -23,6 +23,7 @@ import re
 import secrets
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from services.deployer.target import TargetError
 
 log = logging.getLogger("slipway.deployer.local")
 READY_TIMEOUT = 20.0
+DRAIN_S, DRAIN_POLL_S = 10.0, 0.02
 ADMIN_TIMEOUT = httpx.Timeout(5.0)
 
 
@@ -220,6 +222,25 @@ class LocalDriver:
             return parse_refusals(response.json())
         except (httpx.HTTPError, ValueError) as err:
             raise LocalDriverError(f"{where} did not report its refusals: {err!r}") from err
+
+    async def drain(self, router: RouterHandle, instances: list[InstanceHandle], deadline_s: float = DRAIN_S) -> None:
+        """Wait until `router` has no request in flight to `instances` (already out of its routes), at most deadline_s.
+
+        Past the deadline the instances are stopped all the same: a request that hangs must not hold up a rollback.
+        """
+        urls = {instance.url for instance in instances}
+        deadline = time.monotonic() + deadline_s
+        async with _admin_client() as client:
+            while True:
+                try:
+                    busy = (await client.get(f"{router.admin_url}/in-flight")).json()["in_flight"]
+                except (httpx.HTTPError, ValueError, KeyError) as err:
+                    log.warning("cannot read what %s/%s has in flight; not draining: %r",
+                                router.service, router.environment, err)
+                    return
+                if not urls & set(busy) or time.monotonic() >= deadline:
+                    return
+                await asyncio.sleep(DRAIN_POLL_S)
 
     async def stop_instance(self, instance: InstanceHandle) -> None:
         name = process_name(instance)

@@ -87,6 +87,9 @@ class LocalTarget:
     async def admin_refusals(self, router: Handle) -> Refusals:
         return await self.driver.admin_refusals(as_router(router))
 
+    async def drain(self, router: Handle, instances: list[Handle]) -> None:
+        await self.driver.drain(as_router(router), [as_instance(i) for i in instances])
+
     async def stop_instance(self, instance: Handle) -> None:
         await self.driver.stop_instance(as_instance(instance))
 
