@@ -283,3 +283,42 @@ async def test_immutable_moves_traffic_to_a_fresh_healthy_set_and_destroys_the_o
         assert failed["type"] == "DeploymentFailed" and "health check of 3.0.0" in failed["reason"]
         assert target.live_instances("3.0.0") == [] and target.split("shop", "prod") == {"2.0.0": 100}
         assert all("3.0.0" not in split for split in target.weights[("shop", "prod")])
+
+
+@pytest.mark.parametrize("strategy", [
+    CANARY, blue_green(keep_warm_s=0.5), ROLLING, {"kind": "immutable", "analysis_interval_s": 1.0},
+], ids=lambda strategy: strategy["kind"])
+async def test_every_strategy_repeats_safely_what_a_crash_left_unrecorded_and_starts_no_instance_twice(
+    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget, strategy: dict
+) -> None:
+    async with running(build(settings, target=target)):
+        await ship(settings, watcher, artifact, "1.0.0", instances=2)
+        approved = approve(release_for(artifact, "2.0.0", strategy=strategy, instances=2))
+        await publish_event(settings.nats_url, approved)
+        await step_seen(watcher, approved.release_id, 0)
+        split = target.split("shop", "prod")
+    # As if the deployer had died having done everything up to its first verdict but recorded none of it.
+    db = Database(settings.database_url_for("deployer"))
+    try:
+        async with db.transaction() as tx:
+            await store.save_progress(tx.session, approved.release_id, Progress(cursor=0))
+    finally:
+        await db.dispose()
+
+    async with running(build(settings, target=target)):
+        steps = await watcher.wait_for(lambda _s, b: b.get("release_id") == approved.release_id
+                                       and b.get("type") == "StepStarted", count=2)
+        assert target.split("shop", "prod") == split
+        index = 0
+        while True:
+            await publish_event(settings.nats_url, verdict_for(StepStarted.model_validate(steps[-1])))
+            [body] = await watcher.wait_for(lambda _s, b: b.get("release_id") == approved.release_id and (
+                b.get("type") in OUTCOMES or (b.get("type") == "StepStarted" and b.get("step_index") == index + 1)))
+            if body["type"] != "StepStarted":
+                break
+            steps, index = [body], index + 1
+        assert body["type"] == "DeploymentSucceeded", body
+        await eventually(lambda: target.live_instances("1.0.0") == [], 5, "the old pool retired")
+    new_starts = [start for start in target.started if start[0] == "2.0.0"]
+    assert sorted(new_starts) == [("2.0.0", 0), ("2.0.0", 1)], "each new instance started once"
+    assert target.live_instances("2.0.0") == [0, 1] and target.split("shop", "prod") == {"2.0.0": 100}
