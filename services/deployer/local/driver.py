@@ -95,18 +95,6 @@ def _safe_name(*parts: str) -> str:
     return ".".join(re.sub(r"[^A-Za-z0-9_-]", "_", part) for part in parts)
 
 
-async def _answers_ok(url: str) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
-            return (await client.get(url)).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _admin_client() -> httpx.AsyncClient:
-    # Plain HTTP to 127.0.0.1, so no TLS: not loading a CA bundle saves ~40 ms of CPU per client,
-    # which matters to a supervision loop reading every router twice a second.
-    return httpx.AsyncClient(timeout=ADMIN_TIMEOUT, trust_env=False, verify=False)
 
 
 def _same(presented: str | None, token: str) -> bool:
@@ -138,6 +126,27 @@ class LocalDriver:
         self.crash_marker_dir = crash_marker_dir or self.run_dir
         # Serialises start/adopt per process name so concurrent calls cannot start duplicates.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._http: httpx.AsyncClient | None = None
+
+    def http(self) -> httpx.AsyncClient:
+        """One client for the driver's life (built on first use): building one costs 30-40 ms of CPU.
+
+        Plain HTTP to 127.0.0.1, so no TLS and no CA bundle loaded; never a proxy from the environment."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=ADMIN_TIMEOUT, trust_env=False, verify=False)
+        return self._http
+
+    async def close(self) -> None:
+        """Let go of the HTTP connections; every process keeps running."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def _answers_ok(self, url: str) -> bool:
+        try:
+            return (await self.http().get(url, timeout=2.0)).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     async def ensure_router(
         self, service: str, environment: str, known: RouterHandle | None
@@ -201,9 +210,8 @@ class LocalDriver:
             missing = self.token_file(router.service, router.environment)
             raise LocalDriverError(f"{where}: its admin token file {missing} is missing")
         try:
-            async with _admin_client() as client:
-                response = await client.put(f"{router.admin_url}/routes", json={"backends": backends},
-                                            headers={"Authorization": f"Bearer {token}"})
+            response = await self.http().put(f"{router.admin_url}/routes", json={"backends": backends},
+                                                headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as err:
             raise LocalDriverError(f"{where} unreachable: {err!r}") from err
         if response.status_code != 200:
@@ -216,8 +224,7 @@ class LocalDriver:
         """The admin calls `router` refused since it started (they lacked its token)."""
         where = f"router for {router.service}/{router.environment} at {router.admin_url}"
         try:
-            async with _admin_client() as client:
-                response = await client.get(f"{router.admin_url}/refusals")
+            response = await self.http().get(f"{router.admin_url}/refusals")
             response.raise_for_status()
             return parse_refusals(response.json())
         except (httpx.HTTPError, ValueError) as err:
@@ -230,17 +237,16 @@ class LocalDriver:
         """
         urls = {instance.url for instance in instances}
         deadline = time.monotonic() + deadline_s
-        async with _admin_client() as client:
-            while True:
-                try:
-                    busy = (await client.get(f"{router.admin_url}/in-flight")).json()["in_flight"]
-                except (httpx.HTTPError, ValueError, KeyError) as err:
-                    log.warning("cannot read what %s/%s has in flight; not draining: %r",
-                                router.service, router.environment, err)
-                    return
-                if not urls & set(busy) or time.monotonic() >= deadline:
-                    return
-                await asyncio.sleep(DRAIN_POLL_S)
+        while True:
+            try:
+                busy = (await self.http().get(f"{router.admin_url}/in-flight")).json()["in_flight"]
+            except (httpx.HTTPError, ValueError, KeyError) as err:
+                log.warning("cannot read what %s/%s has in flight; not draining: %r",
+                            router.service, router.environment, err)
+                return
+            if not urls & set(busy) or time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(DRAIN_POLL_S)
 
     async def stop_instance(self, instance: InstanceHandle) -> None:
         name = process_name(instance)
@@ -297,7 +303,7 @@ class LocalDriver:
         """
         if not processes.is_alive(known.pid):
             return False
-        if await _answers_ok(known.health_url):
+        if await self._answers_ok(known.health_url):
             return True
         await asyncio.to_thread(processes.stop, known.pid)
         return False
@@ -312,7 +318,7 @@ class LocalDriver:
         pid_file.write_text(f"{pid}\n")
         crash_if_planned(self.crash_points, self.crash_marker_dir, "spawned", "local-driver", name)
         try:
-            await processes.wait_http_ok(health_url, READY_TIMEOUT, pid=pid)
+            await processes.wait_http_ok(health_url, READY_TIMEOUT, pid=pid, client=self.http())
         except TimeoutError as err:
             await asyncio.to_thread(processes.stop, pid)
             pid_file.unlink(missing_ok=True)

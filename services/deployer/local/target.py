@@ -42,7 +42,6 @@ def _local(handle: Handle) -> RouterHandle | InstanceHandle:
 class LocalTarget:
     def __init__(self, driver: LocalDriver) -> None:
         self.driver = driver
-        self._http: httpx.AsyncClient | None = None
 
     async def ensure_router(self, service: str, environment: str, known: Handle | None) -> Handle:
         adopted = as_router(known) if known is not None else None
@@ -65,7 +64,7 @@ class LocalTarget:
 
     async def smoke_test(self, router: Handle, version: str) -> str | None:
         url = as_router(router).url
-        http = self._client()
+        http = self.driver.http()
         for path in SMOKE_PATHS:
             try:
                 response = await http.get(f"{url}{path}", headers={PIN_HEADER: version})
@@ -79,7 +78,7 @@ class LocalTarget:
     async def check_health(self, instance: Handle) -> str | None:
         url = as_instance(instance).health_url
         try:
-            response = await self._client().get(url)
+            response = await self.driver.http().get(url)
         except httpx.HTTPError as err:
             return f"GET {url} failed: {err!r}"
         return None if response.status_code == 200 else f"GET {url} answered HTTP {response.status_code}"
@@ -104,12 +103,4 @@ class LocalTarget:
         return self.driver.is_alive(_local(handle))
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
-
-    def _client(self) -> httpx.AsyncClient:
-        # One client for the life of the deployer: building one costs 30-40 ms (issue 8).
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=5.0, trust_env=False, verify=False)
-        return self._http
+        await self.driver.close()
