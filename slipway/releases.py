@@ -85,6 +85,8 @@ FLAG_FIELDS = {
     "strategy": "strategy.kind",
     "interval": "strategy.analysis_interval_s",
     "keep_warm": "strategy.keep_warm_s",
+    "max_surge": "strategy.max_surge",
+    "max_unavailable": "strategy.max_unavailable",
     "instances": "instances",
     "max_error_rate": "rollback_triggers.max_error_rate",
     "max_p99_ms": "rollback_triggers.max_p99_latency_ms",

@@ -3,6 +3,7 @@ the service all along; a healthy version ends with all of it, a faulty one leave
 
 import asyncio
 import contextlib
+from datetime import datetime
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,30 @@ async def ship(stack: Stack, watcher: EventWatcher, artifact: Path, version: str
     await publish_event(stack.nats_url, release, ci_of(stack))
     [outcome] = await watcher.wait_for(
         lambda _s, b: b.get("release_id") == release.release_id and b.get("type") in TERMINAL, 60)
+    print_timings(watcher, release.release_id, release.strategy.kind)
     return outcome
+
+
+def print_timings(watcher: EventWatcher, release_id: str, kind: str) -> None:
+    """Approval to all traffic on the new version, and a failing verdict to traffic restored, from event times."""
+    def first(match) -> datetime | None:  # noqa: ANN001 - a predicate on an event body
+        times = [datetime.fromisoformat(b["occurred_at"]) for b in watcher.matching(
+            lambda _s, b: b.get("release_id") == release_id and match(b))]
+        return min(times) if times else None
+
+    approved = first(lambda b: b["type"] == "ReleaseApproved")
+    all_traffic = first(lambda b: b["type"] == "StepStarted" and b["weight"] == 100)
+    succeeded = first(lambda b: b["type"] == "DeploymentSucceeded")
+    failed = first(lambda b: b["type"] == "StepVerdict" and b["verdict"] == "fail")
+    restored = first(lambda b: b["type"] == "RollbackCompleted")
+    figures = []
+    if approved and all_traffic:
+        figures.append(f"approval to 100%: {(all_traffic - approved).total_seconds() * 1000:.0f} ms")
+    if approved and succeeded:
+        figures.append(f"approval to DeploymentSucceeded: {(succeeded - approved).total_seconds() * 1000:.0f} ms")
+    if failed and restored:
+        figures.append(f"failing verdict to traffic restored: {(restored - failed).total_seconds() * 1000:.0f} ms")
+    print(f"\n[{kind}] {'; '.join(figures) or 'no figures'}")
 
 
 def running_versions(stack: Stack) -> set[str]:
@@ -191,3 +215,22 @@ async def test_immutable_healthy_then_faulty(stack: Stack, tmp_path: Path) -> No
         assert load.served_by(switched) >= {"2.0.0", "3.0.0"}
         assert load.served_by(restored) == {"2.0.0"} and running_versions(stack) == {"2_0_0"}
         assert [f for f in load.failures()] == []
+
+
+CANARY = {"kind": "canary", "steps": [{"weight": 20}, {"weight": 60}], "analysis_interval_s": 1.0}
+
+
+async def test_canary_healthy_then_faulty(stack: Stack, tmp_path: Path) -> None:
+    v2 = build_sample("2.0.0", tmp_path / "artifacts")
+    slow = build_sample("3.0.0", tmp_path / "faulty", extra_latency_ms=600)
+    async with EventWatcher(stack.nats_url) as watcher:
+        router_url = await live_v1(stack, watcher, tmp_path)
+        async with load_on(router_url) as load:
+            healthy = await ship(stack, watcher, v2, "2.0.0", strategy=CANARY, instances=2)
+            assert healthy["type"] == "DeploymentSucceeded", healthy
+            faulty = await ship(stack, watcher, slow, "3.0.0", strategy=CANARY, instances=2)
+            assert faulty["type"] == "RollbackCompleted", faulty
+            restored = len(load.answers)
+            await eventually(lambda: len(load.answers) > restored + 20, 10, "traffic after the rollback")
+        assert load.served_by(restored) == {"2.0.0"} and load.failures() == []
+        await eventually(lambda: running_versions(stack) == {"2_0_0"}, 10, "only 2.0.0 left running")
