@@ -31,7 +31,7 @@ from libs.store import Transaction
 from services.deployer import store
 from services.deployer.artifacts import ArtifactStore
 from services.deployer.domain import (
-    Deployment, Hold, Next, Pause, Status, after_verdict, conflict, onward, resume_refusal,
+    Deployment, Hold, Next, Pause, Status, after_verdict, conflict, resume_refusal,
 )
 from services.deployer.strategies import plan_for, rollback_for
 from services.deployer.strategies.plan import (

@@ -19,8 +19,7 @@ from contracts import subjects
 from contracts.commands import CommandResult, ResumeRelease
 from contracts.identity import Role
 from contracts.envelope import new_event_id
-from contracts.events import ReleaseApproved, ReleaseRequested, RollbackRequested, StepStarted, StepVerdict
-from contracts.release import ReleaseSpec
+from contracts.events import RollbackRequested, StepStarted
 from examples.build_sample import build as build_sample
 from libs.client import publish_event
 from libs.settings import Settings
@@ -34,6 +33,7 @@ from services.deployer.local.driver import InstanceHandle, RouterHandle, stop_al
 from services.deployer.local.target import as_instance, as_router
 from tests.support.poll import eventually
 from tests.conftest import running
+from tests.support.deployer_events import approve, verdict_for
 from tests.support.people import People
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
@@ -63,20 +63,6 @@ def artifacts(tmp_path: Path) -> dict[str, Path]:
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
         yield client
-
-
-def approve(request: ReleaseRequested) -> ReleaseApproved:
-    return ReleaseApproved.caused_by(
-        request, "gatekeeper", release=ReleaseSpec.model_validate(request.model_dump()), reasons=["approved by test"]
-    )
-
-
-def verdict_for(step: StepStarted, verdict: str = "pass") -> StepVerdict:
-    return StepVerdict.caused_by(
-        step, "health-watcher", deployment_id=step.deployment_id, step_index=step.step_index, version=step.version,
-        stable_version=step.stable_version, team=step.team, verdict=verdict, reasons=[f"{verdict} by test"],
-        requests=20, errors=0, error_rate=0.0, p99_latency_ms=5.0,
-    )
 
 
 async def step_seen(watcher: EventWatcher, release_id: str, step_index: int) -> StepStarted:

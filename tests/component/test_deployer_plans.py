@@ -1,13 +1,11 @@
 """The deployer carrying out each strategy's plan on an in-memory deploy target: real NATS and a real SQLite
 file, but no processes and no router. The MemoryTarget says which instances and traffic splits it was asked for."""
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from contracts.events import ReleaseApproved, ReleaseRequested, RollbackRequested, StepStarted, StepVerdict
-from contracts.release import ReleaseSpec
+from contracts.events import ReleaseApproved, StepStarted
 from libs.client import publish_event
 from libs.settings import Settings
 from libs.store import Database
@@ -16,6 +14,7 @@ from services.deployer.app import build
 from services.deployer.memory_target import MemoryTarget
 from services.deployer.strategies.plan import Progress
 from tests.conftest import running
+from tests.support.deployer_events import approve, rollback_of, verdict_for
 from tests.support.poll import eventually
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
@@ -40,27 +39,6 @@ def target() -> MemoryTarget:
     return MemoryTarget()
 
 
-def approve(request: ReleaseRequested) -> ReleaseApproved:
-    return ReleaseApproved.caused_by(
-        request, "gatekeeper", release=ReleaseSpec.model_validate(request.model_dump()), reasons=["approved by test"]
-    )
-
-
-def verdict_for(step: StepStarted, verdict: str = "pass") -> StepVerdict:
-    return StepVerdict.caused_by(
-        step, "health-watcher", deployment_id=step.deployment_id, step_index=step.step_index, version=step.version,
-        stable_version=step.stable_version, team=step.team, verdict=verdict, reasons=[f"{verdict} by test"],
-        requests=20, errors=0, error_rate=0.0, p99_latency_ms=5.0,
-    )
-
-
-def rollback_of(step: StepStarted) -> RollbackRequested:
-    return RollbackRequested.caused_by(
-        step, "rollback-controller", deployment_id=step.deployment_id, bad_version=step.version,
-        restore_version=step.stable_version, reason="error rate 50.0% exceeds 5.0%", failed_at=datetime.now(UTC),
-    )
-
-
 async def step_seen(watcher: EventWatcher, release_id: str, step_index: int) -> StepStarted:
     return StepStarted.model_validate(await watcher.wait_type("StepStarted", release_id=release_id,
                                                               step_index=step_index))
@@ -75,15 +53,30 @@ async def ship(settings: Settings, watcher: EventWatcher, artifact: Path, versio
     """Approve a release of `version` and pass every step it asks to be judged; its release id."""
     approved = approve(release_for(artifact, version, **extra))
     await publish_event(settings.nats_url, approved)
-    index = 0
+    done = await pass_steps(settings, watcher, approved.release_id)
+    assert done["type"] == "DeploymentSucceeded", done
+    return approved.release_id
+
+
+async def pass_steps(settings: Settings, watcher: EventWatcher, release_id: str, index: int = 0) -> dict:
+    """Pass every step from `index` on as it starts; the release's outcome."""
     while True:
-        [body] = await watcher.wait_for(lambda _s, b: b.get("release_id") == approved.release_id and (
+        [body] = await watcher.wait_for(lambda _s, b: b.get("release_id") == release_id and (
             b.get("type") in OUTCOMES or (b.get("type") == "StepStarted" and b.get("step_index") == index)))
         if body["type"] != "StepStarted":
-            assert body["type"] == "DeploymentSucceeded", body
-            return approved.release_id
+            return body
         await publish_event(settings.nats_url, verdict_for(StepStarted.model_validate(body)))
         index += 1
+
+
+async def rewind(settings: Settings, release_id: str, progress: Progress) -> None:
+    """Put the deployment back to `progress`, as a deployer that died before recording what it did leaves it."""
+    db = Database(settings.database_url_for("deployer"))
+    try:
+        async with db.transaction() as tx:
+            await store.save_progress(tx.session, release_id, progress)
+    finally:
+        await db.dispose()
 
 
 async def test_a_version_runs_as_its_pool_of_instances_and_a_canary_moves_traffic_by_pool(
@@ -196,43 +189,22 @@ async def test_an_instance_that_fails_to_start_fails_the_release_and_routes_noth
         assert target.split("shop", "prod") == {"1.0.0": 100}
 
 
-async def test_a_restarted_deployer_resumes_an_interrupted_plan_without_starting_an_instance_twice(
-    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
-) -> None:
-    async with running(build(settings, target=target)):
-        await ship(settings, watcher, artifact, "1.0.0", instances=2)
-        approved = approve(release_for(artifact, "2.0.0", strategy=CANARY, instances=2))
-        await publish_event(settings.nats_url, approved)
-        await step_seen(watcher, approved.release_id, 0)
-    # As if the deployer had died right after starting the new pool, before it shifted any traffic.
-    db = Database(settings.database_url_for("deployer"))
-    try:
-        async with db.transaction() as tx:
-            await store.save_progress(tx.session, approved.release_id, Progress(cursor=1))
-    finally:
-        await db.dispose()
-    target.weights.clear()
-
-    async with running(build(settings, target=target)):
-        await eventually(lambda: target.split("shop", "prod") == {"2.0.0": 10, "1.0.0": 90}, 10, "the plan resumed")
-        steps = await watcher.wait_for(lambda _s, b: b.get("release_id") == approved.release_id
-                                       and b.get("type") == "StepStarted", count=2)
-        await publish_event(settings.nats_url, verdict_for(StepStarted.model_validate(steps[-1])))
-        await step_seen(watcher, approved.release_id, 1)
-        assert target.split("shop", "prod") == {"2.0.0": 50, "1.0.0": 50}
-    assert target.started == [("1.0.0", 0), ("1.0.0", 1), ("2.0.0", 0), ("2.0.0", 1)]
-
-
 ROLLING = {"kind": "rolling", "analysis_interval_s": 1.0, "max_surge": 1, "max_unavailable": 0}
+
+
+async def rolling_over_three(settings: Settings, watcher: EventWatcher, artifact: Path) -> ReleaseApproved:
+    """1.0.0 live as three instances, and a rolling release of 2.0.0 approved."""
+    await ship(settings, watcher, artifact, "1.0.0", instances=3)
+    approved = approve(release_for(artifact, "2.0.0", strategy=ROLLING, instances=3))
+    await publish_event(settings.nats_url, approved)
+    return approved
 
 
 async def test_rolling_replaces_the_pool_batch_by_batch_never_below_its_size(
     settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
 ) -> None:
     async with running(build(settings, target=target)):
-        await ship(settings, watcher, artifact, "1.0.0", instances=3)
-        approved = approve(release_for(artifact, "2.0.0", strategy=ROLLING, instances=3))
-        await publish_event(settings.nats_url, approved)
+        approved = await rolling_over_three(settings, watcher, artifact)
         started = await watcher.wait_type("DeploymentStarted", release_id=approved.release_id)
         assert (started["strategy"], started["steps"]) == ("rolling", [33, 67, 100])
         for index in range(3):
@@ -253,9 +225,7 @@ async def test_a_rolling_release_failing_a_batch_restores_the_replaced_instances
     settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
 ) -> None:
     async with running(build(settings, target=target)):
-        await ship(settings, watcher, artifact, "1.0.0", instances=3)
-        approved = approve(release_for(artifact, "2.0.0", strategy=ROLLING, instances=3))
-        await publish_event(settings.nats_url, approved)
+        approved = await rolling_over_three(settings, watcher, artifact)
         await publish_event(settings.nats_url, verdict_for(await step_seen(watcher, approved.release_id, 0)))
         second = await step_seen(watcher, approved.release_id, 1)
         assert target.live_instances("1.0.0") == [2]
@@ -298,25 +268,14 @@ async def test_every_strategy_repeats_safely_what_a_crash_left_unrecorded_and_st
         await step_seen(watcher, approved.release_id, 0)
         split = target.split("shop", "prod")
     # As if the deployer had died having done everything up to its first verdict but recorded none of it.
-    db = Database(settings.database_url_for("deployer"))
-    try:
-        async with db.transaction() as tx:
-            await store.save_progress(tx.session, approved.release_id, Progress(cursor=0))
-    finally:
-        await db.dispose()
+    await rewind(settings, approved.release_id, Progress(cursor=0))
 
     async with running(build(settings, target=target)):
         steps = await watcher.wait_for(lambda _s, b: b.get("release_id") == approved.release_id
                                        and b.get("type") == "StepStarted", count=2)
         assert target.split("shop", "prod") == split
-        index = 0
-        while True:
-            await publish_event(settings.nats_url, verdict_for(StepStarted.model_validate(steps[-1])))
-            [body] = await watcher.wait_for(lambda _s, b: b.get("release_id") == approved.release_id and (
-                b.get("type") in OUTCOMES or (b.get("type") == "StepStarted" and b.get("step_index") == index + 1)))
-            if body["type"] != "StepStarted":
-                break
-            steps, index = [body], index + 1
+        await publish_event(settings.nats_url, verdict_for(StepStarted.model_validate(steps[-1])))
+        body = await pass_steps(settings, watcher, approved.release_id, index=1)
         assert body["type"] == "DeploymentSucceeded", body
         await eventually(lambda: target.live_instances("1.0.0") == [], 5, "the old pool retired")
     new_starts = [start for start in target.started if start[0] == "2.0.0"]

@@ -62,6 +62,13 @@ async def load_on(router_url: str) -> AsyncIterator[Load]:
         await task
 
 
+async def traffic_after(load: Load, what: str) -> int:
+    """Where the answers stood, once twenty more have come in after that."""
+    mark = len(load.answers)
+    await eventually(lambda: len(load.answers) > mark + 20, 10, f"traffic after {what}")
+    return mark
+
+
 async def ship(stack: Stack, watcher: EventWatcher, artifact: Path, version: str, **extra: object) -> dict:
     release = release_for(artifact, version, rollback_triggers=TRIGGERS, **extra)
     await publish_event(stack.nats_url, release, ci_of(stack))
@@ -134,8 +141,7 @@ async def test_blue_green_faulty_is_switched_back_to_the_warm_pool(stack: Stack,
             outcome = await ship(stack, watcher, slow, "2.0.0", instances=2,
                                  strategy={"kind": "blue-green", "analysis_interval_s": 1.0, "keep_warm_s": 3.0})
             assert outcome["type"] == "RollbackCompleted", outcome
-            restored = len(load.answers)
-            await eventually(lambda: len(load.answers) > restored + 20, 10, "traffic after the rollback")
+            restored = await traffic_after(load, "the rollback")
         assert outcome["restored_version"] == "1.0.0"
         assert load.served_by(restored) == {"1.0.0"}
         assert "2.0.0" in load.served_by(0), "the faulty version had the traffic before it was switched back"
@@ -149,8 +155,7 @@ async def test_blue_green_failing_its_smoke_test_never_gets_user_traffic(stack: 
         async with load_on(router_url) as load:
             outcome = await ship(stack, watcher, broken, "2.0.0",
                                  strategy={"kind": "blue-green", "analysis_interval_s": 1.0})
-            after = len(load.answers)
-            await eventually(lambda: len(load.answers) > after + 20, 10, "traffic after the refusal")
+            after = await traffic_after(load, "the refusal")
         assert outcome["type"] == "DeploymentFailed" and "smoke test of 2.0.0" in outcome["reason"], outcome
         assert load.served_by(0) == {"1.0.0"} and load.failures() == []
         assert running_versions(stack) == {"1_0_0"}
@@ -171,8 +176,7 @@ async def test_rolling_healthy_replaces_every_instance_without_a_failed_request(
         async with load_on(router_url) as load:
             outcome = await ship(stack, watcher, v2, "2.0.0", strategy=ROLLING, instances=2)
             assert outcome["type"] == "DeploymentSucceeded", outcome
-            done = len(load.answers)
-            await eventually(lambda: len(load.answers) > done + 20, 10, "traffic after the roll")
+            done = await traffic_after(load, "the roll")
         steps = watcher.matching(lambda _s, b: b.get("release_id") == outcome["release_id"]
                                  and b.get("type") == "StepStarted")
         assert sorted({(s["step_index"], s["weight"]) for s in steps}) == [(0, 50), (1, 100)]
@@ -190,47 +194,32 @@ async def test_rolling_faulty_stops_at_its_first_batch_and_restores_the_replaced
         async with load_on(router_url) as load:
             outcome = await ship(stack, watcher, slow, "2.0.0", strategy=ROLLING, instances=2)
             assert outcome["type"] == "RollbackCompleted", outcome
-            restored = len(load.answers)
-            await eventually(lambda: len(load.answers) > restored + 20, 10, "traffic after the rollback")
+            restored = await traffic_after(load, "the rollback")
         assert load.served_by(restored) == {"1.0.0"}
         assert "2.0.0" in load.served_by(0), "the first batch had its share of traffic"
         assert running_versions(stack) == {"1_0_0"} and instances_of(stack, "1.0.0") == 2
 
 
-async def test_immutable_healthy_then_faulty(stack: Stack, tmp_path: Path) -> None:
-    immutable = {"kind": "immutable", "analysis_interval_s": 1.0}
-    v2 = build_sample("2.0.0", tmp_path / "artifacts")
-    slow = build_sample("3.0.0", tmp_path / "faulty", extra_latency_ms=600)
-    async with EventWatcher(stack.nats_url) as watcher:
-        router_url = await live_v1(stack, watcher, tmp_path)
-        async with load_on(router_url) as load:
-            healthy = await ship(stack, watcher, v2, "2.0.0", strategy=immutable, instances=2)
-            assert healthy["type"] == "DeploymentSucceeded", healthy
-            await eventually(lambda: running_versions(stack) == {"2_0_0"}, 10, "the old set destroyed")
-            switched = len(load.answers)
-            faulty = await ship(stack, watcher, slow, "3.0.0", strategy=immutable, instances=2)
-            assert faulty["type"] == "RollbackCompleted", faulty
-            restored = len(load.answers)
-            await eventually(lambda: len(load.answers) > restored + 20, 10, "traffic after the rollback")
-        assert load.served_by(switched) >= {"2.0.0", "3.0.0"}
-        assert load.served_by(restored) == {"2.0.0"} and running_versions(stack) == {"2_0_0"}
-        assert [f for f in load.failures()] == []
-
-
 CANARY = {"kind": "canary", "steps": [{"weight": 20}, {"weight": 60}], "analysis_interval_s": 1.0}
+IMMUTABLE = {"kind": "immutable", "analysis_interval_s": 1.0}
 
 
-async def test_canary_healthy_then_faulty(stack: Stack, tmp_path: Path) -> None:
+@pytest.mark.parametrize("strategy", [CANARY, IMMUTABLE], ids=lambda strategy: strategy["kind"])
+async def test_a_healthy_version_takes_all_traffic_and_a_faulty_one_gives_it_back(
+    stack: Stack, tmp_path: Path, strategy: dict
+) -> None:
     v2 = build_sample("2.0.0", tmp_path / "artifacts")
     slow = build_sample("3.0.0", tmp_path / "faulty", extra_latency_ms=600)
     async with EventWatcher(stack.nats_url) as watcher:
         router_url = await live_v1(stack, watcher, tmp_path)
         async with load_on(router_url) as load:
-            healthy = await ship(stack, watcher, v2, "2.0.0", strategy=CANARY, instances=2)
+            healthy = await ship(stack, watcher, v2, "2.0.0", strategy=strategy, instances=2)
             assert healthy["type"] == "DeploymentSucceeded", healthy
-            faulty = await ship(stack, watcher, slow, "3.0.0", strategy=CANARY, instances=2)
+            await eventually(lambda: running_versions(stack) == {"2_0_0"}, 10, "the old pool gone")
+            switched = len(load.answers)
+            faulty = await ship(stack, watcher, slow, "3.0.0", strategy=strategy, instances=2)
             assert faulty["type"] == "RollbackCompleted", faulty
-            restored = len(load.answers)
-            await eventually(lambda: len(load.answers) > restored + 20, 10, "traffic after the rollback")
+            restored = await traffic_after(load, "the rollback")
+        assert load.served_by(switched) >= {"2.0.0", "3.0.0"}, "the faulty version had traffic before its rollback"
         assert load.served_by(restored) == {"2.0.0"} and load.failures() == []
         await eventually(lambda: running_versions(stack) == {"2_0_0"}, 10, "only 2.0.0 left running")
