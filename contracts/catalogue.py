@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from contracts import ci, commands, events, governance, subjects
+from contracts import ci, commands, environment_events, events, governance, subjects
 from contracts.envelope import Event
 
 CI = "ci"
@@ -63,6 +63,8 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "PostImplementationReviewRecorded": GATEKEEPER,
     "PolicyReloaded": GATEKEEPER,
     "EvidenceSubmitted": CI,
+    "DriftDetected": DEPLOYER,
+    "PreviewExpired": DEPLOYER,
 }
 
 # Service -> the events it subscribes to. The metrics-collector keeps the audit trail, so it reads
@@ -113,6 +115,7 @@ COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
     subjects.CMD_AUDIT_VERIFY: (commands.VerifyAudit, METRICS_COLLECTOR),
     subjects.CMD_RELEASE_STATUS: (commands.QueryReleases, METRICS_COLLECTOR),
     subjects.CMD_RESUME_RELEASE: (commands.ResumeRelease, DEPLOYER),
+    subjects.CMD_CHECK_DRIFT: (commands.CheckDrift, DEPLOYER),
     subjects.CMD_ABORT_RELEASE: (commands.AbortRelease, ROLLBACK_CONTROLLER),
     subjects.CMD_CREATE_CHANGE: (governance.CreateChangeRecord, GATEKEEPER),
     subjects.CMD_APPROVE_CHANGE: (governance.ApproveChangeRecord, GATEKEEPER),
@@ -123,6 +126,8 @@ COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
     subjects.CMD_RECORD_PIR: (governance.RecordPir, GATEKEEPER),
     subjects.CMD_LIST_PIRS: (governance.ListPirs, GATEKEEPER),
     subjects.CMD_SHOW_RELEASE: (governance.ShowRelease, GATEKEEPER),
+    subjects.CMD_LIST_INVENTORY: (governance.ListInventory, GATEKEEPER),
+    subjects.CMD_LIST_EVIDENCE: (governance.ListEvidence, GATEKEEPER),
 }
 COMMAND_REPLY = commands.CommandResult
 

@@ -127,3 +127,9 @@ class ReloadPolicy(Model):
     """Read the gatekeeper's policy files now; a broken one is refused with file, line and field."""
 
     reason: str = Field(default="", max_length=500)
+
+
+class CheckDrift(Model):
+    """Compare what the deployer runs in an environment with its declaration now; each drifted service is recorded."""
+
+    environment: Name

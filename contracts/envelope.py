@@ -48,7 +48,12 @@ class Model(BaseModel):
 
 
 class Event(Model):
-    """Envelope: who, what, when, for which release, caused by what."""
+    """Envelope every event has: who, what, when, and what caused it.
+
+    It is not about a release: freezes, incidents, change records, policy reloads and refusals are
+    events of their own and say what they are about in their own fields. A release's events are
+    ReleaseEvents, which add the release, service and environment.
+    """
 
     subject: ClassVar[str] = ""
     registry: ClassVar[dict[str, type["Event"]]] = {}
@@ -57,12 +62,9 @@ class Event(Model):
     # Empty only until model_post_init names the class.
     type: str = Field(default="", max_length=100, pattern=r"^([A-Za-z][A-Za-z0-9_]*)?$")
     occurred_at: ZonedDatetime = Field(default_factory=utcnow)
-    release_id: ReleaseId
-    service: Name = Field(description="The deployed service this event is about")
-    environment: Name
     correlation_id: str = Field(
         default="", max_length=RELEASE_ID_MAX, pattern=r"^[A-Za-z0-9._:+-]*$",
-        description="The release this event belongs to",
+        description="The thread this event belongs to: its release, or the freeze, incident or change it is about",
     )
     causation_id: EventId | None = Field(default=None, description="event_id of the event that caused this one")
     actor: str = Field(default="slipway", max_length=ACTOR_MAX, description="Pipeline identity or person responsible")
@@ -77,25 +79,9 @@ class Event(Model):
             Event.registry[cls.__name__] = cls
 
     def model_post_init(self, context: Any) -> None:
-        # type and correlation_id are derived; set them even on a frozen model.
+        # type is derived; set it even on a frozen model.
         if not self.type:
             object.__setattr__(self, "type", type(self).__name__)
-        if not self.correlation_id:
-            object.__setattr__(self, "correlation_id", self.release_id)
-
-    @classmethod
-    def caused_by(cls, cause: "Event", source: str, actor: str | None = None, **fields: Any) -> Self:
-        """A new event that continues `cause`'s release: same release, correlation, service, environment."""
-        return cls(
-            release_id=cause.release_id,
-            service=cause.service,
-            environment=cause.environment,
-            correlation_id=cause.correlation_id,
-            causation_id=cause.event_id,
-            actor=actor or cause.actor,
-            source=source,
-            **fields,
-        )
 
     def address(self) -> str:
         """The subject this event is published on: its class's subject with `{field}` tokens filled in."""
@@ -107,3 +93,30 @@ class Event(Model):
     def headers(self) -> dict[str, str]:
         # Nats-Msg-Id makes a retried publish of the same event a no-op inside the duplicate window.
         return {"Nats-Msg-Id": self.event_id, "slipway-type": self.type}
+
+
+class ReleaseEvent(Event):
+    """An event about one release: the envelope plus the release, its service and its environment."""
+
+    release_id: ReleaseId
+    service: Name = Field(description="The deployed service this event is about")
+    environment: Name
+
+    def model_post_init(self, context: Any) -> None:
+        super().model_post_init(context)
+        if not self.correlation_id and self.release_id:
+            object.__setattr__(self, "correlation_id", self.release_id)
+
+    @classmethod
+    def caused_by(cls, cause: "ReleaseEvent", source: str, actor: str | None = None, **fields: Any) -> Self:
+        """A new event that continues `cause`'s release: same release, correlation, service, environment."""
+        return cls(
+            release_id=cause.release_id,
+            service=cause.service,
+            environment=cause.environment,
+            correlation_id=cause.correlation_id,
+            causation_id=cause.event_id,
+            actor=actor or cause.actor,
+            source=source,
+            **fields,
+        )

@@ -3,7 +3,7 @@
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from contracts import subjects
 from contracts.commands import SignedCommand
@@ -13,11 +13,15 @@ from contracts.envelope import (
     RELEASE_ID_MAX,
     Event,
     EventId,
+    Name,
+    ReleaseEvent,
+    ReleaseId,
     Model,
     Text,
     ZonedDatetime,
 )
 from contracts.governance import (
+    ANY_ENVIRONMENT,
     CHANGE_NUMBER_PATTERN, INCIDENT_ID_PATTERN, PIR_TEXT_MAX, ChangeRisk, IncidentSeverity, RiskFactorText,
 )
 from contracts.release import DIGEST_PATTERN, MAX_STEPS, SHA_PATTERN, ReleaseSpec, Team, Version
@@ -39,7 +43,7 @@ LatencyLimitMs = Annotated[float, Field(gt=0, le=3_600_000)]  # as RollbackTrigg
 ObservedMs = Annotated[float, Field(ge=0, le=86_400_000)]
 
 
-class ReleaseRequested(Event, ReleaseSpec):
+class ReleaseRequested(ReleaseEvent, ReleaseSpec):
     """Published by a CI system: please ship this artifact."""
 
     subject: ClassVar[str] = subjects.RELEASE_REQUESTED
@@ -60,7 +64,7 @@ class FieldError(Model):
     message: Text
 
 
-class ReleaseRequestRejected(Event):
+class ReleaseRequestRejected(ReleaseEvent):
     """A ReleaseRequested that could not be read, or reuses a release_id with another specification; nothing started."""
 
     subject: ClassVar[str] = subjects.RELEASE_REQUEST_REJECTED
@@ -68,7 +72,7 @@ class ReleaseRequestRejected(Event):
     errors: list[FieldError] = Field(default=[], max_length=ITEMS_MAX)
 
 
-class ReleaseRequestDuplicated(Event):
+class ReleaseRequestDuplicated(ReleaseEvent):
     """A repeat of a release already requested with the same specification (a CI retry): nothing else happens."""
 
     subject: ClassVar[str] = subjects.RELEASE_REQUEST_DUPLICATED
@@ -78,13 +82,13 @@ class ReleaseRequestDuplicated(Event):
     )
 
 
-class ArtifactVerified(Event):
+class ArtifactVerified(ReleaseEvent):
     subject: ClassVar[str] = subjects.ARTIFACT_VERIFIED
     release: ReleaseSpec
     size_bytes: int = Field(ge=0, le=2**63 - 1)
 
 
-class ArtifactRejected(Event):
+class ArtifactRejected(ReleaseEvent):
     subject: ClassVar[str] = subjects.ARTIFACT_REJECTED
     reason: Text
 
@@ -116,7 +120,7 @@ class Risk(Model):
     raised_by: Text | None = None
 
 
-class ReleaseApproved(Event):
+class ReleaseApproved(ReleaseEvent):
     subject: ClassVar[str] = subjects.RELEASE_APPROVED
     release: ReleaseSpec
     reasons: Reasons
@@ -125,14 +129,14 @@ class ReleaseApproved(Event):
     approvers: list[Annotated[str, Field(max_length=200)]] = Field(default=[], max_length=ITEMS_MAX)
 
 
-class ReleaseBlocked(Event):
+class ReleaseBlocked(ReleaseEvent):
     subject: ClassVar[str] = subjects.RELEASE_BLOCKED
     reasons: Reasons
     rules: Rules = []
     risk: Risk | None = None
 
 
-class ReleaseWaiting(Event):
+class ReleaseWaiting(ReleaseEvent):
     """The release may not go yet: it waits for people, a window, an incident, a slot... (published when that changes)."""
 
     subject: ClassVar[str] = subjects.RELEASE_WAITING
@@ -149,7 +153,7 @@ class ReleaseWaiting(Event):
     release_class: Literal["standard", "emergency", "major"] = "standard"
 
 
-class ApprovalRecorded(Event):
+class ApprovalRecorded(ReleaseEvent):
     """A person approved a waiting release (a sign-off, a risk approval or an exception); actor is who."""
 
     subject: ClassVar[str] = subjects.APPROVAL_RECORDED
@@ -158,7 +162,7 @@ class ApprovalRecorded(Event):
     signed_command: SignedCommand | None = None
 
 
-class ReleaseRejected(Event):
+class ReleaseRejected(ReleaseEvent):
     """A person rejected a waiting release; it ends here, with their comment. actor is who."""
 
     subject: ClassVar[str] = subjects.RELEASE_REJECTED
@@ -166,7 +170,7 @@ class ReleaseRejected(Event):
     signed_command: SignedCommand | None = None
 
 
-class ReleaseExpired(Event):
+class ReleaseExpired(ReleaseEvent):
     """A release waited past its deadline; it ends here."""
 
     subject: ClassVar[str] = subjects.RELEASE_EXPIRED
@@ -174,8 +178,52 @@ class ReleaseExpired(Event):
     reason: Text
 
 
-class FreezeDeclared(Event):
+STANDALONE_SCHEMA_VERSION = 2
+
+
+class StandaloneEvent(Event):
+    """An event about something other than a release: a freeze, an incident, a change record, a policy, a refusal.
+
+    Schema version 2. In version 1 these types carried a release envelope they had to make up (release_id
+    was the freeze, incident or change id, or `policy`; service was all-services; environment
+    all-environments). A version-1 message still reads: `from_v1` maps what meant something and the rest
+    is ignored, as every reader ignores unknown fields.
+    """
+
+    schema_version: int = Field(default=STANDALONE_SCHEMA_VERSION, ge=1, le=1000)
+    # The field that names what the event is about; it becomes the correlation id when none is given,
+    # so a freeze's or an incident's events read as one thread, as a release's do.
+    thread_field: ClassVar[str | None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_v1(cls, data: Any) -> Any:
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        if isinstance(version, int) and version < STANDALONE_SCHEMA_VERSION:
+            return cls.from_v1(dict(data))
+        return data
+
+    @classmethod
+    def from_v1(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A version-1 body as this version reads it; by default the made-up release envelope is dropped."""
+        for made_up in ("release_id", "service"):
+            data.pop(made_up, None)
+        if data.get("environment") == ANY_ENVIRONMENT:
+            data.pop("environment")
+        return data
+
+    def model_post_init(self, context: Any) -> None:
+        super().model_post_init(context)
+        if not self.correlation_id and self.thread_field and getattr(self, self.thread_field, None):
+            object.__setattr__(self, "correlation_id", str(getattr(self, self.thread_field))[:RELEASE_ID_MAX])
+
+
+class FreezeDeclared(StandaloneEvent):
+    """A deployment freeze in `environment` from starts_at to ends_at; releases there wait until it ends."""
+
     subject: ClassVar[str] = subjects.FREEZE_DECLARED
+    thread_field: ClassVar[str | None] = "freeze_id"
+    environment: Name = Field(description="The environment frozen")
     freeze_id: str = Field(min_length=1, max_length=FREEZE_ID_MAX)
     starts_at: ZonedDatetime
     ends_at: ZonedDatetime
@@ -183,13 +231,15 @@ class FreezeDeclared(Event):
     signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
 
 
-class FreezeLifted(Event):
+class FreezeLifted(StandaloneEvent):
     subject: ClassVar[str] = subjects.FREEZE_LIFTED
+    thread_field: ClassVar[str | None] = "freeze_id"
+    environment: Name = Field(description="The environment that was frozen")
     freeze_id: str = Field(min_length=1, max_length=FREEZE_ID_MAX)
     signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
 
 
-class DeploymentStarted(Event):
+class DeploymentStarted(ReleaseEvent):
     subject: ClassVar[str] = subjects.DEPLOYMENT_STARTED
     version: Version
     stable_version: Version | None
@@ -201,7 +251,7 @@ class DeploymentStarted(Event):
     team: Team | None = Field(default=None, description="The owning team: whose people may resume or abort it")
 
 
-class StepStarted(Event):
+class StepStarted(ReleaseEvent):
     """The new version now receives `weight` percent of traffic; judge it over the interval."""
 
     subject: ClassVar[str] = subjects.STEP_STARTED
@@ -220,19 +270,19 @@ class StepStarted(Event):
     metrics_url: Url
 
 
-class DeploymentSucceeded(Event):
+class DeploymentSucceeded(ReleaseEvent):
     subject: ClassVar[str] = subjects.DEPLOYMENT_SUCCEEDED
     version: Version
     previous_version: Version | None
 
 
-class DeploymentFailed(Event):
+class DeploymentFailed(ReleaseEvent):
     subject: ClassVar[str] = subjects.DEPLOYMENT_FAILED
     version: Version
     reason: Text
 
 
-class InstanceRestarted(Event):
+class InstanceRestarted(ReleaseEvent):
     """An instance of a release's version had died; the deployer started it again on the same port."""
 
     subject: ClassVar[str] = subjects.INSTANCE_RESTARTED
@@ -240,7 +290,7 @@ class InstanceRestarted(Event):
     reason: Text
 
 
-class RouterAdminRefused(Event):
+class RouterAdminRefused(ReleaseEvent):
     """Calls to change a service's router without the deployer's token were refused; its routes did not change.
 
     Reported on the release that deployed the live version (or the service's latest deployment).
@@ -262,7 +312,7 @@ class Verdict(StrEnum):
     INCONCLUSIVE = "inconclusive"  # too little evidence to judge; the release holds until a person decides
 
 
-class StepVerdict(Event):
+class StepVerdict(ReleaseEvent):
     subject: ClassVar[str] = subjects.STEP_VERDICT
     deployment_id: DeploymentId
     step_index: StepIndex
@@ -277,7 +327,7 @@ class StepVerdict(Event):
     p99_latency_ms: ObservedMs
 
 
-class ReleaseResumed(Event):
+class ReleaseResumed(ReleaseEvent):
     """A person accepted the step a release was held at (an inconclusive verdict); the release goes on."""
 
     subject: ClassVar[str] = subjects.RELEASE_RESUMED
@@ -286,7 +336,7 @@ class ReleaseResumed(Event):
     signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
 
 
-class RollbackRequested(Event):
+class RollbackRequested(ReleaseEvent):
     subject: ClassVar[str] = subjects.ROLLBACK_REQUESTED
     deployment_id: DeploymentId
     bad_version: Version
@@ -298,7 +348,7 @@ class RollbackRequested(Event):
     )
 
 
-class RollbackCompleted(Event):
+class RollbackCompleted(ReleaseEvent):
     subject: ClassVar[str] = subjects.ROLLBACK_COMPLETED
     deployment_id: DeploymentId
     bad_version: Version
@@ -307,19 +357,30 @@ class RollbackCompleted(Event):
     failed_at: ZonedDatetime
 
 
-class CommandRefused(Event):
+class CommandRefused(StandaloneEvent):
     """A person's command the owning service refused, and why; nothing else happened.
 
-    `release_id` is the release the command named, or `cmd-<command id>` when it named none;
     `actor` is the signer when the signature verified, else `unverified`.
     """
 
     subject: ClassVar[str] = subjects.COMMAND_REFUSED
+    thread_field: ClassVar[str | None] = "about"
+    about: str | None = Field(default=None, max_length=RELEASE_ID_MAX,
+                              description="What the command named: a release, freeze, incident or change record")
+    environment: Name | None = Field(default=None, description="The environment the command named, if any")
     command: str = Field(max_length=200, description="The command subject it was sent to")
     command_id: str | None = Field(default=None, max_length=64)
     claimed_signer: str | None = Field(default=None, max_length=200, description="Who the command says signed it")
     reason: Text
     signed_command: SignedCommand | None = Field(default=None, description="What was sent, when it was readable")
+
+    @classmethod
+    def from_v1(cls, data: dict[str, Any]) -> dict[str, Any]:
+        named = data.get("release_id")
+        # Version 1 made `cmd-<command id>` up when the command named nothing.
+        if isinstance(named, str) and not named.startswith("cmd-"):
+            data.setdefault("about", named)
+        return super().from_v1(data)
 
 
 class Severity(StrEnum):
@@ -328,14 +389,28 @@ class Severity(StrEnum):
     INFO = "info"
 
 
-class AlertRaised(Event):
-    """Published on slipway.alert.<severity>.<team>.<service> for on-call engineers."""
+UNADDRESSED = "unknown"  # the subject token of an alert's team or service when it could not be told
+
+
+class AlertRaised(ReleaseEvent):
+    """Published on slipway.alert.<severity>.<team>.<service> for on-call engineers.
+
+    Nearly always about a release. One about a message too broken to name its release (a refused,
+    unreadable approval) leaves release_id, service, environment and team out, and travels with
+    `unknown` as the team and service tokens of its subject.
+    """
 
     subject: ClassVar[str] = "slipway.alert.{severity}.{team}.{service}"
+    release_id: ReleaseId | None = None  # type: ignore[assignment] - see the docstring
+    service: Name | None = None  # type: ignore[assignment]
+    environment: Name | None = None  # type: ignore[assignment]
     severity: Severity
-    team: Team
+    team: Team | None = None
     summary: Text
     details: dict[Annotated[str, Field(max_length=100)], float | Integer | Text] = Field(default={}, max_length=50)
+
+    def address(self) -> str:
+        return subjects.alert_subject(self.severity.value, self.team or UNADDRESSED, self.service or UNADDRESSED)
 
 
 class DeadLettered(Model):
@@ -352,14 +427,16 @@ class DeadLettered(Model):
     occurred_at: ZonedDatetime
 
 
-class EventRefused(Event):
+class EventRefused(StandaloneEvent):
     """A service refused a message: unsigned, altered, or signed by an identity that may not publish it.
 
-    Not about a release when the refused message could not be read: then release_id, service and
-    environment are "unknown" (the envelope still requires them).
+    release_id, service and environment are the refused event's, when it could be read as a release's event.
     """
 
     subject: ClassVar[str] = subjects.EVENT_REFUSED
+    release_id: ReleaseId | None = Field(default=None, description="The refused event's release, if it named one")
+    service: Name | None = None
+    environment: Name | None = None
     consumer: str = Field(max_length=200, description="The durable consumer that refused it")
     refused_subject: str = Field(max_length=1024)
     refused_sequence: Count = Field(description="The refused message's sequence in its stream")
@@ -370,9 +447,10 @@ class EventRefused(Event):
 
     @classmethod
     def about(cls, refused: Model | None, *, consumer: str, refused_sequence: int, **fields: Any) -> "EventRefused":
-        scope = {"release_id": "unknown", "service": "unknown", "environment": "unknown"}
-        if isinstance(refused, Event):
+        scope: dict[str, str] = {}
+        if isinstance(refused, ReleaseEvent):
             scope = {"release_id": refused.release_id, "service": refused.service, "environment": refused.environment}
+        if isinstance(refused, Event):
             fields |= {"refused_type": refused.type, "refused_event_id": refused.event_id,
                        "correlation_id": refused.correlation_id, "causation_id": refused.event_id}
         # One refusal per message: a redelivered refusal has the same id, so JetStream keeps it once.
@@ -380,14 +458,11 @@ class EventRefused(Event):
                    refused_sequence=refused_sequence, **scope, **fields)
 
 
-class ChangeRecordCreated(Event):
-    """A person asked for a change in slipway's own registry; it waits for a change manager's approval.
-
-    `release_id` is the change number; the envelope's service and environment are all-services and
-    all-environments, since a change record is about neither.
-    """
+class ChangeRecordCreated(StandaloneEvent):
+    """A person asked for a change in slipway's own registry; it waits for a change manager's approval."""
 
     subject: ClassVar[str] = subjects.CHANGE_RECORD_CREATED
+    thread_field: ClassVar[str | None] = "number"
     number: str = Field(pattern=CHANGE_NUMBER_PATTERN)
     summary: Text
     starts_at: ZonedDatetime = Field(description="The implementation window opens")
@@ -396,10 +471,11 @@ class ChangeRecordCreated(Event):
     signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
 
 
-class ChangeRecordApproved(Event):
+class ChangeRecordApproved(StandaloneEvent):
     """A change manager other than its creator approved a change record; `actor` is the approver."""
 
     subject: ClassVar[str] = subjects.CHANGE_RECORD_APPROVED
+    thread_field: ClassVar[str | None] = "number"
     number: str = Field(pattern=CHANGE_NUMBER_PATTERN)
     comment: Text
     signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
@@ -408,14 +484,15 @@ class ChangeRecordApproved(Event):
 IncidentOrigin = Literal["slipway", "pagerduty"]
 
 
-class IncidentOpened(Event):
+class IncidentOpened(StandaloneEvent):
     """An incident is open in `environment`: opened by a person (signed) or by a PagerDuty Events API v2 trigger.
 
-    `release_id` is the incident id; the envelope's service is all-services (the affected one, when
-    known, is `component`).
+    The affected service, when known, is `component`.
     """
 
     subject: ClassVar[str] = subjects.INCIDENT_OPENED
+    thread_field: ClassVar[str | None] = "incident_id"
+    environment: Name = Field(description="Where the incident is")
     incident_id: str = Field(pattern=INCIDENT_ID_PATTERN)
     severity: IncidentSeverity
     summary: Text
@@ -426,8 +503,10 @@ class IncidentOpened(Event):
     signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
 
 
-class IncidentResolved(Event):
+class IncidentResolved(StandaloneEvent):
     subject: ClassVar[str] = subjects.INCIDENT_RESOLVED
+    thread_field: ClassVar[str | None] = "incident_id"
+    environment: Name = Field(description="Where the incident was")
     incident_id: str = Field(pattern=INCIDENT_ID_PATTERN)
     origin: IncidentOrigin = Field(description="Who resolved it: a person (signed) or a PagerDuty resolve")
     dedup_key: str | None = Field(default=None, max_length=255)
@@ -438,7 +517,7 @@ class IncidentResolved(Event):
 IncidentId = Annotated[str, Field(pattern=INCIDENT_ID_PATTERN)]
 
 
-class RolloutPauseChange(Event):
+class RolloutPauseChange(ReleaseEvent):
     """What RolloutPaused and RolloutResumed both say: which release, because of which incidents, and why.
 
     No `subject` of its own: the deployer reads both through this one model, in stream order.
@@ -463,10 +542,10 @@ class RolloutResumed(RolloutPauseChange):
     subject: ClassVar[str] = subjects.ROLLOUT_RESUMED
 
 
-class IncidentWebhookRefused(Event):
+class IncidentWebhookRefused(StandaloneEvent):
     """A call to the incident webhook that was not acted on: bad or missing signature, or an unreadable payload.
 
-    `release_id` is `webhook-<event id>` (each refusal stands alone); nothing else happened.
+    Each refusal stands alone; nothing else happened.
     """
 
     subject: ClassVar[str] = subjects.INCIDENT_WEBHOOK_REFUSED
@@ -476,7 +555,7 @@ class IncidentWebhookRefused(Event):
     dedup_key: str | None = Field(default=None, max_length=255, description="When the payload could be read")
 
 
-class PostImplementationReviewRecorded(Event):
+class PostImplementationReviewRecorded(ReleaseEvent):
     """A person recorded the post-implementation review a release owed; `actor` is who (signed).
 
     Its service no longer owes it; the risk factors count in the service's next risk score."""
@@ -493,19 +572,22 @@ EvidenceOutcome = Literal["pass", "fail", "cancel", "error"]  # CDEvents testSui
 ALL_SERVICES = "all-services"
 
 
-class EvidenceSubmitted(Event):
+class EvidenceSubmitted(StandaloneEvent):
     """A CI system's test result for an artifact digest (performance, security, ...), for promotion gates.
 
     Shaped after the CDEvents `testsuiterun.finished` event (contracts.cdevents maps one onto this):
     `outcome` is its subject.content.outcome, `url` its subject.content.url, `test_suite` its
     subject.content.testSuite.name, `cdevent_id` its context.id. Published by the team's CI identity on
-    slipway.evt.evidence.submitted.<team>.<service>; `service` is all-services when the evidence is about
-    the digest whatever service ships it (it then counts for that team's releases only).
-    `release_id` is the digest: evidence belongs to an artifact, not to one release.
+    slipway.evt.evidence.submitted.<team>.<service>. Evidence belongs to an artifact, not to one release:
+    `service` is empty when it is about the digest whatever service ships it (it then counts for that
+    team's releases only, and travels on the subject token all-services).
     """
 
     subject: ClassVar[str] = subjects.EVIDENCE_SUBMITTED
+    thread_field: ClassVar[str | None] = "digest"
     team: Team
+    service: Name | None = Field(default=None, description="The service it is for; empty: any of the team's")
+    environment: Name | None = Field(default=None, description="Where the tests ran (ci, staging...), if said")
     digest: str = Field(pattern=DIGEST_PATTERN, description="sha256:<64 lowercase hex> of the artifact tested")
     kind: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")] = Field(
         description="What was tested, as promotion.yaml names it: performance, security, ...")
@@ -520,12 +602,23 @@ class EvidenceSubmitted(Event):
     def passed(self) -> bool:
         return self.outcome == "pass"
 
+    def address(self) -> str:
+        return subjects.address(self.subject, {"team": self.team, "service": self.service or ALL_SERVICES})
 
-class PolicyReloaded(Event):
-    """A person had the gatekeeper read its policy files again; later decisions use them. `actor` is who (signed).
+    @classmethod
+    def from_v1(cls, data: dict[str, Any]) -> dict[str, Any]:
+        service = data.pop("service", None)
+        return super().from_v1(data) | {"service": service}
 
-    Not about a release: release_id is `policy`, service `all-services`, environment `all-environments`.
-    """
+    @field_validator("service", mode="before")
+    @classmethod
+    def _any_service(cls, service: Any) -> Any:
+        # all-services is the subject token for "any of the team's"; a body may say it too.
+        return None if service in (ALL_SERVICES, "") else service
+
+
+class PolicyReloaded(StandaloneEvent):
+    """A person had the gatekeeper read its policy files again; later decisions use them. `actor` is who (signed)."""
 
     subject: ClassVar[str] = subjects.POLICY_RELOADED
     fingerprint: str = Field(max_length=80, description="sha256 over the policy files' names and bytes")

@@ -2,8 +2,8 @@
 
 Change records come from slipway's own registry (people create and approve them) or from an ITSM
 tool (a ServiceNow `change_request`); incidents are opened by people or by a monitoring tool's
-PagerDuty Events API v2 webhook. Neither is about one release: their events are scoped with
-GOVERNANCE_SERVICE and, when they name no environment, ANY_ENVIRONMENT.
+PagerDuty Events API v2 webhook. Neither is about one release: their events are StandaloneEvents
+(contracts.events), which carry no release envelope.
 """
 
 from enum import StrEnum
@@ -12,8 +12,9 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from contracts.envelope import Model, Name, ReleaseId, ZonedDatetime
+from contracts.release import DIGEST_PATTERN
 
-GOVERNANCE_SERVICE = "all-services"
+# What version 1 of those events put in the release envelope they had to fake (see StandaloneEvent.from_v1).
 ANY_ENVIRONMENT = "all-environments"
 # ServiceNow numbers change requests CHG followed by digits (CHG0030001); slipway's own registry does the same.
 CHANGE_NUMBER_PATTERN = r"^CHG[0-9]{1,32}$"
@@ -105,6 +106,18 @@ class ListPirs(Model):
     """Post-implementation reviews owed and recorded, newest first."""
 
     service: Name | None = None
+
+
+class ListInventory(Model):
+    """What version of each service is live where, as the gatekeeper learned it from the deployer's events."""
+
+    environment: Name | None = Field(default=None, description="Only this environment; none: every one")
+
+
+class ListEvidence(Model):
+    """The evidence CI systems recorded for one artifact digest, newest first."""
+
+    digest: str = Field(pattern=DIGEST_PATTERN, description="sha256:<64 lowercase hex>")
 
 
 class ShowRelease(Model):

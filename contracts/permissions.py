@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from contracts import catalogue, subjects
 from contracts.envelope import Event
 from contracts.identity import IdentityRecord, Kind
-from contracts.rights import ALL_TEAMS_ROLES, ROLE_COMMANDS, TEAM_SCOPED_COMMANDS
+from contracts.rights import ROLE_COMMANDS, TEAM_SCOPED_COMMANDS, every_team_roles
 
 STREAMS = (subjects.EVENTS_STREAM, subjects.ALERTS_STREAM, subjects.DLQ_STREAM)
 
 # Read-only questions every reader may ask.
 QUERIES = (subjects.CMD_RELEASE_STATUS, subjects.CMD_DORA, subjects.CMD_AUDIT_VERIFY, subjects.CMD_LIST_FREEZES,
            subjects.CMD_SHOW_CHANGE, subjects.CMD_LIST_INCIDENTS, subjects.CMD_LIST_APPROVALS, subjects.CMD_LIST_PIRS,
-           subjects.CMD_SHOW_RELEASE)
+           subjects.CMD_SHOW_RELEASE, subjects.CMD_LIST_INVENTORY, subjects.CMD_LIST_EVIDENCE)
 
 @dataclass(frozen=True)
 class Permissions:
@@ -89,7 +89,7 @@ def _person_commands(record: IdentityRecord) -> list[str]:
         for command in ROLE_COMMANDS.get(role, ()):
             if command not in TEAM_SCOPED_COMMANDS:
                 allowed.add(command)
-            elif role in ALL_TEAMS_ROLES:
+            elif role in every_team_roles(command):
                 allowed |= {command, f"{command}.*.*"}
             else:
                 allowed |= {f"{command}.{team}.*" for team in record.teams}

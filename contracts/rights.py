@@ -22,7 +22,8 @@ ROLE_COMMANDS: dict[Role, frozenset[str]] = {
                                subjects.CMD_OPEN_INCIDENT}),
     Role.CHANGE_MANAGER: frozenset({subjects.CMD_CREATE_CHANGE, subjects.CMD_APPROVE_CHANGE}),
 }
-# Those who ran or own a release write its post-implementation review (kept simple: no team check).
+# Those who ran or own a release write its post-implementation review: a developer or team lead for
+# their own teams' releases, an SRE or release manager for any team's (ALL_TEAMS_ROLES_OF below).
 for _role in (Role.SRE, Role.DEVELOPER, Role.RELEASE_MANAGER, Role.TEAM_LEAD):
     ROLE_COMMANDS[_role] = ROLE_COMMANDS.get(_role, frozenset()) | {subjects.CMD_RECORD_PIR}
 # Approving or rejecting a waiting release is open to every role the policy may name as an approval
@@ -36,10 +37,20 @@ for _role in APPROVING_ROLES:
                                                                    subjects.CMD_CREATE_CHANGE}
 # Policy changes take effect on a release manager's word (and by themselves when the files change).
 ROLE_COMMANDS[Role.RELEASE_MANAGER] = ROLE_COMMANDS[Role.RELEASE_MANAGER] | {subjects.CMD_RELOAD_POLICY}
-TEAM_SCOPED_COMMANDS = frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE})
+# Comparing what runs with the declarations records what it finds: those who run environments ask for it.
+for _role in (Role.SRE, Role.RELEASE_MANAGER):
+    ROLE_COMMANDS[_role] = ROLE_COMMANDS[_role] | {subjects.CMD_CHECK_DRIFT}
+TEAM_SCOPED_COMMANDS = frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE, subjects.CMD_RECORD_PIR})
 ALL_TEAMS_ROLES = (Role.SRE,)
+# Beyond ALL_TEAMS_ROLES: a release manager runs every team's releases, so reviews any of them.
+ALL_TEAMS_ROLES_OF: dict[str, tuple[Role, ...]] = {subjects.CMD_RECORD_PIR: (Role.SRE, Role.RELEASE_MANAGER)}
 
 PEOPLE_COMMANDS = frozenset().union(*ROLE_COMMANDS.values())
+
+
+def every_team_roles(subject: str) -> tuple[Role, ...]:
+    """The roles that send a team-scoped command for any team's release."""
+    return ALL_TEAMS_ROLES_OF.get(subject, ALL_TEAMS_ROLES)
 
 
 def command_name(subject: str) -> str:
@@ -68,7 +79,8 @@ def team_refusal(subject: str, signer: str, roles: Iterable[Role], teams: Iterab
     if subject not in TEAM_SCOPED_COMMANDS:
         return None
     allowing = [role for role in roles if subject in ROLE_COMMANDS.get(role, frozenset())]
-    if any(role in ALL_TEAMS_ROLES for role in allowing):
+    every_team = every_team_roles(subject)
+    if any(role in every_team for role in allowing):
         return None
     own = tuple(teams)
     if team is not None and team in own:
@@ -76,6 +88,6 @@ def team_refusal(subject: str, signer: str, roles: Iterable[Role], teams: Iterab
     whose = f"release {release_id} is of team {team}" if team is not None else \
         f"the team of release {release_id} is not known"
     mine = ", ".join(own) or "no team"
-    every = " or ".join(role.value for role in ALL_TEAMS_ROLES)
+    every = " or ".join(role.value for role in every_team)
     return (f"{signer} may {command_name(subject)} only releases of their own teams ({mine}); "
             f"{whose} (role {every} acts on every team)")

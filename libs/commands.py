@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from contracts.commands import REPLY_MESSAGE_MAX, CommandResult, SignedCommand
-from contracts.envelope import ID_PATTERN, NAME_PATTERN, RELEASE_ID_MAX, new_event_id, utcnow
+from contracts.envelope import ID_PATTERN, NAME_PATTERN, RELEASE_ID_MAX, utcnow
 from contracts.events import CommandRefused
 from contracts.identity import IdentityRecord
 from contracts.rights import PEOPLE_COMMANDS, TEAM_SCOPED_COMMANDS, command_name, role_refusal, team_refusal
@@ -35,8 +35,7 @@ from libs.store import seen_commands
 
 log = logging.getLogger("slipway.commands")
 M = TypeVar("M", bound=BaseModel)
-# Envelope values of a CommandRefused that names no release, service or environment.
-ANY_SERVICE, ANY_ENVIRONMENT, UNVERIFIED = "all-services", "all-environments", "unverified"
+UNVERIFIED = "unverified"  # a CommandRefused's actor when the signature did not verify
 
 
 def serve_command(
@@ -92,12 +91,13 @@ class Signed:
 class Refused(Exception):
     """Raised by a handler that refuses a verified command on rights (a team it may not act on).
 
-    Recorded like the checks' own refusals; the scope names the release the command was about.
+    Recorded like the checks' own refusals; `about` names the release (freeze, incident, change) the
+    command was about, `environment` where, when known.
     """
 
-    def __init__(self, reason: str, release_id: str, service: str, environment: str) -> None:
+    def __init__(self, reason: str, about: str | None = None, environment: str | None = None) -> None:
         super().__init__(reason)
-        self.reason, self.scope = reason, (release_id, service, environment)
+        self.reason, self.scope = reason, (about, environment)
 
 
 def serve_signed_command(
@@ -189,12 +189,12 @@ class CommandGate:
         return None
 
     async def refuse(self, reason: str, body: bytes, signed: SignedCommand | None = None, actor: str = UNVERIFIED,
-                     scope: tuple[str, str, str] | None = None) -> CommandResult:
-        release_id, service, environment = scope or _scope_of(body, signed)
+                     scope: tuple[str | None, str | None] | None = None) -> CommandResult:
+        about, environment = scope or _scope_of(body, signed)
         claimed = signed.signer if signed is not None else _claimed_signer(body)
         log.warning("%s refused (signer %s): %s", self.subject, claimed or "none", reason)
         await self.runtime.emit(CommandRefused(
-            release_id=release_id, service=service, environment=environment, actor=actor, source=self.runtime.name,
+            about=about, environment=environment, actor=actor, source=self.runtime.name,
             command=self.subject, command_id=signed.command_id if signed else None,
             claimed_signer=claimed, reason=reason[:4000], signed_command=signed,
         ))
@@ -209,8 +209,8 @@ def _loose_json(text: bytes | str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _scope_of(body: bytes, signed: SignedCommand | None) -> tuple[str, str, str]:
-    """The release, freeze, change or incident a refused command named (or `cmd-<id>`), and its environment."""
+def _scope_of(body: bytes, signed: SignedCommand | None) -> tuple[str | None, str | None]:
+    """The release, freeze, change or incident a refused command named, and its environment, where readable."""
     if signed is not None:
         command = _loose_json(signed.command)
     else:  # a signed command that did not validate, or a bare command sent unsigned
@@ -218,13 +218,10 @@ def _scope_of(body: bytes, signed: SignedCommand | None) -> tuple[str, str, str]
         command = _loose_json(sent["command"]) if isinstance(sent.get("command"), str) else sent
     named = next((v for k in ("release_id", "freeze_id", "number", "incident_id")
                   if isinstance(v := command.get(k), str)), None)
-    if named is not None and len(named) <= RELEASE_ID_MAX and re.fullmatch(ID_PATTERN, named):
-        release_id = named
-    else:
-        release_id = f"cmd-{signed.command_id if signed else new_event_id()}"
+    about = named if named is not None and len(named) <= RELEASE_ID_MAX and re.fullmatch(ID_PATTERN, named) else None
     env = command.get("environment")
-    environment = env if isinstance(env, str) and re.fullmatch(NAME_PATTERN, env) else ANY_ENVIRONMENT
-    return release_id, ANY_SERVICE, environment
+    environment = env if isinstance(env, str) and re.fullmatch(NAME_PATTERN, env) else None
+    return about, environment
 
 
 def _claimed_signer(body: bytes) -> str | None:

@@ -45,7 +45,7 @@ class Runtime:
                 return False
             await work(tx)
             await tx.mark_processed(consumer, event.event_id)
-        crash_if_planned(self.settings.crash_points, self.settings.data_dir, "committed", consumer, event.release_id)
+        crash_if_planned(self.settings.crash_points, self.settings.data_dir, "committed", consumer, getattr(event, "release_id", ""))
         if tx.emitted:
             self.relay.wake()
         return True

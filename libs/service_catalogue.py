@@ -29,6 +29,26 @@ class Reach(StrEnum):
     ALL = "all"
 
 
+class Migrations(StrEnum):
+    """What a release's schema migrations do to the version before it."""
+
+    NONE = "none"
+    COMPATIBLE = "compatible"  # expand/contract: old and new versions both work on the migrated schema
+    BREAKING = "breaking"  # the old version cannot run on the migrated schema
+
+
+class DeliveryProfile(BaseModel):
+    """How the service can be replaced: what `slipway strategy recommend` reasons from (libs.strategy_advice)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stateful: bool | None = Field(default=None, description="Instances hold state of their own (disk, memory, quorum)")
+    session_affinity: bool | None = Field(default=None, description="A user's requests must keep reaching one instance")
+    spare_capacity: bool | None = Field(default=None, description="Room to run a second full pool beside the live one")
+    rto_s: int | None = Field(default=None, ge=0, description="Recovery time objective: longest tolerable outage, seconds")
+    migrations: Migrations | None = None
+
+
 class ServiceEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -36,6 +56,7 @@ class ServiceEntry(BaseModel):
     tier: int | None = Field(default=None, ge=1, le=4, description="1: business-critical ... 4: experimental")
     visibility: Visibility | None = None
     reach: Reach | None = None
+    delivery: DeliveryProfile | None = None
 
 
 class ServiceCatalogue(BaseModel):

@@ -52,6 +52,16 @@ class Settings(BaseSettings):
         description="The gatekeeper's policy files (services.gatekeeper.policy_files.FILES); relative paths from "
         "the working directory",
     )
+    environments_dir: Path = Field(
+        default=Path("infra/environments"),
+        description="Environment declarations (<env>.yaml: regions, instances, config, quotas, data sources); relative "
+        "paths from the working directory. The deployer reads them at every drift and preview check",
+    )
+    drift_interval_s: float = Field(
+        default=300.0, gt=0, le=86_400,
+        description="deployer: how often what runs is compared with the environment declarations (and preview "
+        "environments past their ttl are torn down); `slipway env drift ENV` compares at once",
+    )
     command_window_s: float = Field(
         default=120.0, gt=0, le=86_400,
         description="A person's signed command is accepted only if issued within this many seconds of the "

@@ -15,12 +15,15 @@ from rich.table import Table
 from slipway.alerts import alerts_app
 from slipway.cli_governance import change_app, incident_app
 from slipway.cli_approvals import approvals, approve, reject
+from slipway.cli_env import env_app
 from slipway.cli_evidence import evidence_app
 from slipway.cli_identity import identity_app
 from slipway.cli_ops import audit_app, freeze_app, metrics_app, status
 from slipway.cli_pir import pir_app, release_show
+from slipway.cli_inventory import evidence_list, inventory
 from slipway.cli_policy import policy_app
 from slipway.cli_release import release_app
+from slipway.cli_strategy import strategy_app
 from slipway.context import (
     DataDirOption, Globals, NatsUrlOption, default_data_dir, err, fail, globals_of, out, say,
 )
@@ -43,10 +46,14 @@ app.add_typer(incident_app, name="incident")
 app.add_typer(pir_app, name="pir")
 release_app.command("show")(release_show)
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(env_app, name="env")
+app.add_typer(strategy_app, name="strategy")
 app.command("status")(status)
 app.command("approve")(approve)
 app.command("reject")(reject)
 app.command("approvals")(approvals)
+app.command("inventory")(inventory)
+evidence_app.command("list")(evidence_list)
 
 
 @app.callback()

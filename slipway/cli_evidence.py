@@ -50,15 +50,14 @@ def submit(
         if "outcome" not in fields:
             raise CliError("give --outcome (pass, fail, cancel or error), or a --cdevent", 2)
         fields.setdefault("environment", DEFAULT_ENVIRONMENT)
-        evidence = command(EvidenceSubmitted, release_id=fields.get("digest") or "unknown",
-                           service=service or ALL_SERVICES, team=team, actor=f"ci:{team}", source="slipway-cli",
+        evidence = command(EvidenceSubmitted, service=service, team=team, actor=f"ci:{team}", source="slipway-cli",
                            **fields)
     except CliError as exc:
         fail(str(exc), exc.code)
     use_credentials(g.ci_credentials(team))  # the team's pipeline vouches for its own artifacts
     run(_publish(g.nats_url, evidence), g.nats_url)
     say(f"[green]published[/] {escape(evidence.kind)} evidence ({escape(evidence.outcome)}) for "
-        f"{escape(evidence.digest)}: team {escape(team)}, service {escape(evidence.service)}")
+        f"{escape(evidence.digest)}: team {escape(team)}, service {escape(evidence.service or ALL_SERVICES)}")
 
 
 def _from_cdevent(path: Path, given: dict[str, str | None]) -> dict[str, Any]:

@@ -98,20 +98,20 @@ def ask_signed(ctx: typer.Context, nats_url: str | None, subject: str, cmd: Base
 
 
 async def addressed_to_team(url: str, subject: str, release_id: str, seed_file: Any, signer: str, g: Any) -> str:
-    """`<subject>.<team>.<service>` of the release, as the event log knows it (the team from the release
-    itself, else from the service catalogue); the bare subject when the release is not known yet."""
-    from contracts.commands import QueryReleases
-    from contracts.subjects import CMD_RELEASE_STATUS, address
+    """`<subject>.<team>.<service>` of the release, as the gatekeeper knows it (every release passes it: the team
+    from the release itself, else from the service catalogue); the bare subject when it is not known there."""
+    from contracts.governance import ShowRelease
+    from contracts.subjects import CMD_SHOW_RELEASE, address
     from libs.client import send_command
     from libs.service_catalogue import ServiceCatalogue
 
-    reply = await send_command(url, CMD_RELEASE_STATUS, QueryReleases(release_id=release_id),
+    reply = await send_command(url, CMD_SHOW_RELEASE, ShowRelease(release_id=release_id),
                                credentials=seed_file, identity=signer)
-    releases = reply.data.get("releases") or [] if reply.ok else []
-    if not releases:
+    if not reply.ok:
         return subject
-    service = str(releases[0].get("service", ""))
-    team = next((e["team"] for e in releases[0].get("history", []) if isinstance(e.get("team"), str)), None)
+    service = str(reply.data.get("service") or "")
+    spec = reply.data.get("spec") if isinstance(reply.data.get("spec"), dict) else {}
+    team = spec.get("team") if isinstance(spec.get("team"), str) else None
     team = team or ServiceCatalogue.load(g.settings().service_catalogue).team_of(service)
     if not (service and team):
         return subject

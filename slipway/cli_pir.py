@@ -5,12 +5,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from slipway.cli_governance import _query, _signed
 from slipway.cli_identity import AsOption
 from slipway.context import NatsUrlOption, out, say
-from slipway.render import styled, when
+from slipway.render import titled_table, when
 
 pir_app = typer.Typer(help="Post-implementation reviews: what is owed, record one.", no_args_is_help=True)
 
@@ -101,9 +100,4 @@ def release_show(
 
 
 def _table(title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], styles: bool = True) -> None:
-    table = Table(title=title, show_header=any(columns))
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(styled(v) if styles else escape(str(v if v is not None else "-")) for v in row))
-    out.print(table)
+    out.print(titled_table(title, columns, rows, styles))

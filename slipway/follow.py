@@ -55,7 +55,8 @@ def belongs(body: dict[str, Any], release_id: str | None, request_event_id: str 
     """
     if body.get("type") in ANSWERS_TO_A_REQUEST and request_event_id:
         return body.get("causation_id") == request_event_id
-    if release_id and body.get("release_id") == release_id:
+    # A refused command about the release names it in `about`, and so in its correlation id.
+    if release_id and release_id in (body.get("release_id"), body.get("correlation_id")):
         return True
     if body.get("type") != "ReleaseRequestRejected":
         return False

@@ -219,3 +219,13 @@ def samples_table(title: str, rows: list[dict[str, Any]]) -> Table:
     for row in rows:
         table.add_row(escape(str(row.get("release_id", "-"))), duration(row.get("seconds")))
     return table
+
+
+def titled_table(title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], styles: bool = True) -> Table:
+    """A table of plain values, each escaped (and coloured by `styled` when `styles`); "-" for None."""
+    table = Table(title=title, show_header=any(columns))
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(styled(v) if styles else escape(str(v if v is not None else "-")) for v in row))
+    return table

@@ -6,20 +6,23 @@ from pydantic import BaseModel
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
-from contracts.commands import ResumeRelease
+from contracts.commands import CheckDrift, ResumeRelease
 from contracts.events import ReleaseApproved, RollbackRequested, RolloutPauseChange, StepVerdict
 from libs.artifact_sources import ArtifactSources
 from libs.artifacts import FetchLimits
 from libs.bus import consume
 from libs.commands import serve_signed_command
+from libs.periodic import Every
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.deployer.artifacts import ArtifactStore
+from services.deployer.environments import Drift
 from services.deployer.handlers import ON_APPROVED, ON_ROLLBACK, ON_VERDICT, Handlers
 from services.deployer.local.driver import LocalDriver
 from services.deployer.local.target import LocalTarget
 from services.deployer.memory_target import MemoryTarget
 from services.deployer.pauses import ON_PAUSE, Pauses
+from services.deployer.previews import Previews, metadata as previews_metadata
 from services.deployer.refusals import alert_for_refused
 from services.deployer.store import metadata
 from services.deployer.target import DeployTarget
@@ -35,20 +38,23 @@ def deploy_target(settings: Settings) -> DeployTarget:
 
 def build(settings: Settings, exporter: SpanExporter | None = None, target: DeployTarget | None = None) -> FastStream:
     """`target` replaces the configured deploy target (tests pass a MemoryTarget they then inspect)."""
-    runtime = build_runtime("deployer", settings, [metadata], exporter=exporter)
+    runtime = build_runtime("deployer", settings, [metadata, previews_metadata], exporter=exporter)
     driver = target or deploy_target(settings)
     artifacts = ArtifactStore(
         settings.data_dir / "deployer-artifacts", ArtifactSources.from_settings(settings),
         FetchLimits.from_settings(settings),
     )
     handlers = Handlers(runtime, driver, artifacts)
+    # Approvals into a preview environment pass its template's quota first; previews past their ttl are torn down.
+    previews = Previews(runtime, settings.environments_dir, driver.stop_instance, handlers.lock_for,
+                        handlers.on_release_approved)
 
     async def alert_refused(refused: BaseModel | None, reason: str) -> None:
         await runtime.emit(alert_for_refused(refused, reason))
 
     upkeep = Upkeep(runtime, driver, artifacts, handlers.lock_for, handlers.resume_plan)
     for subject, durable, model, handle in (
-        (subjects.RELEASE_APPROVED, ON_APPROVED, ReleaseApproved, handlers.on_release_approved),
+        (subjects.RELEASE_APPROVED, ON_APPROVED, ReleaseApproved, previews.on_release_approved),
         (subjects.STEP_VERDICT, ON_VERDICT, StepVerdict, handlers.on_step_verdict),
         (subjects.ROLLBACK_REQUESTED, ON_ROLLBACK, RollbackRequested, handlers.on_rollback_requested),
         # Incident pauses and their lifting through one durable, so a resume is never read before its pause.
@@ -57,7 +63,11 @@ def build(settings: Settings, exporter: SpanExporter | None = None, target: Depl
         consume(runtime.broker, settings, subject=subject, durable=durable, model=model, handle=handle,
                 on_refused=alert_refused)
     serve_signed_command(runtime, subjects.CMD_RESUME_RELEASE, ResumeRelease, handlers.resume_release)
+    # slipway env drift, and on a schedule; an expired preview is not drift
+    drift = Drift(runtime, settings.environments_dir, driver.is_alive, previews.expired_environments)
+    serve_signed_command(runtime, subjects.CMD_CHECK_DRIFT, CheckDrift, drift.check_drift)
+    environments = Every(settings.drift_interval_s, previews.expire, drift.scheduled)
     # Reconciled before the consumers start, so a redelivered approval finds what already runs.
-    runtime.on_start.extend([upkeep.reconcile, upkeep.start])
-    runtime.on_stop.extend([upkeep.stop, driver.close])
+    runtime.on_start.extend([upkeep.reconcile, upkeep.start, environments.start])
+    runtime.on_stop.extend([upkeep.stop, environments.stop, driver.close])
     return build_app(runtime)

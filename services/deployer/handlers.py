@@ -380,7 +380,7 @@ class Handlers:
         approved = ReleaseApproved.model_validate_json(footing.approval_json) if footing.approval_json else None
         if deployment is not None and (not_theirs := by.team_refusal(
                 deployment.release_id, approved.release.team if approved else None)):
-            raise Refused(not_theirs, deployment.release_id, deployment.service, deployment.environment)
+            raise Refused(not_theirs, deployment.release_id, deployment.environment)
         problem = resume_refusal(deployment, hold, command.release_id, footing.pause)
         if problem is not None or deployment is None or hold is None or approved is None:
             log.info("resume of %s by %s refused: %s", command.release_id, by.actor, problem)

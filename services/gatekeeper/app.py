@@ -12,8 +12,8 @@ from libs.commands import serve_command, serve_signed_command
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.gatekeeper import (
-    change_commands, evidence, incident_commands, inventory_store, pause_store, pir_commands, policy_commands,
-    workflow_store,
+    change_commands, evidence, incident_commands, inventory_commands, inventory_store, pause_store, pir_commands,
+    policy_commands, workflow_store,
 )
 from services.gatekeeper.approval_commands import ApprovalCommands
 from services.gatekeeper.handlers import CONSUMER, DEPLOYMENTS_CONSUMER, ROLLBACKS_CONSUMER, DeploymentNews, Handlers
@@ -52,8 +52,9 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
     incidents.on_change = workflow.wake  # a resolved incident may let waiting releases go
     # ... and an incident opened or resolved pauses or resumes the rollouts in flight there, at the same wake-up.
     workflow.also.append(RolloutPauses(runtime, policy).reconcile)
-    pir_commands.register(runtime, workflow)
-    policy_commands.register(workflow, policy)  # slipway policy reload  # post-implementation reviews and `release show`
+    pir_commands.register(runtime, workflow)  # post-implementation reviews and `release show`
+    policy_commands.register(workflow, policy)  # slipway policy reload
+    inventory_commands.register(runtime)  # slipway inventory, slipway evidence list
 
     async def load_policy() -> None:
         policy.load()  # a broken policy at start stops the gatekeeper with file, line and field

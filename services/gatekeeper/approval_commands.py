@@ -11,7 +11,7 @@ from contracts.commands import ApproveRelease, CommandResult, ListApprovals, Rej
 from contracts.events import ApprovalRecorded, ReleaseRejected
 from libs.commands import Refused, Signed
 from services.gatekeeper import workflow_store as ws
-from services.gatekeeper.rules.approvals import approval_refusal, required_approvals
+from services.gatekeeper.rules.approvals import approval_refusal
 from services.gatekeeper.rules.evaluate import Verdict
 from services.gatekeeper.workflow import SOURCE, ReleaseWorkflow, candidate_of
 
@@ -36,10 +36,10 @@ class ApprovalCommands:
                     raise Refused(f"four eyes: {by.actor} requested release {workflow.release_id} and may not "
                                   f"approve it", *_scope(workflow))
                 state, decision = await self.workflow.judged(tx, workflow, now)
-                # Needs as evaluated, including an exception role when a window or freeze blocks it.
-                needs = [*required_approvals(candidate, self.workflow.policy.current(), decision.risk),
-                         *[n for n in decision.outstanding if n.purpose.startswith("exception")]]
-                problem = approval_refusal(candidate, by.actor, by.signer.roles, by.signer.teams, needs, state.approvals)
+                # Every need as evaluated, with its whole quorum, including an exception when a window or freeze
+                # blocks it: the approvals already given are assigned against these, then this one.
+                problem = approval_refusal(candidate, by.actor, by.signer.roles, by.signer.teams, list(decision.needs),
+                                           state.approvals)
                 if problem is not None:
                     raise Refused(problem, *_scope(workflow))
                 await ws.add_approval(tx.session, workflow.release_id, by.actor, tuple(by.signer.roles),
@@ -72,7 +72,7 @@ class ApprovalCommands:
     async def _waiting(self, tx, release_id: str, pending_only: bool) -> ws.Workflow:  # noqa: ANN001 - Transaction
         workflow = await ws.get_workflow(tx.session, release_id)
         if workflow is None:
-            raise Refused(f"no release {release_id} has reached the gatekeeper", release_id, "unknown", "unknown")
+            raise Refused(f"no release {release_id} has reached the gatekeeper", release_id)
         if workflow.state in ws.FINAL:
             raise Refused(f"release {release_id} is not waiting: it was {workflow.state}", *_scope(workflow))
         if pending_only and workflow.state != Verdict.PENDING_APPROVAL.value:
@@ -98,5 +98,5 @@ class ApprovalCommands:
                              data={"approvals": rows[:50]})
 
 
-def _scope(workflow: ws.Workflow) -> tuple[str, str, str]:
-    return workflow.release_id, workflow.service, workflow.environment
+def _scope(workflow: ws.Workflow) -> tuple[str, str]:
+    return workflow.release_id, workflow.environment

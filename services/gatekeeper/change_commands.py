@@ -10,7 +10,7 @@ from contracts import subjects
 from contracts.commands import CommandResult
 from contracts.events import ChangeRecordApproved, ChangeRecordCreated
 from contracts.governance import (
-    ANY_ENVIRONMENT, GOVERNANCE_SERVICE, ApproveChangeRecord, CreateChangeRecord, ShowChangeRecord,
+    ApproveChangeRecord, CreateChangeRecord, ShowChangeRecord,
 )
 from libs.commands import Refused, Signed, serve_command, serve_signed_command
 from libs.runtime import Runtime
@@ -33,7 +33,7 @@ class ChangeCommands:
         self.runtime, self.records = runtime, records
 
     def _refused(self, reason: str, number: str | None = None) -> Refused:
-        return Refused(reason, number or "change-records", GOVERNANCE_SERVICE, ANY_ENVIRONMENT)
+        return Refused(reason, number)
 
     async def create(self, command: CreateChangeRecord, by: Signed) -> CommandResult:
         if not isinstance(self.records, SlipwayChangeRecords):
@@ -49,8 +49,7 @@ class ChangeCommands:
                 risk=command.risk.value, requested_by=by.actor, created_at=now,
             ))
             await tx.emit(ChangeRecordCreated(
-                release_id=number, service=GOVERNANCE_SERVICE, environment=ANY_ENVIRONMENT, actor=by.actor,
-                source=SOURCE, number=number, summary=command.summary, starts_at=command.starts_at,
+                actor=by.actor, source=SOURCE, number=number, summary=command.summary, starts_at=command.starts_at,
                 ends_at=command.ends_at, risk=command.risk, signed_command=by.proof,
             ))
         self.runtime.relay.wake()
@@ -66,8 +65,7 @@ class ChangeCommands:
             if not await change_store.approve(tx.session, number, by.actor, command.comment, datetime.now(UTC)):
                 raise self._refused(f"change {number} was approved by someone else meanwhile", number)
             await tx.emit(ChangeRecordApproved(
-                release_id=number, service=GOVERNANCE_SERVICE, environment=ANY_ENVIRONMENT, actor=by.actor,
-                source=SOURCE, number=number, comment=command.comment, signed_command=by.proof,
+                actor=by.actor, source=SOURCE, number=number, comment=command.comment, signed_command=by.proof,
             ))
         self.runtime.relay.wake()
         return CommandResult(ok=True, message=f"change {number} approved by {by.actor}")

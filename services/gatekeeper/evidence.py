@@ -26,10 +26,10 @@ def evidence_refusal(evidence: EvidenceSubmitted, subject: str, owner: str | Non
                      publisher: IdentityRecord) -> str | None:
     """Why `publisher` may not submit this evidence, or None. `owner`: the catalogue's team for the service."""
     if subject != evidence.address():
-        return f"{publisher.id} published evidence for {evidence.team}/{evidence.service} on {subject}: subject and body disagree"
+        return f"{publisher.id} published evidence for {evidence.team}/{evidence.service or ALL_SERVICES} on {subject}: subject and body disagree"
     if publisher.kind is not Kind.CI or evidence.team not in publisher.teams:
         return f"{publisher.id} may not submit evidence for team {evidence.team}"
-    if evidence.service != ALL_SERVICES and owner != evidence.team:
+    if evidence.service is not None and owner != evidence.team:
         whose = f"gives it to team {owner}" if owner else "does not list it"
         return f"{publisher.id} may not submit evidence for {evidence.service}: the service catalogue {whose}"
     return None
@@ -46,7 +46,7 @@ class EvidenceIntake:
         refusal = None
         if (publisher := current_publisher.get()) is not None:  # identities are checked: only the owning team's CI
             refusal = evidence_refusal(evidence, message.raw_message.subject if message else "",
-                                       self.catalogue.team_of(evidence.service), publisher)
+                                       self.catalogue.team_of(evidence.service) if evidence.service else None, publisher)
 
         async def record(tx: Transaction) -> None:
             if refusal is None:

@@ -4,8 +4,7 @@ import logging
 from datetime import UTC, datetime
 
 from contracts.commands import CommandResult, FreezeEnvironment, LiftFreeze, ListFreezes
-from contracts.envelope import new_event_id
-from contracts.envelope import Event
+from contracts.envelope import ReleaseEvent, new_event_id
 from contracts.events import ArtifactVerified, FreezeDeclared, FreezeLifted
 from libs.commands import Signed
 from libs.runtime import Runtime
@@ -24,7 +23,7 @@ DEPLOYMENT_OUTCOMES = {
 }
 
 
-class DeploymentNews(Event):
+class DeploymentNews(ReleaseEvent):
     """Any deployer or rollback event: the envelope is what the gatekeeper needs (release, service, when).
 
     No `subject` of its own, which keeps this reader out of Event.registry. `version` (DeploymentSucceeded)
@@ -33,7 +32,6 @@ class DeploymentNews(Event):
     version: str | None = None
     restored_version: str | None = None
 # Freezes are not about one release or service; their events use these envelope values.
-FREEZE_SERVICE = "all-services"
 
 
 class Handlers:
@@ -88,7 +86,7 @@ class Handlers:
             actor=by.actor,
         )
         declared = FreezeDeclared(
-            release_id=freeze.freeze_id, service=FREEZE_SERVICE, environment=freeze.environment, actor=freeze.actor,
+            environment=freeze.environment, actor=freeze.actor,
             source=SOURCE, freeze_id=freeze.freeze_id, starts_at=freeze.starts_at, ends_at=freeze.ends_at,
             reason=freeze.reason, signed_command=by.proof,
         )
@@ -110,7 +108,7 @@ class Handlers:
                 return CommandResult(ok=False, message=f"no active freeze with id {command.freeze_id}")
             await tx.emit(
                 FreezeLifted(
-                    release_id=command.freeze_id, service=FREEZE_SERVICE, environment=freeze.environment,
+                    environment=freeze.environment,
                     actor=by.actor, source=SOURCE, freeze_id=command.freeze_id, signed_command=by.proof,
                 )
             )

@@ -14,7 +14,7 @@ from contracts import subjects
 from contracts.commands import CommandResult
 from contracts.envelope import new_event_id
 from contracts.events import IncidentOpened, IncidentResolved, IncidentWebhookRefused
-from contracts.governance import ANY_ENVIRONMENT, GOVERNANCE_SERVICE, ListIncidents, OpenIncident, ResolveIncident
+from contracts.governance import ListIncidents, OpenIncident, ResolveIncident
 from libs.commands import Refused, Signed, serve_command, serve_signed_command
 from libs.runtime import Runtime
 from libs.store import Transaction
@@ -48,8 +48,7 @@ class IncidentHandlers:
     async def _opened(self, tx: Transaction, incident: Incident, **fields: object) -> None:
         await incident_store.add(tx.session, incident)
         await tx.emit(IncidentOpened(
-            release_id=incident.incident_id, service=GOVERNANCE_SERVICE, environment=incident.environment,
-            actor=incident.opened_by, source=SOURCE, incident_id=incident.incident_id, severity=incident.severity,
+            environment=incident.environment, actor=incident.opened_by, source=SOURCE, incident_id=incident.incident_id, severity=incident.severity,
             summary=incident.summary, origin=incident.origin, dedup_key=incident.dedup_key,
             component=incident.component, reported_by=incident.reported_by, **fields,
         ))
@@ -75,11 +74,9 @@ class IncidentHandlers:
                 if not await incident_store.resolve(tx.session, incident.incident_id, by.actor, datetime.now(UTC)):
                     problem = f"incident {command.incident_id} was resolved by someone else meanwhile"
             if problem is not None or incident is None:
-                environment = incident.environment if incident else ANY_ENVIRONMENT
-                raise Refused(problem or "", command.incident_id, GOVERNANCE_SERVICE, environment)
+                raise Refused(problem or "", command.incident_id, incident.environment if incident else None)
             await tx.emit(IncidentResolved(
-                release_id=incident.incident_id, service=GOVERNANCE_SERVICE, environment=incident.environment,
-                actor=by.actor, source=SOURCE, incident_id=incident.incident_id, origin="slipway",
+                environment=incident.environment, actor=by.actor, source=SOURCE, incident_id=incident.incident_id, origin="slipway",
                 dedup_key=incident.dedup_key, comment=command.comment, signed_command=by.proof,
             ))
         self.runtime.relay.wake()
@@ -124,17 +121,14 @@ class IncidentHandlers:
                                   current.incident_id)
         await incident_store.resolve(tx.session, current.incident_id, WEBHOOK_ACTOR, datetime.now(UTC))
         await tx.emit(IncidentResolved(
-            release_id=current.incident_id, service=GOVERNANCE_SERVICE, environment=current.environment,
-            actor=WEBHOOK_ACTOR, source=SOURCE, incident_id=current.incident_id, origin="pagerduty",
+            environment=current.environment, actor=WEBHOOK_ACTOR, source=SOURCE, incident_id=current.incident_id, origin="pagerduty",
             dedup_key=dedup_key,
         ))
         return WebhookOutcome(f"incident {current.incident_id} resolved", dedup_key, current.incident_id)
 
     async def webhook_refused(self, reason: str, status: int, remote: str, dedup_key: str | None = None) -> None:
-        event_id = new_event_id()
         await self.runtime.emit(IncidentWebhookRefused(
-            event_id=event_id, release_id=f"webhook-{event_id}", service=GOVERNANCE_SERVICE,
-            environment=ANY_ENVIRONMENT, actor="unverified", source=SOURCE, reason=reason[:4000], status=status,
+            actor="unverified", source=SOURCE, reason=reason[:4000], status=status,
             remote_address=remote[:100], dedup_key=dedup_key,
         ))
 

@@ -56,8 +56,17 @@ async def set_live(session: AsyncSession, environment: str, service: str, versio
     return True
 
 
-async def live_in(session: AsyncSession, environment: str) -> list[dict]:
-    query = select(inventory).where(inventory.c.environment == environment).order_by(inventory.c.service)
+async def live_in(session: AsyncSession, environment: str | None) -> list[dict]:
+    """What is live in `environment` (None: everywhere), by environment and service."""
+    query = select(inventory).order_by(inventory.c.environment, inventory.c.service)
+    if environment is not None:
+        query = query.where(inventory.c.environment == environment)
+    return [dict(row) for row in (await session.execute(query)).mappings().all()]
+
+
+async def evidence_of(session: AsyncSession, digest: str, limit: int) -> list[dict]:
+    """The newest `limit` records for one digest, newest first."""
+    query = select(evidence).where(evidence.c.digest == digest).order_by(evidence.c.at.desc()).limit(limit)
     return [dict(row) for row in (await session.execute(query)).mappings().all()]
 
 
@@ -67,7 +76,7 @@ async def add_evidence(session: AsyncSession, submitted: EvidenceSubmitted) -> b
         return False
     await session.execute(evidence.insert().values(
         event_id=submitted.event_id, digest=submitted.digest, kind=submitted.kind, outcome=submitted.outcome,
-        passed=submitted.passed, team=submitted.team, service=submitted.service, url=submitted.url,
+        passed=submitted.passed, team=submitted.team, service=submitted.service or "", url=submitted.url,
         actor=submitted.actor, at=submitted.finished_at or submitted.occurred_at,
     ))
     return True

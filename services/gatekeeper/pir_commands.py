@@ -46,9 +46,11 @@ class PirCommands:
             if workflow is not None:
                 owed = next((o for o in await pir_store.owed(tx.session, self._classes(), workflow.service)
                              if o.release_id == release_id), None)
-            if problem := record_refusal(release_id, workflow is not None, owed, existing):
-                scope = (workflow.service, workflow.environment) if workflow else ("unknown", "unknown")
-                raise Refused(problem, release_id, *scope)
+            problem = record_refusal(release_id, workflow is not None, owed, existing)
+            if problem is None and workflow is not None:  # those who ran or own it: their team, or every team's role
+                problem = by.team_refusal(release_id, workflow.verified.release.team)
+            if problem is not None:
+                raise Refused(problem, release_id, workflow.environment if workflow else None)
             assert workflow is not None and owed is not None
             review = Review(
                 release_id=release_id, service=workflow.service, environment=workflow.environment,

@@ -3,13 +3,11 @@
 from contracts import subjects
 from contracts.commands import CommandResult, ReloadPolicy
 from contracts.events import PolicyReloaded
-from contracts.governance import ANY_ENVIRONMENT, GOVERNANCE_SERVICE
 from libs.commands import Refused, Signed, serve_signed_command
 from libs.policy_yaml import PolicyError
 from services.gatekeeper.policy_source import PolicySource
 from services.gatekeeper.workflow import SOURCE, ReleaseWorkflow
 
-POLICY_SCOPE = "policy"  # what a policy event names in place of a release
 
 
 class PolicyCommands:
@@ -23,11 +21,10 @@ class PolicyCommands:
             except PolicyError as broken:
                 problems = "; ".join(str(p) for p in broken.problems[:20])
                 raise Refused(f"the policy in {self.policy.directory} is not applied, the last good one stays: "
-                              f"{problems}", POLICY_SCOPE, GOVERNANCE_SERVICE, ANY_ENVIRONMENT) from None
+                              f"{problems}") from None
             files = self.policy.files()
             await self.runtime.emit(PolicyReloaded(
-                release_id=POLICY_SCOPE, service=GOVERNANCE_SERVICE, environment=ANY_ENVIRONMENT, actor=by.actor,
-                source=SOURCE, fingerprint=self.policy.fingerprint(), files=files, reason=command.reason,
+                actor=by.actor, source=SOURCE, fingerprint=self.policy.fingerprint(), files=files, reason=command.reason,
                 signed_command=by.proof,
             ))
         self.workflow.wake()  # waiting releases are judged under the new policy at once

@@ -82,6 +82,7 @@ SIGNED_CAUSES: dict[str, tuple[str, tuple[str, ...]]] = {
     "IncidentResolved": (subjects.CMD_RESOLVE_INCIDENT, ("incident_id",)),
     "ApprovalRecorded": (subjects.CMD_APPROVE, ("release_id", "comment")),
     "PolicyReloaded": (subjects.CMD_RELOAD_POLICY, ("reason",)),
+    "DriftDetected": (subjects.CMD_CHECK_DRIFT, ("environment",)),
     "ReleaseRejected": (subjects.CMD_REJECT, ("release_id", "comment")),
     "PostImplementationReviewRecorded": (subjects.CMD_RECORD_PIR, ("release_id", "summary", "actions", "risk_factors")),
 }
@@ -202,7 +203,9 @@ def _timed(events: Iterable[Payload]) -> list[tuple[datetime, Payload]]:
 def _by_release(timed: Iterable[tuple[datetime, Payload]]) -> dict[str, list[tuple[datetime, Payload]]]:
     releases: dict[str, list[tuple[datetime, Payload]]] = defaultdict(list)
     for at, e in timed:
-        releases[str(e.get("release_id", ""))].append((at, e))
+        # Events not about a release (freezes, incidents, policy, refusals) name none since schema version 2.
+        if release_id := e.get("release_id"):
+            releases[str(release_id)].append((at, e))
     return releases
 
 

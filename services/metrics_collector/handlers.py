@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ConfigDict, Field, ValidationError
 
 from contracts.commands import CommandResult, QueryDora, QueryReleases, SignedCommand, VerifyAudit
-from contracts.envelope import EVENT_ID_DESCRIPTION, Event, EventId
+from contracts.envelope import EVENT_ID_DESCRIPTION, Event, EventId, Name, ReleaseId
 from libs.bus import describe, unverified
 from libs.identities import IdentityStore
 from libs.runtime import Runtime
@@ -28,6 +28,9 @@ FLAGS_SHOWN = 20  # the newest flags an audit reply lists; flagged_count covers 
 class LoggedEvent(Event):
     """Any event: the envelope is validated, every other field is kept, so the log holds what was sent.
 
+    release_id, service and environment are checked when present: a release's events carry them,
+    freezes, incidents and the other events not about a release do not.
+
     The envelope's bounds apply, so an oversize or malformed envelope is refused (dead-lettered
     with the reason) rather than logged. It declares no `subject`, which keeps this reader out of
     Event.registry.
@@ -37,11 +40,16 @@ class LoggedEvent(Event):
 
     # Required here: an id made up on receipt would differ on every redelivery, logging one event twice.
     event_id: EventId = Field(description=EVENT_ID_DESCRIPTION)
+    release_id: ReleaseId | None = None
+    service: Name | None = None
+    environment: Name | None = None
 
     def model_post_init(self, context: Any) -> None:
         # Event would name an untyped message after this class; "unknown" does not pretend to know.
         if not self.type:
             object.__setattr__(self, "type", "unknown")
+        if self.release_id and not self.correlation_id:  # as ReleaseEvent does
+            object.__setattr__(self, "correlation_id", self.release_id)
         super().model_post_init(context)
 
 
@@ -71,9 +79,10 @@ class Handlers:
                 event_id=event.event_id,
                 type=event.type,
                 subject=subject,
-                release_id=event.release_id,
-                service=event.service,
-                environment=event.environment,
+                # The columns predate events without a release: "" there means "not about one".
+                release_id=event.release_id or "",
+                service=event.service or "",
+                environment=event.environment or "",
                 occurred_at=event.occurred_at,
                 recorded_at=datetime.now(UTC),
                 payload=payload,

@@ -100,7 +100,7 @@ class Handlers:
             release = await store.release(tx.session, command.release_id)
             if release is not None and (not_theirs := by.team_refusal(
                     release.release_id, await store.team_of(tx.session, release.release_id))):
-                raise Refused(not_theirs, release.release_id, release.service, release.environment)
+                raise Refused(not_theirs, release.release_id, release.environment)
             earlier = await store.rollback_reason_of(tx.session, command.release_id)
             problem = abort_refusal(release, earlier, command.release_id)
             if problem is not None or release is None:

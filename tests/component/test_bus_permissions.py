@@ -150,6 +150,10 @@ async def _until_refused(url: str, seed: Path) -> None:
         except nats.errors.Error as exc:
             assert "Authorization Violation" in str(exc)
             return
+        except ConnectionResetError:
+            # The server may drop the socket before its -ERR reaches us (seen under load): ask again for the reason.
+            await asyncio.sleep(0.05)
+            continue
         await nc.close()
         await asyncio.sleep(0.05)  # the reload is asynchronous in the server; poll with the caller's deadline
 

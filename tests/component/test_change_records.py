@@ -49,7 +49,8 @@ async def test_a_change_is_created_approved_by_another_change_manager_and_then_a
         number = created.data["number"]
         assert number == "CHG0000001"
         event = await watcher.wait_type("ChangeRecordCreated", number=number)
-        assert (event["actor"], event["release_id"], event["risk"]) == ("person:dev", number, "high")
+        assert (event["actor"], event["correlation_id"], event["risk"]) == ("person:dev", number, "high")
+        assert "release_id" not in event and event["schema_version"] == 2  # a change record is not a release
         assert event["signed_command"]["signer"] == "person:dev"
         pending = await governed.changes.get(number)
         assert pending is not None and (pending.state, pending.approval) == (ChangeState.AUTHORIZE, "requested")
@@ -81,7 +82,7 @@ async def test_a_change_is_created_approved_by_another_change_manager_and_then_a
 async def refused(watcher: EventWatcher, answer: Any, reason: str, actor: str, number: str) -> None:
     assert (answer.ok, answer.message) == (False, f"refused: {reason}")
     event = await watcher.wait_type("CommandRefused", reason=reason)
-    assert (event["actor"], event["release_id"], event["source"]) == (actor, number, "gatekeeper")
+    assert (event["actor"], event["about"], event["source"]) == (actor, number, "gatekeeper")
 
 
 async def test_four_eyes_and_other_bad_approvals_are_refused_and_recorded(

@@ -75,9 +75,10 @@ async def outcome(watcher: EventWatcher, release_id: str) -> dict:
     return body
 
 
-async def deploy_live(settings: Settings, watcher: EventWatcher, artifact: Path, version: str) -> StepStarted:
+async def deploy_live(settings: Settings, watcher: EventWatcher, artifact: Path, version: str,
+                      environment: str = "prod") -> StepStarted:
     """A first, all-at-once deployment taken to success; returns its (only) step."""
-    approved = approve(release_for(artifact, version))
+    approved = approve(release_for(artifact, version, environment=environment))
     await publish_event(settings.nats_url, approved)
     step = await step_seen(watcher, approved.release_id, 0)
     await publish_event(settings.nats_url, verdict_for(step))
@@ -439,7 +440,7 @@ async def test_a_held_release_is_resumed_by_a_person_step_by_step_until_it_succe
         reason = (f"person:eve may resume_release only releases of their own teams (checkout); release {rid} is of "
                   "team payments (role sre acts on every team)")
         assert (not_theirs.ok, not_theirs.message) == (False, f"refused: {reason}")
-        assert (await watcher.wait_type("CommandRefused", release_id=rid))["reason"] == reason
+        assert (await watcher.wait_type("CommandRefused", about=rid))["reason"] == reason
         assert await hold_of(settings, rid) == hold and await routes(http, router) == {"2.0.0": 10, "1.0.0": 90}
 
         answer = await resume(people, rid)

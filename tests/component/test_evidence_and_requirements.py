@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from contracts import subjects
 from contracts.events import ALL_SERVICES, DeploymentSucceeded, EvidenceSubmitted
+from contracts.governance import ListEvidence, ListInventory
 from contracts.identity import Kind
-from libs.client import NotPermitted, publish_event
+from libs.client import NotPermitted, publish_event, send_command
 from libs.embedded_nats import EmbeddedNats
 from libs.identities import IdentityStore
 from libs.nats_auth import ADMIN
@@ -58,6 +60,10 @@ async def test_evidence_lets_a_release_waiting_on_a_promotion_gate_go(
         passing = evidence(digest)
         await publish_event(settings.nats_url, passing)
         approved = await watcher.wait_type("ReleaseApproved", release_id=shop.release_id)
+        # `slipway evidence list` shows what the gate judged, newest first, "any" service where none was named.
+        listed = await send_command(settings.nats_url, subjects.CMD_LIST_EVIDENCE, ListEvidence(digest=digest))
+        assert [(e["team"], e["service"], e["outcome"]) for e in listed.data["evidence"]] == [
+            ("payments", "shop", "pass"), ("discovery", None, "pass"), ("payments", "shop", "fail")]
     arrived = {body.get("event_id"): at for (_, body), at in zip(watcher.seen, watcher.arrived, strict=True)}
     print(f"approved {1000 * (arrived[approved['event_id']] - arrived[passing.event_id]):.0f} ms after the evidence")
     [promotion] = [r for r in approved["rules"] if r["rule"] == "promotion"]
@@ -82,6 +88,11 @@ async def test_a_release_waits_for_its_requirement_until_the_required_version_is
 
         await publish_event(settings.nats_url, live("ledger", "2.1.0"))
         approved = await watcher.wait_type("ReleaseApproved", release_id=shop.release_id)
+        inventory = await send_command(settings.nats_url, subjects.CMD_LIST_INVENTORY, ListInventory())
+        assert [(r["environment"], r["service"], r["version"]) for r in inventory.data["live"]] == [
+            ("prod", "ledger", "2.1.0")]
+        elsewhere = await send_command(settings.nats_url, subjects.CMD_LIST_INVENTORY, ListInventory(environment="dev"))
+        assert elsewhere.ok and elsewhere.data["live"] == []
     [rule] = [r for r in approved["rules"] if r["rule"] == "requirements"]
     assert rule["reason"] == "requirements live in prod: ledger 2.1.0 (>=2.1,<3)"
 

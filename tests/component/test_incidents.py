@@ -51,7 +51,7 @@ async def test_people_open_and_resolve_incidents_and_the_query_sees_them(
         resolve = ResolveIncident(incident_id=incident_id, comment="rolled back the config")
         by_developer = await people.send("dev", subjects.CMD_RESOLVE_INCIDENT, resolve)
         assert by_developer.message == "refused: role sre needed for resolve_incident; person:dev has developer"
-        refusal = await watcher.wait_type("CommandRefused", release_id=incident_id, actor="person:dev")
+        refusal = await watcher.wait_type("CommandRefused", about=incident_id, actor="person:dev")
         assert refusal["reason"] == "role sre needed for resolve_incident; person:dev has developer"
         assert await halting(governed, "prod", IncidentSeverity.INFO) == [incident_id]
 
@@ -64,7 +64,7 @@ async def test_people_open_and_resolve_incidents_and_the_query_sees_them(
         again = await people.send("sam", subjects.CMD_RESOLVE_INCIDENT, resolve)
         assert again.ok is False and again.message.startswith(f"refused: incident {incident_id} was already resolved by "
                                                               "person:sam at ")
-        refusal = await watcher.wait_type("CommandRefused", release_id=incident_id, actor="person:sam")
+        refusal = await watcher.wait_type("CommandRefused", about=incident_id, actor="person:sam")
         assert refusal["environment"] == "prod"  # the handler knows the incident, so it names its environment
     assert len(watcher.matching(lambda _s, b: b.get("type") == "IncidentResolved")) == 1
 

@@ -52,6 +52,7 @@ async def test_a_failed_prod_deployment_holds_the_next_major_release_until_its_r
 ) -> None:
     settings = pir_settings(settings, tmp_path)
     people.add("olga", Role.OPERATIONS)
+    people.add("dora", Role.DEVELOPER, teams=("checkout",))
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(running(build(settings)))
         await stack.enter_async_context(running(collector(settings)))  # keeps the audit trail
@@ -72,16 +73,19 @@ async def test_a_failed_prod_deployment_holds_the_next_major_release_until_its_r
         assert "shop owes a post-implementation review" in waiting["summary"]
 
         # Refused with the reason and an event, and nothing changes: an unknown release, one that owes
-        # nothing, a role that may not record reviews.
+        # nothing, a role that may not record reviews, a developer of another team.
         review = {"summary": "canary too short", "actions": "lengthen the canary"}
         for name, release_id, reason in (
             ("sam", "nope-1", "no release nope-1 has reached the gatekeeper"),
             ("sam", major.release_id, f"release {major.release_id} owes no post-implementation review"),
             ("olga", first.release_id, "role "),
+            ("dora", first.release_id, f"person:dora may record_pir only releases of their own teams (checkout); "
+                                       f"release {first.release_id} is of team payments (role sre or release-manager "
+                                       "acts on every team)"),
         ):
             answer = await people.send(name, subjects.CMD_RECORD_PIR, RecordPir(release_id=release_id, **review))
             assert not answer.ok and reason in answer.message, answer.message
-            refused = await watcher.wait_type("CommandRefused", release_id=release_id, actor=f"person:{name}")
+            refused = await watcher.wait_type("CommandRefused", about=release_id, actor=f"person:{name}")
             assert refused["command"] == subjects.CMD_RECORD_PIR and reason in refused["reason"]
         assert not watcher.matching(lambda _s, b: b.get("type") == "PostImplementationReviewRecorded")
         assert await owed(settings) == [first.release_id]
@@ -102,7 +106,7 @@ async def test_a_failed_prod_deployment_holds_the_next_major_release_until_its_r
 
         again = await people.send("sam", subjects.CMD_RECORD_PIR, RecordPir(release_id=first.release_id, **review))
         assert not again.ok and "was already recorded by person:sam" in again.message
-        twice = await watcher.wait_type("CommandRefused", release_id=first.release_id, actor="person:sam")
+        twice = await watcher.wait_type("CommandRefused", about=first.release_id, actor="person:sam")
         assert "was already recorded by person:sam" in twice["reason"]
         assert len(watcher.matching(lambda _s, b: b.get("type") == "PostImplementationReviewRecorded")) == 1
         listed = await send_command(settings.nats_url, subjects.CMD_LIST_PIRS, ListPirs(service="shop"))

@@ -78,7 +78,7 @@ async def test_a_major_release_waits_for_three_sign_offs_then_goes(
         wrong = await people.send("carl", subjects.CMD_APPROVE, ApproveRelease(release_id=major.release_id, comment="ok"))
         assert not wrong.ok and "person:carl has cab-member" in wrong.message
         refused = await watcher.wait_type("CommandRefused", actor="person:carl")
-        assert refused["release_id"] == major.release_id and refused["command"] == subjects.CMD_APPROVE
+        assert refused["about"] == major.release_id and refused["command"] == subjects.CMD_APPROVE
 
         for name in ("olga", "sven"):
             answer = await people.send(name, subjects.CMD_APPROVE, ApproveRelease(release_id=major.release_id,
@@ -110,7 +110,7 @@ async def test_the_requester_can_never_approve_and_a_rejection_ends_the_release(
         answer = await people.send("olga", subjects.CMD_APPROVE, ApproveRelease(release_id=mine.release_id, comment="me"))
         assert not answer.ok
         assert answer.message == f"refused: four eyes: person:olga requested release {mine.release_id} and may not approve it"
-        await watcher.wait_type("CommandRefused", release_id=mine.release_id)
+        await watcher.wait_type("CommandRefused", about=mine.release_id)
 
         no = await people.send("alice", subjects.CMD_REJECT, RejectRelease(release_id=mine.release_id,
                                                                           comment="not during the audit"))

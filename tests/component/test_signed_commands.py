@@ -47,7 +47,7 @@ async def refused_freeze(settings: Settings, watcher: EventWatcher, answer: Any,
     assert (event["command"], event["actor"], event["source"]) == (subjects.CMD_FREEZE, actor, "gatekeeper")
     assert event["environment"] == "prod"
     if signed is not None:
-        assert event["release_id"] == f"cmd-{signed.command_id}"
+        assert event["about"] is None and "release_id" not in event  # it named no release, and none is made up
         assert event["claimed_signer"] == signed.signer
         assert SignedCommand.model_validate(event["signed_command"]) == signed
     assert await freezes(settings) == []
@@ -63,7 +63,7 @@ async def test_an_unsigned_command_is_refused(settings: Settings, watcher: Event
             "unsigned: freeze is a person's command and must come as a SignedCommand (`slipway` signs it with "
             "your identity; see `slipway identity`)",
         )
-        assert event["signed_command"] is None and event["release_id"].startswith("cmd-")
+        assert event["signed_command"] is None and event["about"] is None  # an unsigned freeze names nothing
 
 
 async def test_a_bad_signature_is_refused(settings: Settings, watcher: EventWatcher, people: People) -> None:
@@ -168,7 +168,7 @@ async def test_a_developer_may_not_abort_another_team_s_release_but_an_sre_may(
                   "is of team checkout (role sre acts on every team)")
         assert (answer.ok, answer.message) == (False, f"refused: {reason}")
         event = await refused(watcher, reason=reason)
-        assert (event["release_id"], event["service"], event["environment"]) == ("checkout-2.0.0", "shop", "prod")
+        assert (event["about"], event["environment"], event["correlation_id"]) == ("checkout-2.0.0", "prod", "checkout-2.0.0")
         assert (event["actor"], event["command"]) == ("person:dev", subjects.CMD_ABORT_RELEASE)
         assert not watcher.matching(lambda _s, b: b.get("type") == "RollbackRequested")
 

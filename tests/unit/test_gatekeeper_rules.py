@@ -465,6 +465,22 @@ def test_an_emergency_passes_a_window_once_the_exception_is_approved() -> None:
     assert any("exception approved, the release passes (recorded)" in r for r in excepted.reasons())
 
 
+def test_an_exception_with_a_quorum_of_two_takes_a_second_approver_after_the_first() -> None:
+    emergency = release(release_class="emergency", requested_by="person:sam")
+    data = windows_policy(WEEKEND).model_dump()
+    data["classes"]["emergency"]["exception_quorum"] = 2
+    policy = Policy.model_validate(data)
+    first = (approval("person:eve", Role.EXECUTIVE),)
+    decision = evaluate(emergency, policy, GateState(approvals=first), SATURDAY)
+    assert decision.verdict is Verdict.PENDING_APPROVAL
+    [missing] = decision.outstanding
+    assert (missing.role, missing.quorum) == (Role.EXECUTIVE, 1)
+    # What the approve command checks a second executive against: every need with its whole quorum.
+    assert approval_refusal(emergency, "person:max", (Role.EXECUTIVE,), (), list(decision.needs), first) is None
+    both = (*first, approval("person:max", Role.EXECUTIVE))
+    assert evaluate(emergency, policy, GateState(approvals=both), SATURDAY).verdict is Verdict.APPROVED
+
+
 def test_incidents_then_slots() -> None:
     assert evaluate(release(), POLICY, GateState(incidents=(INCIDENT,)), NOW).verdict is Verdict.WAITING_FOR_INCIDENT
     busy = GateState(in_flight=(slot("r0", "shop"),))

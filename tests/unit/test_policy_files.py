@@ -1,6 +1,5 @@
 """Policy files: the committed ones load, and every mistake is named by file, line and field."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,26 +10,14 @@ from libs.service_catalogue import CatalogueError, ServiceCatalogue
 from services.gatekeeper.policy import Policy
 from services.gatekeeper.policy_files import FILES, load_policy, load_policy_file
 from slipway.cli import app
+from tests.support.yaml_files import copy_of, edit, line_of
 
 SAMPLE = Path(__file__).resolve().parents[2] / "infra" / "policies"
 
 
 @pytest.fixture
 def policies(tmp_path: Path) -> Path:
-    target = tmp_path / "policies"
-    shutil.copytree(SAMPLE, target)
-    return target
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} is not in {path.name}: the sample changed, update the test"
-    path.write_text(text.replace(old, new, 1))
-
-
-def line_of(path: Path, text: str) -> int:
-    return next(n for n, line in enumerate(path.read_text().splitlines(), 1)
-                if text in line and not line.lstrip().startswith("#"))
+    return copy_of("policies", tmp_path)
 
 
 def problems(directory: Path) -> list[str]:

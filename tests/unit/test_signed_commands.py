@@ -131,7 +131,8 @@ def test_roles_allow_exactly_their_commands() -> None:
     assert PEOPLE_COMMANDS == {subjects.CMD_FREEZE, subjects.CMD_LIFT_FREEZE, subjects.CMD_RESUME_RELEASE,
                                subjects.CMD_ABORT_RELEASE, subjects.CMD_CREATE_CHANGE, subjects.CMD_APPROVE_CHANGE,
                                subjects.CMD_OPEN_INCIDENT, subjects.CMD_RESOLVE_INCIDENT, subjects.CMD_APPROVE,
-                               subjects.CMD_REJECT, subjects.CMD_RECORD_PIR, subjects.CMD_RELOAD_POLICY}
+                               subjects.CMD_REJECT, subjects.CMD_RECORD_PIR, subjects.CMD_RELOAD_POLICY,
+                               subjects.CMD_CHECK_DRIFT}
     assert set(required_roles(subjects.CMD_RECORD_PIR)) == {Role.SRE, Role.DEVELOPER, Role.RELEASE_MANAGER,
                                                            Role.TEAM_LEAD}
     # Approving is open to every role policy may name as an authority; whether it counts is the policy's.

@@ -53,6 +53,9 @@ class Decision:
     outstanding: tuple[ApprovalNeed, ...] = ()  # approvals still missing
     wait: WaitKind | None = None
     until: datetime | None = None  # when the wait is expected to end by itself, if known
+    # Every approval it needs, each with its whole quorum (an exception included when a window blocks it):
+    # what a new approval is checked against, since `outstanding` already counts the approvals given.
+    needs: tuple[ApprovalNeed, ...] = ()
 
     def reasons(self) -> list[str]:
         return [f"{o.rule}: {o.reason}" for o in self.outcomes if o.effect is not Effect.NOTE]
@@ -79,16 +82,16 @@ def evaluate(candidate: Candidate, policy: Policy, state: GateState, now: dateti
     outcomes = [*risk.outcomes(), *gate_outcomes, *approvals.approval_outcomes(needs, state.approvals, candidate)]
     effects = {o.effect for o in outcomes}
     if Effect.REFUSE in effects:
-        return Decision(Verdict.REFUSED, tuple(outcomes), risk, tuple(missing))
+        return Decision(Verdict.REFUSED, tuple(outcomes), risk, tuple(missing), needs=tuple(needs))
     if Effect.NEEDS_APPROVAL in effects:
-        return Decision(Verdict.PENDING_APPROVAL, tuple(outcomes), risk, tuple(missing))
+        return Decision(Verdict.PENDING_APPROVAL, tuple(outcomes), risk, tuple(missing), needs=tuple(needs))
     if Effect.WAIT not in effects:
         outcomes.append(slot_outcome(candidate, policy, state))
     for kind, verdict in WAITS.items():
         waiting = [o for o in outcomes if o.effect is Effect.WAIT and o.wait is kind]
         if waiting:
-            return Decision(verdict, tuple(outcomes), risk, (), kind, waiting[0].until)
-    return Decision(Verdict.APPROVED, tuple(outcomes), risk)
+            return Decision(verdict, tuple(outcomes), risk, (), kind, waiting[0].until, tuple(needs))
+    return Decision(Verdict.APPROVED, tuple(outcomes), risk, needs=tuple(needs))
 
 
 def _excepted(outcome: RuleOutcome) -> RuleOutcome:

@@ -58,7 +58,7 @@ def promotion_outcome(candidate: Candidate, policy: Policy, state: GateState, no
 def _counts_for(evidence: Evidence, candidate: Candidate) -> bool:
     # A digest is content, not ownership: another team's test of the same bytes does not vouch for this release.
     return (evidence.team in ("", candidate.spec.team)
-            and evidence.service in ("", ALL_SERVICES, candidate.service))
+            and evidence.service in ("", None, ALL_SERVICES, candidate.service))
 
 
 def _latest(evidence: tuple[Evidence, ...], digest: str, kind: str) -> Evidence | None:
