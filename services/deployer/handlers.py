@@ -36,7 +36,7 @@ from services.deployer.domain import (
 from services.deployer.strategies import plan_for, rollback_for
 from services.deployer.strategies.plan import (
     Action, AwaitVerdict, HealthCheck, KeepWarm, Progress, RetirePool, Shift, Situation, SmokeTest, StartInstances,
-    StartPool, StopInstances, Succeed, steps_of,
+    StartPool, StopInstances, Succeed, reach, steps_of,
 )
 from services.deployer.target import DeployTarget, Endpoints, Handle, Pool, TargetError
 
@@ -117,8 +117,6 @@ class Handlers:
                     # Left from an earlier release of the same version string with other bytes.
                     await self._stop(left)
             router = await self.target.ensure_router(service, env, known_router)
-            async with self.runtime.db.transaction() as tx:
-                await store.save_router(tx.session, service, env, router)
         except DRIVER_ERRORS as exc:
             await self._fail(approved, stable, f"could not start {spec.version}: {exc}")
             return
@@ -133,6 +131,8 @@ class Handlers:
         )
 
         async def record(tx: Transaction) -> None:
+            # A router started but never recorded (a crash before this commit) is stopped when the deployer restarts.
+            await store.save_router(tx.session, service, env, router)
             await store.save_deployment(tx.session, deployment, approval=approved.model_dump_json())
             await store.start_plan(tx.session, deployment.release_id, situation.stable_instances)
             await tx.emit(started)
@@ -214,9 +214,16 @@ class Handlers:
                 await self._retire(run, version)
 
     async def _record(self, run: Run, action: Action, cause: Event) -> tuple[Event | None, bool]:
-        """Save the plan's progress past `action` with what it announces; whether the run stops here."""
+        """Save the plan's progress past `action` with what it announces; whether the run stops here.
+
+        Progress past an action that announces nothing is only kept in memory until the next one that does:
+        every action is idempotent, so after a crash repeating those since the last saved point is harmless
+        (what runs is recorded as it starts, whatever the progress says). One commit per action saved."""
         progress = run.progress.after(action)
         finished = progress.cursor >= len(run.plan)
+        if not finished and not isinstance(action, AwaitVerdict | Succeed | KeepWarm):
+            run.progress = progress
+            return None, False
         wake_at, event, stop = None, None, False
         if isinstance(action, AwaitVerdict):
             run.deployment = replace(run.deployment, step_index=action.step_index)
@@ -415,7 +422,8 @@ class Handlers:
             log.warning("rollback of %s ignored: %s", request.release_id, "unknown" if deployment is None else deployment.status)
             await self.runtime.process_once(ON_ROLLBACK, request, _nothing)
             return
-        for action in rollback_for(run.approved.release.strategy, run.situation, run.progress.cursor):
+        # Saved progress may lag what was done before a crash: undo as far as it may have gone (undoing is idempotent).
+        for action in rollback_for(run.approved.release.strategy, run.situation, reach(run.plan, run.progress)):
             await self._execute(run, action)
         completed = RollbackCompleted.caused_by(
             request, SOURCE, deployment_id=deployment.release_id, bad_version=deployment.version,

@@ -7,7 +7,7 @@ from contracts.release import AllAtOnceStrategy, BlueGreenStrategy, CanaryStrate
 from services.deployer.strategies import plan_for, rollback_for
 from services.deployer.strategies.plan import (
     Action, AwaitVerdict, HealthCheck, KeepWarm, Progress, RetirePool, Shift, Situation, SmokeTest, StartInstances,
-    StartPool, StopInstances, Succeed, steps_of,
+    StartPool, StopInstances, Succeed, reach, steps_of,
 )
 
 OVER_LIVE = Situation("2.0.0", "1.0.0", instances=3, stable_instances=2)
@@ -200,3 +200,14 @@ def test_immutable_health_checks_a_fresh_set_before_moving_all_traffic_and_destr
     assert rollback_for(strategy, OVER_LIVE, plan.index(HealthCheck("2.0.0"))) == [
         Shift((("1.0.0", 100),)), RetirePool("2.0.0"),
     ]
+
+
+def test_saved_progress_reaches_as_far_as_the_next_point_it_would_have_been_saved() -> None:
+    strategy = rolling()
+    situation = Situation("2.0.0", "1.0.0", instances=3, stable_instances=3)
+    plan = plan_for(strategy, situation)
+    first_wait = plan.index(AwaitVerdict(0, 33))
+    assert reach(plan, Progress(first_wait, waiting=True)) == first_wait
+    assert reach(plan, Progress(0)) == first_wait  # a crash may have come after any action before it
+    # Undoing that far restarts the old instance the first batch may have stopped: nothing is lost.
+    assert rollback_for(strategy, situation, reach(plan, Progress(0)))[0] == StartInstances("1.0.0", (0,))

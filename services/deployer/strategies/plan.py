@@ -119,6 +119,15 @@ class Progress:
         return Progress(self.cursor + 1)
 
 
+def reach(plan: list[Action], progress: Progress) -> int:
+    """The furthest action that may have been executed, as saved progress knows it: the cursor when it waits there,
+    else the next action that would have been saved (those before it are not saved one by one)."""
+    if progress.waiting:
+        return progress.cursor
+    saved = (AwaitVerdict, Succeed, KeepWarm)
+    return next((i for i in range(progress.cursor, len(plan)) if isinstance(plan[i], saved)), len(plan) - 1)
+
+
 def steps_of(plan: list[Action]) -> list[int]:
     """The weights judged step by step: what DeploymentStarted announces."""
     return [action.weight for action in plan if isinstance(action, AwaitVerdict)]
