@@ -60,7 +60,7 @@ class Drift:
                     service=key[0], live_version=lives.get(key),
                     instances={v: sum(1 for i in own if i.version == v) for v in {i.version for i in own}},
                     down=[i.version for i in own if not self.is_alive(i.handle)],
-                    in_flight=await store.active_deployment(tx.session, *key) is not None,
+                    in_flight=await store.rollout_in_flight(tx.session, *key),
                 )
         return found
 

@@ -325,3 +325,12 @@ async def unfinished_plans(session: AsyncSession, now: datetime) -> list[str]:
         plans.c.finished.is_(False), plans.c.waiting.is_(False),
         (plans.c.wake_at.is_(None)) | (plans.c.wake_at <= now)))
     return list(rows)
+
+
+async def rollout_in_flight(session: AsyncSession, service: str, environment: str) -> bool:
+    """A deployment of the service being carried out, or whose plan still has work after it ended (a pool kept warm)."""
+    unfinished = await session.scalar(
+        select(plans.c.release_id).join(deployments, deployments.c.release_id == plans.c.release_id)
+        .where(deployments.c.service == service, deployments.c.environment == environment,
+               plans.c.finished.is_(False)).limit(1))
+    return unfinished is not None or await active_deployment(session, service, environment) is not None
