@@ -3,6 +3,8 @@ the service all along; a healthy version ends with all of it, a faulty one leave
 
 import asyncio
 import contextlib
+import os
+import signal
 from datetime import datetime
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -223,3 +225,37 @@ async def test_a_healthy_version_takes_all_traffic_and_a_faulty_one_gives_it_bac
         assert load.served_by(switched) >= {"2.0.0", "3.0.0"}, "the faulty version had traffic before its rollback"
         assert load.served_by(restored) == {"2.0.0"} and load.failures() == []
         await eventually(lambda: running_versions(stack) == {"2_0_0"}, 10, "only 2.0.0 left running")
+
+
+async def test_a_deployer_killed_mid_rollout_resumes_each_strategy_from_its_saved_plan(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Killed while a rolling release waits for its first batch's verdict, then while a blue-green release keeps
+    its old pool warm: the roll carries on with no instance started twice, and the warm pool is still retired."""
+    v2 = build_sample("2.0.0", tmp_path / "artifacts")
+    v3 = build_sample("3.0.0", tmp_path / "artifacts")
+    deployer = stack.services["deployer"]
+    async with EventWatcher(stack.nats_url) as watcher:
+        await live_v1(stack, watcher, tmp_path)
+        rolling = release_for(v2, "2.0.0", rollback_triggers=TRIGGERS, strategy=ROLLING, instances=2)
+        await publish_event(stack.nats_url, rolling, ci_of(stack))
+        await watcher.wait_type("StepStarted", 60, release_id=rolling.release_id, step_index=0)
+        os.killpg(deployer.pid, signal.SIGKILL)
+        await asyncio.to_thread(deployer.wait, 10)
+        await asyncio.to_thread(stack.restart, "deployer")
+        [rolled] = await watcher.wait_for(
+            lambda _s, b: b.get("release_id") == rolling.release_id and b.get("type") in TERMINAL, 60)
+        assert rolled["type"] == "DeploymentSucceeded", rolled
+        await eventually(lambda: running_versions(stack) == {"2_0_0"}, 10, "1.0.0 replaced")
+        assert instances_of(stack, "2.0.0") == 2, "no instance started twice"
+
+        blue_green = {"kind": "blue-green", "analysis_interval_s": 1.0, "keep_warm_s": 4.0}
+        switched = await ship(stack, watcher, v3, "3.0.0", strategy=blue_green, instances=2)
+        assert switched["type"] == "DeploymentSucceeded", switched
+        assert running_versions(stack) == {"2_0_0", "3_0_0"}
+        deployer = stack.services["deployer"]
+        os.killpg(deployer.pid, signal.SIGKILL)
+        await asyncio.to_thread(deployer.wait, 10)
+        await asyncio.to_thread(stack.restart, "deployer")
+        await eventually(lambda: running_versions(stack) == {"3_0_0"}, 20, "the warm pool retired after the restart")
+        assert instances_of(stack, "3.0.0") == 2
