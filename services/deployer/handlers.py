@@ -57,9 +57,10 @@ class Run:
     deployment: Deployment
     approved: ReleaseApproved
     router: Handle
-    plan: list[Action]
+    plan: list[Action]  # the strategy's plan, or once rolled back the actions that undo it
     progress: Progress
     situation: Situation
+    undoing: bool = False
 
 
 class Handlers:
@@ -145,17 +146,20 @@ class Handlers:
     async def _load(self, release_id: str) -> Run | None:
         async with self.runtime.db.transaction() as tx:
             deployment = await store.get_deployment(tx.session, release_id)
-            started = await store.get_plan(tx.session, release_id)
-            if deployment is None or started is None:
+            record = await store.get_plan(tx.session, release_id)
+            if deployment is None or record is None:
                 return None
-            progress, stable_instances = started
             approved = ReleaseApproved.model_validate_json(await store.approval_of(tx.session, release_id))
             router = await store.get_router(tx.session, deployment.service, deployment.environment)
         if router is None:
             raise TargetError(f"release {release_id}: no router is recorded for {deployment.service}")
+        strategy = approved.release.strategy
         situation = Situation(deployment.version, deployment.stable_version, approved.release.instances,
-                              stable_instances)
-        return Run(deployment, approved, router, plan_for(approved.release.strategy, situation), progress, situation)
+                              record.stable_instances)
+        if record.undo_reach is not None:
+            undo = rollback_for(strategy, situation, record.undo_reach)
+            return Run(deployment, approved, router, undo, record.progress, situation, undoing=True)
+        return Run(deployment, approved, router, plan_for(strategy, situation), record.progress, situation)
 
     async def resume_plan(self, release_id: str) -> None:
         """Carry on a plan nobody waits on: interrupted by a restart, or due after a timed wait."""
@@ -186,6 +190,9 @@ class Handlers:
             try:
                 await self._execute(run, action)
             except DRIVER_ERRORS as exc:
+                if run.undoing:  # traffic is back already; what is left is tried again by the supervision loop
+                    log.error("release %s: %s after its rollback failed: %s", run.deployment.release_id, action, exc)
+                    return None
                 await self._abandon(run, cause, f"{type(action).__name__} failed: {exc}")
                 return None
             emitted, stop = await self._record(run, action, cause)
@@ -423,22 +430,30 @@ class Handlers:
             await self.runtime.process_once(ON_ROLLBACK, request, _nothing)
             return
         # Saved progress may lag what was done before a crash: undo as far as it may have gone (undoing is idempotent).
-        for action in rollback_for(run.approved.release.strategy, run.situation, reach(run.plan, run.progress)):
+        undo_reach = reach(run.plan, run.progress)
+        undo = rollback_for(run.approved.release.strategy, run.situation, undo_reach)
+        # Announced once traffic is back on the stable version; the bad pool is drained and stopped after.
+        restored = max((i + 1 for i, action in enumerate(undo) if isinstance(action, Shift)), default=0)
+        for action in undo[:restored]:
             await self._execute(run, action)
         completed = RollbackCompleted.caused_by(
             request, SOURCE, deployment_id=deployment.release_id, bad_version=deployment.version,
             restored_version=deployment.stable_version, root_cause=request.reason, failed_at=request.failed_at,
         )
+        rolled_back = replace(deployment, status=Status.ROLLED_BACK)
 
         async def record(tx: Transaction) -> None:
-            await store.save_deployment(tx.session, replace(deployment, status=Status.ROLLED_BACK))
-            await store.save_progress(tx.session, deployment.release_id, run.progress, finished=True)
+            await store.save_deployment(tx.session, rolled_back)
+            await store.start_undo(tx.session, deployment.release_id, undo_reach, Progress(restored),
+                                   finished=restored >= len(undo))
             await store.clear_hold(tx.session, deployment.release_id)
             await store.clear_pause(tx.session, deployment.release_id)  # a pause never outlives its rollout
             await tx.emit(completed)
 
         await self.runtime.process_once(ON_ROLLBACK, request, record)
         log.info("rolled back %s %s; %s restored", request.service, deployment.version, deployment.stable_version)
+        await self._carry_on(Run(rolled_back, run.approved, run.router, undo, Progress(restored), run.situation,
+                                 undoing=True), request)
 
     async def _fail(self, approved: ReleaseApproved, stable: str | None, reason: str) -> None:
         log.warning("release %s failed: %s", approved.release_id, reason)

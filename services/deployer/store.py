@@ -93,6 +93,8 @@ plans = Table(
     Column("cursor", Integer, nullable=False),
     Column("waiting", Boolean, nullable=False),
     Column("stable_instances", Integer, nullable=False),  # the live pool's size when the plan began
+    # Set once the deployment is rolled back: the cursor then walks the rollback actions for this reach of the plan.
+    Column("undo_reach", Integer, nullable=True),
     Column("wake_at", UtcDateTime(), nullable=True),  # a timed action (keeping a pool warm) goes on then
     Column("finished", Boolean, nullable=False, index=True),
 )
@@ -307,10 +309,23 @@ async def start_plan(session: AsyncSession, release_id: str, stable_instances: i
                                                 stable_instances=stable_instances))
 
 
-async def get_plan(session: AsyncSession, release_id: str) -> tuple[Progress, int] | None:
-    """Where a deployment is in its plan, and the size of the live pool when it began (the plan depends on it)."""
+@dataclass(frozen=True)
+class PlanRecord:
+    progress: Progress
+    stable_instances: int  # the live pool's size when the plan began: the plan depends on it
+    undo_reach: int | None  # rolled back: the cursor is in the rollback actions for the plan up to this action
+
+
+async def get_plan(session: AsyncSession, release_id: str) -> PlanRecord | None:
     row = (await session.execute(select(plans).where(plans.c.release_id == release_id))).first()
-    return (Progress(row.cursor, row.waiting), row.stable_instances) if row else None
+    return PlanRecord(Progress(row.cursor, row.waiting), row.stable_instances, row.undo_reach) if row else None
+
+
+async def start_undo(session: AsyncSession, release_id: str, undo_reach: int, progress: Progress,
+                     finished: bool) -> None:
+    """From now on the deployment's cursor walks its rollback actions."""
+    await session.execute(plans.update().where(plans.c.release_id == release_id).values(
+        undo_reach=undo_reach, cursor=progress.cursor, waiting=False, wake_at=None, finished=finished))
 
 
 async def save_progress(session: AsyncSession, release_id: str, progress: Progress, *, finished: bool = False,

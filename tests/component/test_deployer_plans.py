@@ -115,8 +115,9 @@ async def test_a_canary_rolled_back_puts_all_traffic_on_the_stable_pool_and_stop
         await publish_event(settings.nats_url, rollback_of(first))
         done = await outcome(watcher, approved.release_id)
         assert (done["type"], done["restored_version"]) == ("RollbackCompleted", "1.0.0")
-        assert target.split("shop", "prod") == {"1.0.0": 100}
-        assert target.live_instances("2.0.0") == [] and target.live_instances("1.0.0") == [0]
+        assert target.split("shop", "prod") == {"1.0.0": 100}  # announced once traffic is back
+        await eventually(lambda: target.live_instances("2.0.0") == [], 5, "the new pool stopped after")
+        assert target.live_instances("1.0.0") == [0]
 
 
 async def test_blue_green_smoke_tests_the_new_pool_switches_once_and_keeps_the_old_one_warm_after_success(
@@ -172,7 +173,8 @@ async def test_blue_green_rolled_back_after_the_switch_switches_back_to_the_warm
         await publish_event(settings.nats_url, rollback_of(step))
         assert (await outcome(watcher, approved.release_id))["type"] == "RollbackCompleted"
         assert target.split("shop", "prod") == {"1.0.0": 100}
-        assert target.live_instances("1.0.0") == [0, 1] and target.live_instances("2.0.0") == []
+        await eventually(lambda: target.live_instances("2.0.0") == [], 5, "the new pool stopped after")
+        assert target.live_instances("1.0.0") == [0, 1]
         assert target.started.count(("1.0.0", 0)) == 1, "the old pool was switched back to, not started again"
 
 
@@ -232,8 +234,8 @@ async def test_a_rolling_release_failing_a_batch_restores_the_replaced_instances
         await publish_event(settings.nats_url, rollback_of(second))
         done = await outcome(watcher, approved.release_id)
         assert (done["type"], done["restored_version"]) == ("RollbackCompleted", "1.0.0")
-        assert target.live_instances("1.0.0") == [0, 1, 2] and target.live_instances("2.0.0") == []
-        assert target.split("shop", "prod") == {"1.0.0": 100}
+        assert target.live_instances("1.0.0") == [0, 1, 2] and target.split("shop", "prod") == {"1.0.0": 100}
+        await eventually(lambda: target.live_instances("2.0.0") == [], 5, "the new pool stopped after")
 
 
 async def test_immutable_moves_traffic_to_a_fresh_healthy_set_and_destroys_the_old_one(

@@ -147,7 +147,7 @@ async def test_blue_green_faulty_is_switched_back_to_the_warm_pool(stack: Stack,
         assert outcome["restored_version"] == "1.0.0"
         assert load.served_by(restored) == {"1.0.0"}
         assert "2.0.0" in load.served_by(0), "the faulty version had the traffic before it was switched back"
-        assert running_versions(stack) == {"1_0_0"}
+        await eventually(lambda: running_versions(stack) == {"1_0_0"}, 10, "the faulty pool stopped")
 
 
 async def test_blue_green_failing_its_smoke_test_never_gets_user_traffic(stack: Stack, tmp_path: Path) -> None:
@@ -160,7 +160,7 @@ async def test_blue_green_failing_its_smoke_test_never_gets_user_traffic(stack: 
             after = await traffic_after(load, "the refusal")
         assert outcome["type"] == "DeploymentFailed" and "smoke test of 2.0.0" in outcome["reason"], outcome
         assert load.served_by(0) == {"1.0.0"} and load.failures() == []
-        assert running_versions(stack) == {"1_0_0"}
+        await eventually(lambda: running_versions(stack) == {"1_0_0"}, 10, "the refused pool stopped")
 
 
 def instances_of(stack: Stack, version: str) -> int:
@@ -199,7 +199,8 @@ async def test_rolling_faulty_stops_at_its_first_batch_and_restores_the_replaced
             restored = await traffic_after(load, "the rollback")
         assert load.served_by(restored) == {"1.0.0"}
         assert "2.0.0" in load.served_by(0), "the first batch had its share of traffic"
-        assert running_versions(stack) == {"1_0_0"} and instances_of(stack, "1.0.0") == 2
+        await eventually(lambda: running_versions(stack) == {"1_0_0"}, 10, "the faulty batch stopped")
+        assert instances_of(stack, "1.0.0") == 2
 
 
 CANARY = {"kind": "canary", "steps": [{"weight": 20}, {"weight": 60}], "analysis_interval_s": 1.0}
