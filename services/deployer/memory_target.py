@@ -23,6 +23,7 @@ class MemoryTarget:
         self.fail_starts: set[str] = set()  # versions whose instances fail to start
         self.fail_smoke: set[str] = set()  # versions whose smoke test fails
         self.fail_health: set[str] = set()  # versions whose instances answer their health check badly
+        self.failing_stops: dict[str, int] = {}  # version -> how many of the next stops of its instances fail
         self._generation = 0
 
     def _run(self, kind: str, **data: object) -> Handle:
@@ -76,6 +77,10 @@ class MemoryTarget:
                 raise OSError(f"{dict(instance.data)} is drained while the router still sends it traffic")
 
     async def stop_instance(self, instance: Handle) -> None:
+        version = instance.data["version"]
+        if self.failing_stops.get(version, 0) > 0:
+            self.failing_stops[version] -= 1
+            raise OSError(f"{version} instance {instance.data['slot']} did not stop")
         if self.running.pop(instance.identity, None) is not None:
             self.stopped.append((instance.data["version"], instance.data["slot"]))
 

@@ -120,6 +120,20 @@ async def test_a_canary_rolled_back_puts_all_traffic_on_the_stable_pool_and_stop
         assert target.live_instances("1.0.0") == [0]
 
 
+async def test_a_bad_pool_that_fails_to_stop_after_its_rollback_is_stopped_by_the_next_round(
+    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
+) -> None:
+    target.failing_stops["2.0.0"] = 1
+    async with running(build(settings, target=target)):
+        await ship(settings, watcher, artifact, "1.0.0")
+        approved = approve(release_for(artifact, "2.0.0", strategy=CANARY))
+        await publish_event(settings.nats_url, approved)
+        await publish_event(settings.nats_url, rollback_of(await step_seen(watcher, approved.release_id, 0)))
+        assert (await outcome(watcher, approved.release_id))["type"] == "RollbackCompleted"
+        await eventually(lambda: target.live_instances("2.0.0") == [], 5, "the bad pool stopped on a later round")
+        assert target.failing_stops["2.0.0"] == 0, "the first stop did fail"
+
+
 async def test_blue_green_smoke_tests_the_new_pool_switches_once_and_keeps_the_old_one_warm_after_success(
     settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
 ) -> None:
