@@ -190,7 +190,7 @@ async def run(scratch: Path) -> None:
 
             local = Settings(nats_url=server.url, data_dir=scratch / "local", log_level="WARNING",
                              artifact_dirs=[scratch])
-            bare, _ = await bare_pairs(artifact, scratch, 5)
+            bare = [(await bare_pairs(artifact, scratch, 1))[0][0] for _ in range(5)]  # one pair at a time
             app = build(local)
             await app.start()
             try:
@@ -199,11 +199,11 @@ async def run(scratch: Path) -> None:
             finally:
                 await app.stop()
                 stop_all(local.data_dir / "run")
-            bare_alone, _ = await bare_pairs(artifact, scratch, 1)
+            bare += [(await bare_pairs(artifact, scratch, 1))[0][0] for _ in range(5)]
             _, bare_rate = await bare_pairs(artifact, scratch, AT_ONCE)
             table.add_row("approval -> StepStarted, local target: router and app started (p50)",
-                          ms(statistics.median(to_step)), ms(statistics.median(bare + bare_alone)),
-                          "router and app started bare in parallel to readiness (p50)")
+                          ms(statistics.median(to_step)), ms(statistics.median(bare)),
+                          "a router and an app started bare in parallel to readiness, one pair at a time (p50)")
             table.add_row("verdict -> DeploymentSucceeded, local target (p50)", ms(statistics.median(to_success)),
                           "", "")
             table.add_row(f"releases completed per second, {AT_ONCE} requested at once, local target",
