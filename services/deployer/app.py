@@ -28,6 +28,9 @@ from services.deployer.store import metadata
 from services.deployer.target import DeployTarget
 from services.deployer.upkeep import Upkeep
 
+# Its tables, as its migration history (migrations/<service>/) creates them.
+METADATAS = (metadata, previews_metadata)
+
 
 def deploy_target(settings: Settings) -> DeployTarget:
     if settings.deploy_target == "memory":
@@ -38,7 +41,7 @@ def deploy_target(settings: Settings) -> DeployTarget:
 
 def build(settings: Settings, exporter: SpanExporter | None = None, target: DeployTarget | None = None) -> FastStream:
     """`target` replaces the configured deploy target (tests pass a MemoryTarget they then inspect)."""
-    runtime = build_runtime("deployer", settings, [metadata, previews_metadata], exporter=exporter)
+    runtime = build_runtime("deployer", settings, METADATAS, exporter=exporter)
     driver = target or deploy_target(settings)
     artifacts = ArtifactStore(
         settings.data_dir / "deployer-artifacts", ArtifactSources.from_settings(settings),
