@@ -29,6 +29,7 @@ test: install
 ## Throughput figures next to a ceiling measured in the same run.
 bench: install
 	$(BIN)/python -m slipway.bench
+	$(BIN)/python -m slipway.bench_deployer
 
 ## Every service SIGKILLed at every point of a release, SLIPWAY_CHAOS_ROUNDS times (default 3); prints recovery times.
 chaos: install

@@ -71,7 +71,53 @@ class AllAtOnceStrategy(Model):
     analysis_interval_s: float = Field(default=10.0, gt=0, le=3600)
 
 
-Strategy = Annotated[CanaryStrategy | AllAtOnceStrategy, Field(discriminator="kind")]
+class BlueGreenStrategy(Model):
+    """A complete new pool beside the live one, smoke-tested before any traffic, then one switch of all traffic."""
+
+    model_config = ConfigDict(json_schema_extra=_kind_is_required)
+
+    kind: Literal["blue-green"] = "blue-green"
+    analysis_interval_s: float = Field(default=10.0, gt=0, le=3600)
+    keep_warm_s: float = Field(
+        default=60.0, ge=0, le=86_400,
+        description="How long the old pool keeps running after the switch succeeded, before it is retired")
+
+
+MAX_INSTANCES = 20
+
+
+class RollingStrategy(Model):
+    """The live instances replaced in batches, each batch judged before the next."""
+
+    model_config = ConfigDict(json_schema_extra=_kind_is_required)
+
+    kind: Literal["rolling"] = "rolling"
+    analysis_interval_s: float = Field(default=10.0, gt=0, le=3600)
+    max_unavailable: int = Field(default=0, ge=0, le=MAX_INSTANCES,
+                                 description="How many live instances may be missing while a batch is replaced")
+    max_surge: int = Field(default=1, ge=0, le=MAX_INSTANCES,
+                           description="How many instances may run beyond the pool's size while a batch is replaced")
+
+    @model_validator(mode="after")
+    def batches_move(self) -> "RollingStrategy":
+        if self.max_unavailable + self.max_surge == 0:
+            raise ValueError("max_unavailable and max_surge cannot both be 0: no batch could ever be replaced")
+        return self
+
+
+class ImmutableStrategy(Model):
+    """A fresh instance set, health-checked, takes all traffic; the old set is destroyed, never changed in place."""
+
+    model_config = ConfigDict(json_schema_extra=_kind_is_required)
+
+    kind: Literal["immutable"] = "immutable"
+    analysis_interval_s: float = Field(default=10.0, gt=0, le=3600)
+
+
+Strategy = Annotated[
+    CanaryStrategy | AllAtOnceStrategy | BlueGreenStrategy | RollingStrategy | ImmutableStrategy,
+    Field(discriminator="kind"),
+]
 
 
 class RollbackTriggers(Model):
@@ -122,6 +168,7 @@ class ReleaseSpec(Model):
     commit: Commit
     release_class: ReleaseClass = ReleaseClass.STANDARD
     strategy: Strategy
+    instances: int = Field(default=1, ge=1, le=MAX_INSTANCES, description="How many instances the version runs as")
     rollback_triggers: RollbackTriggers = RollbackTriggers()
     requested_by: str = Field(min_length=1, max_length=ACTOR_MAX)
     # What a governed release declares (the gatekeeper's policy reads them); all optional.
@@ -159,8 +206,10 @@ class ReleaseSpec(Model):
             raise ValueError(f"flag keys must be unique, got {keys}")
         return flags
 
+
     def traffic_steps(self) -> list[int]:
-        """Weights the new version receives, step by step; all-at-once is one step of 100%."""
+        """Weights the new version receives at each analysed step, as far as the release alone tells (a rolling
+        release's depend on the live pool too: the deployer's plan has them); others judge one step of 100%."""
         if isinstance(self.strategy, CanaryStrategy):
             return [s.weight for s in self.strategy.steps]
         return [100]

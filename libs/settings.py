@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         "service's clock, either way; its command id is remembered for as long, so it is acted on once",
     )
     otel_exporter: Literal["none", "console", "otlp"] = "none"
+    deploy_target: Literal["local", "memory"] = Field(
+        default="local",
+        description="deployer: where releases run: `local` starts real processes behind a local router; `memory` "
+        "runs nothing and only remembers what it was asked (tests and dry runs)",
+    )
     otel_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint when otel_exporter=otlp")
     max_deliver: int = Field(default=5, ge=1, description="Deliveries of a failing message before it is dead-lettered")
     ack_wait_s: float = Field(

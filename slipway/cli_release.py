@@ -33,9 +33,13 @@ def request(
     digest: Annotated[str | None, Opt(help="sha256:<hex>; computed for a local artifact when omitted")] = None,
     commit: Annotated[str | None, Opt(help="Commit SHA; default `git rev-parse HEAD`")] = None,
     committed_at: Annotated[str | None, Opt(help="Commit time (ISO 8601); default from git")] = None,
-    strategy: Annotated[str | None, Opt(help="canary | all-at-once")] = None,
+    strategy: Annotated[str | None, Opt(help="canary | all-at-once | blue-green | rolling | immutable")] = None,
     steps: Annotated[str | None, Opt(help="Canary weights, e.g. 10,50,100")] = None,
     interval: Annotated[float | None, Opt(help="Seconds of analysis per step")] = None,
+    keep_warm: Annotated[float | None, Opt(help="Blue-green: seconds the old pool runs on after the switch")] = None,
+    instances: Annotated[int | None, Opt(help="How many instances the version runs as (default 1)")] = None,
+    max_surge: Annotated[int | None, Opt(help="Rolling: instances beyond the pool's size while replacing")] = None,
+    max_unavailable: Annotated[int | None, Opt(help="Rolling: live instances that may be missing")] = None,
     max_error_rate: Annotated[float | None, Opt(help="Roll back above this error rate (0-1)")] = None,
     max_p99_ms: Annotated[float | None, Opt(help="Roll back above this p99 latency (ms)")] = None,
     min_requests: Annotated[int | None, Opt(help="Requests needed per step to judge it")] = None,
@@ -74,6 +78,7 @@ def request(
         "digest": digest, "commit": commit, "committed_at": committed_at, "strategy": strategy, "steps": steps,
         "interval": interval, "max_error_rate": max_error_rate, "max_p99_ms": max_p99_ms,
         "min_requests": min_requests, "requested_by": requested_by, "release_class": release_class,
+        "keep_warm": keep_warm, "instances": instances, "max_surge": max_surge, "max_unavailable": max_unavailable,
         "release_id": release_id,
     }
 

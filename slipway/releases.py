@@ -84,6 +84,10 @@ FLAG_FIELDS = {
     "release_class": "release_class",
     "strategy": "strategy.kind",
     "interval": "strategy.analysis_interval_s",
+    "keep_warm": "strategy.keep_warm_s",
+    "max_surge": "strategy.max_surge",
+    "max_unavailable": "strategy.max_unavailable",
+    "instances": "instances",
     "max_error_rate": "rollback_triggers.max_error_rate",
     "max_p99_ms": "rollback_triggers.max_p99_latency_ms",
     "min_requests": "rollback_triggers.min_requests",
@@ -112,8 +116,8 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
         else:
             raise ReleaseInputError(f"unknown release option {flag!r}")
     strategy = merged.get("strategy")
-    if isinstance(strategy, dict) and strategy.get("kind") == "all-at-once":
-        strategy.pop("steps", None)
+    if isinstance(strategy, dict) and strategy.get("kind") != "canary":
+        strategy.pop("steps", None)  # a file's canary steps, when a flag chose another strategy
     return merged
 
 

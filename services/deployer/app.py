@@ -1,4 +1,4 @@
-"""Wiring of the deployer: approvals, verdicts and rollback requests -> the local driver; incident pauses from the
+"""Wiring of the deployer: approvals, verdicts and rollback requests -> the configured deploy target; incident pauses from the
 gatekeeper; resuming a held release; upkeep of what runs."""
 
 from faststream import FastStream
@@ -19,19 +19,30 @@ from services.deployer.artifacts import ArtifactStore
 from services.deployer.environments import Drift
 from services.deployer.handlers import ON_APPROVED, ON_ROLLBACK, ON_VERDICT, Handlers
 from services.deployer.local.driver import LocalDriver
+from services.deployer.local.target import LocalTarget
+from services.deployer.memory_target import MemoryTarget
 from services.deployer.pauses import ON_PAUSE, Pauses
 from services.deployer.previews import Previews, metadata as previews_metadata
 from services.deployer.refusals import alert_for_refused
 from services.deployer.store import metadata
+from services.deployer.target import DeployTarget
 from services.deployer.upkeep import Upkeep
 
 # Its tables, as its migration history (migrations/<service>/) creates them.
 METADATAS = (metadata, previews_metadata)
 
 
-def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
-    runtime = build_runtime("deployer", settings, METADATAS, exporter=exporter)
+def deploy_target(settings: Settings) -> DeployTarget:
+    if settings.deploy_target == "memory":
+        return MemoryTarget()
     driver = LocalDriver(settings.data_dir / "run", crash_points=settings.crash_points, crash_marker_dir=settings.data_dir)
+    return LocalTarget(driver)
+
+
+def build(settings: Settings, exporter: SpanExporter | None = None, target: DeployTarget | None = None) -> FastStream:
+    """`target` replaces the configured deploy target (tests pass a MemoryTarget they then inspect)."""
+    runtime = build_runtime("deployer", settings, METADATAS, exporter=exporter)
+    driver = target or deploy_target(settings)
     artifacts = ArtifactStore(
         settings.data_dir / "deployer-artifacts", ArtifactSources.from_settings(settings),
         FetchLimits.from_settings(settings),
@@ -44,7 +55,7 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
     async def alert_refused(refused: BaseModel | None, reason: str) -> None:
         await runtime.emit(alert_for_refused(refused, reason))
 
-    upkeep = Upkeep(runtime, driver, artifacts, handlers.lock_for)
+    upkeep = Upkeep(runtime, driver, artifacts, handlers.lock_for, handlers.resume_plan)
     for subject, durable, model, handle in (
         (subjects.RELEASE_APPROVED, ON_APPROVED, ReleaseApproved, previews.on_release_approved),
         (subjects.STEP_VERDICT, ON_VERDICT, StepVerdict, handlers.on_step_verdict),
@@ -61,5 +72,5 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
     environments = Every(settings.drift_interval_s, previews.expire, drift.scheduled)
     # Reconciled before the consumers start, so a redelivered approval finds what already runs.
     runtime.on_start.extend([upkeep.reconcile, upkeep.start, environments.start])
-    runtime.on_stop.extend([upkeep.stop, environments.stop])
+    runtime.on_stop.extend([upkeep.stop, environments.stop, driver.close])
     return build_app(runtime)

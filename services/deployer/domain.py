@@ -1,6 +1,6 @@
-"""The deployer's decisions: how traffic is split at each step, and what a verdict leads to."""
+"""The deployer's decisions: what a verdict, a pause or a person leads to (how traffic moves is the strategies')."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -39,22 +39,6 @@ class Hold:
     reasons: list[str]
     held_at: datetime
     verdict_event_id: str
-
-
-@dataclass(frozen=True)
-class Split:
-    """Percent of traffic per version; versions with 0 are left out."""
-
-    new: int
-    stable: int
-
-
-def traffic_split(weight: int, has_stable: bool) -> Split:
-    # With nothing stable to fall back on (a first deployment) the new version takes all traffic;
-    # the steps still gate completion on a healthy verdict.
-    if not has_stable:
-        return Split(new=100, stable=0)
-    return Split(new=weight, stable=100 - weight)
 
 
 @dataclass(frozen=True)
@@ -138,10 +122,6 @@ def resume_refusal(deployment: Deployment | None, hold: Hold | None, release_id:
     return None
 
 
-def advanced(deployment: Deployment) -> Deployment:
-    return replace(deployment, step_index=deployment.step_index + 1)
-
-
 def conflict(active: Deployment | None, release_id: str) -> str | None:
     """One deployment per service and environment at a time."""
     if active is not None and active.release_id != release_id and active.status is Status.DEPLOYING:
@@ -157,11 +137,11 @@ def restart_delay(failures: int) -> float:
     return min(30.0, 0.5 * 2**failures)
 
 
-def unreported_refusals(reported: tuple[int, int] | None, router_pid: int, count: int) -> int:
-    """How many of a router's refused admin calls are news, given the (pid, count) last reported.
+def unreported_refusals(reported: tuple[str, int] | None, router: str, count: int) -> int:
+    """How many of a router's refused admin calls are news, given the (router identity, count) last reported.
 
-    A router counts from zero when it starts, so a router with another pid has reported none of its own.
+    A router counts from zero when it starts, so a restarted router (another identity) has reported none of its own.
     """
-    if reported is None or reported[0] != router_pid:
+    if reported is None or reported[0] != router:
         return count
     return max(0, count - reported[1])

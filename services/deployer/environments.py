@@ -23,7 +23,7 @@ from libs.policy_yaml import PolicyError
 from libs.runtime import Runtime
 from services.deployer import store
 from services.deployer.drift import Running, drift
-from services.deployer.local.driver import InstanceHandle
+from services.deployer.target import Handle
 
 log = logging.getLogger("slipway.deployer.environments")
 SOURCE = "deployer"
@@ -31,7 +31,7 @@ Findings = dict[tuple[str, str], list[DriftFinding]]  # (service, environment) -
 
 
 class Drift:
-    def __init__(self, runtime: Runtime, directory: Path, is_alive: Callable[[InstanceHandle], bool],
+    def __init__(self, runtime: Runtime, directory: Path, is_alive: Callable[[Handle], bool],
                  ignored: Callable[[], Awaitable[set[str]]] | None = None) -> None:
         self.runtime, self.declared, self.is_alive = runtime, DeclarationSource(directory), is_alive
         self.ignored = ignored  # environments nobody should run anything in any more (expired previews)
@@ -50,7 +50,7 @@ class Drift:
             lives = {(row.service, row.environment): row.version
                      for row in (await tx.session.execute(select(store.live))).all()
                      if environment is None or row.environment == environment}
-            by_key: dict[tuple[str, str], list[InstanceHandle]] = defaultdict(list)
+            by_key: dict[tuple[str, str], list[store.Running]] = defaultdict(list)
             for instance in instances:
                 by_key[(instance.service, instance.environment)].append(instance)
             found = {}
@@ -59,8 +59,8 @@ class Drift:
                 found[key] = Running(
                     service=key[0], live_version=lives.get(key),
                     instances={v: sum(1 for i in own if i.version == v) for v in {i.version for i in own}},
-                    down=[i.version for i in own if not self.is_alive(i)],
-                    in_flight=await store.active_deployment(tx.session, *key) is not None,
+                    down=[i.version for i in own if not self.is_alive(i.handle)],
+                    in_flight=await store.rollout_in_flight(tx.session, *key),
                 )
         return found
 

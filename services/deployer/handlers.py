@@ -1,18 +1,19 @@
-"""Use cases of the deployer: start a release, move it step by step, hold it for a person, complete it or roll it back.
+"""Use cases of the deployer: start a release, carry out its strategy's plan, hold it for a person, complete it or
+roll it back.
 
-Side effects on the target (processes, router weights) are idempotent and happen before the
-transaction that records the outcome, so a redelivered event after a crash repeats them safely;
-what runs where is saved the moment it starts, so a restart adopts it instead of duplicating it.
-A release is handled once per release_id, not only once per event: an approval for a release
-that already has a deployment (a retried request that got through) changes nothing.
+A strategy is a planner (services.deployer.strategies); the handlers execute its actions on the deploy
+target one by one and record the plan's progress after each, so a restarted deployer resumes where it
+stopped. Side effects on the target are idempotent and happen before the transaction that records
+them, so a repeated action after a crash is harmless; what runs where is saved the moment it starts,
+so a restart adopts it instead of duplicating it. A release is handled once per release_id, not only
+once per event: an approval for a release that already has a deployment changes nothing.
 """
 
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,21 +31,42 @@ from libs.store import Transaction
 from services.deployer import store
 from services.deployer.artifacts import ArtifactStore
 from services.deployer.domain import (
-    Deployment, Hold, Next, Pause, Status, after_verdict, advanced, conflict, onward, resume_refusal, traffic_split,
+    Deployment, Hold, Next, Pause, Status, after_verdict, conflict, resume_refusal,
 )
-from services.deployer.local.driver import InstanceHandle, LocalDriverError, RouterHandle
-from services.deployer.target import DeployTarget
+from services.deployer.strategies import plan_for, rollback_for
+from services.deployer.strategies.plan import (
+    Action, AwaitVerdict, HealthCheck, KeepWarm, Progress, RetirePool, Shift, Situation, SmokeTest, StartInstances,
+    StartPool, StopInstances, Succeed, reach, steps_of,
+)
+from services.deployer.target import DeployTarget, Endpoints, Handle, Pool, TargetError
 
 log = logging.getLogger("slipway.deployer")
 SOURCE = "deployer"
 ON_APPROVED, ON_VERDICT, ON_ROLLBACK = "deployer-approved", "deployer-verdicts", "deployer-rollbacks"
-DRIVER_ERRORS = (ArtifactError, LocalDriverError, TimeoutError, OSError)
+DRIVER_ERRORS = (ArtifactError, TargetError, TimeoutError, OSError)
+
+
+class Unhealthy(TargetError):
+    """The new pool answered its smoke test or health check badly: it gets no (more) traffic."""
+
+
+@dataclass
+class Run:
+    """One deployment while its plan is carried out: what the actions need, read once."""
+
+    deployment: Deployment
+    approved: ReleaseApproved
+    router: Handle
+    plan: list[Action]  # the strategy's plan, or once rolled back the actions that undo it
+    progress: Progress
+    situation: Situation
+    undoing: bool = False
 
 
 class Handlers:
-    def __init__(self, runtime: Runtime, driver: DeployTarget, artifacts: ArtifactStore) -> None:
+    def __init__(self, runtime: Runtime, target: DeployTarget, artifacts: ArtifactStore) -> None:
         self.runtime = runtime
-        self.driver = driver
+        self.target = target
         self.artifacts = artifacts
         # One change at a time per service and environment within this process.
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -76,8 +98,8 @@ class Handlers:
             problem = conflict(await store.active_deployment(tx.session, service, env), approved.release_id)
             stable = await store.live_version(tx.session, service, env)
             known_router = await store.get_router(tx.session, service, env)
-            known_instance = await store.get_instance(tx.session, service, env, spec.version)
-            stable_instance = await store.get_instance(tx.session, service, env, stable) if stable else None
+            known_pool = await store.pool(tx.session, service, env, spec.version)
+            stable_pool = await store.pool(tx.session, service, env, stable) if stable else []
         if earlier is not None:
             log.info("release %s approved again (event %s): its deployment is already %s, nothing to do",
                      approved.release_id, approved.event_id, earlier.status.value)
@@ -88,39 +110,242 @@ class Handlers:
         if problem:
             await self._fail(approved, stable, problem)
             return
-        instance: InstanceHandle | None = None
         try:
             # Instances run from the deployer's own verified copy, never from the path the release named.
             artifact_path = await self.artifacts.admit(spec.artifact.uri, spec.artifact.digest)
-            if known_instance is not None and known_instance.artifact_path != str(artifact_path):
-                # Left from an earlier release of the same version string with other bytes.
-                await self._retire(known_instance)
-                known_instance = None
-            router = await self.driver.ensure_router(service, env, known_router)
-            await self._remember(store.save_router, router)
-            instance = await self.driver.start_instance(service, env, spec.version, artifact_path, known_instance)
-            await self._remember(store.save_instance, instance)
-            steps = spec.traffic_steps()
-            await self._shift(router, instance, stable_instance, steps[0])
+            for left in known_pool:
+                if left.artifact_path != str(artifact_path):
+                    # Left from an earlier release of the same version string with other bytes.
+                    await self._stop(left)
+            router = await self.target.ensure_router(service, env, known_router)
         except DRIVER_ERRORS as exc:
-            if instance is not None:
-                await self._retire(instance)
             await self._fail(approved, stable, f"could not start {spec.version}: {exc}")
             return
+        situation = Situation(spec.version, stable, spec.instances, len(stable_pool))
+        plan = plan_for(spec.strategy, situation)
+        steps = steps_of(plan)
         deployment = Deployment(approved.release_id, service, env, spec.version, stable, steps, 0, Status.DEPLOYING)
         started = DeploymentStarted.caused_by(
             approved, SOURCE, version=spec.version, stable_version=stable, strategy=spec.strategy.kind, steps=steps,
-            router_url=router.url, commit_sha=spec.commit.sha, committed_at=spec.commit.committed_at,
-            team=spec.team,
+            router_url=self.target.endpoints(router).url, commit_sha=spec.commit.sha,
+            committed_at=spec.commit.committed_at, team=spec.team,
         )
 
         async def record(tx: Transaction) -> None:
+            # A router started but never recorded (a crash before this commit) is stopped when the deployer restarts.
+            await store.save_router(tx.session, service, env, router)
             await store.save_deployment(tx.session, deployment, approval=approved.model_dump_json())
+            await store.start_plan(tx.session, deployment.release_id, situation.stable_instances)
             await tx.emit(started)
-            await tx.emit(step_started(started, deployment, approved, router, stable_instance is not None))
 
         await self.runtime.process_once(ON_APPROVED, approved, record)
-        log.info("deploying %s %s to %s (stable %s), steps %s", service, spec.version, env, stable, steps)
+        log.info("deploying %s %s to %s (stable %s) %s, steps %s", service, spec.version, env, stable,
+                 spec.strategy.kind, steps)
+        await self._carry_on(Run(deployment, approved, router, plan, Progress(), situation), approved)
+
+    async def _load(self, release_id: str) -> Run | None:
+        async with self.runtime.db.transaction() as tx:
+            deployment = await store.get_deployment(tx.session, release_id)
+            record = await store.get_plan(tx.session, release_id)
+            if deployment is None or record is None:
+                return None
+            approved = ReleaseApproved.model_validate_json(await store.approval_of(tx.session, release_id))
+            router = await store.get_router(tx.session, deployment.service, deployment.environment)
+        if router is None:
+            raise TargetError(f"release {release_id}: no router is recorded for {deployment.service}")
+        strategy = approved.release.strategy
+        situation = Situation(deployment.version, deployment.stable_version, approved.release.instances,
+                              record.stable_instances)
+        if record.undo_reach is not None:
+            undo = rollback_for(strategy, situation, record.undo_reach)
+            return Run(deployment, approved, router, undo, record.progress, situation, undoing=True)
+        return Run(deployment, approved, router, plan_for(strategy, situation), record.progress, situation)
+
+    async def resume_plan(self, release_id: str) -> None:
+        """Carry on a plan nobody waits on: interrupted by a restart, or due after a timed wait."""
+        probe = await self._load(release_id)
+        if probe is None:
+            return
+        async with self.lock_for(probe.deployment.service, probe.deployment.environment):
+            run = await self._load(release_id)  # again, under the lock: another handler may have moved it
+            if run is not None and not run.progress.waiting:
+                await self._carry_on(run, run.approved)
+
+    async def accept_step(self, cause: Event, release_id: str, step_index: int) -> tuple[Deployment, Event | None]:
+        """The current step is accepted (by a verdict, a person or a lifted pause): the plan goes on.
+
+        Returns the deployment as it then stands and the last event that announced it."""
+        run = await self._load(release_id)
+        if run is None:
+            raise TargetError(f"release {release_id}: deployment or plan record missing")
+        run.progress = run.progress.accept(step_index, run.plan)
+        emitted = await self._carry_on(run, cause)
+        return run.deployment, emitted
+
+    async def _carry_on(self, run: Run, cause: Event) -> Event | None:
+        """Execute the plan's actions until it waits for a verdict or a timer, or ends; record each as it is done."""
+        emitted: Event | None = None
+        while not run.progress.waiting and run.progress.cursor < len(run.plan):
+            action = run.plan[run.progress.cursor]
+            try:
+                await self._execute(run, action)
+            except DRIVER_ERRORS as exc:
+                if run.undoing:  # traffic is back already; what is left is tried again by the supervision loop
+                    log.error("release %s: %s after its rollback failed: %s", run.deployment.release_id, action, exc)
+                    return None
+                await self._abandon(run, cause, f"{type(action).__name__} failed: {exc}")
+                return None
+            emitted, stop = await self._record(run, action, cause)
+            if stop:
+                break
+        return emitted
+
+    async def _execute(self, run: Run, action: Action) -> None:
+        d = run.deployment
+        match action:
+            case StartPool(version, count):
+                await self._start(run, version, tuple(range(count)))
+            case StartInstances(version, slots):
+                await self._start(run, version, slots)
+            case StopInstances(version, slots, weights):
+                await self._stop_slots(run, version, slots, weights)
+            case Shift(weights):
+                await self._shift(d.service, d.environment, run.router, weights)
+            case SmokeTest(version):
+                problem = await self.target.smoke_test(run.router, version)
+                if problem is not None:
+                    raise Unhealthy(f"smoke test of {version}: {problem}")
+            case HealthCheck(version):
+                await self._check_health(d, version)
+            case RetirePool(version):
+                await self._retire(run, version)
+
+    async def _record(self, run: Run, action: Action, cause: Event) -> tuple[Event | None, bool]:
+        """Save the plan's progress past `action` with what it announces; whether the run stops here.
+
+        Progress past an action that announces nothing is only kept in memory until the next one that does:
+        every action is idempotent, so after a crash repeating those since the last saved point is harmless
+        (what runs is recorded as it starts, whatever the progress says). One commit per action saved."""
+        progress = run.progress.after(action)
+        finished = progress.cursor >= len(run.plan)
+        if not finished and not isinstance(action, AwaitVerdict | Succeed | KeepWarm):
+            run.progress = progress
+            return None, False
+        wake_at, event, stop = None, None, False
+        if isinstance(action, AwaitVerdict):
+            run.deployment = replace(run.deployment, step_index=action.step_index)
+            event = step_started(cause, run.deployment, run.approved, action.weight, self.target.endpoints(run.router))
+            stop = True
+        elif isinstance(action, Succeed):
+            run.deployment = replace(run.deployment, status=Status.SUCCEEDED)
+            event = DeploymentSucceeded.caused_by(
+                cause, SOURCE, version=run.deployment.version, previous_version=run.deployment.stable_version)
+        elif isinstance(action, KeepWarm):
+            wake_at, stop = datetime.now(UTC) + timedelta(seconds=action.seconds), True
+        async with self.runtime.db.transaction() as tx:
+            await store.save_progress(tx.session, run.deployment.release_id, progress, finished=finished,
+                                      wake_at=wake_at)
+            if event is not None:
+                await store.save_deployment(tx.session, run.deployment)
+                await store.clear_hold(tx.session, run.deployment.release_id)
+                if run.deployment.status is Status.SUCCEEDED:
+                    await store.set_live_version(
+                        tx.session, run.deployment.service, run.deployment.environment, run.deployment.version)
+                await tx.emit(event)
+        if tx.emitted:
+            # Published before anything old is retired: success never waits for a process to stop.
+            self.runtime.relay.wake()
+        run.progress = progress
+        return event, stop
+
+    async def _abandon(self, run: Run, cause: Event, reason: str) -> None:
+        """An action failed: put traffic back as the strategy says, and record the deployment as failed."""
+        d = run.deployment
+        log.warning("release %s failed: %s", d.release_id, reason)
+        for undo in rollback_for(run.approved.release.strategy, run.situation, run.progress.cursor):
+            try:
+                await self._execute(run, undo)
+            except DRIVER_ERRORS as exc:
+                log.error("release %s: %s while putting traffic back failed: %s", d.release_id, undo, exc)
+        failed = DeploymentFailed.caused_by(cause, SOURCE, version=d.version, reason=reason)
+        run.deployment = replace(d, status=Status.FAILED)
+        async with self.runtime.db.transaction() as tx:
+            await store.save_deployment(tx.session, run.deployment)
+            await store.save_progress(tx.session, d.release_id, run.progress, finished=True)
+            await store.clear_hold(tx.session, d.release_id)
+            await tx.emit(failed)
+        self.runtime.relay.wake()
+
+    async def _start(self, run: Run, version: str, slots: tuple[int, ...]) -> None:
+        service, env = run.deployment.service, run.deployment.environment
+        async with self.runtime.db.transaction() as tx:
+            known = {r.slot: r for r in await store.pool(tx.session, service, env, version)}
+            approval = (run.approved.model_dump_json() if version == run.deployment.version
+                        else await store.latest_approval_of_version(tx.session, service, env, version))
+        if approval is None:
+            raise TargetError(f"no release of {service} {version} is known: its artifact cannot be found")
+        path = self.artifacts.path_for(ReleaseApproved.model_validate_json(approval).release.artifact.digest)
+
+        async def start(slot: int) -> None:
+            was = known.get(slot)
+            handle = await self.target.start_instance(service, env, version, slot, path, was.handle if was else None)
+            if was is None or was.handle != handle:
+                async with self.runtime.db.transaction() as tx:
+                    await store.save_instance(tx.session, store.Running(service, env, version, slot, str(path), handle))
+
+        results = await asyncio.gather(*(start(slot) for slot in slots), return_exceptions=True)
+        if failures := [r for r in results if isinstance(r, BaseException)]:
+            raise failures[0]
+
+    async def _stop_slots(self, run: Run, version: str, slots: tuple[int, ...],
+                          weights: tuple[tuple[str, int], ...]) -> None:
+        """Out of the router first, so no request is sent to an instance that is stopping."""
+        d = run.deployment
+        leaving = {(version, slot) for slot in slots}
+        await self._shift(d.service, d.environment, run.router, weights, leaving)
+        async with self.runtime.db.transaction() as tx:
+            stopping = [r for r in await store.pool(tx.session, d.service, d.environment, version) if r.slot in slots]
+        await self.target.drain(run.router, [r.handle for r in stopping])
+        for running in stopping:
+            await self._stop(running)
+
+    async def _check_health(self, deployment: Deployment, version: str) -> None:
+        async with self.runtime.db.transaction() as tx:
+            pool = await store.pool(tx.session, deployment.service, deployment.environment, version)
+        problems = [f"instance {r.slot}: {problem}" for r in pool
+                    if (problem := await self.target.check_health(r.handle)) is not None]
+        if problems or not pool:
+            raise Unhealthy(f"health check of {version}: {'; '.join(problems) or 'no instance runs'}")
+
+    async def _shift(self, service: str, env: str, router: Handle, weights: tuple[tuple[str, int], ...],
+                     leaving: set[tuple[str, int]] = frozenset()) -> None:
+        async with self.runtime.db.transaction() as tx:
+            pools = [Pool(version, tuple(r.handle for r in await store.pool(tx.session, service, env, version)
+                                         if (version, r.slot) not in leaving), weight)
+                     for version, weight in weights]
+        if missing := [p.version for p in pools if not p.instances]:
+            raise TargetError(f"no instance of {', '.join(missing)} is recorded to route traffic to")
+        await self.target.set_weights(router, pools)
+
+    async def _retire(self, run: Run, version: str) -> None:
+        deployment = run.deployment
+        service, env = deployment.service, deployment.environment
+        async with self.runtime.db.transaction() as tx:
+            in_use = version == await store.live_version(tx.session, service, env)
+            active = await store.active_deployment(tx.session, service, env)
+            pool = await store.pool(tx.session, service, env, version)
+        # A pool kept warm may meanwhile serve again (a later release of the same version adopted it).
+        if in_use or (active is not None and active.release_id != deployment.release_id and active.version == version):
+            log.info("%s %s in %s is not retired: it is live or being deployed again", service, version, env)
+            return
+        await self.target.drain(run.router, [r.handle for r in pool])
+        for running in pool:
+            await self._stop(running)
+
+    async def _stop(self, running: store.Running) -> None:
+        await self.target.stop_instance(running.handle)
+        async with self.runtime.db.transaction() as tx:
+            await store.forget_instance(tx.session, running)
 
     async def _follow_verdict(self, verdict: StepVerdict) -> None:
         async with self.runtime.db.transaction() as tx:
@@ -149,15 +374,9 @@ class Handlers:
 
             await self.runtime.process_once(ON_VERDICT, verdict, remember_hold)
             return
-        if action not in (Next.ADVANCE, Next.COMPLETE):
-            await self.runtime.process_once(ON_VERDICT, verdict, _nothing)
-            return
-        moved, event = await self.step_onward(verdict, footing, action)
-
-        async def record(tx: Transaction) -> None:
-            await record_onward(tx, moved, event)
-
-        await self.runtime.process_once(ON_VERDICT, verdict, record)
+        if action in (Next.ADVANCE, Next.COMPLETE):
+            await self.accept_step(verdict, verdict.release_id, verdict.step_index)
+        await self.runtime.process_once(ON_VERDICT, verdict, _nothing)
 
     async def resume_release(self, command: ResumeRelease, by: Signed) -> CommandResult:
         """A person accepts the step a release is held at; it goes on exactly as after a passing verdict."""
@@ -185,90 +404,56 @@ class Handlers:
             correlation_id=approved.correlation_id, causation_id=hold.verdict_event_id, actor=by.actor,
             source=SOURCE, step_index=deployment.step_index, comment=command.comment, signed_command=by.proof,
         )
-        moved, event = await self.step_onward(resumed, footing, onward(deployment))
-        async with self.runtime.db.transaction() as tx:
-            await tx.emit(resumed)
-            await record_onward(tx, moved, event)
-        self.runtime.relay.wake()
+        await self.runtime.emit(resumed)
+        moved, event = await self.accept_step(resumed, deployment.release_id, deployment.step_index)
         log.warning("release %s resumed at step %d by %s: %s", deployment.release_id, deployment.step_index + 1,
                     by.actor, command.comment)
         if moved.status is Status.SUCCEEDED:
             then = f"{moved.version} now takes all traffic"
+        elif moved.status is Status.FAILED:
+            then = f"{moved.version} failed to go on and was taken out of traffic"
         else:
             then = f"step {moved.step_index + 1} of {len(moved.steps)} started"
         return CommandResult(
             ok=True, message=f"release {deployment.release_id} resumed at step {deployment.step_index + 1}: {then}",
-            data={"release_id": deployment.release_id, "next": event.type},
+            data={"release_id": deployment.release_id, "next": event.type if event else "DeploymentFailed"},
         )
-
-    async def step_onward(self, cause: Event, footing: "Footing", action: Next) -> tuple[Deployment, Event]:
-        """Accept the current step: the next step's weights, or all traffic and the stable version retired.
-
-        Returns the moved deployment and the event announcing it, for the caller's transaction.
-        """
-        deployment, router, instance, stable_instance = (
-            footing.deployment, footing.router, footing.instance, footing.stable_instance,
-        )
-        if deployment is None or footing.approval_json is None or router is None or instance is None:
-            raise LocalDriverError(f"release {cause.release_id}: deployment, router or instance record missing")
-        if action is Next.ADVANCE:
-            moved = advanced(deployment)
-            await self._shift(router, instance, stable_instance, moved.steps[moved.step_index])
-            approved = ReleaseApproved.model_validate_json(footing.approval_json)
-            return moved, step_started(cause, moved, approved, router, stable_instance is not None)
-        await self.driver.set_weights(router, [(instance, 100)])
-        if stable_instance is not None:
-            await self._retire(stable_instance)
-        succeeded = DeploymentSucceeded.caused_by(
-            cause, SOURCE, version=deployment.version, previous_version=deployment.stable_version
-        )
-        return replace(deployment, status=Status.SUCCEEDED), succeeded
 
     async def _roll_back(self, request: RollbackRequested) -> None:
         async with self.runtime.db.transaction() as tx:
             if await tx.already_processed(ON_ROLLBACK, request.event_id):
                 return
-            deployment = await store.get_deployment(tx.session, request.release_id)
-            router = await store.get_router(tx.session, request.service, request.environment)
-            bad = await store.get_instance(tx.session, request.service, request.environment, request.bad_version)
-            stable = None
-            if deployment and deployment.stable_version:
-                stable = await store.get_instance(tx.session, request.service, request.environment, deployment.stable_version)
-        if deployment is None or deployment.status is not Status.DEPLOYING:
+        run = await self._load(request.release_id)
+        deployment = run.deployment if run else None
+        if run is None or deployment is None or deployment.status is not Status.DEPLOYING:
             log.warning("rollback of %s ignored: %s", request.release_id, "unknown" if deployment is None else deployment.status)
             await self.runtime.process_once(ON_ROLLBACK, request, _nothing)
             return
-        if router is not None:
-            await self.driver.set_weights(router, [(stable, 100)] if stable else [])
-        if bad is not None:
-            await self._retire(bad)
+        # Saved progress may lag what was done before a crash: undo as far as it may have gone (undoing is idempotent).
+        undo_reach = reach(run.plan, run.progress)
+        undo = rollback_for(run.approved.release.strategy, run.situation, undo_reach)
+        # Announced once traffic is back on the stable version; the bad pool is drained and stopped after.
+        restored = max((i + 1 for i, action in enumerate(undo) if isinstance(action, Shift)), default=0)
+        for action in undo[:restored]:
+            await self._execute(run, action)
         completed = RollbackCompleted.caused_by(
             request, SOURCE, deployment_id=deployment.release_id, bad_version=deployment.version,
             restored_version=deployment.stable_version, root_cause=request.reason, failed_at=request.failed_at,
         )
+        rolled_back = replace(deployment, status=Status.ROLLED_BACK)
 
         async def record(tx: Transaction) -> None:
-            await store.save_deployment(tx.session, replace(deployment, status=Status.ROLLED_BACK))
+            await store.save_deployment(tx.session, rolled_back)
+            await store.start_undo(tx.session, deployment.release_id, undo_reach, Progress(restored),
+                                   finished=restored >= len(undo))
             await store.clear_hold(tx.session, deployment.release_id)
             await store.clear_pause(tx.session, deployment.release_id)  # a pause never outlives its rollout
             await tx.emit(completed)
 
         await self.runtime.process_once(ON_ROLLBACK, request, record)
         log.info("rolled back %s %s; %s restored", request.service, deployment.version, deployment.stable_version)
-
-    async def _shift(self, router: RouterHandle, new: InstanceHandle, stable: InstanceHandle | None, weight: int) -> None:
-        split = traffic_split(weight, stable is not None)
-        weights = [(new, split.new)] + ([(stable, split.stable)] if stable is not None else [])
-        await self.driver.set_weights(router, weights)
-
-    async def _retire(self, instance: InstanceHandle) -> None:
-        await self.driver.stop_instance(instance)
-        async with self.runtime.db.transaction() as tx:
-            await store.forget_instance(tx.session, instance)
-
-    async def _remember(self, save: Callable[[AsyncSession, Any], Awaitable[None]], handle: object) -> None:
-        async with self.runtime.db.transaction() as tx:
-            await save(tx.session, handle)
+        await self._carry_on(Run(rolled_back, run.approved, run.router, undo, Progress(restored), run.situation,
+                                 undoing=True), request)
 
     async def _fail(self, approved: ReleaseApproved, stable: str | None, reason: str) -> None:
         log.warning("release %s failed: %s", approved.release_id, reason)
@@ -289,53 +474,37 @@ class Handlers:
 
 @dataclass(frozen=True)
 class Footing:
-    """Where a release stands and what runs for it: what moving its current step on needs."""
+    """Where a release stands: what deciding on its current step needs."""
 
     deployment: Deployment | None
     approval_json: str | None
     hold: Hold | None
-    router: RouterHandle | None
-    instance: InstanceHandle | None
-    stable_instance: InstanceHandle | None
     pause: Pause | None = None
 
 
 async def footing_of(session: AsyncSession, release_id: str) -> Footing:
     deployment = await store.get_deployment(session, release_id)
     if deployment is None:
-        return Footing(None, None, None, None, None, None, await store.get_pause(session, release_id))
-    service, env = deployment.service, deployment.environment
-    stable = deployment.stable_version
+        return Footing(None, None, None, await store.get_pause(session, release_id))
     return Footing(
         deployment=deployment,
         approval_json=await store.approval_of(session, release_id),
         hold=await store.get_hold(session, release_id),
-        router=await store.get_router(session, service, env),
-        instance=await store.get_instance(session, service, env, deployment.version),
-        stable_instance=await store.get_instance(session, service, env, stable) if stable else None,
         pause=await store.get_pause(session, release_id),
     )
 
 
-async def record_onward(tx: Transaction, moved: Deployment, event: Event) -> None:
-    await store.save_deployment(tx.session, moved)
-    await store.clear_hold(tx.session, moved.release_id)
-    if moved.status is Status.SUCCEEDED:
-        await store.set_live_version(tx.session, moved.service, moved.environment, moved.version)
-    await tx.emit(event)
-
-
 def step_started(
-    cause: Event, deployment: Deployment, approved: ReleaseApproved, router: RouterHandle, has_stable: bool
+    cause: Event, deployment: Deployment, approved: ReleaseApproved, weight: int, endpoints: Endpoints
 ) -> StepStarted:
     spec, triggers = approved.release, approved.release.rollback_triggers
     return StepStarted.caused_by(
         cause, SOURCE, deployment_id=deployment.release_id, step_index=deployment.step_index,
-        step_count=len(deployment.steps), weight=traffic_split(deployment.steps[deployment.step_index], has_stable).new,
+        step_count=len(deployment.steps), weight=weight,
         version=deployment.version, stable_version=deployment.stable_version, team=spec.team,
         analysis_interval_s=spec.strategy.analysis_interval_s, max_error_rate=triggers.max_error_rate,
         max_p99_latency_ms=triggers.max_p99_latency_ms, min_requests=triggers.min_requests,
-        router_url=router.url, metrics_url=router.metrics_url,
+        router_url=endpoints.url, metrics_url=endpoints.metrics_url,
     )
 
 

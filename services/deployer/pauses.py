@@ -12,7 +12,7 @@ import logging
 from contracts.events import RolloutPauseChange
 from services.deployer import store
 from services.deployer.domain import Next, Pause, Status, after_pause_lifted
-from services.deployer.handlers import Handlers, footing_of, record_onward
+from services.deployer.handlers import Handlers, footing_of
 from libs.store import Transaction
 
 log = logging.getLogger("slipway.deployer.pauses")
@@ -53,10 +53,6 @@ class Pauses:
         if action not in (Next.ADVANCE, Next.COMPLETE):
             await self.runtime.process_once(ON_PAUSE, news, lambda tx: store.clear_pause(tx.session, news.release_id))
             return
-        moved, event = await self.handlers.step_onward(news, footing, action)
-
-        async def record(tx: Transaction) -> None:
-            await store.clear_pause(tx.session, news.release_id)
-            await record_onward(tx, moved, event)
-
-        await self.runtime.process_once(ON_PAUSE, news, record)
+        if footing.deployment is not None:
+            await self.handlers.accept_step(news, news.release_id, footing.deployment.step_index)
+        await self.runtime.process_once(ON_PAUSE, news, lambda tx: store.clear_pause(tx.session, news.release_id))

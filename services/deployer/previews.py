@@ -25,7 +25,7 @@ from libs.runtime import Runtime
 from libs.store import Transaction, UtcDateTime
 from services.deployer import store
 from services.deployer.handlers import ON_APPROVED, SOURCE
-from services.deployer.local.driver import InstanceHandle
+from services.deployer.target import Handle
 from services.deployer.preview_rules import Expiry, Preview, admission_refusal, expired
 
 log = logging.getLogger("slipway.deployer.previews")
@@ -43,7 +43,7 @@ previews = Table(
 
 class Previews:
     def __init__(
-        self, runtime: Runtime, directory: Path, stop_instance: Callable[[InstanceHandle], Awaitable[None]],
+        self, runtime: Runtime, directory: Path, stop_instance: Callable[[Handle], Awaitable[None]],
         lock_for: Callable[[str, str], asyncio.Lock], deploy: Callable[[ReleaseApproved], Awaitable[None]],
     ) -> None:
         self.runtime, self.declared = runtime, DeclarationSource(directory)
@@ -106,7 +106,7 @@ class Previews:
         stopped = []
         for instance in mine:
             async with self.lock_for(instance.service, instance.environment):
-                await self.stop_instance(instance)
+                await self.stop_instance(instance.handle)
                 async with self.runtime.db.transaction() as tx:
                     await store.forget_instance(tx.session, instance)
             stopped.append(f"{instance.service}@{instance.version}")

@@ -1,14 +1,17 @@
-"""The deployer's own data: deployments, holds waiting for a person, incident pauses, and what runs where (routers and instances)."""
+"""The deployer's own data: deployments and their plans' progress, holds waiting for a person, incident pauses,
+and what runs where (routers and instances, as the deploy target's handles)."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import JSON, Boolean, Column, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
 
 from services.deployer.domain import Deployment, Hold, Pause, Status
-from services.deployer.local.driver import InstanceHandle, RouterHandle
+from services.deployer.strategies.plan import Progress
+from services.deployer.target import Handle
 
 metadata = MetaData()
 
@@ -50,36 +53,50 @@ pauses = Table(
     Column("held_verdict_event_id", String(64), nullable=True),
 )
 
-routers = Table(
-    "routers",
+# What runs where, as the target's opaque handles (services.deployer.target). Tables of their own: the
+# `routers` and `instances` tables of earlier versions held the local driver's pids and ports.
+target_routers = Table(
+    "target_routers",
     metadata,
     Column("service", String(64), primary_key=True),
     Column("environment", String(64), primary_key=True),
-    Column("pid", Integer, nullable=False),
-    Column("port", Integer, nullable=False),
-    Column("admin_port", Integer, nullable=False),
+    Column("handle", Text, nullable=False),
 )
 
-# How many refused admin calls of which router process were last reported, so a restarted deployer
-# reports only new ones. Its own table: create_all adds it to databases made before it existed.
-router_refusals = Table(
-    "router_refusals",
-    metadata,
-    Column("service", String(64), primary_key=True),
-    Column("environment", String(64), primary_key=True),
-    Column("router_pid", Integer, nullable=False),
-    Column("reported", Integer, nullable=False),
-)
-
-instances = Table(
-    "instances",
+target_instances = Table(
+    "target_instances",
     metadata,
     Column("service", String(64), primary_key=True),
     Column("environment", String(64), primary_key=True),
     Column("version", String(64), primary_key=True),
-    Column("pid", Integer, nullable=False),
-    Column("port", Integer, nullable=False),
-    Column("artifact_path", Text, nullable=False),
+    Column("slot", Integer, primary_key=True),
+    Column("artifact_path", Text, nullable=False),  # the deployer's verified copy it runs from
+    Column("handle", Text, nullable=False),
+)
+
+# How many refused admin calls of which router (its handle's identity) were last reported, so a restarted
+# deployer reports only new ones.
+router_refusals_seen = Table(
+    "router_refusals_seen",
+    metadata,
+    Column("service", String(64), primary_key=True),
+    Column("environment", String(64), primary_key=True),
+    Column("router", Text, nullable=False),
+    Column("reported", Integer, nullable=False),
+)
+
+# Where each deployment stands in its strategy's plan (services.deployer.strategies.plan.Progress).
+plans = Table(
+    "plans",
+    metadata,
+    Column("release_id", String(128), primary_key=True),
+    Column("cursor", Integer, nullable=False),
+    Column("waiting", Boolean, nullable=False),
+    Column("stable_instances", Integer, nullable=False),  # the live pool's size when the plan began
+    # Set once the deployment is rolled back: the cursor then walks the rollback actions for this reach of the plan.
+    Column("undo_reach", Integer, nullable=True),
+    Column("wake_at", UtcDateTime(), nullable=True),  # a timed action (keeping a pool warm) goes on then
+    Column("finished", Boolean, nullable=False, index=True),
 )
 
 live = Table(
@@ -204,59 +221,131 @@ async def set_live_version(session: AsyncSession, service: str, environment: str
     await session.execute(live.insert().values(service=service, environment=environment, version=version))
 
 
-async def get_router(session: AsyncSession, service: str, environment: str) -> RouterHandle | None:
-    row = (await session.execute(select(routers).where(routers.c.service == service, routers.c.environment == environment))).first()
-    return RouterHandle(**row._mapping) if row else None
+@dataclass(frozen=True)
+class Running:
+    """One instance the deployer runs: which version and slot, from which verified copy, and the target's handle."""
+
+    service: str
+    environment: str
+    version: str
+    slot: int
+    artifact_path: str
+    handle: Handle
 
 
-async def save_router(session: AsyncSession, handle: RouterHandle) -> None:
-    await session.execute(routers.delete().where(routers.c.service == handle.service, routers.c.environment == handle.environment))
-    await session.execute(routers.insert().values(**handle.__dict__))
+async def get_router(session: AsyncSession, service: str, environment: str) -> Handle | None:
+    raw = await session.scalar(select(target_routers.c.handle).where(
+        target_routers.c.service == service, target_routers.c.environment == environment))
+    return Handle.from_json(raw) if raw else None
 
 
-async def refusals_reported(session: AsyncSession, service: str, environment: str) -> tuple[int, int] | None:
-    """(router pid, refusals reported) last recorded for the router of `service` in `environment`."""
-    row = (await session.execute(select(router_refusals).where(
-        router_refusals.c.service == service, router_refusals.c.environment == environment))).first()
-    return (row.router_pid, row.reported) if row else None
+async def all_routers(session: AsyncSession) -> list[tuple[str, str, Handle]]:
+    rows = (await session.execute(select(target_routers))).all()
+    return [(row.service, row.environment, Handle.from_json(row.handle)) for row in rows]
 
 
-async def save_refusals_reported(session: AsyncSession, router: RouterHandle, reported: int) -> None:
-    where = (router_refusals.c.service == router.service, router_refusals.c.environment == router.environment)
-    await session.execute(router_refusals.delete().where(*where))
-    await session.execute(router_refusals.insert().values(
-        service=router.service, environment=router.environment, router_pid=router.pid, reported=reported))
+async def save_router(session: AsyncSession, service: str, environment: str, handle: Handle) -> None:
+    where = (target_routers.c.service == service, target_routers.c.environment == environment)
+    await session.execute(target_routers.delete().where(*where))
+    await session.execute(target_routers.insert().values(service=service, environment=environment,
+                                                         handle=handle.to_json()))
 
 
-async def get_instance(session: AsyncSession, service: str, environment: str, version: str) -> InstanceHandle | None:
-    row = (
-        await session.execute(
-            select(instances).where(
-                instances.c.service == service, instances.c.environment == environment, instances.c.version == version
-            )
-        )
-    ).first()
-    return InstanceHandle(**row._mapping) if row else None
+async def refusals_reported(session: AsyncSession, service: str, environment: str) -> tuple[str, int] | None:
+    """(router identity, refusals reported) last recorded for the router of `service` in `environment`."""
+    row = (await session.execute(select(router_refusals_seen).where(
+        router_refusals_seen.c.service == service, router_refusals_seen.c.environment == environment))).first()
+    return (row.router, row.reported) if row else None
 
 
-async def all_instances(session: AsyncSession) -> list[InstanceHandle]:
-    return [InstanceHandle(**row._mapping) for row in (await session.execute(select(instances))).all()]
+async def save_refusals_reported(session: AsyncSession, service: str, environment: str, router: Handle,
+                                 reported: int) -> None:
+    where = (router_refusals_seen.c.service == service, router_refusals_seen.c.environment == environment)
+    await session.execute(router_refusals_seen.delete().where(*where))
+    await session.execute(router_refusals_seen.insert().values(
+        service=service, environment=environment, router=router.identity, reported=reported))
 
 
-async def all_routers(session: AsyncSession) -> list[RouterHandle]:
-    return [RouterHandle(**row._mapping) for row in (await session.execute(select(routers))).all()]
+def _running(row) -> Running:  # type: ignore[no-untyped-def]
+    return Running(row.service, row.environment, row.version, row.slot, row.artifact_path,
+                   Handle.from_json(row.handle))
 
 
-async def save_instance(session: AsyncSession, handle: InstanceHandle) -> None:
-    await forget_instance(session, handle)
-    await session.execute(instances.insert().values(**handle.__dict__))
+async def pool(session: AsyncSession, service: str, environment: str, version: str) -> list[Running]:
+    """The instances of `version`, by slot."""
+    rows = (await session.execute(select(target_instances).where(
+        target_instances.c.service == service, target_instances.c.environment == environment,
+        target_instances.c.version == version).order_by(target_instances.c.slot))).all()
+    return [_running(row) for row in rows]
 
 
-async def forget_instance(session: AsyncSession, handle: InstanceHandle) -> None:
-    await session.execute(
-        instances.delete().where(
-            instances.c.service == handle.service,
-            instances.c.environment == handle.environment,
-            instances.c.version == handle.version,
-        )
-    )
+async def get_instance(session: AsyncSession, service: str, environment: str, version: str,
+                       slot: int) -> Running | None:
+    row = (await session.execute(select(target_instances).where(
+        target_instances.c.service == service, target_instances.c.environment == environment,
+        target_instances.c.version == version, target_instances.c.slot == slot))).first()
+    return _running(row) if row else None
+
+
+async def all_instances(session: AsyncSession) -> list[Running]:
+    return [_running(row) for row in (await session.execute(select(target_instances))).all()]
+
+
+async def save_instance(session: AsyncSession, running: Running) -> None:
+    await forget_instance(session, running)
+    await session.execute(target_instances.insert().values(
+        service=running.service, environment=running.environment, version=running.version, slot=running.slot,
+        artifact_path=running.artifact_path, handle=running.handle.to_json()))
+
+
+async def forget_instance(session: AsyncSession, running: Running) -> None:
+    await session.execute(target_instances.delete().where(
+        target_instances.c.service == running.service, target_instances.c.environment == running.environment,
+        target_instances.c.version == running.version, target_instances.c.slot == running.slot))
+
+
+async def start_plan(session: AsyncSession, release_id: str, stable_instances: int) -> None:
+    await session.execute(plans.insert().values(release_id=release_id, cursor=0, waiting=False, finished=False,
+                                                stable_instances=stable_instances))
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    progress: Progress
+    stable_instances: int  # the live pool's size when the plan began: the plan depends on it
+    undo_reach: int | None  # rolled back: the cursor is in the rollback actions for the plan up to this action
+
+
+async def get_plan(session: AsyncSession, release_id: str) -> PlanRecord | None:
+    row = (await session.execute(select(plans).where(plans.c.release_id == release_id))).first()
+    return PlanRecord(Progress(row.cursor, row.waiting), row.stable_instances, row.undo_reach) if row else None
+
+
+async def start_undo(session: AsyncSession, release_id: str, undo_reach: int, progress: Progress,
+                     finished: bool) -> None:
+    """From now on the deployment's cursor walks its rollback actions."""
+    await session.execute(plans.update().where(plans.c.release_id == release_id).values(
+        undo_reach=undo_reach, cursor=progress.cursor, waiting=False, wake_at=None, finished=finished))
+
+
+async def save_progress(session: AsyncSession, release_id: str, progress: Progress, *, finished: bool = False,
+                        wake_at: datetime | None = None) -> None:
+    await session.execute(plans.update().where(plans.c.release_id == release_id).values(
+        cursor=progress.cursor, waiting=progress.waiting, wake_at=wake_at, finished=finished))
+
+
+async def unfinished_plans(session: AsyncSession, now: datetime) -> list[str]:
+    """Releases whose plan goes on without waiting for anyone: interrupted by a restart, or due after a timed wait."""
+    rows = await session.scalars(select(plans.c.release_id).where(
+        plans.c.finished.is_(False), plans.c.waiting.is_(False),
+        (plans.c.wake_at.is_(None)) | (plans.c.wake_at <= now)))
+    return list(rows)
+
+
+async def rollout_in_flight(session: AsyncSession, service: str, environment: str) -> bool:
+    """A deployment of the service being carried out, or whose plan still has work after it ended (a pool kept warm)."""
+    unfinished = await session.scalar(
+        select(plans.c.release_id).join(deployments, deployments.c.release_id == plans.c.release_id)
+        .where(deployments.c.service == service, deployments.c.environment == environment,
+               plans.c.finished.is_(False)).limit(1))
+    return unfinished is not None or await active_deployment(session, service, environment) is not None

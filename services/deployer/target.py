@@ -1,45 +1,113 @@
-"""What the deployer needs from a deploy target. The `local` driver is the one implementation today;
-Kubernetes, Nomad or SSH drivers plug in behind the same calls.
+"""What the deployer needs from a deploy target, chosen by configuration (`deploy_target`).
 
-The handles are the local driver's (process ids and ports), because they are what the deployer
-records so a restart can adopt what runs; a second driver will make them opaque.
+The deployer records the handles a target gives it and hands them back unread: only the target
+that made a handle knows what is inside (process ids and ports for the local driver, anything
+else for another one), so Kubernetes, Nomad or SSH drivers plug in behind the same calls.
+A version runs as a pool of instances, numbered by slot; the router splits traffic by pool.
 """
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.deployer.local.admin_auth import Refusals
-from services.deployer.local.driver import InstanceHandle, RouterHandle
+
+
+class TargetError(RuntimeError):
+    """The target refused or failed an operation."""
+
+
+@dataclass(frozen=True)
+class Handle:
+    """Something a target runs (a router or an instance), as the target describes it to itself."""
+
+    kind: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.kind, "data": dict(self.data)}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str) -> "Handle":
+        parsed = json.loads(raw)
+        return cls(parsed["kind"], parsed["data"])
+
+    @property
+    def identity(self) -> str:
+        """Tells two runs of the same thing apart (a restarted process is another identity)."""
+        return self.to_json()
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where users reach a service through its router, and where its per-version metrics are read."""
+
+    url: str
+    metrics_url: str
+    admin_url: str
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The instances of one version and the percent of traffic they share."""
+
+    version: str
+    instances: tuple[Handle, ...]
+    weight: int
 
 
 class DeployTarget(Protocol):
-    async def ensure_router(self, service: str, environment: str, known: RouterHandle | None) -> RouterHandle:
+    async def ensure_router(self, service: str, environment: str, known: Handle | None) -> Handle:
         """The traffic splitter for a service in an environment: adopt `known` if alive, else start it."""
         ...
 
+    def endpoints(self, router: Handle) -> Endpoints:
+        ...
+
     async def start_instance(
-        self, service: str, environment: str, version: str, artifact_path: Path, known: InstanceHandle | None = None
-    ) -> InstanceHandle:
-        """A running, ready instance of `version`: adopt `known` if alive, else start it."""
+        self, service: str, environment: str, version: str, slot: int, artifact_path: Path, known: Handle | None = None
+    ) -> Handle:
+        """A running, ready instance `slot` of `version`: adopt `known` if alive, else start it."""
         ...
 
-    async def set_weights(self, router: RouterHandle, weights: list[tuple[InstanceHandle, int]]) -> None:
-        """Shift traffic: percent per instance, summing to 100 (or nothing routed at all)."""
+    async def set_weights(self, router: Handle, pools: list[Pool]) -> None:
+        """Shift traffic: percent per pool, summing to 100 (or nothing routed at all)."""
         ...
 
-    async def admin_refusals(self, router: RouterHandle) -> Refusals:
+    async def smoke_test(self, router: Handle, version: str) -> str | None:
+        """Requests pinned to `version` through the router, whatever its weight; what went wrong, or None."""
+        ...
+
+    async def check_health(self, instance: Handle) -> str | None:
+        """Ask the instance itself (not through the router) whether it is healthy; what is wrong, or None."""
+        ...
+
+    async def admin_refusals(self, router: Handle) -> Refusals:
         """The calls to change `router` it refused since it started, because they lacked the deployer's credentials."""
         ...
 
-    async def stop_instance(self, instance: InstanceHandle) -> None:
+    async def drain(self, router: Handle, instances: list[Handle]) -> None:
+        """Wait (bounded) until `router`, which no longer routes to `instances`, has nothing in flight to them."""
+        ...
+
+    async def stop_instance(self, instance: Handle) -> None:
         """Tear an instance down; no error if it is already gone."""
         ...
 
-    async def stop_unrecorded(self, known: Iterable[RouterHandle | InstanceHandle]) -> list[str]:
+    async def stop_unrecorded(self, known: Iterable[Handle]) -> list[str]:
         """Stop everything this target started that is not in `known` (recorded); describe what was stopped."""
         ...
 
-    def is_alive(self, handle: RouterHandle | InstanceHandle) -> bool:
-        """Whether the process behind `handle` still runs (answering or not)."""
+    def describe(self, handle: Handle) -> str:
+        """`handle` for people (in logs and events): a process id and port, a pod name, ..."""
+        ...
+
+    def is_alive(self, handle: Handle) -> bool:
+        """Whether what runs behind `handle` still runs (answering or not)."""
+        ...
+
+    async def close(self) -> None:
+        """Let go of connections; what runs keeps running."""
         ...

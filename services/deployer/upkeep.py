@@ -6,12 +6,14 @@ watches every recorded instance and restarts one that died, recording the restar
 Before adopting or starting an instance it checks the bytes of its artifact copy again: a copy
 that changed is refused (never run) and raises a critical alert. It also reads how many calls to
 change each router were refused (they lacked the deployer's token) and reports new ones as
-`RouterAdminRefused` with a critical alert.
+`RouterAdminRefused` with a critical alert, and carries on deployment plans that wait for no one:
+interrupted by a restart, or due after a timed wait (an old pool kept warm).
 """
 
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -27,33 +29,34 @@ from services.deployer.artifacts import ArtifactStore
 from services.deployer.domain import restart_delay, unreported_refusals
 from services.deployer.handlers import DRIVER_ERRORS, SOURCE
 from services.deployer.local.admin_auth import Refusals
-from services.deployer.local.driver import InstanceHandle, RouterHandle
-from services.deployer.target import DeployTarget
+from services.deployer.store import Running
+from services.deployer.target import DeployTarget, Handle
 
 log = logging.getLogger("slipway.deployer.upkeep")
 CHECK_INTERVAL_S = 0.5
 # Reading refusals is an HTTP call per router: with fifty routers every half second that is a
 # hundred calls a second in the deployer. A refused call is alerted within seconds all the same.
 REFUSALS_INTERVAL_S = 5.0
-InstanceKey = tuple[str, str, str]
+InstanceKey = tuple[str, str, str, int]
 Noticed = TypeVar("Noticed", InstanceRestarted, AlertRaised, RouterAdminRefused)
 
 
 class Upkeep:
     def __init__(
         self, runtime: Runtime, driver: DeployTarget, artifacts: ArtifactStore,
-        lock_for: Callable[[str, str], asyncio.Lock], interval_s: float = CHECK_INTERVAL_S,
-        refusals_interval_s: float = REFUSALS_INTERVAL_S,
+        lock_for: Callable[[str, str], asyncio.Lock], resume_plan: Callable[[str], Awaitable[None]],
+        interval_s: float = CHECK_INTERVAL_S, refusals_interval_s: float = REFUSALS_INTERVAL_S,
     ) -> None:
         self.runtime, self.driver, self.artifacts = runtime, driver, artifacts
         self.lock_for = lock_for
+        self.resume_plan = resume_plan
         self.interval_s = interval_s
         self.refusals_interval_s = refusals_interval_s
-        self._refused: set[tuple[InstanceKey, int]] = set()  # (instance, pid): alerted once, never retried
+        self._refused: set[tuple[InstanceKey, str]] = set()  # (instance, handle identity): alerted once, never retried
         self._failures: dict[InstanceKey, tuple[int, float]] = {}  # failed restarts and when to try again
-        # (service, environment) -> (router pid, refusal count) last seen: unchanged needs no database round.
-        self._refusals_seen: dict[tuple[str, str], tuple[int, int]] = {}
-        self._silent_routers: set[int] = set()  # pids whose refusals could not be read, logged once
+        # (service, environment) -> (router identity, refusal count) last seen: unchanged needs no database round.
+        self._refusals_seen: dict[tuple[str, str], tuple[str, int]] = {}
+        self._silent_routers: set[str] = set()  # routers whose refusals could not be read, logged once
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -61,16 +64,16 @@ class Upkeep:
         """At start-up: stop what nobody recorded, adopt what still runs, restart what died."""
         async with self.runtime.db.transaction() as tx:
             routers, instances = await store.all_routers(tx.session), await store.all_instances(tx.session)
-        for stray in await self.driver.stop_unrecorded([*routers, *instances]):
+        for stray in await self.driver.stop_unrecorded([*(h for _, _, h in routers), *(i.handle for i in instances)]):
             log.warning("stopped %s: it was started but never recorded (the deployer died in between)", stray)
-        for router in routers:
+        for service, environment, router in routers:
             try:
-                restored = await self.driver.ensure_router(router.service, router.environment, router)
+                restored = await self.driver.ensure_router(service, environment, router)
             except DRIVER_ERRORS as exc:
-                log.error("could not restore the router of %s/%s: %s", router.service, router.environment, exc)
+                log.error("could not restore the router of %s/%s: %s", service, environment, exc)
                 continue
             async with self.runtime.db.transaction() as tx:
-                await store.save_router(tx.session, restored)
+                await store.save_router(tx.session, service, environment, restored)
         for instance in instances:
             await self._keep_running(instance, adopting=True)
 
@@ -93,7 +96,7 @@ class Upkeep:
                 return
             except TimeoutError:
                 pass
-            checks = [self.check_instances]
+            checks = [self.check_instances, self.check_plans]
             if time.monotonic() - routers_checked >= self.refusals_interval_s:
                 routers_checked = time.monotonic()
                 checks.append(self.check_routers)
@@ -107,74 +110,79 @@ class Upkeep:
         async with self.runtime.db.transaction() as tx:
             instances = await store.all_instances(tx.session)
         for instance in instances:
-            if not self.driver.is_alive(instance):
+            if not self.driver.is_alive(instance.handle):
                 await self._keep_running(instance, adopting=False)
+
+    async def check_plans(self) -> None:
+        async with self.runtime.db.transaction() as tx:
+            due = await store.unfinished_plans(tx.session, datetime.now(UTC))
+        for release_id in due:
+            await self.resume_plan(release_id)
 
     async def check_routers(self) -> None:
         async with self.runtime.db.transaction() as tx:
             routers = await store.all_routers(tx.session)
-        for router in routers:
+        for service, environment, router in routers:
             if not self.driver.is_alive(router):
                 continue
             try:
                 refusals = await self.driver.admin_refusals(router)
             except DRIVER_ERRORS as exc:
-                if router.pid not in self._silent_routers:
-                    self._silent_routers.add(router.pid)
-                    log.warning("cannot read the refused admin calls of %s/%s: %s",
-                                router.service, router.environment, exc)
+                if router.identity not in self._silent_routers:
+                    self._silent_routers.add(router.identity)
+                    log.warning("cannot read the refused admin calls of %s/%s: %s", service, environment, exc)
                 continue
-            self._silent_routers.discard(router.pid)
-            key = (router.service, router.environment)
-            if self._refusals_seen.get(key) != (router.pid, refusals.count):
-                await self._report_refusals(router, refusals)
-                self._refusals_seen[key] = (router.pid, refusals.count)
+            self._silent_routers.discard(router.identity)
+            key = (service, environment)
+            if self._refusals_seen.get(key) != (router.identity, refusals.count):
+                await self._report_refusals(service, environment, router, refusals)
+                self._refusals_seen[key] = (router.identity, refusals.count)
 
-    async def _report_refusals(self, router: RouterHandle, refusals: Refusals) -> None:
+    async def _report_refusals(self, service: str, environment: str, router: Handle, refusals: Refusals) -> None:
         async def record(tx: Transaction) -> None:
-            reported = await store.refusals_reported(tx.session, router.service, router.environment)
-            news = unreported_refusals(reported, router.pid, refusals.count)
+            reported = await store.refusals_reported(tx.session, service, environment)
+            news = unreported_refusals(reported, router.identity, refusals.count)
             last = refusals.last
             if news == 0 or last is None:
                 return
-            await store.save_refusals_reported(tx.session, router, refusals.count)
-            summary = (f"{news} call(s) to change the router of {router.service} in {router.environment} without the "
+            await store.save_refusals_reported(tx.session, service, environment, router, refusals.count)
+            summary = (f"{news} call(s) to change the router of {service} in {environment} without the "
                        f"deployer's token were refused, the last from {last.remote}: {last.reason}; routes unchanged")
             log.error("%s (%d since the router started)", summary, refusals.count)
-            approved = await self._owner(tx, router)
+            approved = await self._owner(tx, service, environment)
             if approved is None:
                 return
+            admin_url = self.driver.endpoints(router).admin_url
             await tx.emit(_about(
-                RouterAdminRefused, approved, admin_url=router.admin_url, refused=news, total_refused=refusals.count,
+                RouterAdminRefused, approved, admin_url=admin_url, refused=news, total_refused=refusals.count,
                 last_reason=last.reason, last_remote_address=last.remote,
                 last_refused_at=datetime.fromtimestamp(last.at, UTC),
             ))
             await _alert(tx, approved, Severity.CRITICAL, summary,
-                         {"admin_url": router.admin_url, "refused": news, "remote_address": last.remote})
+                         {"admin_url": admin_url, "refused": news, "remote_address": last.remote})
 
         await self._in_transaction(record)
 
-    async def _owner(self, tx: Transaction, router: RouterHandle) -> ReleaseApproved | None:
+    async def _owner(self, tx: Transaction, service: str, environment: str) -> ReleaseApproved | None:
         """The release a router's trouble is reported on: the one that deployed the live version, else the latest."""
-        service, environment = router.service, router.environment
         live = await store.live_version(tx.session, service, environment)
         raw = await store.latest_approval_of_version(tx.session, service, environment, live) if live else None
         raw = raw or await store.latest_approval(tx.session, service, environment)
         if not raw:
             log.warning("no deployment of %s in %s is known: nothing to report its router's refusals against",
-                        router.service, router.environment)
+                        service, environment)
             return None
         return ReleaseApproved.model_validate_json(raw)
 
-    async def _keep_running(self, instance: InstanceHandle, *, adopting: bool) -> None:
-        key: InstanceKey = (instance.service, instance.environment, instance.version)
+    async def _keep_running(self, instance: Running, *, adopting: bool) -> None:
+        key: InstanceKey = (instance.service, instance.environment, instance.version, instance.slot)
         async with self.lock_for(instance.service, instance.environment):
             async with self.runtime.db.transaction() as tx:
                 current = await store.get_instance(tx.session, *key)
             # Retired or replaced while we waited for the lock, or back already: nothing to do.
-            if current != instance or (not adopting and self.driver.is_alive(instance)):
+            if current != instance or (not adopting and self.driver.is_alive(instance.handle)):
                 return
-            if (key, instance.pid) in self._refused or time.monotonic() < self._failures.get(key, (0, 0.0))[1]:
+            if (key, instance.handle.identity) in self._refused or time.monotonic() < self._failures.get(key, (0, 0.0))[1]:
                 return
             try:
                 await self.artifacts.check(Path(instance.artifact_path))
@@ -182,19 +190,19 @@ class Upkeep:
                 await self._refuse(instance, str(exc))
                 return
             try:
-                running = await self.driver.start_instance(*key, Path(instance.artifact_path), instance)
+                handle = await self.driver.start_instance(*key, Path(instance.artifact_path), instance.handle)
             except DRIVER_ERRORS as exc:
                 failures = self._failures.get(key, (0, 0.0))[0] + 1
                 self._failures[key] = (failures, time.monotonic() + restart_delay(failures))
                 log.error("could not restart %s %s in %s (attempt %d): %s", key[0], key[2], key[1], failures, exc)
                 return
             self._failures.pop(key, None)
-            if running != instance:
-                await self._record_restart(instance, running)
+            if handle != instance.handle:
+                await self._record_restart(instance, replace(instance, handle=handle))
 
-    async def _record_restart(self, dead: InstanceHandle, running: InstanceHandle) -> None:
-        reason = (f"process {dead.pid} of {dead.version} on port {dead.port} had died or stopped answering; "
-                  f"restarted as process {running.pid}")
+    async def _record_restart(self, dead: Running, running: Running) -> None:
+        reason = (f"instance {dead.slot} of {dead.version} ({self.driver.describe(dead.handle)}) had died or "
+                  f"stopped answering; restarted as {self.driver.describe(running.handle)}")
         log.warning("%s %s in %s: %s", dead.service, dead.version, dead.environment, reason)
 
         async def record(tx: Transaction) -> None:
@@ -204,21 +212,22 @@ class Upkeep:
                 return
             await tx.emit(_about(InstanceRestarted, approved, version=dead.version, reason=reason))
             await _alert(tx, approved, Severity.WARNING, f"{dead.service} {dead.version} in {dead.environment} "
-                         f"was restarted: {reason}", {"port": dead.port, "pid": running.pid})
+                         f"was restarted: {reason}", {"slot": dead.slot})
 
         await self._in_transaction(record)
 
-    async def _refuse(self, instance: InstanceHandle, reason: str) -> None:
-        self._refused.add(((instance.service, instance.environment, instance.version), instance.pid))
+    async def _refuse(self, instance: Running, reason: str) -> None:
+        key = (instance.service, instance.environment, instance.version, instance.slot)
+        self._refused.add((key, instance.handle.identity))
         log.error("refusing to run %s %s in %s: %s", instance.service, instance.version, instance.environment, reason)
-        if self.driver.is_alive(instance):
-            await self.driver.stop_instance(instance)
+        if self.driver.is_alive(instance.handle):
+            await self.driver.stop_instance(instance.handle)
 
         async def record(tx: Transaction) -> None:
             approved = await self._approval(tx, instance)
             if approved is not None:
                 await _alert(tx, approved, Severity.CRITICAL, f"{instance.service} {instance.version} in "
-                             f"{instance.environment} is not run: {reason}", {"port": instance.port})
+                             f"{instance.environment} is not run: {reason}", {"slot": instance.slot})
 
         await self._in_transaction(record)
 
@@ -228,7 +237,7 @@ class Upkeep:
         if tx.emitted:
             self.runtime.relay.wake()
 
-    async def _approval(self, tx: Transaction, instance: InstanceHandle) -> ReleaseApproved | None:
+    async def _approval(self, tx: Transaction, instance: Running) -> ReleaseApproved | None:
         raw = await store.latest_approval_of_version(tx.session, instance.service, instance.environment, instance.version)
         if raw is None:
             log.warning("no deployment owns %s %s in %s: nothing to report it against",

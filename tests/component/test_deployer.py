@@ -19,8 +19,7 @@ from contracts import subjects
 from contracts.commands import CommandResult, ResumeRelease
 from contracts.identity import Role
 from contracts.envelope import new_event_id
-from contracts.events import ReleaseApproved, ReleaseRequested, RollbackRequested, StepStarted, StepVerdict
-from contracts.release import ReleaseSpec
+from contracts.events import RollbackRequested, StepStarted
 from examples.build_sample import build as build_sample
 from libs.client import publish_event
 from libs.settings import Settings
@@ -31,8 +30,10 @@ from services.deployer.domain import Hold
 from services.deployer.handlers import ON_APPROVED
 from services.deployer.local import processes
 from services.deployer.local.driver import InstanceHandle, RouterHandle, stop_all
+from services.deployer.local.target import as_instance, as_router
 from tests.support.poll import eventually
 from tests.conftest import running
+from tests.support.deployer_events import approve, verdict_for
 from tests.support.people import People
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
@@ -62,20 +63,6 @@ def artifacts(tmp_path: Path) -> dict[str, Path]:
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
         yield client
-
-
-def approve(request: ReleaseRequested) -> ReleaseApproved:
-    return ReleaseApproved.caused_by(
-        request, "gatekeeper", release=ReleaseSpec.model_validate(request.model_dump()), reasons=["approved by test"]
-    )
-
-
-def verdict_for(step: StepStarted, verdict: str = "pass") -> StepVerdict:
-    return StepVerdict.caused_by(
-        step, "health-watcher", deployment_id=step.deployment_id, step_index=step.step_index, version=step.version,
-        stable_version=step.stable_version, team=step.team, verdict=verdict, reasons=[f"{verdict} by test"],
-        requests=20, errors=0, error_rate=0.0, p99_latency_ms=5.0,
-    )
 
 
 async def step_seen(watcher: EventWatcher, release_id: str, step_index: int) -> StepStarted:
@@ -130,11 +117,11 @@ async def recorded(settings: Settings) -> tuple[RouterHandle, dict[str, Instance
     db = Database(settings.database_url_for("deployer"))
     try:
         async with db.transaction() as tx:
-            [router] = await store.all_routers(tx.session)
-            instances = {i.version: i for i in await store.all_instances(tx.session)}
+            [(_, _, router)] = await store.all_routers(tx.session)
+            instances = {i.version: as_instance(i.handle) for i in await store.all_instances(tx.session)}
     finally:
         await db.dispose()
-    return router, instances
+    return as_router(router), instances
 
 
 async def until_dead(pid: int, timeout: float = 10.0) -> None:
@@ -217,7 +204,7 @@ async def test_canary_advances_on_pass_and_rolls_back_to_stable(
 
         assert await served_by(http, router.url, 20) == [(200, "1.0.0")] * 20
         assert await routes(http, router) == {"1.0.0": 100}
-        assert not processes.is_alive(canary_pid)
+        await until_dead(canary_pid)  # stopped once the rollback was announced: traffic came back first
         _, instances = await recorded(settings)
         assert set(instances) == {"1.0.0"}
 

@@ -100,3 +100,21 @@ async def test_slipway_env_drift_prints_the_findings_and_exits_1(
         assert "1 of 1 service(s) in prod drifted from the declaration" in err
         code, out, err = await slipway(data, "env", "drift", "staging", "--as", "rita", *url)
         assert (code, out.strip()) == (0, "ok: no drift in staging (nothing runs there)"), err
+
+
+async def test_an_old_pool_kept_warm_after_a_blue_green_switch_is_not_drift_until_it_outstays_its_time(
+    drift_settings: Settings, envs: Path, watcher: EventWatcher, people: People, tmp_path: Path
+) -> None:
+    from services.deployer.memory_target import MemoryTarget
+    from tests.component.test_deployer_plans import ship
+
+    declare_prod_instances(envs, 1, 0)
+    artifact = build_sample("1.0.0", tmp_path / "dist")
+    target = MemoryTarget()
+    async with running(build(drift_settings, target=target)):
+        await ship(drift_settings, watcher, artifact, "1.0.0")
+        await ship(drift_settings, watcher, artifact, "2.0.0",
+                   strategy={"kind": "blue-green", "analysis_interval_s": 1.0, "keep_warm_s": 30})
+        assert target.live_instances("1.0.0") == [0], "the old pool is kept warm"
+        asked = await people.send("sam", subjects.CMD_CHECK_DRIFT, CheckDrift(environment="prod"))
+        assert asked.ok and asked.message == "no drift in prod (shop)", asked.message

@@ -121,7 +121,7 @@ async def test_router_rejects_bad_routes_and_reports_unavailable_backends(
         {"version": "1.0.0", "url": "http://127.0.0.1:1", "weight": 70},
     ]})
     assert bad.status_code == 400
-    assert "sum to 100, got 70" in bad.json()["error"]
+    assert "sum to 100 (or all be 0), got 70" in bad.json()["error"]
     assert await routes_of(client, router) == []
 
     nothing_listening = f"http://127.0.0.1:{free_port()}"
@@ -165,7 +165,7 @@ async def test_only_the_deployers_token_changes_routes_and_refusals_are_recorded
         "refused: Authorization is not a bearer token",
     ]
     assert not any(guess in r.text or token in r.text for r in refused)
-    assert await routes_of(client, router) == [{"version": "1.0.0", "url": v1.url, "weight": 100}]
+    assert await routes_of(client, router) == [{"version": "1.0.0", "urls": [v1.url], "weight": 100}]
     assert (await client.get(f"{router.url}/still")).headers["x-slipway-served-by"] == "1.0.0"
 
     reported = await driver.admin_refusals(router)

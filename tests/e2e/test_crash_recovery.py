@@ -12,8 +12,10 @@ from libs.client import publish_event
 from libs.store import Database
 from services.deployer import store
 from services.deployer.local.processes import is_alive, marked_groups
+from services.deployer.local.target import as_instance
 from slipway.supervisor import Stack
 from tests.e2e.conftest import ci_of, operate
+from tests.support.poll import eventually
 from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
 
@@ -57,7 +59,8 @@ async def test_deployer_killed_mid_canary_resumes_without_losing_or_duplicating(
     distinct = {step["event_id"]: step["step_index"] for step in steps}
     assert sorted(distinct.values()) == [0, 1]
     assert len(live_app_pids(stack.run_dir, "2.0.0")) == 1
-    assert live_app_pids(stack.run_dir, "1.0.0") == []
+    # The old version is retired after DeploymentSucceeded is announced, not before.
+    await eventually(lambda: live_app_pids(stack.run_dir, "1.0.0") == [], 10, "1.0.0 retired")
     assert stack.dead_service() is None
 
 
@@ -93,6 +96,6 @@ async def recorded_instances(stack: Stack) -> dict[str, int]:
     db = Database(f"sqlite+aiosqlite:///{stack.data_dir / 'deployer.db'}")
     try:
         async with db.transaction() as tx:
-            return {instance.version: instance.pid for instance in await store.all_instances(tx.session)}
+            return {i.version: as_instance(i.handle).pid for i in await store.all_instances(tx.session)}
     finally:
         await db.dispose()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from contracts.release import AllAtOnceStrategy, CanaryStrategy
+from contracts.release import AllAtOnceStrategy, BlueGreenStrategy, CanaryStrategy, RollingStrategy
 from slipway.releases import ReleaseInputError, ReleaseInvalid, apply_overrides, build_release, load_release_file
 
 SHA = "3b7e9c1d5a2f4e6b8c0d1e3f5a7b9c2d4e6f8a0b"
@@ -77,6 +77,20 @@ def test_all_at_once_flag_replaces_a_canary(release_file: Path) -> None:
     event = build_release(release_file, {"strategy": "all-at-once"}, git=no_git, env={})
     assert isinstance(event.strategy, AllAtOnceStrategy)
     assert event.traffic_steps() == [100]
+
+
+def test_blue_green_flags_replace_a_canary_and_size_the_pool(release_file: Path) -> None:
+    overrides = {"strategy": "blue-green", "keep_warm": 30, "instances": 3}
+    event = build_release(release_file, overrides, git=no_git, env={})
+    assert isinstance(event.strategy, BlueGreenStrategy)
+    assert (event.strategy.keep_warm_s, event.instances) == (30, 3)
+
+
+def test_rolling_flags(release_file: Path) -> None:
+    overrides = {"strategy": "rolling", "max_surge": 2, "max_unavailable": 1, "instances": 4}
+    event = build_release(release_file, overrides, git=no_git, env={})
+    assert isinstance(event.strategy, RollingStrategy)
+    assert (event.strategy.max_surge, event.strategy.max_unavailable, event.instances) == (2, 1, 4)
 
 
 def test_digest_is_computed_for_a_local_artifact(tmp_path: Path) -> None:

@@ -4,8 +4,7 @@ import pytest
 
 from contracts.events import Verdict
 from services.deployer.domain import (
-    Deployment, Hold, Next, Split, Status, advanced, after_verdict, conflict, onward, restart_delay, resume_refusal,
-    traffic_split, unreported_refusals,
+    Deployment, Hold, Next, Status, after_verdict, conflict, onward, restart_delay, resume_refusal, unreported_refusals,
 )
 
 
@@ -15,18 +14,6 @@ def deployment(step_index: int = 0, status: Status = Status.DEPLOYING, steps: li
         release_id=release_id, service="shop", environment="prod", version="2.0.0", stable_version="1.0.0",
         steps=steps or [10, 50, 100], step_index=step_index, status=status,
     )
-
-
-# --- traffic_split ---------------------------------------------------------------------------
-
-@pytest.mark.parametrize(("weight", "expected"), [(10, Split(10, 90)), (50, Split(50, 50)), (100, Split(100, 0))])
-def test_split_with_a_stable_version_gives_it_the_rest(weight: int, expected: Split) -> None:
-    assert traffic_split(weight, has_stable=True) == expected
-
-
-@pytest.mark.parametrize("weight", [1, 10, 100])
-def test_first_deployment_takes_all_traffic_whatever_the_step(weight: int) -> None:
-    assert traffic_split(weight, has_stable=False) == Split(new=100, stable=0)
 
 
 # --- after_verdict ---------------------------------------------------------------------------
@@ -78,17 +65,6 @@ def test_passing_an_earlier_step_advances(verdict: Verdict) -> None:
     action, why = after_verdict(deployment(step_index=1), 1, verdict)
     assert action is Next.ADVANCE
     assert why == f"step 2 of 3 passed ({verdict.value})"
-
-
-def test_advanced_moves_one_step_and_keeps_everything_else() -> None:
-    before = deployment(step_index=0)
-    after = advanced(before)
-    assert after.step_index == 1
-    assert (after.release_id, after.version, after.steps, after.status) == (
-        before.release_id, before.version, before.steps, before.status
-    )
-    assert not after.is_last_step
-    assert advanced(after).is_last_step
 
 
 # --- conflict --------------------------------------------------------------------------------
@@ -152,7 +128,7 @@ def test_a_release_that_ended_may_not_be_resumed(status: Status, said: str) -> N
 
 
 def test_only_refusals_not_yet_reported_are_news_and_a_restarted_router_counts_afresh() -> None:
-    assert unreported_refusals(None, 41, 3) == 3
-    assert unreported_refusals((41, 3), 41, 3) == 0
-    assert unreported_refusals((41, 3), 41, 5) == 2
-    assert unreported_refusals((41, 3), 42, 1) == 1  # another router process: none of its refusals reported
+    assert unreported_refusals(None, "r41", 3) == 3
+    assert unreported_refusals(("r41", 3), "r41", 3) == 0
+    assert unreported_refusals(("r41", 3), "r41", 5) == 2
+    assert unreported_refusals(("r41", 3), "r42", 1) == 1  # another router process: none of its refusals reported

@@ -23,6 +23,7 @@ import re
 import secrets
 import sys
 import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,13 +34,15 @@ import httpx
 from libs.faults import CrashPoint, crash_if_planned
 from services.deployer.local import processes
 from services.deployer.local.admin_auth import TOKEN_ENV, Refusals, parse_refusals
+from services.deployer.target import TargetError
 
 log = logging.getLogger("slipway.deployer.local")
 READY_TIMEOUT = 20.0
+DRAIN_S, DRAIN_POLL_S = 10.0, 0.02
 ADMIN_TIMEOUT = httpx.Timeout(5.0)
 
 
-class LocalDriverError(RuntimeError):
+class LocalDriverError(TargetError):
     """A local router refused or failed an operation."""
 
 
@@ -76,6 +79,7 @@ class InstanceHandle:
     pid: int
     port: int
     artifact_path: str
+    slot: int = 0  # which instance of the version's pool
 
     @property
     def url(self) -> str:
@@ -91,18 +95,6 @@ def _safe_name(*parts: str) -> str:
     return ".".join(re.sub(r"[^A-Za-z0-9_-]", "_", part) for part in parts)
 
 
-async def _answers_ok(url: str) -> bool:
-    try:
-        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
-            return (await client.get(url)).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _admin_client() -> httpx.AsyncClient:
-    # Plain HTTP to 127.0.0.1, so no TLS: not loading a CA bundle saves ~40 ms of CPU per client,
-    # which matters to a supervision loop reading every router twice a second.
-    return httpx.AsyncClient(timeout=ADMIN_TIMEOUT, trust_env=False, verify=False)
 
 
 def _same(presented: str | None, token: str) -> bool:
@@ -112,7 +104,13 @@ def _same(presented: str | None, token: str) -> bool:
 def process_name(handle: RouterHandle | InstanceHandle) -> str:
     if isinstance(handle, RouterHandle):
         return _safe_name("router", handle.service, handle.environment)
-    return _safe_name("app", handle.service, handle.environment, handle.version)
+    return instance_name(handle.service, handle.environment, handle.version, handle.slot)
+
+
+def instance_name(service: str, environment: str, version: str, slot: int) -> str:
+    # Slot 0 keeps the name instances had before a version ran as a pool, so those are still adopted.
+    extra = (str(slot),) if slot else ()
+    return _safe_name("app", service, environment, version, *extra)
 
 
 class LocalDriver:
@@ -128,6 +126,27 @@ class LocalDriver:
         self.crash_marker_dir = crash_marker_dir or self.run_dir
         # Serialises start/adopt per process name so concurrent calls cannot start duplicates.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._http: httpx.AsyncClient | None = None
+
+    def http(self) -> httpx.AsyncClient:
+        """One client for the driver's life (built on first use): building one costs 30-40 ms of CPU.
+
+        Plain HTTP to 127.0.0.1, so no TLS and no CA bundle loaded; never a proxy from the environment."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=ADMIN_TIMEOUT, trust_env=False, verify=False)
+        return self._http
+
+    async def close(self) -> None:
+        """Let go of the HTTP connections; every process keeps running."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def _answers_ok(self, url: str) -> bool:
+        try:
+            return (await self.http().get(url, timeout=2.0)).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     async def ensure_router(
         self, service: str, environment: str, known: RouterHandle | None
@@ -164,34 +183,40 @@ class LocalDriver:
         version: str,
         artifact_path: Path,
         known: InstanceHandle | None = None,
+        slot: int = 0,
     ) -> InstanceHandle:
-        name = _safe_name("app", service, environment, version)
+        name = instance_name(service, environment, version, slot)
         async with self._locks[name]:
             if known is not None and await self._adoptable(known):
                 return known
             port = known.port if known else processes.free_port()
             argv = [self.python, str(artifact_path), "--port", str(port)]
             pid = await self._start(name, argv, f"http://127.0.0.1:{port}/healthz")
-            return InstanceHandle(service, environment, version, pid, port, str(artifact_path))
+            return InstanceHandle(service, environment, version, pid, port, str(artifact_path), slot)
 
     async def set_weights(
         self, router: RouterHandle, weights: list[tuple[InstanceHandle, int]]
     ) -> None:
-        backends = [{"version": i.version, "url": i.url, "weight": w} for i, w in weights]
+        """One instance per version: each its own pool."""
+        await self.set_pools(router, [(i.version, [i], w) for i, w in weights])
+
+    async def set_pools(
+        self, router: RouterHandle, pools: list[tuple[str, list[InstanceHandle], int]]
+    ) -> None:
+        backends = [{"version": version, "urls": [i.url for i in pool], "weight": w} for version, pool, w in pools]
         where = f"router for {router.service}/{router.environment} at {router.admin_url}"
         token = self._read_token(process_name(router))
         if token is None:
             missing = self.token_file(router.service, router.environment)
             raise LocalDriverError(f"{where}: its admin token file {missing} is missing")
         try:
-            async with _admin_client() as client:
-                response = await client.put(f"{router.admin_url}/routes", json={"backends": backends},
-                                            headers={"Authorization": f"Bearer {token}"})
+            response = await self.http().put(f"{router.admin_url}/routes", json={"backends": backends},
+                                                headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as err:
             raise LocalDriverError(f"{where} unreachable: {err!r}") from err
         if response.status_code != 200:
             raise LocalDriverError(
-                f"{where} rejected weights {[(i.version, w) for i, w in weights]}: "
+                f"{where} rejected weights {[(version, w) for version, _, w in pools]}: "
                 f"HTTP {response.status_code} {response.text}"
             )
 
@@ -199,12 +224,29 @@ class LocalDriver:
         """The admin calls `router` refused since it started (they lacked its token)."""
         where = f"router for {router.service}/{router.environment} at {router.admin_url}"
         try:
-            async with _admin_client() as client:
-                response = await client.get(f"{router.admin_url}/refusals")
+            response = await self.http().get(f"{router.admin_url}/refusals")
             response.raise_for_status()
             return parse_refusals(response.json())
         except (httpx.HTTPError, ValueError) as err:
             raise LocalDriverError(f"{where} did not report its refusals: {err!r}") from err
+
+    async def drain(self, router: RouterHandle, instances: list[InstanceHandle], deadline_s: float = DRAIN_S) -> None:
+        """Wait until `router` has no request in flight to `instances` (already out of its routes), at most deadline_s.
+
+        Past the deadline the instances are stopped all the same: a request that hangs must not hold up a rollback.
+        """
+        urls = {instance.url for instance in instances}
+        deadline = time.monotonic() + deadline_s
+        while True:
+            try:
+                busy = (await self.http().get(f"{router.admin_url}/in-flight")).json()["in_flight"]
+            except (httpx.HTTPError, ValueError, KeyError) as err:
+                log.warning("cannot read what %s/%s has in flight; not draining: %r",
+                            router.service, router.environment, err)
+                return
+            if not urls & set(busy) or time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(DRAIN_POLL_S)
 
     async def stop_instance(self, instance: InstanceHandle) -> None:
         name = process_name(instance)
@@ -261,7 +303,7 @@ class LocalDriver:
         """
         if not processes.is_alive(known.pid):
             return False
-        if await _answers_ok(known.health_url):
+        if await self._answers_ok(known.health_url):
             return True
         await asyncio.to_thread(processes.stop, known.pid)
         return False
@@ -276,7 +318,7 @@ class LocalDriver:
         pid_file.write_text(f"{pid}\n")
         crash_if_planned(self.crash_points, self.crash_marker_dir, "spawned", "local-driver", name)
         try:
-            await processes.wait_http_ok(health_url, READY_TIMEOUT, pid=pid)
+            await processes.wait_http_ok(health_url, READY_TIMEOUT, pid=pid, client=self.http())
         except TimeoutError as err:
             await asyncio.to_thread(processes.stop, pid)
             pid_file.unlink(missing_ok=True)

@@ -21,7 +21,7 @@ import random
 import signal
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -58,6 +58,9 @@ class RouterState:
         self.rng = random.Random()
         self.refused = 0
         self.recent_refusals: deque[Refusal] = deque(maxlen=RECENT_REFUSALS)
+        # Requests being proxied per instance URL: the deployer stops an instance taken out of the routes
+        # only once nothing is in flight to it (draining), so no request is cut off.
+        self.in_flight: Counter[str] = Counter()
 
     def replace_routes(self, backends: list[Backend]) -> None:
         # Persist first: if the write fails the router keeps serving the routes it can restore.
@@ -93,10 +96,12 @@ async def proxy(request: web.Request) -> web.Response:
         return web.json_response({"error": "no backend has traffic weight"}, status=503)
     body = await request.read()
     started = time.perf_counter()
+    url = backend.pick_url(state.rng)
+    state.in_flight[url] += 1
     try:
         async with state.session.request(
             request.method,
-            URL(backend.url + request.raw_path, encoded=True),
+            URL(url + request.raw_path, encoded=True),
             headers=forwardable(request.headers),
             data=body or None,
             allow_redirects=False,
@@ -107,8 +112,12 @@ async def proxy(request: web.Request) -> web.Response:
                 headers=forwardable(upstream.headers),
             )
     except (aiohttp.ClientError, asyncio.TimeoutError) as err:
-        reason = f"backend {backend.version} at {backend.url} failed: {err!r}"
+        reason = f"backend {backend.version} failed: {err!r}"
         response = web.json_response({"error": reason}, status=502)
+    finally:
+        state.in_flight[url] -= 1
+        if not state.in_flight[url]:
+            del state.in_flight[url]
     latency_ms = (time.perf_counter() - started) * 1000
     state.samples.append(Sample(time.time(), backend.version, response.status < 500, latency_ms))
     response.headers[SERVED_BY_HEADER] = backend.version
@@ -172,6 +181,10 @@ async def require_token(
                              headers={"WWW-Authenticate": 'Bearer realm="slipway-router"'})
 
 
+async def in_flight(request: web.Request) -> web.Response:
+    return web.json_response({"in_flight": dict(request.app[STATE].in_flight)})
+
+
 async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE]
     try:
@@ -191,7 +204,7 @@ def build_apps(state: RouterState) -> tuple[web.Application, web.Application]:
     public.router.add_route("*", "/{tail:.*}", proxy)
     admin.add_routes([web.get("/healthz", healthz), web.get("/routes", get_routes),
                       web.put("/routes", put_routes), web.get("/metrics", metrics),
-                      web.get("/refusals", refusals)])
+                      web.get("/refusals", refusals), web.get("/in-flight", in_flight)])
     return public, admin
 
 

@@ -14,12 +14,17 @@ SERVED_BY_HEADER = "x-slipway-served-by"
 
 @dataclass(frozen=True)
 class Backend:
+    """The pool of instances of one version; a request goes to one of its `urls`."""
+
     version: str
-    url: str
+    urls: tuple[str, ...]
     weight: int  # share of unpinned traffic in percent, 0-100
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "url": self.url, "weight": self.weight}
+        return {"version": self.version, "urls": list(self.urls), "weight": self.weight}
+
+    def pick_url(self, rng: random.Random) -> str:
+        return self.urls[0] if len(self.urls) == 1 else rng.choice(self.urls)
 
 
 @dataclass(frozen=True)
@@ -56,22 +61,28 @@ def parse_backends(payload: Any) -> list[Backend]:
     for index, item in enumerate(payload["backends"]):
         where = f"backends[{index}]"
         if not isinstance(item, dict):
-            raise ValueError(f"{where} must be an object with version, url and weight")
-        version, url, weight = item.get("version"), item.get("url"), item.get("weight")
+            raise ValueError(f"{where} must be an object with version, urls and weight")
+        version, weight = item.get("version"), item.get("weight")
+        # "url" (one instance) is what routers wrote before versions ran as pools; their state files still load.
+        urls = item["urls"] if "urls" in item else [item.get("url")]
         if not isinstance(version, str) or not version:
             raise ValueError(f"{where}.version must be a non-empty string")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise ValueError(f"{where}.url must be an http(s) URL")
+        if not isinstance(urls, list) or not urls:
+            raise ValueError(f"{where}.urls must be a non-empty list of http(s) URLs")
+        for url in urls:
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise ValueError(f"{where}.urls must hold http(s) URLs, got {url!r}")
         # bool is an int subclass; true/false as a weight is a caller bug, not 1/0.
         if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
             raise ValueError(f"{where}.weight must be an integer between 0 and 100")
-        backends.append(Backend(version=version, url=url.rstrip("/"), weight=weight))
+        backends.append(Backend(version=version, urls=tuple(url.rstrip("/") for url in urls), weight=weight))
     versions = [backend.version for backend in backends]
     if len(set(versions)) != len(versions):
         raise ValueError(f"versions must be unique, got {versions}")
     total = sum(backend.weight for backend in backends)
-    if backends and total != 100:
-        raise ValueError(f"weights must sum to 100, got {total}")
+    # All at 0: only requests pinned to a version are routed (a pool smoke-tested before it gets any traffic).
+    if backends and total not in (0, 100):
+        raise ValueError(f"weights must sum to 100 (or all be 0), got {total}")
     return backends
 
 
