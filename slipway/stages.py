@@ -1,6 +1,7 @@
 """A release as pipeline stages with their timings, from its events (pure): verification, governance, the
-deployment's start, smoke tests, each traffic step and its analysis, a rollback, the end. `slipway status
---release-id` shows them above the events."""
+deployment's start, each traffic step and its analysis, a rollback, the end. `slipway status --release-id`
+shows them above the events. (Smoke tests run inside the deployment's start; they have no events of their own
+yet, so no stage.)"""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ class Stage:
 def stages(events: Iterable[Event]) -> list[Stage]:
     timeline = in_time_order(events)
     found: list[Stage] = []
-    for build in (_verification, _governance, _start, _smoke, _steps, _rollback, _end):
+    for build in (_verification, _governance, _start, _steps, _rollback, _end):
         found += build(timeline)
     return found
 
@@ -72,17 +73,6 @@ def _start(timeline: list[Event]) -> list[Stage]:
         return []
     detail = f"{started.get('strategy')} of {started.get('version')} (stable {started.get('stable_version') or 'none'})"
     return [Stage("new version started", event_time(approved), event_time(started), "passed", detail)]
-
-
-def _smoke(timeline: list[Event]) -> list[Stage]:
-    # Smoke tests run on a new pool before it takes traffic, where a strategy has them.
-    began = _first(timeline, "SmokeTestsStarted")
-    ended = _first(timeline, "SmokeTestsPassed", "SmokeTestsFailed")
-    if began is None and ended is None:
-        return []
-    outcome = "running" if ended is None else ("passed" if ended.get("type") == "SmokeTestsPassed" else "failed")
-    return [Stage("smoke tests", event_time(began or ended or {}), event_time(ended) if ended else None, outcome,
-                  str((ended or {}).get("reason") or ""))]
 
 
 def _steps(timeline: list[Event]) -> list[Stage]:

@@ -35,7 +35,8 @@ METADATAS = (metadata, previews_metadata)
 def deploy_target(settings: Settings) -> DeployTarget:
     if settings.deploy_target == "memory":
         return MemoryTarget()
-    driver = LocalDriver(settings.data_dir / "run", crash_points=settings.crash_points, crash_marker_dir=settings.data_dir)
+    driver = LocalDriver(settings.data_dir / "run", crash_points=settings.crash_points, crash_marker_dir=settings.data_dir,
+                         flags_dir=settings.data_dir)
     return LocalTarget(driver)
 
 

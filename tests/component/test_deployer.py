@@ -157,7 +157,7 @@ async def test_first_deployment_all_at_once_succeeds_and_serves(
         answers = await served_by(http, started["router_url"])
         assert answers == [(200, "1.0.0")] * 10
         body = (await http.get(f"{started['router_url']}/hello")).json()
-        assert body == {"version": "1.0.0", "path": "/hello"}
+        assert body == {"version": "1.0.0", "path": "/hello", "greeting": "hello"}  # no flag is on
 
 
 async def test_canary_advances_on_pass_and_rolls_back_to_stable(

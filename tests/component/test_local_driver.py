@@ -73,7 +73,7 @@ async def test_weighted_traffic_metrics_adoption_and_router_restart(
         served[response.headers["x-slipway-served-by"]] += 1
         if response.status_code == 200:
             assert response.json() == {"version": response.headers["x-slipway-served-by"],
-                                       "path": f"/orders/{n}?q=1"}
+                                       "path": f"/orders/{n}?q=1", "greeting": "hello"}
     assert set(served) == {"1.0.0", "2.0.0"}
     for version in ("1.0.0", "2.0.0"):  # pinned traffic guarantees enough samples per version
         for _ in range(20):

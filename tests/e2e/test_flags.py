@@ -3,7 +3,10 @@ a developer rolls it out with `slipway flags` through nats-server's permissions,
 environment's flagd file, and `slipway audit verify` finds the change vouched for by its signature."""
 
 import json
+import re
 from pathlib import Path
+
+import httpx
 
 import pytest
 
@@ -12,6 +15,7 @@ from libs.flag_files import flags_file
 from slipway.supervisor import Stack
 from tests.e2e.conftest import slipway
 from tests.e2e.test_operator_commands import request_release
+from tests.support.poll import eventually_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -30,12 +34,22 @@ def test_a_declared_flag_ships_dark_and_a_developer_rolls_it_out_without_a_deplo
     deployed = request_release(stack, artifact, "1.0.0", "--strategy", "all-at-once", str(release_file))
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
 
+    # The deployer tells its instances where their environment's flags are; shipped dark, the flag is off.
+    router = re.search(r"via (http://127\.0\.0\.1:\d+)", deployed.stdout)
+    assert router, deployed.stdout
+    greeting = lambda: httpx.get(f"{router[1]}/hello", headers={"X-User": "alice"}, timeout=5).json()["greeting"]  # noqa: E731
+    assert greeting() == "hello"
+
     listed = cli("flags", "list", "--env", "prod")
     assert listed.returncode == 0 and "new-greeting" in listed.stdout and " off " in listed.stdout, listed.stdout
     rolled = cli("flags", "rollout", "new-greeting", "--env", "prod", "--percent", "50", "--as", "dee")
     assert rolled.returncode == 0 and "off -> 50% by person:dee" in rolled.stdout, rolled.stdout + rolled.stderr
     defined = json.loads(flags_file(stack.data_dir, "prod").read_text())["flags"]["new-greeting"]
     assert defined["targeting"] == {"fractional": [["on", 50], ["off", 50]]}
+
+    switched = cli("flags", "set", "new-greeting", "on", "--env", "prod", "--as", "dee")
+    assert switched.returncode == 0, switched.stdout + switched.stderr
+    eventually_sync(lambda: greeting() != "hello", 10, "the running app serving the flag switched on")
 
     audit = cli("audit", "verify")
     assert audit.returncode == 0 and "intact" in audit.stdout and "flagged" not in audit.stdout, audit.stdout

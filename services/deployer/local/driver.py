@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 
 from libs.faults import CrashPoint, crash_if_planned
+from libs.flag_files import FLAGS_FILE_ENV, flags_file
 from services.deployer.local import processes
 from services.deployer.local.admin_auth import TOKEN_ENV, Refusals, parse_refusals
 from services.deployer.target import TargetError
@@ -117,6 +118,7 @@ class LocalDriver:
     def __init__(
         self, run_dir: Path, python: str = sys.executable,
         crash_points: tuple[CrashPoint, ...] = (), crash_marker_dir: Path | None = None,
+        flags_dir: Path | None = None,
     ) -> None:
         # Absolute, because it is the mark every started process carries and is matched verbatim.
         self.run_dir = Path(run_dir).resolve()
@@ -126,6 +128,9 @@ class LocalDriver:
         self.crash_marker_dir = crash_marker_dir or self.run_dir
         # Serialises start/adopt per process name so concurrent calls cannot start duplicates.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # The data directory whose flags/<environment>.flagd.json the gatekeeper keeps: each instance is told
+        # its environment's file (libs.flag_files), so feature flags change what it serves without a deployment.
+        self.flags_dir = flags_dir
         self._http: httpx.AsyncClient | None = None
 
     def http(self) -> httpx.AsyncClient:
@@ -191,7 +196,8 @@ class LocalDriver:
                 return known
             port = known.port if known else processes.free_port()
             argv = [self.python, str(artifact_path), "--port", str(port)]
-            pid = await self._start(name, argv, f"http://127.0.0.1:{port}/healthz")
+            flags = {FLAGS_FILE_ENV: str(flags_file(self.flags_dir, environment))} if self.flags_dir else None
+            pid = await self._start(name, argv, f"http://127.0.0.1:{port}/healthz", flags)
             return InstanceHandle(service, environment, version, pid, port, str(artifact_path), slot)
 
     async def set_weights(
