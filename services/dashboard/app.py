@@ -8,7 +8,7 @@ writes the address to the data directory, logs "dashboard is up on <url>" once i
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -63,39 +63,36 @@ def build(settings: Settings) -> FastAPI:
     return app
 
 
-class Server(uvicorn.Server):
-    """uvicorn's server that says when it serves: after the lifespan started and the socket listens."""
+class DashboardServer(uvicorn.Server):
+    """uvicorn on 127.0.0.1 that says when it serves: after the lifespan started and the socket listens."""
 
-    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None]) -> None:
-        super().__init__(config)
-        self.on_ready = on_ready
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind((HOST, settings.dashboard_port))
+        self.url = f"http://{HOST}:{self.socket.getsockname()[1]}"
+        self.ready = asyncio.Event()
+        # Open event streams would hold a graceful stop forever: they get two seconds, then are closed.
+        super().__init__(uvicorn.Config(build(settings), log_level="warning", access_log=False,
+                                        timeout_graceful_shutdown=2, lifespan="on"))
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if not self.should_exit:
-            self.on_ready()
+            write_address(self.settings.data_dir, self.socket.getsockname()[1])
+            log.info("%s is up on %s (NATS %s)", NAME, self.url, self.settings.nats_url)
+            self.ready.set()
 
-
-async def serve(settings: Settings) -> None:
-    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listening.bind((HOST, settings.dashboard_port))
-    port = listening.getsockname()[1]
-
-    def ready() -> None:
-        url = write_address(settings.data_dir, port)
-        log.info("%s is up on %s (NATS %s)", NAME, url, settings.nats_url)
-
-    # Open event streams would hold a graceful stop forever: they get two seconds, then are closed.
-    config = uvicorn.Config(build(settings), log_level="warning", access_log=False, timeout_graceful_shutdown=2,
-                            lifespan="on")
-    try:
-        await Server(config, ready).serve(sockets=[listening])
-    finally:
-        remove_address(settings.data_dir)
+    async def run_until_stopped(self) -> None:
+        """Serve until SIGTERM/SIGINT (or `should_exit`); the address file goes with it."""
+        try:
+            await self.serve(sockets=[self.socket])
+        finally:
+            remove_address(self.settings.data_dir)
 
 
 def run() -> None:
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(settings))
+    asyncio.run(DashboardServer(settings).run_until_stopped())
