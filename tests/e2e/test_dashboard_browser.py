@@ -15,18 +15,15 @@ import pytest
 
 from examples.build_sample import build as build_sample
 from libs.client import publish_event
+from slipway.browser import CHROMIUM, CHROMIUM_ARGS, browser_missing
 from slipway.supervisor import Stack
 from tests.e2e.conftest import ci_of
 from tests.support.releases import release_for
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-if not CHROMIUM.exists():
-    pytest.skip(f"no browser: {CHROMIUM} is absent (`make test` installs Debian's chromium when run as root with apt)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (a dev dependency) is not installed")
+if (missing := browser_missing()) is not None:
+    pytest.skip(f"no browser: {missing}", allow_module_level=True)
+from playwright import sync_api  # noqa: E402 - only where a browser can be driven
 
 
 @pytest.fixture
