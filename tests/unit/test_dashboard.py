@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
+import httpx
 
 from contracts import subjects
 from contracts.commands import CommandResult, QueryDora, QueryReleases
@@ -98,42 +98,42 @@ class FakeQueries:
         return self.replies.get(subject, CommandResult(ok=True, message="fine", data={}))
 
 
-def client(queries: FakeQueries) -> TestClient:
+def client(queries: FakeQueries) -> httpx.AsyncClient:
     app = FastAPI()
     app.include_router(read_api(queries, LiveFeed(DashboardMetrics()), DashboardMetrics(),
                                 ServiceCatalogue.load(TEST_CATALOGUE)))
-    return TestClient(app)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://dashboard")
 
 
 @pytest.mark.parametrize("path, reason", [
     ("/api/dora?days=0", "days"), ("/api/dora?service=Not%20A%20Name", "service"),
     ("/api/releases?limit=5000", "limit"), ("/api/dora/teams?days=99999", "days"), ("/api/alerts?limit=0", "limit"),
 ])
-def test_bad_parameters_are_refused_with_the_reason_before_anything_is_asked(path: str, reason: str) -> None:
+async def test_bad_parameters_are_refused_with_the_reason_before_anything_is_asked(path: str, reason: str) -> None:
     queries = FakeQueries()
-    answer = client(queries).get(path)
+    answer = await client(queries).get(path)
     assert answer.status_code == 422, answer.text
     assert reason in answer.text
     assert queries.asked == []
 
 
-def test_each_route_asks_the_collectors_own_query_and_answers_its_data() -> None:
+async def test_each_route_asks_the_collectors_own_query_and_answers_its_data() -> None:
     listed = CommandResult(ok=True, message="2 releases", data={"releases": [
         {"release_id": "s-1", "service": "shop"}, {"release_id": "q-1", "service": "search"}]})
     queries = FakeQueries({subjects.CMD_RELEASE_STATUS: listed})
     http = client(queries)
-    assert http.get("/api/releases?limit=2").json()["releases"][0]["release_id"] == "s-1"
+    assert (await http.get("/api/releases?limit=2")).json()["releases"][0]["release_id"] == "s-1"
     assert queries.asked[-1] == (subjects.CMD_RELEASE_STATUS, QueryReleases(limit=2))
-    teams = http.get("/api/dora/teams?days=7").json()["teams"]
+    teams = (await http.get("/api/dora/teams?days=7")).json()["teams"]
     assert [(t["team"], t["services"]) for t in teams] == [("discovery", ["search"]), ("payments", ["shop"])]
     assert {q.days for s, q in queries.asked if s == subjects.CMD_DORA} == {7}
 
 
-def test_a_refused_query_is_a_400_an_unknown_release_a_404_a_silent_collector_a_503() -> None:
+async def test_a_refused_query_is_a_400_an_unknown_release_a_404_a_silent_collector_a_503() -> None:
     refused = CommandResult(ok=False, message="release x is not in the event log")
-    assert client(FakeQueries({subjects.CMD_RELEASE_STATUS: refused})).get("/api/releases/x").status_code == 404
-    assert client(FakeQueries({subjects.CMD_RELEASE_STATUS: refused})).get("/api/releases").status_code == 400
-    down = client(FakeQueries(down=True)).get("/api/dora")
+    assert (await client(FakeQueries({subjects.CMD_RELEASE_STATUS: refused})).get("/api/releases/x")).status_code == 404
+    assert (await client(FakeQueries({subjects.CMD_RELEASE_STATUS: refused})).get("/api/releases")).status_code == 400
+    down = await client(FakeQueries(down=True)).get("/api/dora")
     assert down.status_code == 503 and "no service answers" in down.json()["detail"]
-    bottlenecks = client(FakeQueries()).get("/api/bottlenecks")
+    bottlenecks = await client(FakeQueries()).get("/api/bottlenecks")
     assert bottlenecks.status_code == 501 and "projection" in bottlenecks.json()["detail"]
