@@ -84,12 +84,14 @@ class DashboardServer(uvicorn.Server):
             log.info("%s is up on %s (NATS %s)", NAME, self.url, self.settings.nats_url)
             self.ready.set()
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Here, not after serve(): uvicorn re-raises a captured SIGTERM once serve() ends, which ends the process.
+        remove_address(self.settings.data_dir)
+        await super().shutdown(sockets)
+
     async def run_until_stopped(self) -> None:
-        """Serve until SIGTERM/SIGINT (or `should_exit`); the address file goes with it."""
-        try:
-            await self.serve(sockets=[self.socket])
-        finally:
-            remove_address(self.settings.data_dir)
+        """Serve until SIGTERM/SIGINT (or `should_exit`); the address file goes when it stops serving."""
+        await self.serve(sockets=[self.socket])
 
 
 def run() -> None:

@@ -2,6 +2,10 @@
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -90,12 +94,27 @@ async def test_a_page_sees_events_and_alerts_as_they_pass_and_metrics_count_them
         assert {"/api/releases", "/api/audit", "/api/dora", "/api/alerts", "/api/bottlenecks", "/metrics"} <= set(spec["paths"])
 
 
-async def test_the_address_file_goes_when_the_dashboard_stops(settings: Settings) -> None:
+async def test_the_dashboard_process_says_where_it_listens_and_takes_the_address_away_on_sigterm(
+    settings: Settings,
+) -> None:
     await ensure_streams(settings.nats_url, None)
-    server = DashboardServer(settings)
-    serving = asyncio.create_task(server.run_until_stopped())
-    await asyncio.wait_for(server.ready.wait(), timeout=20)
-    assert read_address(settings.data_dir) == server.url
-    server.should_exit = True
-    await asyncio.wait_for(serving, timeout=10)
-    assert read_address(settings.data_dir) is None
+    env = {**os.environ, "NATS_URL": settings.nats_url, "SLIPWAY_DATA_DIR": str(settings.data_dir)}
+    process = subprocess.Popen([sys.executable, "-m", "services.dashboard"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.STDOUT)
+    try:
+        url = await asyncio.wait_for(_address_of(settings), timeout=30)
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+            assert (await http.get("/metrics")).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(asyncio.to_thread(process.wait), timeout=15)
+        assert read_address(settings.data_dir) is None
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+async def _address_of(settings: Settings) -> str:
+    while (url := read_address(settings.data_dir)) is None:
+        await asyncio.sleep(0.05)  # polling the file the process writes once it serves; wait_for bounds it
+    return url
