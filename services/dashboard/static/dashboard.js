@@ -93,7 +93,7 @@ async function getJson(path) {
 
 async function loadReleases() {
   const [logged, live] = await Promise.all([getJson("/api/releases?limit=50"), getJson("/api/live")]);
-  for (const r of [...logged.releases].reverse()) showRelease({ ...r, state: r.state });
+  for (const r of [...logged.releases].reverse()) showRelease(r);
   for (const r of [...live.releases].reverse()) showRelease(r);
 }
 
