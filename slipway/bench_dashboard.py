@@ -7,21 +7,26 @@ page's first requests are answered by the collector's real queries.
 
 import asyncio
 import json
+import logging
+import socket
 import statistics
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import nats
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
+from rich.console import Console
+from rich.table import Table
 
 from contracts import subjects
-from contracts.envelope import new_event_id
+from contracts.events import StepStarted
 from libs.settings import Settings
 from slipway.browser import CHROMIUM, CHROMIUM_ARGS, browser_missing
 
@@ -58,8 +63,6 @@ async def serving(server: uvicorn.Server, task_of: Any) -> AsyncIterator[None]:
 async def bare_page_server() -> tuple[uvicorn.Server, str]:
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.get("/", response_class=HTMLResponse)(lambda: BARE_PAGE)
-    import socket
-
     listening = socket.socket()
     listening.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
@@ -99,12 +102,15 @@ async def event_latencies(settings: Settings, page: Any, count: int) -> tuple[li
     to_page, to_python = [], []
     try:
         for n in range(count):
-            event_id = new_event_id()
-            body = {"type": "StepStarted", "event_id": event_id, "release_id": f"bench-dashboard-{n}",
-                    "service": "bench", "environment": "prod", "occurred_at": datetime.now(UTC).isoformat(),
-                    "weight": 10, "step_index": 0, "step_count": 1}
+            step = StepStarted(
+                release_id=f"bench-dashboard-{n}", service="bench", environment="prod", deployment_id=f"d-{n}",
+                step_index=0, step_count=1, weight=10, version="1.0.1", stable_version="1.0.0", team="bench",
+                analysis_interval_s=1, max_error_rate=0.05, max_p99_latency_ms=500, min_requests=10,
+                router_url="http://127.0.0.1:9", metrics_url="http://127.0.0.1:9/metrics", source="bench", actor="bench")
+            event_id = step.event_id
             sent = now_ms()
-            await nc.jetstream().publish(subjects.STEP_STARTED, json.dumps(body).encode(), stream=subjects.EVENTS_STREAM)
+            await nc.jetstream().publish(step.address(), step.model_dump_json().encode(), headers=step.headers(),
+                                         stream=subjects.EVENTS_STREAM)
             shown = await page.wait_for_function(
                 f"window.slipway.shown.find(e => e.event_id === {event_id!r})?.shown_at", timeout=10_000)
             to_page.append(await shown.json_value() - sent)
@@ -161,3 +167,28 @@ def dashboard_rows(table: Any, figures: DashboardFigures | str) -> None:
                   "the same events: JetStream publish -> a Python ordered consumer")
     table.add_row("event on the bus -> shown on the dashboard page (max)", f"{max(figures.to_page_ms):.1f} ms",
                   f"{max(figures.to_python_ms):.1f} ms", "")
+
+
+async def run_alone(scratch: Path, count: int) -> None:
+    from libs.bus import ensure_streams
+    from libs.embedded_nats import EmbeddedNats
+
+    with EmbeddedNats(scratch / "nats") as server:
+        settings = Settings(nats_url=server.url, data_dir=scratch / "data", log_level="WARNING")
+        await ensure_streams(server.url)
+        table = Table(title=f"slipway dashboard bench (embedded nats-server, {count} events)")
+        for column in ("path", "slipway", "ceiling (same run)", "ceiling path"):
+            table.add_column(column)
+        dashboard_rows(table, await dashboard_figures(settings, count))
+        Console(width=150).print(table)
+
+
+def main() -> None:
+    """`python -m slipway.bench_dashboard`: the dashboard's rows of `make bench` alone."""
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="slipway-bench-dashboard-") as scratch:
+        asyncio.run(run_alone(Path(scratch), 30))
+
+
+if __name__ == "__main__":
+    main()

@@ -7,14 +7,16 @@ installs chromium where it can; elsewhere this test is skipped and says why.
 import asyncio
 import statistics
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from examples.build_sample import build as build_sample
-from libs.client import publish_event
+from contracts.events import AlertRaised
+from contracts.subjects import ALERTS_STREAM
+from libs.client import connected, publish_event
 from slipway.browser import CHROMIUM, CHROMIUM_ARGS, browser_missing
 from slipway.supervisor import Stack
 from tests.e2e.conftest import ci_of
@@ -36,13 +38,24 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-def ship(stack: Stack, release: Any) -> None:
-    """Publish as payments' CI, in a thread of its own: Playwright's sync API keeps an event loop in this one."""
+def in_thread(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` in a thread of its own: Playwright's sync API keeps an event loop in this one."""
     with ThreadPoolExecutor(1) as publisher:
-        publisher.submit(asyncio.run, publish_event(stack.nats_url, release, ci_of(stack))).result(timeout=30)
+        publisher.submit(asyncio.run, work).result(timeout=30)
 
 
-def test_the_page_shows_a_shipped_release_move_through_its_canary_without_a_reload(
+def ship(stack: Stack, release: Any) -> None:
+    in_thread(publish_event(stack.nats_url, release, ci_of(stack)))
+
+
+async def raise_alert(stack: Stack, alert: AlertRaised) -> None:
+    """As the operator (the test's identity), on the alert stream, as the health-watcher would."""
+    async with connected(stack.nats_url) as nc:
+        await nc.jetstream().publish(alert.address(), alert.model_dump_json().encode(), headers=alert.headers(),
+                                     stream=ALERTS_STREAM)
+
+
+def test_the_page_follows_a_shipped_canary_its_teams_dora_and_an_alert_without_a_reload(
     stack: Stack, browser: Any, tmp_path: Path,
 ) -> None:
     assert stack.dashboard_url is not None, "the dashboard did not say where it listens"
@@ -70,6 +83,11 @@ def test_the_page_shows_a_shipped_release_move_through_its_canary_without_a_relo
     page.wait_for_selector(f'{row}[data-state="succeeded"][data-weight="100"]')
     verdicts = page.eval_on_selector_all(f"{row} .verdicts .v", "marks => marks.map(m => m.className)")
     assert len(verdicts) >= 2 and all("v-pass" in v for v in verdicts), verdicts
+    page.wait_for_selector('#dora tr[data-team="payments"]')  # DORA per team, refreshed as deployments end
+    alert = AlertRaised(severity="warning", team="payments", service="shop", environment="prod",
+                        summary="an alert the browser test raised", source="e2e", actor="admin:local")
+    in_thread(raise_alert(stack, alert))
+    page.wait_for_selector("#alerts li.sev-warning:has-text('an alert the browser test raised')")
     assert loads == [stack.dashboard_url + "/"], f"the page was loaded again: {loads}"
 
     shown = page.evaluate(f"""window.slipway.shown.filter(e => e.release_id === {canary.release_id!r})
