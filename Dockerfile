@@ -17,6 +17,7 @@ COPY libs ./libs
 COPY services ./services
 COPY slipway ./slipway
 COPY examples ./examples
+COPY migrations ./migrations
 RUN pip install .
 
 # Services never need root; /data is where each one keeps its SQLite file and run state.

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from contracts import ci, commands, environment_events, events, governance, subjects
+from contracts import ci, commands, environment_events, events, flags, governance, subjects
 from contracts.envelope import Event
 
 CI = "ci"
@@ -69,6 +69,8 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "EvidenceSubmitted": CI,
     "DriftDetected": DEPLOYER,
     "PreviewExpired": DEPLOYER,
+    "FlagChanged": GATEKEEPER,
+    "FlagsDeclared": GATEKEEPER,
 }
 
 # Service -> the events it subscribes to. The metrics-collector keeps the audit trail, so it reads
@@ -78,7 +80,9 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     # Deployments in flight (concurrency), recent failures (risk), successes and evidence (promotion gates),
     # what is live where (requirements).
     GATEKEEPER: ("ArtifactVerified", "DeploymentStarted", "DeploymentSucceeded", "DeploymentFailed", "RollbackCompleted",
-                 "EvidenceSubmitted"),
+                 "EvidenceSubmitted",
+                 # its own approvals: the flags an approved release declares are added to its environment
+                 "ReleaseApproved"),
     DEPLOYER: ("ReleaseApproved", "StepVerdict", "RollbackRequested", "RolloutPaused", "RolloutResumed"),
     HEALTH_WATCHER: ("StepStarted",),
     ROLLBACK_CONTROLLER: ("StepVerdict", "DeploymentStarted", "DeploymentSucceeded", "RollbackCompleted"),
@@ -93,6 +97,7 @@ DURABLES: dict[str, tuple[tuple[str, str], ...]] = {
     GATEKEEPER: (
         (subjects.EVENTS_STREAM, "gatekeeper"), (subjects.EVENTS_STREAM, "gatekeeper-deployments"),
         (subjects.EVENTS_STREAM, "gatekeeper-rollbacks"), (subjects.EVENTS_STREAM, "gatekeeper-evidence"),
+        (subjects.EVENTS_STREAM, "gatekeeper-flags"),
     ),
     DEPLOYER: (
         (subjects.EVENTS_STREAM, "deployer-approved"), (subjects.EVENTS_STREAM, "deployer-verdicts"),
@@ -132,6 +137,9 @@ COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
     subjects.CMD_SHOW_RELEASE: (governance.ShowRelease, GATEKEEPER),
     subjects.CMD_LIST_INVENTORY: (governance.ListInventory, GATEKEEPER),
     subjects.CMD_LIST_EVIDENCE: (governance.ListEvidence, GATEKEEPER),
+    subjects.CMD_CHECKLIST_REPORT: (governance.ChecklistReport, GATEKEEPER),
+    subjects.CMD_CHANGE_FLAG: (flags.ChangeFlag, GATEKEEPER),
+    subjects.CMD_LIST_FLAGS: (flags.ListFlags, GATEKEEPER),
 }
 COMMAND_REPLY = commands.CommandResult
 

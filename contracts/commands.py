@@ -56,8 +56,11 @@ class VerifyAudit(Model):
 
 
 class QueryReleases(Model):
+    """Releases newest first, a page at a time; with `release_id`, that release and a page of its events."""
+
     release_id: str | None = Field(default=None, min_length=1, max_length=RELEASE_ID_MAX)
-    limit: int = Field(default=20, ge=1, le=1000)
+    limit: int = Field(default=20, ge=1, le=1000, description="Items per page: releases, or one release's events")
+    page: int = Field(default=1, ge=1, le=1_000_000, description="Which page, counting from 1")
 
 
 class ResumeRelease(Model):

@@ -120,6 +120,14 @@ class ListEvidence(Model):
     digest: str = Field(pattern=DIGEST_PATTERN, description="sha256:<64 lowercase hex>")
 
 
+class ChecklistReport(Model):
+    """How often releases that left each readiness checklist item undone failed or were blocked, and what to change."""
+
+    days: int = Field(default=90, ge=1, le=3650, description="Releases requested in the last N days")
+    min_releases: int = Field(default=5, ge=1, le=10_000,
+                              description="Fewer ended releases with or without an item suggest nothing about it")
+
+
 class ShowRelease(Model):
     """One release as the gatekeeper knows it: spec, state, what it waits for, rules, approvals, known issues."""
 

@@ -105,6 +105,16 @@ class Requirement(Model):
         return versions
 
 
+ChecklistAnswer = Literal["done", "skipped", "not-applicable"]
+
+
+class FlagDeclaration(Model):
+    """A feature flag the release's code reads; it ships off (dark launch) and is turned on without a deployment."""
+
+    key: str = Field(pattern=NAME_PATTERN, description="The flag key the code evaluates, e.g. new-greeting")
+    description: str = Field(default="", max_length=TERM_MAX)
+
+
 class ReleaseSpec(Model):
     version: Version
     team: Team
@@ -132,6 +142,22 @@ class ReleaseSpec(Model):
     incident: str | None = Field(default=None, max_length=128, pattern=ID_PATTERN,
                                  description="The incident an emergency release fixes")
     unplanned: bool = Field(default=False, description="Not in any plan: a fix for a user-facing problem (DORA rework)")
+    flags: list[FlagDeclaration] = Field(
+        default=[], max_length=50, json_schema_extra={"uniqueItems": True},
+        description="Feature flags it ships dark: added off to its environment's flags when it is approved, "
+        "never switched on by a deployment (`slipway flags set/rollout` does that)")
+    checklist: dict[Annotated[str, Field(pattern=NAME_PATTERN)], ChecklistAnswer] = Field(
+        default={}, max_length=50,
+        description="Answers to its class's readiness checklist (classes.yaml `checklist`): item -> done, skipped "
+        "or not-applicable; an item left out is unanswered")
+
+    @field_validator("flags")
+    @classmethod
+    def flag_keys_unique(cls, flags: list[FlagDeclaration]) -> list[FlagDeclaration]:
+        keys = [flag.key for flag in flags]
+        if len(keys) != len(set(keys)):
+            raise ValueError(f"flag keys must be unique, got {keys}")
+        return flags
 
     def traffic_steps(self) -> list[int]:
         """Weights the new version receives, step by step; all-at-once is one step of 100%."""

@@ -40,6 +40,10 @@ ROLE_COMMANDS[Role.RELEASE_MANAGER] = ROLE_COMMANDS[Role.RELEASE_MANAGER] | {sub
 # Comparing what runs with the declarations records what it finds: those who run environments ask for it.
 for _role in (Role.SRE, Role.RELEASE_MANAGER):
     ROLE_COMMANDS[_role] = ROLE_COMMANDS[_role] | {subjects.CMD_CHECK_DRIFT}
+# Exposing a flag changes what users see without a deployment: those who may abort a release may do it.
+# Flags belong to an environment, not to a team's release, so the command is not team-scoped.
+for _role in (Role.SRE, Role.DEVELOPER, Role.RELEASE_MANAGER):
+    ROLE_COMMANDS[_role] = ROLE_COMMANDS[_role] | {subjects.CMD_CHANGE_FLAG}
 TEAM_SCOPED_COMMANDS = frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE, subjects.CMD_RECORD_PIR})
 ALL_TEAMS_ROLES = (Role.SRE,)
 # Beyond ALL_TEAMS_ROLES: a release manager runs every team's releases, so reviews any of them.

@@ -58,6 +58,8 @@ ROLLOUT_RESUMED = ROLLOUT_PREFIX + ".resumed"
 PIR_RECORDED = "slipway.evt.gate.pir_recorded"
 DRIFT_DETECTED = "slipway.evt.env.drift_detected"
 PREVIEW_EXPIRED = "slipway.evt.env.preview_expired"
+FLAG_CHANGED = "slipway.evt.flag.changed"
+FLAGS_DECLARED = "slipway.evt.flag.declared"
 
 CMD_RELOAD_POLICY = "slipway.cmd.gatekeeper.reload_policy"
 POLICY_RELOADED = "slipway.evt.gate.policy_reloaded"
@@ -84,6 +86,9 @@ CMD_LIST_PIRS = "slipway.cmd.gatekeeper.list_pirs"
 CMD_SHOW_RELEASE = "slipway.cmd.gatekeeper.show_release"
 CMD_LIST_INVENTORY = "slipway.cmd.gatekeeper.list_inventory"
 CMD_LIST_EVIDENCE = "slipway.cmd.gatekeeper.list_evidence"
+CMD_CHECKLIST_REPORT = "slipway.cmd.gatekeeper.checklist_report"
+CMD_CHANGE_FLAG = "slipway.cmd.gatekeeper.change_flag"
+CMD_LIST_FLAGS = "slipway.cmd.gatekeeper.list_flags"
 
 
 def address(template: str, values: dict[str, str]) -> str:

@@ -38,7 +38,7 @@ def _validate(version: str, error_rate: float, extra_latency_ms: int) -> None:
 def _stage(staging: Path, version: str, error_rate: float, extra_latency_ms: int) -> None:
     package = staging / PACKAGE_NAME
     package.mkdir()
-    for name in ("__init__.py", "app.py"):
+    for name in ("__init__.py", "app.py", "flags.py"):
         shutil.copyfile(APP_SOURCE_DIR / name, package / name)
     config = {"version": version, "error_rate": error_rate, "extra_latency_ms": extra_latency_ms}
     (package / "sample_config.json").write_text(json.dumps(config, sort_keys=True), "utf-8")

@@ -10,9 +10,10 @@ import logging
 from contextvars import ContextVar
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from weakref import WeakKeyDictionary
 
 import nats
@@ -21,6 +22,7 @@ from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub, Storag
 from faststream.nats.annotations import NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.nats.security import NatsNKey
+from nats.aio.msg import Msg
 from nats.js import api as nats_api
 from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
@@ -245,16 +247,7 @@ def consume(
     store = identity_store(settings)
 
     async def dead_letter(msg: NatsMessage, deliveries: int, error: str) -> None:
-        letter = DeadLettered(
-            consumer=durable,
-            subject=msg.raw_message.subject,
-            deliveries=deliveries,
-            error=error[:2000],
-            payload=msg.body.decode(errors="replace")[:100_000],
-            occurred_at=datetime.now(UTC),
-        )
-        await broker.publish(letter, subjects.dead_letter_subject(durable), stream=subjects.DLQ_STREAM, timeout=5.0)
-        log.error("dead-lettered a message for %s after %d deliveries: %s", durable, deliveries, error)
+        await dead_letter_raw(broker, durable, msg.raw_message, deliveries, error)
 
     async def refuse(msg: NatsMessage, parsed: BaseModel | None, publisher: IdentityRecord | None, reason: str) -> None:
         """Say on the bus who tried what, keep the message as a dead letter, and never act on it."""
@@ -275,10 +268,10 @@ def consume(
     # Pull replies come to this identity's own inbox, the only one the server lets it read.
     inbox = connect_options(settings.credentials).get("inbox_prefix")
     config = ConsumerConfig(max_deliver=settings.max_deliver + 1, ack_wait=settings.ack_wait_s)
-    _declared.setdefault(broker, []).append((stream, ConsumerConfig(
+    declare_durable(broker, stream, ConsumerConfig(
         durable_name=durable, name=durable, filter_subject=subject, ack_policy=nats_api.AckPolicy.EXPLICIT,
         max_deliver=config.max_deliver, ack_wait=config.ack_wait,
-    )))
+    ))
 
     @broker.subscriber(
         subject,
@@ -294,12 +287,13 @@ def consume(
         description=f"{durable}: {model.__name__}",
     )
     async def on_message(msg: NatsMessage) -> None:
-        publisher, refused = None, None
-        if store is not None:
-            publisher, refused = check_event(store, msg.raw_message.subject, msg.body, msg.raw_message.headers)
-        try:
-            parsed = parse(model, msg.body)
-        except ValidationError as invalid:
+        got = receive(store, model, msg.raw_message)
+        publisher, refused, parsed = got.publisher, got.refused, got.parsed
+        if got.unreadable is not None:
+            await dead_letter(msg, 1, got.unreadable)
+            return
+        if parsed is None:  # readable, but not a `model`: got.invalid says why
+            invalid = cast(ValidationError, got.invalid)
             if refused and refuse_unverified:
                 await refuse(msg, None, publisher, refused)
                 return
@@ -308,11 +302,6 @@ def consume(
             else:
                 await dead_letter(msg, 1, f"invalid {model.__name__}: {describe(invalid)}")
             return
-        except ValueError as unparsable:
-            await dead_letter(msg, 1, f"unreadable {model.__name__}: {unreadable(unparsable)}")
-            return
-        if publisher is not None and refused is None:
-            refused = publisher_refusal(publisher, getattr(parsed, "type", "") or model.__name__)
         if refused and refuse_unverified:
             await refuse(msg, parsed, publisher, refused)
             return
@@ -333,9 +322,54 @@ def consume(
             await msg.nack(delay=min(10.0, 0.5 * 2 ** (deliveries - 1)))
 
 
+@dataclass(frozen=True)
+class Received:
+    """One message read the way every slipway consumer reads it: who signed it, then what it says."""
+
+    parsed: BaseModel | None
+    publisher: IdentityRecord | None
+    refused: str | None  # why its publisher is not trusted (unsigned, unknown, may not publish this type)
+    invalid: ValidationError | None = None
+    unreadable: str | None = None  # not JSON the parser can read: the dead letter's reason
+
+
+def receive(store: IdentityStore | None, model: type[BaseModel], raw: Msg) -> Received:
+    publisher, refused = None, None
+    if store is not None:
+        publisher, refused = check_event(store, raw.subject, raw.data, raw.headers)
+    try:
+        parsed = parse(model, raw.data)
+    except ValidationError as invalid:
+        return Received(None, publisher, refused, invalid=invalid)
+    except ValueError as unparsable:
+        return Received(None, publisher, refused, unreadable=f"unreadable {model.__name__}: {unreadable(unparsable)}")
+    if publisher is not None and refused is None:
+        refused = publisher_refusal(publisher, getattr(parsed, "type", "") or model.__name__)
+    return Received(parsed, publisher, refused)
+
+
+async def dead_letter_raw(broker: NatsBroker, durable: str, raw: Msg, deliveries: int, error: str) -> None:
+    """Move a message `durable` gives up on to its dead-letter subject, with the reason."""
+    letter = DeadLettered(
+        consumer=durable,
+        subject=raw.subject,
+        deliveries=deliveries,
+        error=error[:2000],
+        payload=raw.data.decode(errors="replace")[:100_000],
+        occurred_at=datetime.now(UTC),
+    )
+    await broker.publish(letter, subjects.dead_letter_subject(durable), stream=subjects.DLQ_STREAM, timeout=5.0)
+    log.error("dead-lettered a message for %s after %d deliveries: %s", durable, deliveries, error)
+
+
 def heartbeat_period(ack_wait_s: float) -> float:
     # Three beats per ack wait: one lost or late beat still leaves the message with its handler.
     return max(0.1, ack_wait_s / 3)
+
+
+def declare_durable(broker: NatsBroker, stream: str, config: ConsumerConfig) -> None:
+    """Record a durable this broker's service reads, so start-up creates or updates it (`update_consumers`)."""
+    _declared.setdefault(broker, []).append((stream, config))
 
 
 async def update_consumers(broker: NatsBroker, nats_url: str, credentials: Path | None = None) -> None:

@@ -63,15 +63,19 @@ def build_runtime(
 ) -> Runtime:
     provider = tracer_provider(name, settings, exporter)
     broker = make_broker(name, settings, provider)
-    schema = f"slipway_{name.replace('-', '_')}"
-    db = Database(settings.database_url_for(name), schema=schema)
+    db = service_database(name, settings)
     return Runtime(name, settings, broker, db, OutboxRelay(db, broker, own_signer(settings)), provider, metadatas)
+
+
+def service_database(name: str, settings: Settings) -> Database:
+    """The service's own database: its SQLite file, or its schema in a shared PostgreSQL."""
+    return Database(settings.database_url_for(name), schema=f"slipway_{name.replace('-', '_')}")
 
 
 def build_app(runtime: Runtime) -> FastStream:
     async def start() -> None:
         runtime.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        await runtime.db.create_all(*runtime.metadatas)
+        await runtime.db.migrate(runtime.name, *runtime.metadatas)
         await ensure_streams(runtime.settings.nats_url, runtime.settings.credentials)
         await update_consumers(runtime.broker, runtime.settings.nats_url, runtime.settings.credentials)
         for hook in runtime.on_start:  # before consumers start, e.g. adopting what already runs

@@ -8,10 +8,11 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text, event, select, text
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from contracts.envelope import Event
 from libs.telemetry import current_trace_headers
@@ -101,18 +102,30 @@ class Database:
             return {"connect_args": {"server_settings": {"search_path": self.schema}}, "pool_pre_ping": True}
         return {"pool_pre_ping": True}
 
+    async def migrate(self, service: str, *metadatas: MetaData) -> None:
+        """Bring the database to the newest revision of `service`'s migration history (libs.migrations)."""
+        from libs.migrations import upgrade
+
+        async with self._ready() as conn:
+            await conn.run_sync(upgrade, service, [messaging, *metadatas])
+
     async def create_all(self, *metadatas: MetaData) -> None:
+        """Tables straight from the models, without a migration history: for tests of one store."""
+        async with self._ready() as conn:
+            for metadata in (messaging, *metadatas):
+                await conn.run_sync(metadata.create_all)
+
+    @asynccontextmanager
+    async def _ready(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction, the SQLite file's directory or the PostgreSQL schema made first."""
         if self.is_sqlite:
             path = self.url.split("///", 1)[-1]
             if path and path != ":memory:":
-                from pathlib import Path
-
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         async with self.engine.begin() as conn:
             if self.schema:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
-            for metadata in (messaging, *metadatas):
-                await conn.run_sync(metadata.create_all)
+            yield conn
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -17,10 +17,13 @@ from slipway.cli_governance import change_app, incident_app
 from slipway.cli_approvals import approvals, approve, reject
 from slipway.cli_env import env_app
 from slipway.cli_evidence import evidence_app
+from slipway.cli_flags import flags_app
 from slipway.cli_identity import identity_app
 from slipway.cli_ops import audit_app, freeze_app, metrics_app, status
 from slipway.cli_pir import pir_app, release_show
 from slipway.cli_inventory import evidence_list, inventory
+from slipway.cli_postmortem import postmortem_command
+from slipway.cli_checklist import checklist_app
 from slipway.cli_policy import policy_app
 from slipway.cli_release import release_app
 from slipway.cli_strategy import strategy_app
@@ -48,11 +51,14 @@ release_app.command("show")(release_show)
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(env_app, name="env")
 app.add_typer(strategy_app, name="strategy")
+app.add_typer(checklist_app, name="checklist")
+app.add_typer(flags_app, name="flags")
 app.command("status")(status)
 app.command("approve")(approve)
 app.command("reject")(reject)
 app.command("approvals")(approvals)
 app.command("inventory")(inventory)
+app.command("postmortem")(postmortem_command)
 evidence_app.command("list")(evidence_list)
 
 

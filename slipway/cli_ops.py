@@ -118,30 +118,50 @@ async def addressed_to_team(url: str, subject: str, release_id: str, seed_file: 
     return address(f"{subject}.{{team}}.{{service}}", {"team": team, "service": service})
 
 
+HISTORY_PAGE = 200  # events of one release per page of `status --release-id`
+
+
 def status(
     ctx: typer.Context,
     release_id: Annotated[str | None, typer.Option(help="Show one release and its events")] = None,
-    limit: Annotated[int, typer.Option(help="How many recent releases")] = 20,
+    limit: Annotated[int | None, typer.Option(
+        help=f"Releases per page (default 20), or with --release-id its events per page (default {HISTORY_PAGE})")] = None,
+    page: Annotated[int, typer.Option(help="Which page, from 1 (newest first; a release's events oldest first)")] = 1,
     nats_url: NatsUrlOption = None,
 ) -> None:
     """Releases and where each one stands."""
     from contracts.commands import QueryReleases
+    from contracts.queries import ReleasesReply
     from contracts.subjects import CMD_RELEASE_STATUS
+    from slipway.stages import stages
 
     try:
-        query = command(QueryReleases, release_id=release_id, limit=limit)
+        query = command(QueryReleases, release_id=release_id, limit=limit or (HISTORY_PAGE if release_id else 20),
+                        page=page)
     except CliError as exc:
         fail(str(exc), exc.code)
-    result = ask(ctx, nats_url, CMD_RELEASE_STATUS, query)
-    releases = result.data.get("releases") or []
+    reply = ReleasesReply.model_validate(ask(ctx, nats_url, CMD_RELEASE_STATUS, query).data)
+    releases = [r.model_dump(mode="json") for r in reply.releases]
     if not releases:
+        if page > 1 and reply.total:
+            say(f"page {page} is past the end: {reply.total} releases in all")
+            return
         say(f"no release {escape(release_id)} known" if release_id else "no releases yet")
         raise typer.Exit(1 if release_id else 0)
     out.print(render.releases_table(releases))
     if release_id and len(releases) == 1 and isinstance(releases[0].get("history"), list):
-        for event in releases[0]["history"]:
-            if isinstance(event, dict):
-                say(render.event_line(event))
+        history = [event for event in releases[0]["history"] if isinstance(event, dict)]
+        # Stages from the events on this page: the first page (oldest first) holds how the release began.
+        if found := stages(history):
+            out.print(render.titled_table("stages", ("stage", "started", "took", "outcome", "detail"), [
+                (s.name, render.clock(s.started.isoformat() if s.started else None), render.duration(s.seconds),
+                 s.outcome, s.detail or "-") for s in found]))
+        for event in history:
+            say(render.event_line(event))
+    pages = -(-reply.total // reply.limit)
+    if pages > 1:
+        what = "events" if release_id else "releases"
+        say(f"page {reply.page} of {pages} ({reply.total} {what}; --page N for another)")
 
 
 @freeze_app.command("create")
@@ -236,6 +256,18 @@ def audit_verify(ctx: typer.Context, nats_url: NatsUrlOption = None) -> None:
     raise typer.Exit(1)
 
 
+@audit_app.command("rebuild")
+def audit_rebuild(ctx: typer.Context) -> None:
+    """Recompute the collector's projections (status, DORA) from its event log, in the data directory's database."""
+    import asyncio
+
+    from services.metrics_collector.rebuild import rebuild_projections
+
+    settings = globals_of(ctx).settings()
+    releases = asyncio.run(rebuild_projections(settings))
+    say(f"[green]ok:[/] projections rebuilt from the event log: {releases} releases")
+
+
 @metrics_app.command("dora")
 def dora(
     ctx: typer.Context,
@@ -254,7 +286,8 @@ def dora(
         fail(str(exc), exc.code)
     data = ask(ctx, nats_url, CMD_DORA, query).data
     out.print(render.dora_table(data))
-    if data.get("lead_times"):
-        out.print(render.samples_table("Lead times", data["lead_times"]))
-    if data.get("restores"):
-        out.print(render.samples_table("Restores", data["restores"]))
+    for title, key in (("Lead times", "lead_times"), ("Restores", "restores")):
+        shown, total = data.get(key) or [], data.get(f"{key}_total")
+        if shown:
+            more = f" (the newest {len(shown)} of {total})" if isinstance(total, int) and total > len(shown) else ""
+            out.print(render.samples_table(title + more, shown))

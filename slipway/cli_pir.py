@@ -50,10 +50,10 @@ def pir_list(
         say("no post-implementation review is owed or recorded")
         return
     if owed:
-        _table("post-implementation reviews owed", ("release", "service", "env", "why", "since"),
+        print_table("post-implementation reviews owed", ("release", "service", "env", "why", "since"),
                [(r["release_id"], r["service"], r["environment"], r["reason"], when(r["since"])) for r in owed])
     if recorded:
-        _table("post-implementation reviews recorded",
+        print_table("post-implementation reviews recorded",
                ("release", "service", "why owed", "by", "at", "summary", "actions", "risk factors"),
                [(r["release_id"], r["service"], r["owed_because"], r["recorded_by"], when(r["recorded_at"]),
                  r["summary"], r["actions"], "; ".join(r["risk_factors"]) or "-") for r in recorded])
@@ -74,7 +74,7 @@ def release_show(
     spec = d["spec"]
     pir = d["pir"]
     review = pir["recorded"]
-    _table(f"release {d['release_id']}", ("", ""), [
+    print_table(f"release {d['release_id']}", ("", ""), [
         ("service", d["service"]), ("environment", d["environment"]), ("version", spec["version"]),
         ("class", spec["release_class"]), ("team", spec["team"]), ("requested by", spec["requested_by"]),
         ("requested at", when(d["requested_at"])), ("state", d["state"]), ("waits for", d["summary"] or "-"),
@@ -85,19 +85,19 @@ def release_show(
     ], styles=False)
     issues = d["known_issues"]
     if issues:
-        _table("known issues", ("issue", "workaround"), [(i["summary"], i["workaround"] or "-") for i in issues])
+        print_table("known issues", ("issue", "workaround"), [(i["summary"], i["workaround"] or "-") for i in issues])
     else:
         say("known issues: none" if d["known_issues_stated"] else "known issues: not stated")
     if d["approvals"]:
-        _table("approvals", ("by", "roles", "comment", "at"),
+        print_table("approvals", ("by", "roles", "comment", "at"),
                [(a["approver"], a["roles"], a["comment"], when(a["at"])) for a in d["approvals"]])
     decision = d["decision"]
     if decision:
         risk = decision.get("risk") or {}
-        _table(f"rules that applied ({decision['type']}, {when(decision['at'])}; risk {risk.get('level', '-')} "
+        print_table(f"rules that applied ({decision['type']}, {when(decision['at'])}; risk {risk.get('level', '-')} "
                f"{risk.get('score', '')})", ("rule", "effect", "reason"),
                [(r["rule"], r["effect"], r["reason"]) for r in decision["rules"]])
 
 
-def _table(title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], styles: bool = True) -> None:
+def print_table(title: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], styles: bool = True) -> None:
     out.print(titled_table(title, columns, rows, styles))

@@ -7,11 +7,12 @@ from rich.markup import escape
 from rich.table import Table
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
-GOOD = {"DeploymentSucceeded", "ArtifactVerified", "ReleaseApproved", "succeeded", "deployed", "approved"}
+GOOD = {"DeploymentSucceeded", "ArtifactVerified", "ReleaseApproved", "succeeded", "deployed", "approved", "passed",
+        "pass", "restored"}
 BAD = {
     "ArtifactRejected", "ReleaseBlocked", "ReleaseRequestRejected", "DeploymentFailed", "RollbackRequested",
     "RollbackCompleted", "HealthDegraded", "failed", "rolled back", "rolled_back", "rolled-back", "blocked", "rejected",
-    "ReleaseRejected", "ReleaseExpired", "expired",
+    "ReleaseRejected", "ReleaseExpired", "expired", "fail",
 }
 VERDICT_STYLE = {"pass": "green", "marginal": "yellow", "fail": "bold red", "inconclusive": "yellow"}
 
@@ -199,13 +200,16 @@ def freezes_table(freezes: list[dict[str, Any]]) -> Table:
 
 
 def dora_table(data: dict[str, Any]) -> Table:
-    table = Table(title=f"DORA metrics, last {data.get('window_days', '?')} days")
+    days = f" ({data['first_day']} to {data['last_day']}, UTC days)" if data.get("first_day") else ""
+    table = Table(title=f"DORA metrics, last {data.get('window_days', '?')} days{days}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     frequency = data.get("deployment_frequency_per_day")
     table.add_row("deployments", str(data.get("deployments", 0)))
     table.add_row("deployment frequency", f"{float(frequency):.2f} / day" if frequency is not None else "-")
     table.add_row("lead time for changes (median)", duration(data.get("lead_time_median_s")))
+    if "lead_time_p90_s" in data:
+        table.add_row("lead time for changes (p90)", duration(data.get("lead_time_p90_s")))
     table.add_row("changes / failed changes", f"{data.get('changes', 0)} / {data.get('failed_changes', 0)}")
     table.add_row("change failure rate", percent(data.get("change_failure_rate")))
     table.add_row("time to restore (median)", duration(data.get("time_to_restore_median_s")))

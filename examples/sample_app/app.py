@@ -2,7 +2,11 @@
 
 Its behaviour (version, error rate, extra latency) is baked into ``sample_config.json`` inside the
 zipapp at build time, so a "faulty release" is a different artifact, exactly like a real bad build.
-Stdlib only: the zipapp must run with a bare ``python3``.
+Stdlib only, except feature flags (``flags.py``): read through the OpenFeature SDK when it is installed
+and off otherwise, so the zipapp still runs with a bare ``python3``.
+
+The flag ``new-greeting`` changes the greeting in every answer; a request names its user (the flag's
+targeting key, which a percent rollout buckets by) in the ``X-User`` header.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from .flags import Flags, open_flags
+
 CONFIG_FILE = "sample_config.json"
+GREETING_FLAG = "new-greeting"
+GREETINGS = {False: "hello", True: "hello, and welcome to the new greeting"}
 
 
 @dataclass(frozen=True)
@@ -57,8 +65,9 @@ class FailureSchedule:
         return math.floor(n * self._rate) > math.floor((n - 1) * self._rate)
 
 
-def make_handler(config: SampleConfig) -> type[BaseHTTPRequestHandler]:
+def make_handler(config: SampleConfig, flags: Flags | None = None) -> type[BaseHTTPRequestHandler]:
     schedule = FailureSchedule(config.error_rate)
+    flags = flags or Flags()
 
     class SampleHandler(BaseHTTPRequestHandler):
         # HTTP/1.1 keeps connections alive so the router's connection pool is actually reused.
@@ -77,7 +86,8 @@ def make_handler(config: SampleConfig) -> type[BaseHTTPRequestHandler]:
             if schedule.next_fails():
                 self._send_json(500, {"version": config.version, "error": "injected failure"})
             else:
-                self._send_json(200, {"version": config.version, "path": self.path})
+                greeting = GREETINGS[flags.enabled(GREETING_FLAG, self.headers.get("X-User"))]
+                self._send_json(200, {"version": config.version, "path": self.path, "greeting": greeting})
 
         def _send_json(self, status: int, payload: dict[str, object]) -> None:
             body = json.dumps(payload).encode("utf-8")
@@ -93,8 +103,8 @@ def make_handler(config: SampleConfig) -> type[BaseHTTPRequestHandler]:
     return SampleHandler
 
 
-def serve(port: int, config: SampleConfig) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(config))
+def serve(port: int, config: SampleConfig, flags: Flags | None = None) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(config, flags))
     server.daemon_threads = True  # a slow in-flight request must not hold up shutdown
     stop_requested = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -118,4 +128,4 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="slipway sample application")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
-    serve(args.port, load_config())
+    serve(args.port, load_config(), open_flags())

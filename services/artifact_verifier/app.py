@@ -14,9 +14,12 @@ from services.artifact_verifier.store import metadata
 # Requests verified at once: a slow or hanging artifact holds one of these, not the whole queue.
 CONCURRENT_VERIFICATIONS = 8
 
+# Its tables, as its migration history (migrations/<service>/) creates them.
+METADATAS = (metadata,)
+
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
-    runtime = build_runtime("artifact-verifier", settings, [metadata], exporter=exporter)
+    runtime = build_runtime("artifact-verifier", settings, METADATAS, exporter=exporter)
     handlers = Handlers(runtime)
     consume(
         runtime.broker,

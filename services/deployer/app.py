@@ -25,9 +25,12 @@ from services.deployer.refusals import alert_for_refused
 from services.deployer.store import metadata
 from services.deployer.upkeep import Upkeep
 
+# Its tables, as its migration history (migrations/<service>/) creates them.
+METADATAS = (metadata, previews_metadata)
+
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
-    runtime = build_runtime("deployer", settings, [metadata, previews_metadata], exporter=exporter)
+    runtime = build_runtime("deployer", settings, METADATAS, exporter=exporter)
     driver = LocalDriver(settings.data_dir / "run", crash_points=settings.crash_points, crash_marker_dir=settings.data_dir)
     artifacts = ArtifactStore(
         settings.data_dir / "deployer-artifacts", ArtifactSources.from_settings(settings),

@@ -1,5 +1,6 @@
 """Wiring of the gatekeeper: ArtifactVerified -> the release workflow (approve, refuse, or wait for what it needs);
-deployments in flight and what is live where; evidence for promotion gates; approvals, freezes, change records and incidents as people's commands."""
+deployments in flight and what is live where; evidence for promotion gates; approvals, freezes, change records,
+incidents and feature flags as people's commands."""
 
 from faststream import FastStream
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -12,8 +13,9 @@ from libs.commands import serve_command, serve_signed_command
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.gatekeeper import (
-    change_commands, evidence, incident_commands, inventory_commands, inventory_store, pause_store, pir_commands,
-    policy_commands, workflow_store,
+    change_commands, change_store, checklist_commands, evidence, flag_commands, flag_store, incident_commands,
+    incident_store, inventory_commands, inventory_store, pause_store, pir_commands, pir_store, policy_commands,
+    workflow_store,
 )
 from services.gatekeeper.approval_commands import ApprovalCommands
 from services.gatekeeper.handlers import CONSUMER, DEPLOYMENTS_CONSUMER, ROLLBACKS_CONSUMER, DeploymentNews, Handlers
@@ -22,10 +24,14 @@ from services.gatekeeper.rollout_pauses import RolloutPauses
 from services.gatekeeper.store import metadata
 from services.gatekeeper.workflow import ReleaseWorkflow
 
+# Its tables, as its migration history (migrations/<service>/) creates them.
+METADATAS = (metadata, workflow_store.metadata, pause_store.metadata, inventory_store.metadata,
+             change_store.metadata, pir_store.metadata, incident_store.metadata, flag_store.metadata)
+
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
     runtime = build_runtime(
-        "gatekeeper", settings, [metadata, workflow_store.metadata, pause_store.metadata, inventory_store.metadata],
+        "gatekeeper", settings, METADATAS,
         exporter=exporter,
     )
     policy = PolicySource(settings.policy_dir, settings.service_catalogue)
@@ -53,8 +59,10 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
     # ... and an incident opened or resolved pauses or resumes the rollouts in flight there, at the same wake-up.
     workflow.also.append(RolloutPauses(runtime, policy).reconcile)
     pir_commands.register(runtime, workflow)  # post-implementation reviews and `release show`
+    flag_commands.register(runtime)  # slipway flags: declared flags added off, exposure changed by people
     policy_commands.register(workflow, policy)  # slipway policy reload
     inventory_commands.register(runtime)  # slipway inventory, slipway evidence list
+    checklist_commands.register(runtime, policy)  # slipway checklist report
 
     async def load_policy() -> None:
         policy.load()  # a broken policy at start stops the gatekeeper with file, line and field

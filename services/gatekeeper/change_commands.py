@@ -84,7 +84,6 @@ class ChangeCommands:
 
 def register(runtime: Runtime) -> ChangeRecords:
     """Serve the change-record commands on the gatekeeper's runtime; the ChangeRecords source it uses."""
-    runtime.metadatas = (*runtime.metadatas, change_store.metadata)
     records = change_records(runtime)
     commands = ChangeCommands(runtime, records)
     serve_signed_command(runtime, subjects.CMD_CREATE_CHANGE, CreateChangeRecord, commands.create)

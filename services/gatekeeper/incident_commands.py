@@ -137,7 +137,6 @@ def register(runtime: Runtime) -> IncidentHandlers:
     """Serve the incident commands on the gatekeeper's runtime and hook the webhook into its start and stop."""
     from services.gatekeeper.webhook import IncidentWebhook
 
-    runtime.metadatas = (*runtime.metadatas, incident_store.metadata)
     handlers = IncidentHandlers(runtime)
     serve_signed_command(runtime, subjects.CMD_OPEN_INCIDENT, OpenIncident, handlers.open)
     serve_signed_command(runtime, subjects.CMD_RESOLVE_INCIDENT, ResolveIncident, handlers.resolve)

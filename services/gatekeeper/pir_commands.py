@@ -129,7 +129,6 @@ def _review_data(review: Review) -> dict[str, Any]:
 
 def register(runtime: Runtime, workflow: ReleaseWorkflow) -> PirCommands:
     """Serve `pir record`, `pir list` and `release show` on the gatekeeper's runtime, with the reviews' table."""
-    runtime.metadatas = (*runtime.metadatas, pir_store.metadata)
     commands = PirCommands(workflow)
     serve_signed_command(runtime, subjects.CMD_RECORD_PIR, RecordPir, commands.record)
     serve_command(runtime.broker, subjects.CMD_LIST_PIRS, ListPirs, commands.list)

@@ -58,6 +58,15 @@ class Scope(Strict):
 
 # --- classes.yaml ---------------------------------------------------------------------------------
 
+class ChecklistItem(Strict):
+    """One readiness question a release of the class answers (`checklist` in the release)."""
+
+    item: Name
+    question: str = Field(default="", max_length=300)
+    required: bool = Field(default=False, description="a release that has not done it (or found it not applicable) "
+                           "is refused")
+
+
 class ClassPolicy(Strict):
     risk_approvals: bool = Field(default=True, description="needs the approvals its risk level asks for (approvals.yaml)")
     sign_offs: tuple[Role, ...] = Field(default=(), description="readiness review: one person of each role signs off")
@@ -67,6 +76,8 @@ class ClassPolicy(Strict):
     pir_owed: bool = Field(default=False, description="always owes a post-implementation review afterwards")
     waits_for_owed_pir: bool = Field(default=False, description="waits while its service owes a PIR")
     flagged: bool = Field(default=False, description="marked in the audit trail")
+    checklist: tuple[ChecklistItem, ...] = Field(default=(), max_length=50,
+                                                 description="readiness questions its releases answer")
 
 
 class ClassesPolicy(Strict):
@@ -77,8 +88,8 @@ class ClassesPolicy(Strict):
         default=["prod"], max_length=100,
         description="environments where a failed or rolled-back deployment makes its service owe a PIR")
 
-    def of(self, release_class: ReleaseClass) -> ClassPolicy:
-        return getattr(self, release_class.value)
+    def of(self, release_class: ReleaseClass | str) -> ClassPolicy:
+        return getattr(self, ReleaseClass(release_class).value)
 
 
 # --- risk.yaml ------------------------------------------------------------------------------------

@@ -152,3 +152,23 @@ async def deployment_rows(session: AsyncSession, since: datetime) -> list[dict]:
     """In flight, and everything that ended after `since`."""
     query = select(deployments).where((deployments.c.outcome == IN_FLIGHT) | (deployments.c.ended_at >= since))
     return [dict(row) for row in (await session.execute(query)).mappings().all()]
+
+
+BLOCKED_STATES = (REFUSED, REJECTED, EXPIRED)
+
+
+async def ended_releases(session: AsyncSession, since: datetime, limit: int) -> list[tuple[str, dict, str]]:
+    """(class, checklist answers, outcome) of the newest `limit` releases requested since `since` that ended:
+    blocked (refused, rejected, expired), or deployed and then succeeded or failed."""
+    query = (select(workflows.c.state, workflows.c.verified, deployments.c.outcome)
+             .select_from(workflows.outerjoin(deployments, deployments.c.release_id == workflows.c.release_id))
+             .where(workflows.c.requested_at >= since, workflows.c.state.in_(FINAL))
+             .order_by(workflows.c.requested_at.desc()).limit(limit))
+    ended = []
+    for state, verified, deployed in (await session.execute(query)).all():
+        outcome = "blocked" if state in BLOCKED_STATES else deployed
+        if outcome not in ("blocked", SUCCEEDED, FAILED):
+            continue  # approved and still deploying
+        release = json.loads(verified).get("release") or {}
+        ended.append((str(release.get("release_class", "standard")), dict(release.get("checklist") or {}), outcome))
+    return ended

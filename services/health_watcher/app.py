@@ -11,9 +11,12 @@ from libs.settings import Settings
 from services.health_watcher.handlers import CONSUMER, Handlers
 from services.health_watcher.store import metadata
 
+# Its tables, as its migration history (migrations/<service>/) creates them.
+METADATAS = (metadata,)
+
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
-    runtime = build_runtime("health-watcher", settings, [metadata], exporter=exporter)
+    runtime = build_runtime("health-watcher", settings, METADATAS, exporter=exporter)
     handlers = Handlers(runtime)
     consume(
         runtime.broker, settings, subject=subjects.STEP_STARTED, durable=CONSUMER, model=StepStarted,

@@ -1,51 +1,63 @@
-"""Wiring of the metrics-collector: every event and alert -> event log; DORA/audit/status queries."""
+"""Wiring of the metrics-collector: every event and alert -> event log; DORA/audit/status queries.
+
+The two streams are read by pull loops of the collector's own (libs.pull_loop), started once the
+broker is connected and stopped before it disconnects, each appending whole batches.
+"""
 
 from faststream import FastStream
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
 from contracts.commands import QueryDora, QueryReleases, VerifyAudit
-from libs.bus import consume
+from libs.bus import declare_durable
 from libs.commands import serve_command
+from libs.nats_auth import connect_options
+from libs.pull_loop import PullLoop
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
-from services.metrics_collector.handlers import Handlers, LoggedEvent
-from services.metrics_collector.store import metadata
+from services.metrics_collector.handlers import Handlers
+from services.metrics_collector.intake import Intake
+from services.metrics_collector.store import NAME, metadata
 
-NAME = "metrics-collector"
+BATCH_SIZE = 100  # events appended per transaction at most
+FETCH_TIMEOUT_S = 1.0  # an idle fetch returns after this long and the loop fetches again
+
+# Its tables, as its migration history (migrations/<service>/) creates them.
+METADATAS = (metadata,)
 
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
-    runtime = build_runtime(NAME, settings, metadatas=[metadata], exporter=exporter)
+    runtime = build_runtime(NAME, settings, metadatas=METADATAS, exporter=exporter)
     handlers = Handlers(runtime)
     broker = runtime.broker
+    runtime.on_start.append(handlers.prepare)
 
-    async def log_event(event: LoggedEvent) -> None:
-        # `consume` hands over the parsed event only; the subject it arrived on is the message's.
-        message = broker.context.get_local("message")
-        await handlers.on_event(event, message.raw_message.subject if message is not None else "")
+    loops = [
+        PullLoop(stream=stream, subject=subject, durable=durable, batch_size=BATCH_SIZE,
+                 fetch_timeout_s=FETCH_TIMEOUT_S, handle=Intake(broker, settings, handlers, durable),
+                 max_deliver=settings.max_deliver + 1, ack_wait_s=settings.ack_wait_s)
+        for stream, subject, durable in (
+            (subjects.EVENTS_STREAM, subjects.EVENTS_WILDCARD, f"{NAME}-events"),
+            (subjects.ALERTS_STREAM, subjects.ALERTS_WILDCARD, f"{NAME}-alerts"),
+        )
+    ]
+    for loop in loops:  # declared like every service's durables: created or brought up to date at start
+        declare_durable(broker, loop.stream, loop.config)
+    # Pull replies come to this identity's own inbox, the only one the server lets it read.
+    inbox = connect_options(settings.credentials).get("inbox_prefix")
 
-    consume(
-        broker,
-        settings,
-        subject=subjects.EVENTS_WILDCARD,
-        durable=f"{NAME}-events",
-        model=LoggedEvent,
-        handle=log_event,
-        refuse_unverified=False,
-    )
-    consume(
-        broker,
-        settings,
-        subject=subjects.ALERTS_WILDCARD,
-        durable=f"{NAME}-alerts",
-        model=LoggedEvent,
-        handle=log_event,
-        refuse_unverified=False,
-        stream=subjects.ALERTS_STREAM,
-    )
+    async def start_loops() -> None:
+        for loop in loops:
+            await loop.start(broker.connection, inbox_prefix=f"{inbox}.".encode() if inbox else None)
+
+    async def stop_loops() -> None:
+        for loop in loops:
+            await loop.stop()
 
     serve_command(broker, subjects.CMD_DORA, QueryDora, handlers.query_dora)
     serve_command(broker, subjects.CMD_AUDIT_VERIFY, VerifyAudit, handlers.verify_audit)
     serve_command(broker, subjects.CMD_RELEASE_STATUS, QueryReleases, handlers.query_releases)
-    return build_app(runtime)
+    app = build_app(runtime)
+    app.after_startup(start_loops)
+    app.on_shutdown(stop_loops)
+    return app

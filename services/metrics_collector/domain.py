@@ -10,7 +10,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from statistics import median
 from typing import Any
 
@@ -85,6 +85,7 @@ SIGNED_CAUSES: dict[str, tuple[str, tuple[str, ...]]] = {
     "DriftDetected": (subjects.CMD_CHECK_DRIFT, ("environment",)),
     "ReleaseRejected": (subjects.CMD_REJECT, ("release_id", "comment")),
     "PostImplementationReviewRecorded": (subjects.CMD_RECORD_PIR, ("release_id", "summary", "actions", "risk_factors")),
+    "FlagChanged": (subjects.CMD_CHANGE_FLAG, ("flag", "environment", "percent")),
 }
 
 
@@ -212,6 +213,8 @@ def _by_release(timed: Iterable[tuple[datetime, Payload]]) -> dict[str, list[tup
 # --- DORA ------------------------------------------------------------------------------------
 
 FAILURE_TYPES = frozenset({"RollbackCompleted", "DeploymentFailed"})
+# The only event types release_facts reads: an event of another type never changes a release's facts.
+FACT_TYPES = frozenset({"ReleaseRequested", "DeploymentStarted", "StepStarted", "DeploymentSucceeded", *FAILURE_TYPES})
 
 
 @dataclass(frozen=True)
@@ -248,62 +251,106 @@ class DoraReport:
         }
 
     def summary(self, service: str | None = None, environment: str | None = None) -> str:
-        scope = f"{service or 'all services'} in {environment or 'all environments'}"
-        return (
-            f"{scope}, last {self.window_days} days: "
-            f"{self.deployments} deployments ({self.deployment_frequency_per_day:.2f}/day), "
-            f"lead time median {human_duration(self.lead_time_median_s)}, "
-            f"change failure rate {self.change_failure_rate:.0%} ({self.failed_changes} of {self.changes}), "
-            f"time to restore median {human_duration(self.time_to_restore_median_s)}"
-        )
+        return dora_summary(self, service, environment)
+
+
+def dora_summary(figures: Any, service: str | None = None, environment: str | None = None) -> str:
+    """One line of DORA figures; `figures` is a DoraReport or a reply with the same fields."""
+    scope = f"{service or 'all services'} in {environment or 'all environments'}"
+    return (
+        f"{scope}, last {figures.window_days} days: "
+        f"{figures.deployments} deployments ({figures.deployment_frequency_per_day:.2f}/day), "
+        f"lead time median {human_duration(figures.lead_time_median_s)}, "
+        f"change failure rate {figures.change_failure_rate:.0%} ({figures.failed_changes} of {figures.changes}), "
+        f"time to restore median {human_duration(figures.time_to_restore_median_s)}"
+    )
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """The p-th percentile by linear interpolation between closest ranks (p=50 is the median)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """What one release adds to DORA: a deployment (with its lead time), a change (failed or not), a restore."""
+
+    kind: str  # DEPLOYMENT, CHANGE or RESTORE
+    at: datetime
+    seconds: float | None = None  # lead time of a deployment, time to restore; None when it cannot be told
+    failed: bool = False  # a change that ended in a rollback or a failed deployment
+
+
+DEPLOYMENT, CHANGE, RESTORE = "deployment", "change", "restore"
+
+
+def release_facts(history: Iterable[Payload]) -> list[Fact]:
+    """The DORA facts of one release's logged events, in the order they happened.
+
+    Every fact depends on the release's events only, so a projection can recompute them whenever
+    one of its events is logged, and a rebuild from the log gives the same facts.
+    """
+    timed = _timed(history)
+    facts = []
+    for at, e in timed:
+        if e.get("type") == "DeploymentSucceeded":
+            committed = _commit_time(timed, before=at)
+            facts.append(Fact(DEPLOYMENT, at, (at - committed).total_seconds() if committed else None))
+    started = next((at for at, e in timed if e.get("type") == "DeploymentStarted"), None)
+    if started is not None:
+        failed = any(e.get("type") in FAILURE_TYPES and at >= started for at, e in timed)
+        facts.append(Fact(CHANGE, started, failed=failed))
+    for at, e in timed:
+        if e.get("type") != "RollbackCompleted":
+            continue
+        # The bad version began hurting users when it first took traffic.
+        first_step = next((t for t, x in timed if x.get("type") == "StepStarted" and t <= at), None)
+        if first_step is not None:
+            facts.append(Fact(RESTORE, at, (at - first_step).total_seconds()))
+    return sorted(facts, key=lambda fact: fact.at)
+
+
+def window_days(now: datetime, days: int) -> tuple[date, date]:
+    """The whole UTC days a DORA window covers: from the day `days` days ago to today, both included."""
+    today = now.astimezone(UTC).date()
+    return (now - timedelta(days=days)).astimezone(UTC).date(), today
 
 
 def dora(
     events: Iterable[Payload], now: datetime, days: int, *, service: str | None = None, environment: str | None = None
 ) -> DoraReport:
-    """The four DORA keys over [now - days, now], from the logged events of the matching releases."""
-    start = now - timedelta(days=days)
-    timed = _timed(matching(events, service, environment))
-    releases = _by_release(timed)  # the whole history: a release may have started before the window
-    window = [(at, e) for at, e in timed if start <= at <= now]
+    """The four DORA keys over the window's days, from the logged events of the matching releases.
 
-    succeeded = [(at, e) for at, e in window if e.get("type") == "DeploymentSucceeded"]
-    lead_times = []
-    for at, e in succeeded:
-        release_id = str(e.get("release_id", ""))
-        committed = _commit_time(releases[release_id], before=at)
-        if committed is not None:
-            lead_times.append(Duration(release_id, (at - committed).total_seconds()))
-
-    started: dict[str, datetime] = {}
-    for at, e in window:
-        if e.get("type") == "DeploymentStarted":
-            started.setdefault(str(e.get("release_id", "")), at)
-    failed = [
-        release_id
-        for release_id, began in started.items()
-        if any(e.get("type") in FAILURE_TYPES and at >= began for at, e in releases[release_id])
+    The rule over the whole log; the collector answers from projections of the same facts, and the
+    tests hold the two to the same figures."""
+    first, last = window_days(now, days)
+    facts = [
+        (release_id, fact)
+        for release_id, history in _by_release(_timed(matching(events, service, environment))).items()
+        for fact in release_facts(e for _, e in history)
+        if first <= fact.at.date() <= last
     ]
-
-    restores = []
-    for at, e in window:
-        if e.get("type") != "RollbackCompleted":
-            continue
-        release_id = str(e.get("release_id", ""))
-        # The bad version began hurting users when it first took traffic.
-        first_step = next((t for t, x in releases[release_id] if x.get("type") == "StepStarted" and t <= at), None)
-        if first_step is not None:
-            restores.append(Duration(release_id, (at - first_step).total_seconds()))
-
+    facts.sort(key=lambda pair: pair[1].at)
+    succeeded = [(r, f) for r, f in facts if f.kind == DEPLOYMENT]
+    changes = [f for _, f in facts if f.kind == CHANGE]
+    lead_times = [Duration(r, f.seconds) for r, f in succeeded if f.seconds is not None]
+    restores = [Duration(r, f.seconds) for r, f in facts if f.kind == RESTORE and f.seconds is not None]
+    failed = sum(1 for f in changes if f.failed)
     return DoraReport(
         window_days=days,
         deployments=len(succeeded),
         deployment_frequency_per_day=len(succeeded) / days,
         lead_times=tuple(lead_times),
         lead_time_median_s=_median(lead_times),
-        changes=len(started),
-        failed_changes=len(failed),
-        change_failure_rate=len(failed) / len(started) if started else 0.0,
+        changes=len(changes),
+        failed_changes=failed,
+        change_failure_rate=failed / len(changes) if changes else 0.0,
         restores=tuple(restores),
         time_to_restore_median_s=_median(restores),
     )
@@ -381,6 +428,7 @@ class ReleaseState:
     updated_at: datetime
     reason: str
     events: int
+    team: str | None = None  # as the release's events name it (a request, a step); None when none does
 
 
 def release_states(events: Iterable[Payload]) -> list[ReleaseState]:
@@ -407,6 +455,7 @@ def release_states(events: Iterable[Payload]) -> list[ReleaseState]:
                 updated_at=last_at,
                 reason=reason,
                 events=len(history),
+                team=next((e["team"] for _, e in history if isinstance(e.get("team"), str)), None),
             )
         )
     return sorted(states, key=lambda s: s.updated_at, reverse=True)

@@ -3,25 +3,27 @@
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationError
+from sqlalchemy import inspect
 
 from contracts.commands import CommandResult, QueryDora, QueryReleases, SignedCommand, VerifyAudit
 from contracts.envelope import EVENT_ID_DESCRIPTION, Event, EventId, Name, ReleaseId
-from libs.bus import describe, unverified
+from contracts.queries import (SAMPLES_SHOWN, AuditReply, DoraReply, Flag, ReleasesReply, ReleaseView, Sample,
+                               UnverifiedCommand)
+from libs.bus import describe
+from libs.command_signing import audit_refusal
 from libs.identities import IdentityStore
 from libs.runtime import Runtime
-from libs.command_signing import audit_refusal
-from libs.store import Transaction
 from services.metrics_collector import domain
+from services.metrics_collector.projections import Projections
 from services.metrics_collector.store import EventLog
 
 log = logging.getLogger("slipway.metrics_collector")
-CONSUMER = "metrics-collector"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # sorts an event without a readable time first
-HISTORY_MAX = 200  # events of one release in a status reply; bounded so the reply stays under NATS's 1 MB
 FLAGS_SHOWN = 20  # the newest flags an audit reply lists; flagged_count covers them all
 
 
@@ -33,7 +35,8 @@ class LoggedEvent(Event):
 
     The envelope's bounds apply, so an oversize or malformed envelope is refused (dead-lettered
     with the reason) rather than logged. It declares no `subject`, which keeps this reader out of
-    Event.registry.
+    Event.registry. Not every event is about a release (freezes, incidents, policies): release,
+    service and environment are optional here, whatever the envelope requires of its own events.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -53,53 +56,117 @@ class LoggedEvent(Event):
         super().model_post_init(context)
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """An event as it reached the collector: the subject it came on, and why the log cannot vouch for it."""
+
+    event: LoggedEvent
+    subject: str
+    flag: str | None
+    payload: str  # the canonical JSON the chain hashes
+
+
+def arrival(event: LoggedEvent, subject: str, unverified_publisher: str | None) -> Arrival:
+    received = event.model_dump(mode="json")
+    # A message whose publisher could not be verified is still the log's to keep, flagged with why.
+    flag = (f"publisher not verified: {unverified_publisher}" if unverified_publisher
+            else domain.flag_reason(received, subject, Event.registry))
+    return Arrival(event, subject, flag, domain.canonical_json(received))
+
+
 class Handlers:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         # Both consumers append to one chain and each append reads the head first: serialising
         # them here avoids the unique prev_hash rejecting one of two interleaved appends.
         self._append_lock = asyncio.Lock()
+        self._no_release: str | None = None  # what a log created before NULL-able columns stores instead
         registry = runtime.settings.identity_registry
         self.identities = IdentityStore(registry.parent) if registry is not None else None
 
-    async def on_event(self, event: LoggedEvent, subject: str) -> None:
-        received = event.model_dump(mode="json")
-        payload = domain.canonical_json(received)
-        # A message whose publisher could not be verified is still the log's to keep, flagged with why.
-        refused = unverified.get()
-        flag = f"publisher not verified: {refused}" if refused else domain.flag_reason(received, subject, Event.registry)
+    async def prepare(self) -> None:
+        """Before consuming: learn whether this log's release columns take NULL (a log created by an older
+        version does not), and fill the projections of a log written before they existed."""
+        def nullable(connection: Any) -> bool:
+            columns = {c["name"]: c for c in inspect(connection).get_columns("event_log")}
+            return bool(columns["release_id"]["nullable"])
 
-        async def append(tx: Transaction) -> None:
-            if flag is not None:
-                log.warning("event %s is logged flagged: %s", event.event_id, flag)
+        async with self.runtime.db.engine.connect() as connection:
+            self._no_release = None if await connection.run_sync(nullable) else ""
+        async with self.runtime.db.transaction() as tx:
+            projections = Projections(tx.session)
+            if await projections.empty() and await EventLog(tx.session).head() != (0, domain.GENESIS_HASH):
+                log.info("the event log predates its projections: rebuilt %d releases", await projections.rebuild())
+
+    async def append(self, arrivals: Sequence[Arrival]) -> list[Arrival]:
+        """Append events to the chain and the projections in one transaction; returns those newly logged.
+
+        An event already in the log (a redelivery, a copy published past the stream's duplicate
+        window) is left out: it is a duplicate, not a break in the chain.
+        """
+        fresh: list[Arrival] = []
+        async with self._append_lock, self.runtime.db.transaction() as tx:
             entries = EventLog(tx.session)
-            prev_hash = await entries.head_hash()
-            await entries.append(
-                flag=flag,
-                event_id=event.event_id,
-                type=event.type,
-                subject=subject,
-                # The columns predate events without a release: "" there means "not about one".
-                release_id=event.release_id or "",
-                service=event.service or "",
-                environment=event.environment or "",
-                occurred_at=event.occurred_at,
-                recorded_at=datetime.now(UTC),
-                payload=payload,
-                prev_hash=prev_hash,
-                hash=domain.chain_hash(prev_hash, payload),
-            )
+            seen = await entries.logged(a.event.event_id for a in arrivals)
+            seq, prev_hash = await entries.head()
+            rows, flags, releases, facts_of, recorded_at = [], [], set(), set(), datetime.now(UTC)
+            for a in arrivals:
+                if a.event.event_id in seen:
+                    continue
+                seen.add(a.event.event_id)
+                seq, digest = seq + 1, domain.chain_hash(prev_hash, a.payload)
+                rows.append(self._row(a, seq, prev_hash, digest, recorded_at))
+                if a.flag is not None:
+                    log.warning("event %s is logged flagged: %s", a.event.event_id, a.flag)
+                    flags.append((seq, a.flag))
+                elif a.event.release_id:  # only a release's own, unflagged events move its projections
+                    releases.add(a.event.release_id)
+                    if a.event.type in domain.FACT_TYPES:
+                        facts_of.add(a.event.release_id)
+                prev_hash = digest
+                fresh.append(a)
+            await entries.append(rows, flags)
+            await Projections(tx.session).refresh(releases, facts_of)
+        return fresh
 
-        async with self._append_lock:
-            if not await self.runtime.process_once(CONSUMER, event, append):
-                log.debug("event %s is already in the log", event.event_id)
+    def _row(self, a: Arrival, seq: int, prev_hash: str, digest: str, recorded_at: datetime) -> dict[str, Any]:
+        event = a.event
+        absent = self._no_release
+        return {
+            "seq": seq, "event_id": event.event_id, "type": event.type, "subject": a.subject,
+            "release_id": event.release_id if event.release_id is not None else absent,
+            "service": event.service if event.service is not None else absent,
+            "environment": event.environment if event.environment is not None else absent,
+            "occurred_at": event.occurred_at, "recorded_at": recorded_at, "payload": a.payload,
+            "prev_hash": prev_hash, "hash": digest,
+        }
 
     async def query_dora(self, query: QueryDora) -> CommandResult:
-        events = await self._payloads()
-        report = domain.dora(
-            events, datetime.now(UTC), query.days, service=query.service, environment=query.environment
+        """The DORA keys over the window's days, from the daily projection and the window's samples."""
+        now = datetime.now(UTC)
+        first, last = domain.window_days(now, query.days)
+        scope = (first, last, query.service, query.environment)
+        async with self.runtime.db.sessions() as session:
+            read = Projections(session)
+            totals = await read.dora_totals(*scope)
+            lead_times = await read.durations(domain.DEPLOYMENT, *scope)
+            restores = await read.durations(domain.RESTORE, *scope)
+            newest_leads = await read.newest(domain.DEPLOYMENT, *scope, SAMPLES_SHOWN)
+            newest_restores = await read.newest(domain.RESTORE, *scope, SAMPLES_SHOWN)
+        reply = DoraReply(
+            window_days=query.days, first_day=first, last_day=last, service=query.service,
+            environment=query.environment, deployments=totals.deployments,
+            deployment_frequency_per_day=totals.deployments / query.days,
+            lead_time_median_s=domain.percentile(lead_times, 50), lead_time_p90_s=domain.percentile(lead_times, 90),
+            lead_time_mean_s=totals.lead_time_sum_s / totals.lead_times if totals.lead_times else None,
+            lead_times=_samples(newest_leads), lead_times_total=totals.lead_times,
+            changes=totals.changes, failed_changes=totals.failed_changes,
+            change_failure_rate=totals.failed_changes / totals.changes if totals.changes else 0.0,
+            time_to_restore_median_s=domain.percentile(restores, 50),
+            time_to_restore_mean_s=totals.restore_sum_s / totals.restores if totals.restores else None,
+            restores=_samples(newest_restores), restores_total=totals.restores,
         )
-        return CommandResult(ok=True, message=report.summary(query.service, query.environment), data=report.as_data())
+        return CommandResult(ok=True, message=domain.dora_summary(reply, query.service, query.environment), data=reply.model_dump(mode="json"))
 
     async def verify_audit(self, _: VerifyAudit) -> CommandResult:
         async with self.runtime.db.sessions() as session:
@@ -120,12 +187,13 @@ class Handlers:
         else:
             message = (f"audit trail intact: {report.records} records{flags}, {signed} signed commands verified, "
                        f"head {head or domain.GENESIS_HASH}")
-        data = {"records": report.records, "first_bad_seq": report.first_bad_seq, "reason": report.reason,
-                "head_hash": head, "flagged": [{"seq": seq, "reason": reason} for seq, reason in flagged],
-                "flagged_count": flagged_count, "signed_commands": signed,
-                "unverified_commands": [u.__dict__ for u in unvouched[:FLAGS_SHOWN]],
-                "unverified_count": len(unvouched)}
-        return CommandResult(ok=report.ok and not unvouched, message=message, data=data)
+        reply = AuditReply(
+            records=report.records, first_bad_seq=report.first_bad_seq, reason=report.reason, head_hash=head,
+            flagged=[Flag(seq=seq, reason=reason) for seq, reason in flagged], flagged_count=flagged_count,
+            signed_commands=signed, unverified_count=len(unvouched),
+            unverified_commands=[UnverifiedCommand(**u.__dict__) for u in unvouched[:FLAGS_SHOWN]],
+        )
+        return CommandResult(ok=report.ok and not unvouched, message=message, data=reply.model_dump(mode="json"))
 
     def _signature_problem(self, event: dict[str, Any]) -> str | None:
         """What is wrong with a logged event's signed command, checked against the registry as it is now."""
@@ -144,35 +212,26 @@ class Handlers:
         return domain.command_mismatch(event, proof.subject, command if isinstance(command, dict) else {})
 
     async def query_releases(self, query: QueryReleases) -> CommandResult:
-        payloads = await self._payloads(query.release_id)
-        states = domain.release_states(payloads)[: query.limit]
-        if query.release_id is not None and not states:
-            return CommandResult(ok=False, message=f"release {query.release_id} is not in the event log")
-        releases = [_release_data(s) for s in states]
-        if query.release_id is None:
-            return CommandResult(ok=True, message=f"{len(releases)} releases, newest first", data={"releases": releases})
-        # One release: its history too, in the order things happened (events of one batch are logged
-        # in the order their handlers finished), newest last, cut to what fits one NATS message.
-        history = sorted(payloads, key=lambda p: domain.parse_time(p.get("occurred_at")) or EPOCH)
-        releases[0]["history"] = history[-HISTORY_MAX:]
-        cut = max(0, len(payloads) - HISTORY_MAX)
-        message = f"{states[0].release_id}: {states[0].state}" + (f" (the {cut} oldest events left out)" if cut else "")
-        return CommandResult(ok=True, message=message, data={"releases": releases})
-
-    async def _payloads(self, release_id: str | None = None) -> list[dict[str, Any]]:
+        offset = (query.page - 1) * query.limit
         async with self.runtime.db.sessions() as session:
-            return await EventLog(session).payloads(release_id)
+            read = Projections(session)
+            if query.release_id is None:
+                total, rows = await read.releases(offset, query.limit)
+                reply = ReleasesReply(page=query.page, limit=query.limit, total=total,
+                                      releases=[ReleaseView.model_validate(r) for r in rows])
+                shown = f"releases {offset + 1}-{offset + len(rows)} of {total}" if rows else f"no releases on page {query.page} ({total} in all)"
+                return CommandResult(ok=True, message=f"{shown}, newest first", data=reply.model_dump(mode="json"))
+            found = await read.release(query.release_id)
+            if found is None:
+                return CommandResult(ok=False, message=f"release {query.release_id} is not in the event log")
+            total, history = await EventLog(session).history_page(query.release_id, offset, query.limit)
+        # One release: a page of its history, in the order things happened (events of one batch are
+        # logged in the order their handlers finished).
+        view = ReleaseView.model_validate(found | {"history": history})
+        reply = ReleasesReply(page=query.page, limit=query.limit, total=total, releases=[view])
+        more = f" (events {offset + 1}-{offset + len(history)} of {total})" if total > len(history) or offset else ""
+        return CommandResult(ok=True, message=f"{view.release_id}: {view.state}{more}", data=reply.model_dump(mode="json"))
 
 
-def _release_data(state: domain.ReleaseState) -> dict[str, Any]:
-    return {
-        "release_id": state.release_id,
-        "service": state.service,
-        "environment": state.environment,
-        "version": state.version,
-        "state": state.state,
-        "last_event": state.last_event,
-        "updated_at": state.updated_at.isoformat(),
-        "reason": state.reason,
-        "events": state.events,
-    }
+def _samples(pairs: list[tuple[str, float]]) -> list[Sample]:
+    return [Sample(release_id=r, seconds=s) for r, s in pairs]

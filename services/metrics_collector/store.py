@@ -12,18 +12,25 @@ does not validate as its type, a wrong subject), with the reason. It is a table 
 column, so an event_log created before flags existed keeps working: `metadata.create_all` adds
 the new table and never alters an existing one. Flags sit outside the chain, which covers exactly
 what was sent; they are written in the same transaction as the record they flag.
+
+Not every event is about a release (freezes, incidents, policy reloads): `release_id`, `service`
+and `environment` may be NULL in a log created by this version. A log created before keeps its
+NOT NULL columns (create_all never alters a table); there an event without them is stored with
+empty strings, which the projections treat as "no release" just like NULL.
 """
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, Text, func, select
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, Select, String, Table, Text, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
 
 from services.metrics_collector.domain import GENESIS_HASH, ChainRecord
 
+NAME = "metrics-collector"  # the service, its database and its durables are named after it
 metadata = MetaData()
 
 event_log = Table(
@@ -33,9 +40,9 @@ event_log = Table(
     Column("event_id", String(64), nullable=False, unique=True),
     Column("type", String(100), nullable=False, index=True),
     Column("subject", String(300), nullable=False),
-    Column("release_id", String(128), nullable=False, index=True),
-    Column("service", String(63), nullable=False),
-    Column("environment", String(63), nullable=False),
+    Column("release_id", String(128), nullable=True, index=True),
+    Column("service", String(63), nullable=True),
+    Column("environment", String(63), nullable=True),
     Column("occurred_at", UtcDateTime(), nullable=False),
     Column("recorded_at", UtcDateTime(), nullable=False),
     Column("payload", Text, nullable=False),
@@ -51,23 +58,32 @@ event_flags = Table(
 )
 
 
+Row = dict[str, Any]
+
+
 class EventLog:
     """Reads and appends on the event log, inside the caller's session."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def head_hash(self) -> str:
-        found = await self.session.scalar(select(event_log.c.hash).order_by(event_log.c.seq.desc()).limit(1))
-        return found or GENESIS_HASH
+    async def head(self) -> tuple[int, str]:
+        """(seq, hash) of the newest record; (0, genesis) for an empty log."""
+        found = (await self.session.execute(
+            select(event_log.c.seq, event_log.c.hash).order_by(event_log.c.seq.desc()).limit(1))).first()
+        return (found.seq, found.hash) if found else (0, GENESIS_HASH)
 
-    async def append(self, flag: str | None = None, **row: Any) -> int:
-        """Append one record (and its flag, if any); returns its seq."""
-        result = await self.session.execute(event_log.insert().values(**row))
-        seq = int(result.inserted_primary_key[0])
-        if flag is not None:
-            await self.session.execute(event_flags.insert().values(seq=seq, reason=flag))
-        return seq
+    async def logged(self, event_ids: Iterable[str]) -> set[str]:
+        """Which of `event_ids` are in the log already."""
+        found = await self.session.scalars(select(event_log.c.event_id).where(event_log.c.event_id.in_(list(event_ids))))
+        return set(found)
+
+    async def append(self, rows: list[Row], flags: list[tuple[int, str]]) -> None:
+        """Append records (each with its seq, so a flag can name it) and the flags on them, in one go."""
+        if rows:
+            await self.session.execute(event_log.insert(), rows)
+        if flags:
+            await self.session.execute(event_flags.insert(), [{"seq": seq, "reason": why} for seq, why in flags])
 
     async def flagged(self, limit: int) -> list[tuple[int, str]]:
         """(seq, reason) of the newest `limit` flagged records, newest first."""
@@ -86,15 +102,27 @@ class EventLog:
         )
         return [(r.seq, r.payload, r.prev_hash, r.hash) for r in rows]
 
-    async def payloads(self, release_id: str | None = None) -> list[dict[str, Any]]:
-        """Logged payloads in log order, flagged ones left out; all of them unless one release is asked for.
+    def _unflagged(self) -> Select[tuple[str]]:
+        joined = event_log.outerjoin(event_flags, event_flags.c.seq == event_log.c.seq)
+        return select(event_log.c.payload).select_from(joined).where(event_flags.c.seq.is_(None))
 
-        Reports load every row and aggregate in memory, which is fine for thousands of events; a
-        larger log wants per-release summary tables updated on append.
-        """
-        unflagged = event_log.outerjoin(event_flags, event_flags.c.seq == event_log.c.seq)
-        query = select(event_log.c.payload).select_from(unflagged).where(event_flags.c.seq.is_(None))
-        query = query.order_by(event_log.c.seq)
-        if release_id is not None:
-            query = query.where(event_log.c.release_id == release_id)
-        return [json.loads(payload) for payload in await self.session.scalars(query)]
+    async def histories(self, release_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """The unflagged payloads of each release, in log order (a release's events, not the whole log)."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        query = self._unflagged().add_columns(event_log.c.release_id).order_by(event_log.c.seq)
+        for payload, release_id in await self.session.execute(query.where(event_log.c.release_id.in_(list(release_ids)))):
+            found.setdefault(release_id, []).append(json.loads(payload))
+        return found
+
+    async def release_ids(self, after: str, limit: int) -> list[str]:
+        """Release ids named in the log, in order, after `after`: a rebuild walks them a chunk at a time."""
+        query = (select(event_log.c.release_id).distinct().where(event_log.c.release_id > after)
+                 .order_by(event_log.c.release_id).limit(limit))
+        return list(await self.session.scalars(query))
+
+    async def history_page(self, release_id: str, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        """(how many unflagged events the release has, one page of them in the order they happened)."""
+        mine = self._unflagged().where(event_log.c.release_id == release_id)
+        total = int(await self.session.scalar(select(func.count()).select_from(mine.subquery())) or 0)
+        page = mine.order_by(event_log.c.occurred_at, event_log.c.seq).offset(offset).limit(limit)
+        return total, [json.loads(payload) for payload in await self.session.scalars(page)]

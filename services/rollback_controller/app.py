@@ -14,9 +14,12 @@ from libs.settings import Settings
 from services.rollback_controller.handlers import ON_COMPLETED, ON_STARTED, ON_SUCCEEDED, ON_VERDICT, Handlers
 from services.rollback_controller.store import metadata
 
+# Its tables, as its migration history (migrations/<service>/) creates them.
+METADATAS = (metadata,)
+
 
 def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStream:
-    runtime = build_runtime("rollback-controller", settings, [metadata], exporter=exporter)
+    runtime = build_runtime("rollback-controller", settings, METADATAS, exporter=exporter)
     handlers = Handlers(runtime)
     for subject, durable, model, handle in (
         (subjects.STEP_VERDICT, ON_VERDICT, StepVerdict, handlers.on_step_verdict),

@@ -10,7 +10,6 @@ import pytest
 from aiohttp import web
 
 from contracts import subjects
-from contracts.commands import VerifyAudit
 from contracts.governance import ApproveChangeRecord, ChangeRisk, CreateChangeRecord, ShowChangeRecord
 from contracts.identity import Role
 from libs.client import send_command
@@ -21,8 +20,8 @@ from services.gatekeeper.servicenow import ServiceNowChangeRecords
 from services.metrics_collector.app import build as collector
 from tests.conftest import running
 from tests.support.governance import governed_gatekeeper
+from tests.support.audit import audit_once_logged
 from tests.support.people import People
-from tests.support.poll import eventually
 from tests.support.watch import EventWatcher
 
 
@@ -71,11 +70,7 @@ async def test_a_change_is_created_approved_by_another_change_manager_and_then_a
         assert shown.data["change"]["requested_by"] == "person:dev"
 
         # The audit re-verifies both signed commands and finds them the causes of their events.
-        async def audit() -> Any:
-            result = await send_command(settings.nats_url, subjects.CMD_AUDIT_VERIFY, VerifyAudit())
-            return result if result.data.get("signed_commands", 0) >= 2 else None
-
-        report = await eventually(audit, 10, "both change events logged")
+        report = await audit_once_logged(settings.nats_url, 2, "both change events logged")
         assert report.ok and report.data["unverified_count"] == 0, report.message
 
 

@@ -125,7 +125,7 @@ async def test_logs_every_event_reports_dora_and_status_and_detects_tampering(
         # `slipway status --release-id` prints this history; before, only a count came back.
         assert [e["type"] for e in one.data["releases"][0]["history"]] == [
             "ReleaseRequested", "DeploymentStarted", "StepStarted", "StepVerdict", "StepStarted", "DeploymentSucceeded"]
-        assert "history" not in status.data["releases"][0]  # the list of all releases stays small
+        assert status.data["releases"][0].get("history") is None  # the list of all releases stays small
 
         figures = await send_command(settings.nats_url, subjects.CMD_DORA, QueryDora(service="shop", days=7))
         assert figures.ok, figures.message
@@ -258,9 +258,15 @@ async def test_a_log_created_before_flags_existed_keeps_working(settings: Settin
     db.close()
     request = release_for(artifact)
     stray = json.loads(request.model_dump_json()) | {"event_id": "stray-1", "type": "Stray"}
+    # Not about a release: this old table's NOT NULL columns get empty strings, and no projection moves.
+    lifted = {"event_id": "lifted-1", "type": "FreezeLifted", "freeze_id": "f-1", "occurred_at": datetime.now(UTC).isoformat()}
     async with running(build(settings)):
         await publish_event(settings.nats_url, request)
         await publish_raw(settings.nats_url, "slipway.evt.stray", json.dumps(stray).encode(),
                           {"Nats-Msg-Id": "stray-1"})
-        audit = await logged(settings, 2)
-    assert audit.ok and audit.data["flagged_count"] == 1
+        await publish_raw(settings.nats_url, subjects.FREEZE_LIFTED, json.dumps(lifted).encode(),
+                          {"Nats-Msg-Id": "lifted-1"})
+        audit = await logged(settings, 3)
+        status = await send_command(settings.nats_url, subjects.CMD_RELEASE_STATUS, QueryReleases())
+    assert audit.ok and audit.data["records"] == 3 and audit.data["flagged_count"] >= 1  # the stray at least
+    assert [r["release_id"] for r in status.data["releases"]] == [request.release_id]

@@ -5,10 +5,8 @@ reason and an event; an approved emergency release owes one too; `release show` 
 from pathlib import Path
 
 from contextlib import AsyncExitStack
-from typing import Any
 
 from contracts import subjects
-from contracts.commands import VerifyAudit
 from contracts.events import DeploymentFailed
 from contracts.governance import ListPirs, RecordPir, ShowRelease
 from contracts.identity import Role
@@ -18,6 +16,7 @@ from services.gatekeeper.app import build
 from services.metrics_collector.app import build as collector
 from tests.component.test_release_workflow import artifact, verified  # noqa: F401 - a fixture
 from tests.conftest import running
+from tests.support.audit import audit_once_logged
 from tests.support.people import People
 from tests.support.policies import policy_for_tests
 from tests.support.poll import eventually
@@ -124,11 +123,7 @@ async def test_a_failed_prod_deployment_holds_the_next_major_release_until_its_r
         assert (unknown.ok, unknown.message) == (False, "no release nope-2 has reached the gatekeeper")
 
         # The audit re-verifies the reviewer's signature and finds the command the cause of its event.
-        async def audit() -> Any:
-            result = await send_command(settings.nats_url, subjects.CMD_AUDIT_VERIFY, VerifyAudit())
-            return result if result.data.get("signed_commands", 0) >= 1 else None
-
-        report = await eventually(audit, 10, "the recorded review logged")
+        report = await audit_once_logged(settings.nats_url, 1, "the recorded review logged")
         assert report.ok and report.data["unverified_count"] == 0, report.message
 
 

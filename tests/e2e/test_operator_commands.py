@@ -54,7 +54,8 @@ def test_freeze_blocks_then_lifting_lets_releases_through_and_reports_answer(sta
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
 
     faulty = build_sample("1.1.0", artifacts, error_rate=0.5)
-    rolled_back = request_release(stack, faulty, "1.1.0", "--strategy", "canary", "--steps", "20,50")
+    rolled_back = request_release(stack, faulty, "1.1.0", "--strategy", "canary", "--steps", "20,50",
+                                  "--release-id", "shop-faulty-1")
     assert rolled_back.returncode == 1 and "RollbackCompleted" in rolled_back.stdout, rolled_back.stdout
 
     alert = cli("alerts", "tail", "--severity", "critical", "--team", "payments", "--since-start",
@@ -66,6 +67,21 @@ def test_freeze_blocks_then_lifting_lets_releases_through_and_reports_answer(sta
                              30, "status showing the rollback")
     for state in ("succeeded", "rolled back"):
         assert state in status.stdout, status.stdout
+    # A blameless post-mortem from the log: timeline, detection and recovery, the trigger, the review it owes.
+    written = cli("postmortem", "shop-faulty-1", "--output", str(tmp_path / "pm.md"))
+    assert written.returncode == 0, written.stdout + written.stderr
+    report = (tmp_path / "pm.md").read_text()
+    assert report.startswith("# Post-mortem: shop 1.1.0 to prod") and "- **Outcome**: rolled back to 1.0.0" in report
+    assert "| error rate |" in report and "StepVerdict: fail at step 1" in report, report
+    assert "the e2e CI pipeline" in report and "health-watcher" in report and "rita" not in report, report
+    assert "slipway pir record shop-faulty-1" in report, report  # a rollback in prod owes a review
+    # The same release as pipeline stages with their timings, above its events.
+    shown = cli("status", "--release-id", "shop-faulty-1").stdout
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in shown.split("stages", 1)[1].splitlines()
+            if line.count("│") == 6]
+    assert [(row[0], row[3]) for row in rows] == [
+        ("artifact verification", "passed"), ("governance", "approved"), ("new version started", "passed"),
+        ("step 1/2: 20%", "fail"), ("rollback", "restored"), ("request to end", "rolled back")], shown
     audit = cli("audit", "verify")
     assert audit.returncode == 0 and "intact" in audit.stdout, audit.stdout + audit.stderr
     assert "2 signed commands verified" in audit.stdout, audit.stdout  # the freeze and its lifting

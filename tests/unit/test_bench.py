@@ -8,8 +8,8 @@ COSTS = MicroCosts(sign=60.0, sign_floor=25.0, check=80.0, verify=70.0, verify_f
 
 
 def test_a_full_stack_checks_each_decision_event_once_per_consumer_including_the_collector() -> None:
-    # verifier + collector, gatekeeper + collector, deployer + collector (contracts.catalogue)
-    assert stack_checks(DECISION) == 6
+    # verifier + collector, gatekeeper + collector, deployer + gatekeeper (its flags) + collector (contracts.catalogue)
+    assert stack_checks(DECISION) == 7
 
 
 def test_an_event_nobody_but_the_collector_reads_is_checked_once() -> None:

@@ -9,6 +9,7 @@ import pytest
 from contracts import catalogue, subjects
 from contracts.identity import IdentityRecord, Kind, Role
 from contracts.permissions import QUERIES, may_publish, permissions_for
+from contracts.rights import PEOPLE_COMMANDS
 from libs import bus
 from libs.identities import new_seed, public_key_of, sign, verify
 from libs.nats_auth import render
@@ -89,3 +90,8 @@ def test_a_signature_binds_the_subject_and_the_body() -> None:
     assert not verify(public_key_of(new_seed()), event_bytes("slipway.evt.gate.approved", b'{"a":1}'), signature)
     assert not verify(public_key_of(seed), b"x", "not base64 at all!")
     assert verify(public_key_of(seed), b"x", sign(seed, b"x"))
+
+
+def test_every_command_that_is_not_a_persons_is_a_query_every_reader_may_ask() -> None:
+    # A query missing here is refused by nats-server to everyone but the services (as `flags list` was).
+    assert set(catalogue.COMMANDS) - PEOPLE_COMMANDS == set(QUERIES)

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from services.gatekeeper.policy import Policy, WaitKind
 from services.gatekeeper.release_terms import Candidate
+from services.gatekeeper.rules.checklist import checklist_outcomes
 from services.gatekeeper.rules import approvals, windows
 from services.gatekeeper.rules.changes import change_outcome
 from services.gatekeeper.rules.concurrency import slot_outcome
@@ -65,6 +66,7 @@ def evaluate(candidate: Candidate, policy: Policy, state: GateState, now: dateti
     risk = assess_risk(candidate, policy, state, now)
     gate_outcomes = [
         *class_outcomes(candidate, policy, state),
+        *checklist_outcomes(candidate, policy),
         promotion_outcome(candidate, policy, state, now),
         requirement_outcome(candidate, state),
         change_outcome(candidate, policy, state, now),

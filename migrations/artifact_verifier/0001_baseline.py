@@ -1,0 +1,39 @@
+"""baseline: the tables as create_all made them before there were migrations
+
+Revision ID: 0001
+Revises: 
+Create Date: 2026-11-28 17:16:49.189953
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import libs.store
+from libs.migration_steps import create_messaging_tables_v1, drop_messaging_tables_v1
+
+revision: str = '0001'
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    # Each only if missing: a database made by create_all before migrations keeps its tables and rows.
+    create_messaging_tables_v1()
+    op.create_table('releases',
+    sa.Column('release_id', sa.String(length=128), nullable=False),
+    sa.Column('fingerprint', sa.String(length=71), nullable=False),
+    sa.Column('spec', sa.JSON(), nullable=False),
+    sa.Column('request_event_id', sa.String(length=64), nullable=False),
+    sa.Column('outcome', sa.String(length=64), nullable=False),
+    sa.Column('recorded_at', libs.store.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('release_id'),
+    if_not_exists=True,
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('releases')
+    drop_messaging_tables_v1()

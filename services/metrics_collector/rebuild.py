@@ -1,0 +1,23 @@
+"""Recompute the collector's projections from its event log, in one transaction.
+
+After a change to how they are computed (a log written before they existed gets them when the
+collector starts).
+A collector running meanwhile waits for the transaction (SQLite has one writer; PostgreSQL locks
+the rows); the events it appends afterwards refresh their releases as usual.
+"""
+
+from libs.runtime import service_database
+from libs.settings import Settings
+from services.metrics_collector.projections import Projections
+from services.metrics_collector.store import NAME, metadata
+
+
+async def rebuild_projections(settings: Settings) -> int:
+    """Rebuild from the log in the settings' database; returns how many releases the projections hold."""
+    db = service_database(NAME, settings)
+    try:
+        await db.create_all(metadata)  # a log from before the projections gets their tables first
+        async with db.transaction() as tx:
+            return await Projections(tx.session).rebuild()
+    finally:
+        await db.dispose()

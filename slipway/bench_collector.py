@@ -1,0 +1,220 @@
+"""`make bench`, the metrics-collector's part: its append rate under a flood, next to plain sqlite3
+doing the same chained inserts in the same run; and its queries at 10^4 and 10^5 logged events."""
+
+import asyncio
+import hashlib
+import sqlite3
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import nats
+from rich.table import Table
+from sqlalchemy import create_engine
+
+from contracts import subjects
+from contracts.commands import CommandResult, QueryDora, QueryReleases, VerifyAudit
+from contracts.events import ReleaseBlocked
+from libs.bus import ensure_streams
+from libs.client import connected, send_command
+from libs.embedded_nats import EmbeddedNats
+from libs.settings import Settings
+from services.metrics_collector import domain
+
+FLOOD = 20_000
+FLOOD_DEADLINE_S = 300.0
+
+
+def flood_events(count: int, prefix: str = "flood") -> list[ReleaseBlocked]:
+    # One release each: every event also adds a row to the release-status projection.
+    return [ReleaseBlocked(release_id=f"{prefix}-{n}", service="bench", environment="prod", reasons=["bench"])
+            for n in range(count)]
+
+
+async def publish_backlog(url: str, events: list[ReleaseBlocked]) -> None:
+    """Publish everything before the collector starts, so its rate is the collector's alone."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    for start in range(0, len(events), 500):
+        await asyncio.gather(*(js.publish(e.subject, e.model_dump_json().encode(), headers=e.headers())
+                               for e in events[start:start + 500]))
+    await nc.close()
+
+
+async def collector_append_rate(settings: Settings, count: int) -> tuple[float, str]:
+    """slipway: a backlog of `count` events drained into the hash-chained log (fetch, check, chain, project,
+    commit, ack), per second; and what `audit verify` says afterwards."""
+    from services.metrics_collector.app import build
+
+    await publish_backlog(settings.nats_url, flood_events(count))
+    app = build(settings)
+    start = time.perf_counter()
+    await app.start()
+    try:
+        deadline = start + FLOOD_DEADLINE_S
+        while (await send_command(settings.nats_url, subjects.CMD_RELEASE_STATUS, QueryReleases(limit=1))).data["total"] < count:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"the collector did not log {count} events within {FLOOD_DEADLINE_S:.0f} s")
+            await asyncio.sleep(0.05)  # polling a count that no event announces
+        elapsed = time.perf_counter() - start
+        audit = await send_command(settings.nats_url, subjects.CMD_AUDIT_VERIFY, VerifyAudit(), timeout=60)
+    finally:
+        await app.stop()
+    return count / elapsed, audit.message.split(",")[0]
+
+
+def chained_insert_rate(database: Path, count: int, batch: int) -> float:
+    """Ceiling: plain sqlite3 into the collector's own event_log table (same schema, same pragmas), the
+    same payloads sha256-chained, `batch` rows per transaction."""
+    from services.metrics_collector.store import metadata
+
+    engine = create_engine(f"sqlite:///{database}")
+    metadata.create_all(engine)
+    engine.dispose()
+    payloads = [domain.canonical_json(e.model_dump(mode="json")) for e in flood_events(count, "ceiling")]
+    db = sqlite3.connect(database)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    insert = ("INSERT INTO event_log (seq, event_id, type, subject, release_id, service, environment, occurred_at, "
+              "recorded_at, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    start, prev, seq = time.perf_counter(), domain.GENESIS_HASH, 0
+    for first in range(0, count, batch):
+        rows = []
+        for payload in payloads[first:first + batch]:
+            seq += 1
+            digest = hashlib.sha256(f"{prev}\n{payload}".encode()).hexdigest()
+            rows.append((seq, f"ceiling-{seq}", "ReleaseBlocked", subjects.RELEASE_BLOCKED, f"ceiling-{seq}", "bench",
+                         "prod", "2026-01-01 00:00:00", "2026-01-01 00:00:00", payload, prev, digest))
+            prev = digest
+        with db:
+            db.executemany(insert, rows)
+    elapsed = time.perf_counter() - start
+    db.close()
+    return count / elapsed
+
+
+async def collector_rows(table: Table, settings: Settings, scratch: Path) -> None:
+    from services.metrics_collector.app import BATCH_SIZE
+
+    # The ceiling before and after, the better one counts: a burst of load from elsewhere on the machine
+    # lowers one of them, not the comparison.
+    before = chained_insert_rate(scratch / "ceiling-before.db", FLOOD, BATCH_SIZE)
+    # A server of its own: the flood stays out of the stream the later decision-path figures read from.
+    with EmbeddedNats(scratch / "nats-flood") as server:
+        await ensure_streams(server.url)
+        flood_settings = settings.model_copy(update={"nats_url": server.url, "data_dir": scratch / "flood"})
+        rate, audit = await collector_append_rate(flood_settings, FLOOD)
+    ceiling = max(before, chained_insert_rate(scratch / "ceiling-after.db", FLOOD, BATCH_SIZE))
+    table.add_row(f"events appended by the metrics-collector, a backlog of {FLOOD:,} ({audit})",
+                  f"{rate:,.0f} /s ({rate / ceiling:.0%})", f"{ceiling:,.0f} /s",
+                  f"plain sqlite3, same table, sha256-chained, {BATCH_SIZE} per transaction")
+
+
+QUERY_SIZES = (10_000, 100_000)
+QUERY_REPEATS = 20
+EVENTS_PER_RELEASE = 8
+
+
+def release_payloads(n: int, now: datetime) -> list[dict[str, Any]]:
+    """One release's events as the services send them, spread over the last 90 days; every fifth rolls back."""
+    at = now - timedelta(minutes=(n * 37) % (90 * 24 * 60))
+    base = {"release_id": f"seed-{n}", "service": f"svc-{n % 7}", "environment": ("prod", "staging")[n % 2],
+            "actor": "ci:bench", "source": "bench", "version": f"1.{n}.0", "team": f"team-{n % 3}"}
+
+    def event(kind: str, minutes: float, **fields: Any) -> dict[str, Any]:
+        return {**base, "event_id": f"seed-{n}-{kind}-{minutes}", "type": kind,
+                "occurred_at": (at + timedelta(minutes=minutes)).isoformat(), **fields}
+
+    failed = n % 5 == 0
+    return [
+        event("ReleaseRequested", 0, commit={"sha": "abc1234", "committed_at": (at - timedelta(hours=2)).isoformat()}),
+        event("ArtifactVerified", 1), event("ReleaseApproved", 2),
+        event("DeploymentStarted", 3, committed_at=(at - timedelta(hours=2)).isoformat()),
+        event("StepStarted", 4, step_index=0, step_count=2, weight=10),
+        event("StepVerdict", 6, step_index=0, verdict="fail" if failed else "pass", reasons=["bench"]),
+        event("StepStarted", 7, step_index=1, step_count=2, weight=100),
+        event("RollbackCompleted", 9, root_cause="bench") if failed else event("DeploymentSucceeded", 9),
+    ]
+
+
+async def seed_log(settings: Settings, first: int, releases: int) -> None:
+    """Append releases `first`.. straight through the collector's use case (no bus), 500 events at a time."""
+    from libs.runtime import build_runtime
+    from services.metrics_collector.handlers import Arrival, Handlers, LoggedEvent
+    from services.metrics_collector.store import NAME, metadata
+
+    runtime = build_runtime(NAME, settings, metadatas=[metadata])
+    await runtime.db.create_all(metadata)
+    handlers = Handlers(runtime)
+    await handlers.prepare()
+    now, batch = datetime.now(UTC), []
+    try:
+        for n in range(first, first + releases):
+            for payload in release_payloads(n, now):
+                event = LoggedEvent.model_validate(payload)
+                # Unchecked on purpose: the bench measures queries over a big log, not the contracts.
+                batch.append(Arrival(event, "slipway.evt.bench", None, domain.canonical_json(event.model_dump(mode="json"))))
+            if len(batch) >= 500:
+                await handlers.append(batch)
+                batch = []
+        if batch:
+            await handlers.append(batch)
+    finally:
+        await runtime.db.dispose()
+
+
+async def query_latencies(settings: Settings) -> dict[str, float]:
+    """Median ms of each query against a running collector, asked `QUERY_REPEATS` times."""
+    probes = {
+        "status (newest 20 releases)": (subjects.CMD_RELEASE_STATUS, QueryReleases()),
+        "status --release-id (one release, its events)": (subjects.CMD_RELEASE_STATUS, QueryReleases(release_id="seed-1")),
+        "metrics dora (all, 30 days)": (subjects.CMD_DORA, QueryDora(days=30)),
+        "metrics dora --service svc-1 --environment prod": (subjects.CMD_DORA,
+                                                            QueryDora(service="svc-1", environment="prod")),
+    }
+    latencies: dict[str, float] = {}
+    async with connected(settings.nats_url) as nc:
+        for name, (subject, query) in probes.items():
+            body, times = query.model_dump_json().encode(), []
+            for _ in range(QUERY_REPEATS):
+                start = time.perf_counter()
+                reply = CommandResult.model_validate_json((await nc.request(subject, body, timeout=30)).data)
+                times.append(time.perf_counter() - start)
+                if not reply.ok:
+                    raise RuntimeError(f"{name}: {reply.message}")
+            latencies[name] = statistics.median(times) * 1000
+    return latencies
+
+
+async def query_rows(table: Table, settings: Settings, round_trip_ms: float) -> None:
+    """Each query at 10^4 and 10^5 logged events: flat means the second costs about the first."""
+    from services.metrics_collector.app import build
+
+    figures: dict[int, dict[str, float]] = {}
+    seeded = 0
+    for size in QUERY_SIZES:
+        releases = size // EVENTS_PER_RELEASE
+        await seed_log(settings, seeded, releases - seeded)
+        seeded = releases
+        app = build(settings)
+        await app.start()
+        try:
+            figures[size] = await query_latencies(settings)
+        finally:
+            await app.stop()
+    small, large = QUERY_SIZES
+    for name in figures[small]:
+        table.add_row(f"{name} at {small:,} / {large:,} events (median)",
+                      f"{figures[small][name]:.1f} / {figures[large][name]:.1f} ms", f"{round_trip_ms:.2f} ms",
+                      "core NATS request/reply round trip")
+
+
+async def collector_table(settings: Settings, scratch: Path, round_trip_ms: float) -> Table:
+    table = Table(title="metrics-collector (embedded nats-server, SQLite)")
+    for column in ("path", "slipway", "ceiling (same run)", "ceiling path"):
+        table.add_column(column)
+    await collector_rows(table, settings, scratch)
+    await query_rows(table, settings.model_copy(update={"data_dir": scratch / "queries"}), round_trip_ms)
+    return table
