@@ -52,14 +52,16 @@ def read_api(queries: Queries, feed: LiveFeed, metrics: DashboardMetrics, catalo
     api = APIRouter()
 
     @api.get("/api/releases", tags=["releases"])
-    async def releases(limit: Annotated[int | None, Query(description="Newest releases to list")] = None) -> dict[str, Any]:
-        """Releases newest first, from the event log (the collector's status query)."""
-        return answered(await ask(queries, subjects.CMD_RELEASE_STATUS, query(QueryReleases, limit=limit)))
+    async def releases(limit: Annotated[int | None, Query(description="Releases per page")] = None,
+                       page: Annotated[int | None, Query(description="Which page, from 1")] = None) -> dict[str, Any]:
+        """Releases newest first, a page at a time, from the event log (the collector's status query)."""
+        return answered(await ask(queries, subjects.CMD_RELEASE_STATUS, query(QueryReleases, limit=limit, page=page)))
 
     @api.get("/api/releases/{release_id}", tags=["releases"])
-    async def release(release_id: str) -> dict[str, Any]:
-        """One release with its logged events, and what the dashboard saw of its progress on the bus."""
-        result = await ask(queries, subjects.CMD_RELEASE_STATUS, query(QueryReleases, release_id=release_id))
+    async def release(release_id: str, limit: int | None = None, page: int | None = None) -> dict[str, Any]:
+        """One release with a page of its logged events, and what the dashboard saw of its progress on the bus."""
+        question = query(QueryReleases, release_id=release_id, limit=limit, page=page)
+        result = await ask(queries, subjects.CMD_RELEASE_STATUS, question)
         if not result.ok:
             raise HTTPException(404, result.message)
         progress = feed.releases.get(release_id)
@@ -77,14 +79,16 @@ def read_api(queries: Queries, feed: LiveFeed, metrics: DashboardMetrics, catalo
         return {"ok": result.ok, "message": result.message, **result.data}
 
     @api.get("/api/audit/events", tags=["audit"])
-    async def audit_events(release_id: str) -> dict[str, Any]:
-        """The logged events of one release, in the order they happened (the only filter the collector
+    async def audit_events(release_id: str, limit: int | None = None, page: int | None = None) -> dict[str, Any]:
+        """A page of one release's logged events, in the order they happened (the only filter the collector
         answers today; service, team, actor, type and time filters come with its audit show query)."""
-        result = await ask(queries, subjects.CMD_RELEASE_STATUS, query(QueryReleases, release_id=release_id))
+        question = query(QueryReleases, release_id=release_id, limit=limit, page=page)
+        result = await ask(queries, subjects.CMD_RELEASE_STATUS, question)
         if not result.ok:
             raise HTTPException(404, result.message)
         found = result.data.get("releases") or [{}]
-        return {"release_id": release_id, "events": found[0].get("history", [])}
+        return {"release_id": release_id, "page": result.data.get("page"), "total": result.data.get("total"),
+                "events": found[0].get("history") or []}
 
     @api.get("/api/dora", tags=["dora"])
     async def dora(service: str | None = None, environment: str | None = None,

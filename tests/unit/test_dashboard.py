@@ -107,7 +107,7 @@ def client(queries: FakeQueries) -> httpx.AsyncClient:
 
 @pytest.mark.parametrize("path, reason", [
     ("/api/dora?days=0", "days"), ("/api/dora?service=Not%20A%20Name", "service"),
-    ("/api/releases?limit=5000", "limit"), ("/api/dora/teams?days=99999", "days"), ("/api/alerts?limit=0", "limit"),
+    ("/api/releases?limit=5000", "limit"), ("/api/releases?page=0", "page"), ("/api/audit/events?release_id=x&page=-1", "page"), ("/api/dora/teams?days=99999", "days"), ("/api/alerts?limit=0", "limit"),
 ])
 async def test_bad_parameters_are_refused_with_the_reason_before_anything_is_asked(path: str, reason: str) -> None:
     queries = FakeQueries()
@@ -122,8 +122,8 @@ async def test_each_route_asks_the_collectors_own_query_and_answers_its_data() -
         {"release_id": "s-1", "service": "shop"}, {"release_id": "q-1", "service": "search"}]})
     queries = FakeQueries({subjects.CMD_RELEASE_STATUS: listed})
     http = client(queries)
-    assert (await http.get("/api/releases?limit=2")).json()["releases"][0]["release_id"] == "s-1"
-    assert queries.asked[-1] == (subjects.CMD_RELEASE_STATUS, QueryReleases(limit=2))
+    assert (await http.get("/api/releases?limit=2&page=3")).json()["releases"][0]["release_id"] == "s-1"
+    assert queries.asked[-1] == (subjects.CMD_RELEASE_STATUS, QueryReleases(limit=2, page=3))
     teams = (await http.get("/api/dora/teams?days=7")).json()["teams"]
     assert [(t["team"], t["services"]) for t in teams] == [("discovery", ["search"]), ("payments", ["shop"])]
     assert {q.days for s, q in queries.asked if s == subjects.CMD_DORA} == {7}
