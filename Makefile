@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test bench chaos contracts clean
+.PHONY: install browser run demo test bench chaos contracts clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,14 @@ run: install
 demo: install
 	$(BIN)/slipway demo
 
+## The dashboard's browser test drives Debian's chromium (never `playwright install`); it is skipped,
+## saying so, where chromium is absent and cannot be installed here (not root, no apt).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1; } || true
+
 ## The whole test suite (unit, component, e2e) against real nats-server and SQLite.
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 ## Throughput figures next to a ceiling measured in the same run.

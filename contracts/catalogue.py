@@ -23,6 +23,10 @@ ROLLBACK_CONTROLLER = "rollback-controller"
 METRICS_COLLECTOR = "metrics-collector"
 
 SERVICES = (ARTIFACT_VERIFIER, GATEKEEPER, DEPLOYER, HEALTH_WATCHER, ROLLBACK_CONTROLLER, METRICS_COLLECTOR)
+# Processes that only watch: they ask the queries and read the event and alert streams through ephemeral
+# ordered consumers, and publish no event (contracts.permissions). The web dashboard is one.
+DASHBOARD = "dashboard"
+READERS = (DASHBOARD,)
 
 # Event name -> the service that publishes it, or the services when several do.
 PRODUCERS: dict[str, str | tuple[str, ...]] = {

@@ -103,12 +103,25 @@ def _stream_info() -> tuple[str, ...]:
 
 
 def _alert_reader() -> tuple[str, ...]:
-    # `slipway alerts tail` reads the alert stream through an ephemeral ordered consumer; naming no
-    # consumer in the create subject means it cannot touch a service's durable.
-    return (*_stream_info(), f"$JS.API.CONSUMER.CREATE.{subjects.ALERTS_STREAM}", f"$JS.FC.{subjects.ALERTS_STREAM}.>")
+    # `slipway alerts tail` reads the alert stream through an ephemeral ordered consumer.
+    return _ephemeral_reader(subjects.ALERTS_STREAM)
+
+
+def _ephemeral_reader(*streams: str) -> tuple[str, ...]:
+    # Naming no consumer in the create subject means an ephemeral one: it cannot touch a service's durable.
+    return (*_stream_info(), *(subject for stream in streams
+                               for subject in (f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.FC.{stream}.>")))
+
+
+def _reader(inbox: str) -> Permissions:
+    """A watching process (catalogue.READERS): queries, and ordered consumers on the event and alert streams."""
+    return Permissions(publish=(*QUERIES, *_ephemeral_reader(subjects.EVENTS_STREAM, subjects.ALERTS_STREAM)),
+                       subscribe=(inbox,))
 
 
 def _service(name: str, inbox: str) -> Permissions:
+    if name in catalogue.READERS:
+        return _reader(inbox)
     produced = [name_ for name_ in catalogue.PRODUCERS if name in event_producers(name_)]
     publish = {subjects.pattern(Event.registry[event].subject) for event in produced}
     durables = catalogue.DURABLES.get(name, ())

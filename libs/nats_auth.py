@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from contracts.catalogue import READERS
 from contracts.identity import Kind, Registry, Role
 from contracts.permissions import inbox_prefix, permissions_for
 from libs.identities import IdentityStore, credentials_dir, write_private
@@ -50,10 +51,10 @@ def write_authorization(nats_dir: Path, registry: Registry) -> Path:
 
 
 def bootstrap(data_dir: Path, services: tuple[str, ...], teams: tuple[str, ...], person: str | None) -> IdentityStore:
-    """Every identity slipway needs, created on first start (and for a team added since): six services,
-    one CI identity per team, on-call, the operator, and a first person when there is none yet."""
+    """Every identity slipway needs, created on first start (and for a team added since): six services and
+    the read-only dashboard, one CI identity per team, on-call, the operator, and a first person when there is none yet."""
     store = IdentityStore(credentials_dir(data_dir))
-    for service in services:
+    for service in (*services, *READERS):
         store.ensure(Kind.SERVICE, service)
     for team in teams:
         store.ensure(Kind.CI, team, teams=(team,))

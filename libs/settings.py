@@ -142,6 +142,11 @@ class Settings(BaseSettings):
         default="prod", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$",
         description="The environment of a webhook incident whose payload.custom_details names none",
     )
+    dashboard_port: int = Field(
+        default=0, ge=0, le=65535,
+        description="dashboard: the HTTP API, /metrics and the web page listen on 127.0.0.1 at this port "
+        "(0 = a free port); the address is written to <data dir>/dashboard.json and printed by `slipway up`",
+    )
 
     @field_validator("artifact_dirs", mode="before")
     @classmethod

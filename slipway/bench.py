@@ -39,10 +39,11 @@ from libs.nats_auth import ADMIN, bootstrap, connect_options, write_authorizatio
 from libs.settings import Settings
 from libs.signing import SIGNATURE_HEADER, Signer, check_event, event_bytes
 from slipway.bench_collector import collector_table
-from slipway.supervisor import SERVICES
+from slipway.bench_dashboard import dashboard_figures, dashboard_rows
 
 EVENTS = 2000
 RELEASES = 60  # each on the open and on the secured path, taking turns
+DASHBOARD_EVENTS = 30  # published one after another, each awaited on the page
 MICRO_CALLS = 1000  # per timing loop; five loops per figure, the best one counts
 BENCH_TEAM = "bench"  # owns the bench's service in the secured run's catalogue; its CI identity publishes
 BENCH_PERSON = "bench-person"
@@ -172,7 +173,7 @@ def bench_policy(directory: Path) -> Path:
 def secured_bus(scratch: Path) -> Iterator[SecuredBus]:
     """As slipway/supervisor.Stack wires it: bootstrap, write_authorization, EmbeddedNats(authorization=True)."""
     data_dir = scratch / "secured"
-    store = bootstrap(data_dir, tuple(name.replace("_", "-") for name in SERVICES), (BENCH_TEAM,), BENCH_PERSON)
+    store = bootstrap(data_dir, catalogue.SERVICES, (BENCH_TEAM,), BENCH_PERSON)
     (data_dir / "services.yaml").write_text(bench_catalogue(BENCH_TEAM))
     write_authorization(data_dir / "nats", store.registry())
     with EmbeddedNats(data_dir / "nats", authorization=True) as server:
@@ -419,6 +420,7 @@ async def run(scratch: Path) -> None:
         table.add_row("ReleaseRequested -> ArtifactVerified beside a hanging URL and 0.5 GiB hash (median)",
                       f"{statistics.median(beside) * 1000:.1f} ms", f"{statistics.median(alone) * 1000:.1f} ms",
                       "the same, verified alone")
+        dashboard_rows(table, await dashboard_figures(settings, DASHBOARD_EVENTS))
         console.print(table)
         console.print(per_release_note(decisions, costs))
 

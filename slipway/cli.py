@@ -116,7 +116,7 @@ def up(
     nats_url: NatsUrlOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Start nats-server (unless NATS_URL is set) and the six services; Ctrl-C stops everything."""
+    """Start nats-server (unless NATS_URL is set), the six services and the dashboard; Ctrl-C stops everything."""
     from slipway.supervisor import ServiceFailed, Stack, pid_alive, read_stack_file
 
     g = globals_of(ctx, nats_url, data_dir)
@@ -132,6 +132,8 @@ def up(
         url = stack.start()
         out.print(stack_table(stack))
         say(f"NATS: [bold]{escape(url)}[/]   (written to {escape(str(stack.stack_file))})")
+        say(f"dashboard: [bold]{escape(stack.dashboard_url or 'not running')}[/]   "
+            "(HTTP API /api/..., OpenAPI /openapi.json, Prometheus /metrics)")
         people = [r.name for r in stack.identities.registry().identities if r.kind == "person" and r.revoked_at is None]
         say(f"identities: {escape(str(stack.identities.directory))} (mode 0700; every client needs one); "
             f"people: {escape(', '.join(people) or 'none')}   add one: [bold]slipway identity create NAME --roles ...[/]")

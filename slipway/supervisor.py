@@ -21,8 +21,10 @@ from libs.embedded_nats import EmbeddedNats
 from libs.identities import IdentityStore
 from libs.nats_auth import ADMIN, bootstrap, write_authorization
 
+# The six services, and the dashboard that serves the HTTP API and web page beside them (read-only).
 SERVICES = (
     "artifact_verifier", "gatekeeper", "deployer", "health_watcher", "rollback_controller", "metrics_collector",
+    "dashboard",
 )
 READY_MARK = b"is up on"
 POLL_S = 0.1
@@ -127,9 +129,17 @@ class Stack:
         from libs.settings import Settings
         from libs.service_catalogue import ServiceCatalogue
 
+        from contracts.catalogue import SERVICES as SERVICE_IDENTITIES
+
         catalogue = ServiceCatalogue.load(Settings(data_dir=self.data_dir).service_catalogue)
-        identities = tuple(name.replace("_", "-") for name in SERVICES)
-        return bootstrap(self.data_dir, identities, catalogue.teams(), first_person_name())
+        return bootstrap(self.data_dir, SERVICE_IDENTITIES, catalogue.teams(), first_person_name())
+
+    @property
+    def dashboard_url(self) -> str | None:
+        """The web dashboard's address, once it is up (it writes the port it bound to in the data directory)."""
+        from services.dashboard.address import read_address
+
+        return read_address(self.data_dir) if "dashboard" in self.names else None
 
     def credentials(self, kind: Kind | str, name: str) -> Path:
         """The seed file of one of this stack's identities (tests and tools act as it)."""

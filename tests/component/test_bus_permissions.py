@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import nats
+import nats.js.api
 import pytest
 
 from contracts import subjects
@@ -35,6 +36,7 @@ ALLOWED = {
     "service:deployer": {"step", "alert"},
     "service:artifact-verifier": set(),
     "service:metrics-collector": set(),
+    "service:dashboard": set(),  # it only watches
     "ci:payments": {"payments request", "payments evidence"},
     "ci:discovery": {"discovery request", "discovery evidence"},
     "oncall:default": set(),
@@ -99,6 +101,40 @@ async def test_each_identity_publishes_exactly_what_its_role_needs(
             assert outcome == "ok", f"{identity} should publish {label}: {outcome}"
         else:
             assert f'permissions violation for publish to "{EXAMPLE[label]}"' in outcome, (identity, label, outcome)
+
+
+async def test_the_dashboard_reads_both_streams_through_ordered_consumers_but_no_durable(
+    secured: EmbeddedNats, identities: IdentityStore, streams: None,
+) -> None:
+    admin = await nats.connect(secured.url, allow_reconnect=False, **connect_options(identities.seed_file(Kind.ADMIN, ADMIN)))
+    refusals: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        refusals.append(str(exc))
+
+    dashboard = await nats.connect(secured.url, allow_reconnect=False, error_cb=on_error,
+                                   **connect_options(identities.seed_file(Kind.SERVICE, "dashboard")))
+    try:
+        seen: asyncio.Queue[str] = asyncio.Queue()
+
+        async def on_message(msg: nats.aio.msg.Msg) -> None:
+            seen.put_nowait(msg.subject)
+
+        js = dashboard.jetstream()
+        for stream, subject in ((subjects.EVENTS_STREAM, "slipway.evt.>"), (subjects.ALERTS_STREAM, "slipway.alert.>")):
+            await js.subscribe(subject, stream=stream, cb=on_message, ordered_consumer=True,
+                               deliver_policy=nats.js.api.DeliverPolicy.NEW)
+        await admin.jetstream().publish(EXAMPLE["verdict"], b"{}")
+        await admin.jetstream().publish(EXAMPLE["alert"], b"{}")
+        got = {await asyncio.wait_for(seen.get(), timeout=5), await asyncio.wait_for(seen.get(), timeout=5)}
+        assert got == {EXAMPLE["verdict"], EXAMPLE["alert"]}
+        # Binding a service's durable is refused by the server (nats-py then waits for an answer in vain).
+        with pytest.raises(nats.errors.TimeoutError):
+            await js.subscribe("slipway.evt.>", stream=subjects.EVENTS_STREAM, durable="gatekeeper", cb=on_message)
+        assert any("permissions violation for publish" in refusal and "gatekeeper" in refusal for refusal in refusals)
+    finally:
+        await dashboard.close()
+        await admin.close()
 
 
 async def test_a_client_without_an_identity_is_not_let_in(secured: EmbeddedNats) -> None:
