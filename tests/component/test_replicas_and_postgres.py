@@ -55,7 +55,13 @@ async def test_gatekeeper_decides_with_its_state_in_postgresql(
     from contracts.release import ReleaseSpec
 
     environment = f"pg-{uuid.uuid4().hex[:8]}"
-    on_postgres = settings.model_copy(update={"database_url": POSTGRES_URL})
+    # A database of its own, made and dropped here: what an earlier run left in the shared one cannot matter.
+    database = f"slipway_test_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{database}"'))
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{database}"
+    on_postgres = settings.model_copy(update={"database_url": url})
     artifact = tmp_path / "app.pyz"
     artifact.write_bytes(b"pg")
     request = release_for(artifact, environment=environment)
@@ -74,14 +80,15 @@ async def test_gatekeeper_decides_with_its_state_in_postgresql(
         # The committed policy queues a release behind a freeze; the workflow's state is in PostgreSQL too.
         assert queued["waiting_for"] == "queued-for-window" and "postgres test" in queued["summary"]
     finally:
-        engine = create_async_engine(POSTGRES_URL)
+        engine = create_async_engine(url)
         async with engine.begin() as conn:
             count = await conn.scalar(
                 text("SELECT count(*) FROM slipway_gatekeeper.freezes WHERE environment = :e"), {"e": environment}
             )
-            await conn.execute(text("DELETE FROM slipway_gatekeeper.freezes WHERE environment = :e"), {"e": environment})
             waited = await conn.scalar(
                 text("SELECT count(*) FROM slipway_gatekeeper.workflows WHERE environment = :e"), {"e": environment})
-            await conn.execute(text("DELETE FROM slipway_gatekeeper.workflows WHERE environment = :e"), {"e": environment})
         await engine.dispose()
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        await admin.dispose()
     assert (count, waited) == (1, 1)
