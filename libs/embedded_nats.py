@@ -26,6 +26,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+PORT_ATTEMPTS = 3
+
+
+class PortTaken(RuntimeError):
+    """The server could not bind its port: another process took it after it was picked."""
+
+
 class EmbeddedNats:
     """Start with `start()`, stop with `stop()`; `url` is what clients connect to."""
 
@@ -43,6 +50,8 @@ class EmbeddedNats:
         # Monitoring (/healthz, /varz, /jsz) on loopback, for readiness checks and for seeing the settings in force.
         self.monitor_port = free_port()
         self.port = port or free_port()
+        self._ports_ours = port is None  # a caller's port is kept, even when taken
+        self._started = False  # a restart keeps its ports: clients reconnect to the same address
         self.log_file = log_file
         # In its own session the terminal's Ctrl-C does not stop NATS before the services using it.
         self.new_session = new_session
@@ -57,18 +66,34 @@ class EmbeddedNats:
         return f"http://127.0.0.1:{self.monitor_port}"
 
     def start(self, timeout: float = 10.0) -> str:
+        # Ports picked by free_port() are free when picked, not when the server binds them: another
+        # process can take one in between. A first start that finds its port taken picks new ones.
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if not self._ports_ours or self._started or attempt == PORT_ATTEMPTS - 1:
+                    raise
+                self.port, self.monitor_port = free_port(), free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [nats_server_binary(), "-c", str(self.write_config())]
-        with open(self.log_file or os.devnull, "ab") as out:
+        log = self.log_file or self.data_dir / "nats-server.log"
+        with open(log, "ab") as out:
             self.process = subprocess.Popen(
                 argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=self.new_session
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"nats-server exited with {self.process.returncode}: {' '.join(argv)}")
+                tail = log.read_text(errors="replace")[-600:].strip()
+                error = PortTaken if "address already in use" in tail else RuntimeError
+                raise error(f"nats-server exited with {self.process.returncode}: {' '.join(argv)}: {tail}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    self._started = True
                     return self.url
             except OSError:
                 time.sleep(0.05)  # polling a port that is coming up; not synchronisation on an event
