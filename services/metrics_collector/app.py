@@ -8,6 +8,7 @@ from faststream import FastStream
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
+from contracts.audit_queries import CheckpointAudit, ShowAudit, WhoAudit
 from contracts.commands import QueryDora, QueryReleases, VerifyAudit
 from libs.bus import declare_durable
 from libs.commands import serve_command
@@ -55,7 +56,10 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
             await loop.stop()
 
     serve_command(broker, subjects.CMD_DORA, QueryDora, handlers.query_dora)
-    serve_command(broker, subjects.CMD_AUDIT_VERIFY, VerifyAudit, handlers.verify_audit)
+    serve_command(broker, subjects.CMD_AUDIT_VERIFY, VerifyAudit, handlers.audit.verify)
+    serve_command(broker, subjects.CMD_AUDIT_SHOW, ShowAudit, handlers.audit.show)
+    serve_command(broker, subjects.CMD_AUDIT_WHO, WhoAudit, handlers.audit.who)
+    serve_command(broker, subjects.CMD_AUDIT_CHECKPOINT, CheckpointAudit, handlers.audit.checkpoint)
     serve_command(broker, subjects.CMD_RELEASE_STATUS, QueryReleases, handlers.query_releases)
     app = build_app(runtime)
     app.after_startup(start_loops)
