@@ -45,8 +45,10 @@ class AuditTrail:
         await _index(AuditIndex(session), rows, fields)
         if rows and self.signer is not None:
             checkpoints = Checkpoints(session)
-            if audit_rules.checkpoint_due(await checkpoints.newest_seq(), rows[-1]["seq"], self.every):
-                await self._sign(checkpoints, rows[-1]["seq"], rows[-1]["hash"])
+            last = await checkpoints.newest_seq()
+            for row in rows:  # at every Nth record, wherever batches happen to end
+                if audit_rules.checkpoint_due(last, row["seq"], self.every):
+                    last = (await self._sign(checkpoints, row["seq"], row["hash"])).seq
 
     async def _sign(self, checkpoints: Checkpoints, seq: int, digest: str) -> Checkpoint:
         assert self.signer is not None  # callers check: a collector without a key signs nothing
@@ -90,6 +92,7 @@ class AuditTrail:
                 first = query.from_seq or 1
                 before = (await checkpoints.hashes_at([first - 1])).get(first - 1) if first > 1 else domain.GENESIS_HASH
                 walk = ChainWalk(expected_prev=before or "", start_label=f"record {first - 1} as stored")
+                walk.previous_seq = first - 1 if first > 1 else None
                 after, upto, mode = first - 1, query.to_seq, "range"
             elif start is not None and not query.full:
                 walk = ChainWalk(expected_prev=start["hash"], start_label=f"signed checkpoint {start['seq']}")

@@ -85,7 +85,7 @@ class ChainWalk:
                 return self._broken(seq, f"record {seq} follows record {self.previous_seq}: "
                                          f"{seq - self.previous_seq - 1} record(s) before it were deleted")
             if prev_hash != self.expected_prev:
-                before = self.start_label if self.previous_seq is None else f"record {self.previous_seq}"
+                before = self.start_label if self.last_hash is None else f"record {self.previous_seq}"
                 return self._broken(seq, f"record {seq} does not link to {before}: "
                                          "a record was deleted, inserted, reordered or rewritten before it")
             if chain_hash(prev_hash, payload) != recorded_hash:
