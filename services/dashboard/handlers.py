@@ -12,6 +12,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
 from contracts import subjects
+from contracts.audit_queries import ShowAudit, WhoAudit
 from contracts.commands import CommandResult, QueryDora, QueryReleases, VerifyAudit
 from contracts.envelope import Model
 from libs.bus import describe
@@ -73,22 +74,35 @@ def read_api(queries: Queries, feed: LiveFeed, metrics: DashboardMetrics, catalo
         return {"releases": [p.as_data() for p in feed.releases.newest_first()]}
 
     @api.get("/api/audit", tags=["audit"])
-    async def audit() -> dict[str, Any]:
-        """Verify the hash-chained audit trail; `ok` is false, with where it breaks, when it does not verify."""
-        result = await ask(queries, subjects.CMD_AUDIT_VERIFY, VerifyAudit())
+    async def audit(full: bool = False, from_seq: int | None = None, to_seq: int | None = None) -> dict[str, Any]:
+        """Verify the hash-chained audit trail from the newest signed checkpoint that holds (`full`: all of it;
+        `from_seq`/`to_seq`: a range); `ok` is false, with where it breaks, when it does not verify."""
+        question = query(VerifyAudit, full=full or None, from_seq=from_seq, to_seq=to_seq)
+        result = await ask(queries, subjects.CMD_AUDIT_VERIFY, question)
         return {"ok": result.ok, "message": result.message, **result.data}
 
     @api.get("/api/audit/events", tags=["audit"])
-    async def audit_events(release_id: str, limit: int | None = None, page: int | None = None) -> dict[str, Any]:
-        """A page of one release's logged events, in the order they happened (the only filter the collector
-        answers today; service, team, actor, type and time filters come with its audit show query)."""
-        question = query(QueryReleases, release_id=release_id, limit=limit, page=page)
-        result = await ask(queries, subjects.CMD_RELEASE_STATUS, question)
+    async def audit_events(release_id: str | None = None, service: str | None = None, team: str | None = None,
+                           actor: str | None = None, environment: str | None = None,
+                           type: Annotated[list[str] | None, Query(description="Event types (repeat)")] = None,
+                           since: Annotated[str | None, Query(description="ISO 8601 or ago: 2h, 7d")] = None,
+                           until: Annotated[str | None, Query(description="ISO 8601 or ago: 30m")] = None,
+                           limit: int | None = None, page: int | None = None,
+                           after: Annotated[int | None, Query(description="The previous page's next_after")] = None,
+                           ) -> dict[str, Any]:
+        """A page of the logged events matching every filter, in log order: `slipway audit show`'s query."""
+        question = query(ShowAudit, release_id=release_id, service=service, team=team, actor=actor,
+                         environment=environment, types=type, since=since, until=until, limit=limit, page=page,
+                         after=after)
+        return answered(await ask(queries, subjects.CMD_AUDIT_SHOW, question))
+
+    @api.get("/api/audit/who/{release_id}", tags=["audit"])
+    async def audit_who(release_id: str) -> dict[str, Any]:
+        """Who requested a release, which commit and artifact it deployed, who approved and intervened, the outcome."""
+        result = await ask(queries, subjects.CMD_AUDIT_WHO, query(WhoAudit, release_id=release_id))
         if not result.ok:
             raise HTTPException(404, result.message)
-        found = result.data.get("releases") or [{}]
-        return {"release_id": release_id, "page": result.data.get("page"), "total": result.data.get("total"),
-                "events": found[0].get("history") or []}
+        return {"message": result.message, **result.data}
 
     @api.get("/api/dora", tags=["dora"])
     async def dora(service: str | None = None, environment: str | None = None,

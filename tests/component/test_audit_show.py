@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from cloudevents.core.formats.json import JSONFormat
 
@@ -18,8 +19,10 @@ from contracts.envelope import Event
 from contracts.events import (ApprovalRecorded, DeploymentSucceeded, FreezeDeclared, ReleaseApproved, ReleaseRequested,
                               RollbackCompleted)
 from contracts.release import ReleaseSpec
+from libs.bus import ensure_streams
 from libs.client import connected, publish_event, publish_raw, send_command
 from libs.settings import Settings
+from services.dashboard.app import DashboardServer
 from services.metrics_collector.app import build
 from tests.component.test_metrics_collector import started, step
 from tests.conftest import running
@@ -163,3 +166,38 @@ async def test_show_filters_pages_and_who_answers_from_the_log(settings: Setting
         "environment": {"id": "prod"}, "artifactId": "pkg:generic/shop@2.0.0"}
     assert cdevent["customData"]["event_id"] == events[5].event_id
     assert read[-1].get_extension("slipwayflag") and read[0].get_extension("slipwayseq") == 1
+
+
+async def test_the_dashboard_serves_the_same_audit_query_over_http(settings: Settings, artifact: Path) -> None:
+    shop, cart, events = history(artifact)
+    await ensure_streams(settings.nats_url, None)
+    server = DashboardServer(settings)
+    serving = asyncio.create_task(server.run_until_stopped())
+    try:
+        await asyncio.wait_for(server.ready.wait(), timeout=20)
+        async with running(build(settings)), httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            for event in events:
+                await publish_event(settings.nats_url, event)
+
+            async def all_logged() -> dict | None:
+                answer = (await http.get("/api/audit")).json()
+                return answer if answer.get("records", 0) >= len(events) else None
+
+            verified = await eventually(all_logged, 10, "every event logged")
+            assert verified["ok"] and verified["mode"] == "full"
+            page = (await http.get("/api/audit/events", params={
+                "team": "payments", "type": ["DeploymentSucceeded", "ApprovalRecorded"], "since": "1d"})).json()
+            over_nats = await show(settings, team="payments", types=["DeploymentSucceeded", "ApprovalRecorded"],
+                                   since="1d")
+            assert [e["seq"] for e in page["events"]] == [e.seq for e in over_nats.events] and page["total"] == 2
+            who = (await http.get(f"/api/audit/who/{shop.release_id}")).json()
+            assert (who["requested_by"], who["outcome"]) == ("dana@example.com", "deployed")
+            unknown = await http.get("/api/audit/events", params={"type": "Nope"})
+            assert unknown.status_code == 400 and "'Nope' is not an event type" in unknown.json()["detail"]
+            bad_time = await http.get("/api/audit/events", params={"until": "whenever"})
+            assert bad_time.status_code == 422 and "neither an ISO 8601 time" in bad_time.json()["detail"]
+            ranged = (await http.get("/api/audit", params={"from_seq": 2, "to_seq": 3})).json()
+            assert (ranged["ok"], ranged["mode"], ranged["rehashed"]) == (True, "range", 2)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, timeout=10)
