@@ -85,8 +85,8 @@ class AuditTrail:
         async with self.runtime.db.sessions() as session:
             entries, checkpoints = EventLog(session), Checkpoints(session)
             head_seq, head_hash = await entries.head()
-            records = await checkpoints.records_upto(head_seq)
-            checked, bad, start = await self._checkpoints(checkpoints, query, head_seq)
+            records = await checkpoints.records()
+            checked, bad, start = await self._checkpoints(checkpoints, query, head_seq, records)
             ranged = query.from_seq is not None or query.to_seq is not None
             if ranged:
                 first = query.from_seq or 1
@@ -117,7 +117,7 @@ class AuditTrail:
         return CommandResult(ok=ok, message=_verdict(reply, head_seq), data=reply.model_dump(mode="json"))
 
     async def _checkpoints(self, checkpoints: Checkpoints, query: VerifyAudit,
-                           head_seq: int) -> tuple[int, list[BadCheckpointView], dict[str, Any] | None]:
+                           head_seq: int, records: int) -> tuple[int, list[BadCheckpointView], dict[str, Any] | None]:
         """Every checkpoint checked (signature, and the record it signed); the newest that also still counts
         its records right is where a verification may start."""
         found = await checkpoints.all()
@@ -130,7 +130,7 @@ class AuditTrail:
             facts = CheckpointFacts(checkpoint["seq"], checkpoint["hash"], checkpoint["records"],
                                     self._checkpoint_signature(checkpoint), stored.get(checkpoint["seq"]))
             if start is None and audit_rules.checkpoint_problem(facts) is None:
-                facts = CheckpointFacts(**{**facts.__dict__, "records_now": await checkpoints.records_upto(facts.seq)})
+                facts = CheckpointFacts(**{**facts.__dict__, "records_now": await checkpoints.records_upto(facts.seq, records)})
             problem = audit_rules.checkpoint_problem(facts)
             if problem is None:
                 start = start or checkpoint

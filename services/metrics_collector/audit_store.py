@@ -147,9 +147,13 @@ class Checkpoints:
         query = select(event_log.c.seq, event_log.c.hash).where(event_log.c.seq.in_(wanted))
         return {seq: digest for seq, digest in await self.session.execute(query)}
 
-    async def records_upto(self, seq: int) -> int:
-        # All records (counted over the narrowest index, not the payloads) less the few after seq.
-        everything = int(await self.session.scalar(select(func.count()).select_from(event_log)) or 0)
+    async def records(self) -> int:
+        # Counted over the narrowest index, not the table's pages, which hold the payloads.
+        return int(await self.session.scalar(select(func.count()).select_from(event_log)) or 0)
+
+    async def records_upto(self, seq: int, records: int | None = None) -> int:
+        """Records up to seq: all of them (`records` when the caller counted already) less the few after seq."""
+        everything = await self.records() if records is None else records
         after = int(await self.session.scalar(select(func.count()).select_from(event_log).where(event_log.c.seq > seq)) or 0)
         return everything - after
 
