@@ -2,13 +2,16 @@
 `audit verify` starts from the newest checkpoint that holds and still finds every kind of tampering."""
 
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from contracts import subjects
-from contracts.audit_queries import CheckpointAudit
+from contracts.audit_queries import CheckpointAudit, ShowAudit
 from contracts.commands import CommandResult, VerifyAudit
 from contracts.identity import Kind
 from libs.client import publish_event, send_command
@@ -16,6 +19,7 @@ from libs.identities import IdentityStore, seed_path
 from libs.settings import Settings
 from services.metrics_collector.app import build
 from services.metrics_collector.domain import chain_hash
+from tests.component.test_store_and_outbox import POSTGRES_URL, postgres_reachable
 from tests.conftest import running
 from tests.support.poll import eventually
 from tests.support.releases import release_for
@@ -157,3 +161,45 @@ async def test_without_a_key_the_collector_signs_nothing_and_says_why(settings: 
         audit = await verify(settings)
     assert not made.ok and "cannot sign checkpoints" in made.message
     assert audit.ok and audit.data["mode"] == "full"
+
+
+@pytest.mark.postgres
+async def test_checkpoints_filters_and_tampering_work_the_same_on_postgresql(keyed: Settings, tmp_path: Path) -> None:
+    if not postgres_reachable():
+        pytest.skip("no PostgreSQL server reachable on 127.0.0.1:5432")
+    # A database of its own, made and dropped here: what an earlier run left in the shared one cannot matter.
+    database_name = f"slipway_audit_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{database_name}"'))
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{database_name}"
+    on_postgres = keyed.model_copy(update={"database_url": url})
+    artifact = tmp_path / "app.pyz"
+    artifact.write_bytes(b"app")
+    try:
+        async with running(build(on_postgres)):
+            for n in range(EVENTS):
+                await publish_event(keyed.nats_url, release_for(artifact, f"1.{n}.0", service=("shop", "cart")[n % 2]))
+
+            async def complete() -> CommandResult | None:
+                audit = await verify(keyed)
+                return audit if audit.data["records"] >= EVENTS else None
+
+            audit = await eventually(complete, 15, f"{EVENTS} records logged")
+            assert audit.ok and (audit.data["checkpoint_seq"], audit.data["rehashed"]) == (8, 2), audit.message
+            carts = await send_command(keyed.nats_url, subjects.CMD_AUDIT_SHOW, ShowAudit(service="cart", limit=3))
+            assert carts.ok and carts.data["total"] == 5 and len(carts.data["events"]) == 3
+            engine = create_async_engine(url)
+            async with engine.begin() as conn:
+                schema = "slipway_metrics_collector"
+                await conn.execute(text(f"UPDATE {schema}.event_log SET payload = replace(payload, 'shop', 'shoq') "
+                                        "WHERE seq = 9"))
+                await conn.execute(text(f"UPDATE {schema}.audit_checkpoints SET records = 3 WHERE seq = 4"))
+            await engine.dispose()
+            tampered = await verify(keyed)
+        assert not tampered.ok and tampered.data["first_bad_seq"] == 9
+        assert [b["seq"] for b in tampered.data["bad_checkpoints"]] == [4]
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{database_name}" WITH (FORCE)'))
+        await admin.dispose()
