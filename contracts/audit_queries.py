@@ -15,9 +15,10 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
-from contracts.envelope import ACTOR_MAX, RELEASE_ID_MAX, Model, Name
+from contracts.envelope import ACTOR_MAX, RELEASE_ID_MAX, Model, Name, ZonedDatetime
 
 AUDIT_PAGE_MAX = 200
+SEQ_MAX = 2**63 - 1  # a log's seq: a 64-bit integer in every database slipway runs on
 AUDIT_PAGE_BYTES = 600_000  # the events of one page, as JSON: well under NATS's 1 MB message limit
 TYPES_MAX = 20
 RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
@@ -51,8 +52,8 @@ class AuditFilter(Model):
                               description="Who is responsible: `person:alice`, `ci:payments`, a service")
     environment: Name | None = None
     types: list[EventType] = Field(default=[], max_length=TYPES_MAX, description="Event types; any of them matches")
-    since: datetime | None = Field(default=None, description="occurred_at at or after this (ISO 8601, or 2h, 7d ago)")
-    until: datetime | None = Field(default=None, description="occurred_at before this (ISO 8601, or 2h, 7d ago)")
+    since: ZonedDatetime | None = Field(default=None, description="occurred_at at or after this (ISO 8601, or 2h, 7d ago)")
+    until: ZonedDatetime | None = Field(default=None, description="occurred_at before this (ISO 8601, or 2h, 7d ago)")
 
     @field_validator("since", "until", mode="before")
     @classmethod
@@ -76,7 +77,7 @@ class ShowAudit(AuditFilter):
 
     limit: int = Field(default=50, ge=1, le=AUDIT_PAGE_MAX, description="Events per page")
     page: int = Field(default=1, ge=1, le=1_000_000, description="Which page, from 1 (ignored with `after`)")
-    after: int | None = Field(default=None, ge=0, description="Only events after this seq: the previous page's next_after")
+    after: int | None = Field(default=None, ge=0, le=SEQ_MAX, description="Only events after this seq: the previous page's next_after")
     count: bool = Field(default=True, description="Count every matching event (`total`); an export's later pages skip it")
 
 

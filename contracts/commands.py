@@ -56,8 +56,8 @@ class VerifyAudit(Model):
     `full` re-hashes the whole log; `from_seq`/`to_seq` re-hash that range only."""
 
     full: bool = False
-    from_seq: int | None = Field(default=None, ge=1)
-    to_seq: int | None = Field(default=None, ge=1)
+    from_seq: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    to_seq: int | None = Field(default=None, ge=1, le=2**63 - 1)
 
     @model_validator(mode="after")
     def one_way(self) -> "VerifyAudit":
