@@ -114,7 +114,7 @@ class AuditTrail:
             checkpoints=checked, bad_checkpoints=bad,
         )
         ok = walk.ok and not bad and not unvouched
-        return CommandResult(ok=ok, message=_verdict(reply, head_seq), data=reply.model_dump(mode="json"))
+        return CommandResult(ok=ok, message=_verdict(reply), data=reply.model_dump(mode="json"))
 
     async def _checkpoints(self, checkpoints: Checkpoints, query: VerifyAudit,
                            head_seq: int, records: int) -> tuple[int, list[BadCheckpointView], dict[str, Any] | None]:
@@ -236,7 +236,7 @@ def _entry(row: dict[str, Any]) -> AuditEntry:
     )
 
 
-def _verdict(reply: AuditReply, head_seq: int) -> str:
+def _verdict(reply: AuditReply) -> str:
     if reply.first_bad_seq is not None:
         return f"audit trail BROKEN at record {reply.first_bad_seq} of {reply.records}: {reply.reason}"
     if reply.bad_checkpoints:
