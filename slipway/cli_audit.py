@@ -60,9 +60,8 @@ def audit_verify(
     say(f"records: {reply.records}")
     say(f"head hash: {escape(str(reply.head_hash or '-'))}")
     span = f"{reply.checked_from}..{reply.checked_to}" if reply.checked_from is not None else "none"
-    start = f" from signed checkpoint {reply.checkpoint_seq}" if reply.checkpoint_seq else ""
-    say(f"verified: {reply.mode}{start}; re-hashed {reply.rehashed} records ({span}); "
-        f"{reply.checkpoints} checkpoints checked")
+    how = {"checkpoint": f"from signed checkpoint {reply.checkpoint_seq}", "range": "a range"}.get(reply.mode, "in full")
+    say(f"verified {how}: re-hashed {reply.rehashed} records ({span}); {reply.checkpoints} checkpoints checked")
     if result.ok:
         say(f"[green]ok:[/] the audit trail is intact ({escape(result.message)})")
         return

@@ -19,6 +19,7 @@ from libs.identities import IdentityStore, seed_path
 from libs.settings import Settings
 from services.metrics_collector.app import build
 from services.metrics_collector.domain import chain_hash
+from tests.component.test_audit_show import slipway
 from tests.component.test_store_and_outbox import POSTGRES_URL, postgres_reachable
 from tests.conftest import running
 from tests.support.poll import eventually
@@ -99,11 +100,19 @@ async def test_checkpoints_are_signed_every_n_records_and_on_demand_and_verify_s
                           ranged.data["rehashed"], ranged.data["checkpoints"]) == ("range", 3, 6, 4, 1)
 
 
-async def test_an_edit_after_the_newest_checkpoint_is_found_at_its_record(logged: Settings) -> None:
+async def test_an_edit_after_the_newest_checkpoint_is_found_at_its_record(logged: Settings, tmp_path: Path) -> None:
+    code, out, _ = await slipway("--nats-url", logged.nats_url, "audit", "verify", data_dir=tmp_path / "cli")
+    assert code == 0 and "verified from signed checkpoint 8: re-hashed 2 records (9..10)" in out, out
     rewrite(logged, 9, rehash=False)
     audit = await verify(logged)
     assert not audit.ok and audit.data["first_bad_seq"] == 9 and audit.data["checkpoint_seq"] == 8
     assert "BROKEN at record 9" in audit.message and "payload or hash was edited" in audit.message
+    code, _, err = await slipway("--nats-url", logged.nats_url, "audit", "verify", "--from", "2", "--to", "9",
+                                 data_dir=tmp_path / "cli")
+    assert code == 1 and "broken at seq 9: record 9 does not match its hash" in err, err
+    code, _, err = await slipway("--nats-url", logged.nats_url, "audit", "verify", "--full", "--from", "2",
+                                 data_dir=tmp_path / "cli")
+    assert code == 2 and "either full or a range" in err, err
 
 
 async def test_a_rewrite_before_a_checkpoint_breaks_it_and_a_full_verify_finds_an_edit_it_cannot(
