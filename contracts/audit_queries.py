@@ -18,6 +18,7 @@ from pydantic import Field, field_validator, model_validator
 from contracts.envelope import ACTOR_MAX, RELEASE_ID_MAX, Model, Name, ZonedDatetime
 
 AUDIT_PAGE_MAX = 200
+COUNT_CAP = 10_000  # matches counted at most: a count costs the same at a million events as at ten thousand
 SEQ_MAX = 2**63 - 1  # a log's seq: a 64-bit integer in every database slipway runs on
 AUDIT_PAGE_BYTES = 600_000  # the events of one page, as JSON: well under NATS's 1 MB message limit
 TYPES_MAX = 20
@@ -104,7 +105,8 @@ class AuditEventsReply(Model):
     filter: str = Field(description="The filters applied, in words")
     page: int
     limit: int
-    total: int | None = Field(description="Matching events in all (None when not counted)")
+    total: int | None = Field(description=f"Matching events in all, up to {COUNT_CAP:,} (None when not counted)")
+    total_capped: bool = Field(default=False, description=f"More than {COUNT_CAP:,} match: `total` is a lower bound")
     events: list[AuditEntry]
     next_after: int | None = Field(description="Pass as `after` for the next page; None at the end")
 

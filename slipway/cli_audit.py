@@ -110,7 +110,7 @@ def audit_show(
     reply = AuditEventsReply.model_validate(ask(ctx, nats_url, CMD_AUDIT_SHOW, query).data)
     if not reply.events:
         where = f"page {page} is past the end" if page > 1 or after else "no events match"
-        say(f"{where}: {reply.total} matching in all ({escape(reply.filter)})")
+        say(f"{where}: {_matching(reply)} matching in all ({escape(reply.filter)})")
         return
     rows = [(e.seq, render.when(e.occurred_at.isoformat()), render.styled(e.type), e.release_id or "-",
              e.service or "-", e.environment or "-", e.team or "-", e.actor or "-",
@@ -121,7 +121,12 @@ def audit_show(
     out.print(render.titled_table(f"audit trail ({escape(reply.filter)})", columns, rows, styles=False))
     pages = -(-(reply.total or 0) // reply.limit)
     more = f"; next: --after {reply.next_after}" if reply.next_after else ""
-    say(f"page {reply.page} of {max(pages, 1)} ({reply.total} matching events){more}")
+    of = f"{max(pages, 1)}+" if reply.total_capped else f"{max(pages, 1)}"
+    say(f"page {reply.page} of {of} ({_matching(reply)} matching events){more}")
+
+
+def _matching(reply: Any) -> str:
+    return f"more than {reply.total:,}" if reply.total_capped else f"{reply.total}"
 
 
 @audit_app.command("who")
@@ -188,7 +193,8 @@ def audit_export(
     else:
         with output.open("wb") as sink:
             written, total = run(_export(url, query, sink), url)
-    err.print(f"exported {written} of {total} matching events as CloudEvents"
+    counted = f"{written} of {total}" if total >= written else f"{written}"  # past the count's cap: all of them
+    err.print(f"exported {counted} matching events as CloudEvents"
               + (f" to {escape(str(output))}" if output else ""), soft_wrap=True)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.audit_queries import (AUDIT_PAGE_BYTES, AuditEntry, AuditEventsReply, Checkpoint, CheckpointAudit,
+from contracts.audit_queries import (AUDIT_PAGE_BYTES, COUNT_CAP, AuditEntry, AuditEventsReply, Checkpoint, CheckpointAudit,
                                      CheckpointReply, PersonAction, ShowAudit, WhoAudit, WhoReply)
 from contracts.commands import CommandResult, VerifyAudit
 from contracts.envelope import Event
@@ -175,7 +175,7 @@ class AuditTrail:
                 if kind not in Event.registry and kind != domain.UNTYPED and not await index.type_known(kind):
                     return CommandResult(ok=False, message=f"invalid filter: {kind!r} is not an event type: not declared "
                                                            "in slipway's contracts and not in the log")
-            total = await index.count(query) if query.count else None
+            total = await index.count(query, COUNT_CAP) if query.count else None
             rows = await index.page(query, after=query.after, offset=(query.page - 1) * query.limit, limit=query.limit)
         events, size = [], 0
         for row in rows:
@@ -185,10 +185,12 @@ class AuditTrail:
                 break  # the rest comes with the next page (next_after)
             events.append(entry)
         more = len(events) < len(rows) or len(rows) == query.limit
-        reply = AuditEventsReply(filter=query.described(), page=query.page, limit=query.limit, total=total,
+        capped = total is not None and total > COUNT_CAP
+        reply = AuditEventsReply(filter=query.described(), page=query.page, limit=query.limit,
+                                 total=min(total, COUNT_CAP) if total is not None else None, total_capped=capped,
                                  events=events, next_after=events[-1].seq if events and more else None)
         shown = (f"events {events[0].seq}..{events[-1].seq} ({len(events)})" if events else "no events on this page")
-        counted = f" of {total} matching" if total is not None else ""
+        counted = f" of {'more than ' if capped else ''}{reply.total} matching" if total is not None else ""
         return CommandResult(ok=True, message=f"{shown}{counted} ({reply.filter})", data=reply.model_dump(mode="json"))
 
     async def who(self, query: WhoAudit) -> CommandResult:

@@ -82,9 +82,10 @@ class AuditIndex:
         found = await self.session.scalar(select(audit_index.c.seq).where(audit_index.c.type == kind).limit(1))
         return found is not None
 
-    async def count(self, wanted: AuditFilter) -> int:
-        query = select(func.count()).select_from(audit_index).where(*_conditions(wanted))
-        return int(await self.session.scalar(query) or 0)
+    async def count(self, wanted: AuditFilter, cap: int) -> int:
+        """Matching records, counted up to `cap` + 1 (so the caller can tell there are more than `cap`)."""
+        matching = select(audit_index.c.seq).where(*_conditions(wanted)).limit(cap + 1).subquery()
+        return int(await self.session.scalar(select(func.count()).select_from(matching)) or 0)
 
     async def page(self, wanted: AuditFilter, *, after: int | None, offset: int, limit: int) -> list[Row]:
         """Matching records in log order with their payload, hash and flag: after the seq `after`, else from `offset`."""

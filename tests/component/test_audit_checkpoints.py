@@ -212,3 +212,32 @@ async def test_checkpoints_filters_and_tampering_work_the_same_on_postgresql(key
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{database_name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+async def test_a_count_of_matches_stops_past_its_cap(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from contracts.audit_queries import AuditFilter
+    from libs.store import Database
+    from services.metrics_collector.audit_store import AuditIndex
+    from services.metrics_collector.store import event_log, metadata
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'log.db'}")
+    await db.create_all(metadata)
+    now = datetime.now(UTC)
+    try:
+        async with db.transaction() as tx:
+            await tx.session.execute(event_log.insert(), [
+                {"seq": n, "event_id": f"e{n}", "type": "StepVerdict", "subject": "s", "occurred_at": now,
+                 "recorded_at": now, "payload": "{}", "prev_hash": f"{n:064d}", "hash": f"{n + 1:064d}"}
+                for n in range(1, 11)])
+            await AuditIndex(tx.session).add([
+                {"seq": n, "type": "StepVerdict", "release_id": None, "service": ("shop", "cart")[n % 2],
+                 "environment": "prod", "team": None, "actor": None, "occurred_at": now} for n in range(1, 11)])
+        async with db.sessions() as session:
+            index = AuditIndex(session)
+            counts = [await index.count(AuditFilter(service="shop"), cap) for cap in (3, 5, 100)]
+            assert counts == [4, 5, 5]  # past the cap: cap + 1, so "more than cap" can be told
+            assert await index.count(AuditFilter(types=["StepVerdict"]), 100) == 10
+    finally:
+        await db.dispose()
