@@ -65,13 +65,12 @@ class Arrival:
     payload: str  # the canonical JSON the chain hashes
 
 
-def arrival(event: LoggedEvent, subject: str, unverified_publisher: str | None,
-            received_at: datetime | None = None) -> Arrival:
+def arrival(event: LoggedEvent, subject: str, unverified_publisher: str | None) -> Arrival:
     received = event.model_dump(mode="json")
     # A message whose publisher could not be verified is still the log's to keep, flagged with why.
     flag = (f"publisher not verified: {unverified_publisher}" if unverified_publisher
             else domain.flag_reason(received, subject, Event.registry)
-            or audit_rules.future_reason(event.occurred_at, received_at or datetime.now(UTC)))
+            or audit_rules.future_reason(event.occurred_at, datetime.now(UTC)))
     return Arrival(event, subject, flag, domain.canonical_json(received))
 
 
