@@ -15,6 +15,7 @@ from rich.table import Table
 from slipway.alerts import alerts_app
 from slipway.cli_governance import change_app, incident_app
 from slipway.cli_approvals import approvals, approve, reject
+from slipway.cli_bottlenecks import bottlenecks
 from slipway.cli_env import env_app
 from slipway.cli_evidence import evidence_app
 from slipway.cli_flags import flags_app
@@ -60,6 +61,7 @@ app.command("approvals")(approvals)
 app.command("inventory")(inventory)
 app.command("postmortem")(postmortem_command)
 evidence_app.command("list")(evidence_list)
+metrics_app.command("bottlenecks")(bottlenecks)
 
 
 @app.callback()

@@ -20,6 +20,7 @@ from libs.settings import Settings
 from services.metrics_collector.app import build
 from services.metrics_collector.bottlenecks import TABLES
 from services.metrics_collector.rebuild import rebuild_projections
+from tests.component.test_cli import slipway
 from tests.component.test_metrics_collector import SOURCE, logged, started, step, verdict
 from tests.conftest import running
 from tests.support.people import People
@@ -94,6 +95,8 @@ async def test_a_release_that_waited_for_approval_and_was_paused_is_measured_per
         past_the_end, _ = await ask(settings, QueryBottlenecks(page=2, limit=1))
         async with connected(settings.nats_url) as nc:
             refused = await nc.request(subjects.CMD_BOTTLENECKS, b'{"days": 0}', timeout=10)
+        code, printed, errors = await slipway("--nats-url", settings.nats_url, "metrics", "bottlenecks", "--team",
+                                              "payments", "--days", "7", data_dir=settings.data_dir)
 
     [release] = reply.releases
     waits = {(w.kind, round(w.seconds)) for w in release.waits}
@@ -109,6 +112,9 @@ async def test_a_release_that_waited_for_approval_and_was_paused_is_measured_per
     assert "payments: approval 30m in all, median 30m" in message
     assert elsewhere.total == 0 and elsewhere.releases == [] and elsewhere.flaky_total == 0
     assert past_the_end.total == 1 and past_the_end.releases == []
+    assert code == 0, errors
+    assert "Team payments: 1 releases, 2 people's commands, 1 flaky checks" in printed
+    assert "approve by person:alice, resume_release by person:dev" in " ".join(printed.split())
     assert b"days" in refused.data and b'"ok":false' in refused.data.replace(b" ", b"")
 
     database = settings.data_dir / "metrics-collector.db"
