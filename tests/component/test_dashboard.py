@@ -21,6 +21,7 @@ from libs.dashboard_tokens import issue
 from libs.settings import Settings
 from services.dashboard.address import read_address
 from services.dashboard.app import DashboardServer
+from tests.component.test_cli import slipway
 from tests.support.people import People
 
 
@@ -118,7 +119,15 @@ async def test_the_api_needs_a_token_of_the_registry_and_a_login_link_sets_a_coo
         assert forged.status_code == 401 and "bad signature" in forged.json()["detail"]
         assert "slipway_token" not in http.cookies
 
-        logged_in = await http.get("/login", params={"token": token_of(people, "dev")})
+        code, printed, errors = await slipway("dashboard", "login", "--as", "dev", "--minutes", "5",
+                                              data_dir=people.store.directory.parent)
+        assert code == 0, errors
+        link, token = [line for line in printed.splitlines() if line.startswith(("http", "slw1."))]
+        assert link.startswith(f"{dashboard.url}/login?token=") and link.endswith(token)
+        bearer = await http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+        assert bearer.json()["identity"] == "person:dev"
+
+        logged_in = await http.get(link)
         assert logged_in.status_code == 303 and logged_in.headers["location"] == "/"
         cookie = logged_in.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie
