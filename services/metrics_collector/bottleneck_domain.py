@@ -200,18 +200,19 @@ class KindFigure:
     ongoing: int
 
 
-def ranked(waits: Iterable[tuple[str, WaitKind, float, bool]]) -> list[KindFigure]:
-    """(release_id, kind, seconds, ongoing) of a team's waits -> per kind, biggest total first.
+def ranked(waits: Iterable[tuple[str, WaitKind, float, int, int]]) -> list[KindFigure]:
+    """(release_id, kind, seconds, waits, ongoing) of a team's waits (a release's waits of a kind may come
+    summed, in one tuple, or one by one) -> per kind, biggest total first.
 
     The median is over releases (each release's time for that kind added up), so one release that
     waited ten times does not outweigh nine that waited once."""
     per_release: dict[WaitKind, dict[str, float]] = {}
     counts: dict[WaitKind, list[int]] = {}
-    for release_id, kind, seconds, ongoing in waits:
+    for release_id, kind, seconds, waits, ongoing in waits:
         mine = per_release.setdefault(kind, {})
         mine[release_id] = mine.get(release_id, 0.0) + seconds
         tally = counts.setdefault(kind, [0, 0])
-        tally[0], tally[1] = tally[0] + 1, tally[1] + int(ongoing)
+        tally[0], tally[1] = tally[0] + waits, tally[1] + ongoing
     figures = [KindFigure(kind, len(mine), counts[kind][0], sum(mine.values()), percentile(list(mine.values()), 50) or 0.0,
                           counts[kind][1]) for kind, mine in per_release.items()]
     return sorted(figures, key=lambda f: (-f.total_s, f.kind.value))

@@ -50,10 +50,10 @@ def _seconds(row: dict, now: datetime) -> float:
 
 def _ranking(window: list[dict], teams: dict, flaky: list[bottleneck_domain.Flaky], owners: dict,
              now: datetime) -> list[TeamBottlenecks]:
-    by_team: dict[str | None, list[tuple[str, WaitKind, float, bool]]] = {}
+    by_team: dict[str | None, list[tuple[str, WaitKind, float, int, int]]] = {}
     for row in window:
         by_team.setdefault(row["team"], []).append(
-            (row["release_id"], WaitKind(row["kind"]), _seconds(row, now), row["seconds"] is None))
+            (row["release_id"], WaitKind(row["kind"]), _seconds(row, now), row["waits"], int(row["seconds"] is None)))
     flaky_by_team: dict[str | None, int] = {}
     for f in flaky:
         team = owners[(f.digest, f.check)][0]

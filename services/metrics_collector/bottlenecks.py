@@ -162,10 +162,18 @@ class BottleneckStore:
         return [dict(row._mapping) for row in await self.session.execute(query)]
 
     async def window_waits(self, first: date, last: date, team: str | None) -> list[dict[str, Any]]:
-        """Every wait of the releases that began in the window: what the per-team ranking sums."""
+        """Per team, kind and release of the releases that began in the window: the seconds of its waits that
+        ended, how many waits, and (one row each) those still going on with when they began. Summed in SQL,
+        so a wide window costs one row per release and kind, not one per wait."""
         w = release_waits.c
-        query = select(w.team, w.release_id, w.kind, w.started_at, w.seconds).where(w.day >= first, w.day <= last)
-        return [dict(row._mapping) for row in await self.session.execute(_team(query, w, team))]
+        scope = (w.day >= first, w.day <= last)
+        ended = _team(select(w.team, w.release_id, w.kind, func.sum(w.seconds).label("seconds"),
+                             func.count().label("waits")).where(*scope, w.seconds.is_not(None)), w, team)
+        rows = [dict(row._mapping) | {"started_at": None}
+                for row in await self.session.execute(ended.group_by(w.team, w.release_id, w.kind))]
+        ongoing = _team(select(w.team, w.release_id, w.kind, w.started_at).where(*scope, w.seconds.is_(None)), w, team)
+        rows.extend(dict(row._mapping) | {"seconds": None, "waits": 1} for row in await self.session.execute(ongoing))
+        return rows
 
     async def per_team(self, first: date, last: date, team: str | None) -> dict[str | None, tuple[int, int]]:
         """team -> (releases that began in the window, people's commands on them)."""

@@ -115,10 +115,10 @@ def test_evidence_outcomes_are_check_results_and_a_cancelled_run_is_none() -> No
 
 def test_ranking_puts_the_biggest_total_first_with_medians_over_releases() -> None:
     figures = ranked([
-        ("r1", WaitKind.APPROVAL, 600, False), ("r1", WaitKind.APPROVAL, 600, False),  # one release, twice
-        ("r2", WaitKind.APPROVAL, 60, False), ("r3", WaitKind.APPROVAL, 120, True),
-        ("r1", WaitKind.SLOT, 1000, False), ("r2", WaitKind.ANALYSIS, 30, False),
+        ("r1", WaitKind.APPROVAL, 600, 1, 0), ("r1", WaitKind.APPROVAL, 600, 1, 0),  # one release, twice
+        ("r2", WaitKind.APPROVAL, 60, 1, 0), ("r3", WaitKind.APPROVAL, 120, 1, 1),
+        ("r1", WaitKind.SLOT, 1000, 1, 0), ("r2", WaitKind.ANALYSIS, 30, 2, 0),  # two waits, summed already
     ])
     assert [(f.kind, f.total_s, f.median_s, f.releases, f.waits, f.ongoing) for f in figures] == [
         (WaitKind.APPROVAL, 1380, 120, 3, 4, 1), (WaitKind.SLOT, 1000, 1000, 1, 1, 0),
-        (WaitKind.ANALYSIS, 30, 30, 1, 1, 0)]
+        (WaitKind.ANALYSIS, 30, 30, 1, 2, 0)]
