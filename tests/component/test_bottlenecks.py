@@ -4,10 +4,13 @@ artifact's performance check fails then passes. The query answers it per release
 rebuild from the log gives the same rows."""
 
 import sqlite3
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from contracts import subjects
 from contracts.bottleneck_queries import BottlenecksReply, QueryBottlenecks, WaitKind
@@ -21,6 +24,7 @@ from services.metrics_collector.app import build
 from services.metrics_collector.bottlenecks import TABLES
 from services.metrics_collector.rebuild import rebuild_projections
 from tests.component.test_cli import slipway
+from tests.component.test_store_and_outbox import POSTGRES_URL, postgres_reachable
 from tests.component.test_metrics_collector import SOURCE, logged, started, step, verdict
 from tests.conftest import running
 from tests.support.people import People
@@ -80,6 +84,20 @@ async def ask(settings: Settings, query: QueryBottlenecks) -> tuple[BottlenecksR
     return BottlenecksReply.model_validate(result.data), result.message
 
 
+def assert_measured(reply: BottlenecksReply, digest: str) -> None:
+    [release] = reply.releases
+    waits = {(w.kind, round(w.seconds)) for w in release.waits}
+    assert waits == {(WaitKind.APPROVAL, 30 * 60), (WaitKind.ANALYSIS, 2 * 60), (WaitKind.PAUSED, 10 * 60),
+                     (WaitKind.HELD, 20 * 60)}
+    assert [(i.command, i.actor) for i in release.interventions] == [("approve", "person:alice"),
+                                                                     ("resume_release", "person:dev")]
+    [team] = reply.teams
+    assert team.team == "payments" and team.releases == 1 and team.interventions == 2 and team.flaky_checks == 1
+    assert [f.kind for f in team.ranked][:2] == [WaitKind.APPROVAL, WaitKind.HELD]
+    assert team.ranked[0].median_s == pytest.approx(1800)
+    assert [(f.digest, f.check, f.failures) for f in reply.flaky] == [(digest, "performance", 1)]
+
+
 async def test_a_release_that_waited_for_approval_and_was_paused_is_measured_per_release_and_team(
         settings: Settings, artifact: Path, people: People) -> None:
     at = datetime.now(UTC) - timedelta(hours=2)
@@ -98,17 +116,7 @@ async def test_a_release_that_waited_for_approval_and_was_paused_is_measured_per
         code, printed, errors = await slipway("--nats-url", settings.nats_url, "metrics", "bottlenecks", "--team",
                                               "payments", "--days", "7", data_dir=settings.data_dir)
 
-    [release] = reply.releases
-    waits = {(w.kind, round(w.seconds)) for w in release.waits}
-    assert waits == {(WaitKind.APPROVAL, 30 * 60), (WaitKind.ANALYSIS, 2 * 60), (WaitKind.PAUSED, 10 * 60),
-                     (WaitKind.HELD, 20 * 60)}
-    assert [(i.command, i.actor) for i in release.interventions] == [("approve", "person:alice"),
-                                                                     ("resume_release", "person:dev")]
-    [team] = reply.teams
-    assert team.team == "payments" and team.releases == 1 and team.interventions == 2 and team.flaky_checks == 1
-    assert [f.kind for f in team.ranked][:2] == [WaitKind.APPROVAL, WaitKind.HELD]
-    assert team.ranked[0].median_s == pytest.approx(1800)
-    assert [(f.digest, f.check, f.failures) for f in reply.flaky] == [(digest, "performance", 1)]
+    assert_measured(reply, digest)
     assert "payments: approval 30m in all, median 30m" in message
     assert elsewhere.total == 0 and elsewhere.releases == [] and elsewhere.flaky_total == 0
     assert past_the_end.total == 1 and past_the_end.releases == []
@@ -122,3 +130,34 @@ async def test_a_release_that_waited_for_approval_and_was_paused_is_measured_per
     assert all(appended.values()), appended
     assert await rebuild_projections(settings) == 1
     assert snapshot(database) == appended
+
+
+@pytest.mark.postgres
+async def test_the_projection_and_its_query_hold_on_postgresql(settings: Settings, artifact: Path, people: People) -> None:
+    if not postgres_reachable():
+        pytest.skip("no PostgreSQL server reachable on 127.0.0.1:5432")
+    # A database of its own, made and dropped here: what an earlier run left in the shared one cannot matter.
+    database = f"slipway_test_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{database}"'))
+    on_postgres = settings.model_copy(update={"database_url": POSTGRES_URL.rsplit("/", 1)[0] + f"/{database}"})
+    at = datetime.now(UTC) - timedelta(hours=2)
+    events = waited_and_paused(artifact, people, at)
+    digest = events[0].artifact.digest  # type: ignore[attr-defined]
+    checks = [evidence(digest, at - timedelta(minutes=20), "fail"), evidence(digest, at - timedelta(minutes=10), "pass")]
+    try:
+        async with running(build(on_postgres)):
+            for event in [*events, *checks]:
+                await publish_event(settings.nats_url, event)
+            await logged(on_postgres, len(events) + len(checks))
+            reply, _ = await ask(on_postgres, QueryBottlenecks(team="payments", days=7))
+        assert_measured(reply, digest)
+        assert await rebuild_projections(on_postgres) == 1
+        async with running(build(on_postgres)):
+            rebuilt, _ = await ask(on_postgres, QueryBottlenecks(team="payments", days=7))
+        assert rebuilt == reply
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        await admin.dispose()
