@@ -43,14 +43,17 @@ class QueryBottlenecks(Model):
 
 
 class WaitFigure(Model):
-    """One kind of wait over the window: the releases that had it, its total and its median per release."""
+    """One kind of wait over the window: its total, how many releases waited and their median."""
 
     kind: WaitKind
-    releases: int = Field(ge=0, description="Releases that waited for it")
-    waits: int = Field(ge=0, description="Separate waits (a release may wait for the same thing twice)")
-    total_s: float = Field(ge=0)
-    median_s: float = Field(ge=0, description="Median over those releases of each release's time waiting for it")
-    ongoing: int = Field(ge=0, description="Waits not over yet, counted up to the moment of the answer")
+    releases: int = Field(ge=0, description="Releases whose waits for it are over (the median is over them)")
+    waits: int = Field(ge=0, description="Separate waits, ongoing ones included (a release may wait twice)")
+    total_s: float = Field(ge=0, description="All its waits added up, ongoing ones up to the moment of the answer")
+    median_s: float | None = Field(
+        ge=0, description="Median over those releases of each one's time waiting for it, off by less than 19% "
+        "(from log-spaced buckets of their count and sum, so it costs the same however many releases there are; "
+        "exact when its bucket holds one value); None: none is over")
+    ongoing: int = Field(ge=0, description="Waits not over yet")
 
 
 class TeamBottlenecks(Model):

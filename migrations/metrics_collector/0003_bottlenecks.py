@@ -1,8 +1,8 @@
-"""bottleneck projection: waits, interventions and check results per release and digest
+"""bottleneck projection: waits, interventions and check results per release and digest; waits per team, kind and day
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-28 19:21:56.042122
+Create Date: 2026-11-28 19:39:33.216774
 """
 
 from collections.abc import Sequence
@@ -34,6 +34,19 @@ def upgrade() -> None:
         batch_op.create_index('ix_artifact_checks_at', ['at', 'team'], unique=False)
         batch_op.create_index('ix_artifact_checks_digest', ['digest', 'check'], unique=False)
         batch_op.create_index(batch_op.f('ix_artifact_checks_release_id'), ['release_id'], unique=False)
+
+    op.create_table('bottleneck_daily',
+    sa.Column('team', sa.String(length=63), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('bucket', sa.Integer(), nullable=False),
+    sa.Column('releases', sa.Integer(), nullable=False),
+    sa.Column('waits', sa.Integer(), nullable=False),
+    sa.Column('ms', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('team', 'kind', 'day', 'bucket')
+    )
+    with op.batch_alter_table('bottleneck_daily', schema=None) as batch_op:
+        batch_op.create_index('ix_bottleneck_daily_day', ['day', 'team'], unique=False)
 
     op.create_table('bottleneck_releases',
     sa.Column('release_id', sa.String(length=128), nullable=False),
@@ -69,11 +82,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('release_waits', schema=None) as batch_op:
         batch_op.create_index('ix_release_waits_day', ['day', 'team'], unique=False)
+        batch_op.create_index('ix_release_waits_ongoing', ['seconds', 'day'], unique=False)
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('release_waits', schema=None) as batch_op:
+        batch_op.drop_index('ix_release_waits_ongoing')
         batch_op.drop_index('ix_release_waits_day')
 
     op.drop_table('release_waits')
@@ -82,6 +97,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_bottleneck_releases_day')
 
     op.drop_table('bottleneck_releases')
+    with op.batch_alter_table('bottleneck_daily', schema=None) as batch_op:
+        batch_op.drop_index('ix_bottleneck_daily_day')
+
+    op.drop_table('bottleneck_daily')
     with op.batch_alter_table('artifact_checks', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_artifact_checks_release_id'))
         batch_op.drop_index('ix_artifact_checks_digest')

@@ -6,13 +6,14 @@ Evidence (EvidenceSubmitted) is about an artifact digest, not a release: each on
 of its own. Timestamps are the events' occurred_at, in the order things happened.
 """
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from contracts.bottleneck_queries import WaitKind
-from services.metrics_collector.domain import parse_time, percentile
+from services.metrics_collector.domain import parse_time
 
 Payload = Mapping[str, Any]
 
@@ -190,29 +191,89 @@ def flaky(results: Iterable[CheckResult]) -> list[Flaky]:
     return sorted(found, key=lambda f: f.passed_at, reverse=True)
 
 
+# Per-release waits are kept per day in log-spaced buckets (four per doubling: each about 19% wide), with
+# their count and sum, so a team's median over any window comes from a few rows per day, however many
+# releases there are: the middle release's wait is taken as its bucket's mean, off by less than the
+# bucket's width (and exact when the bucket holds one value); totals and counts stay exact.
+BUCKETS_PER_DOUBLING = 4
+LAST_BUCKET = 24 * BUCKETS_PER_DOUBLING  # 2^24 s, 194 days: longer waits share the last bucket
+
+
+def bucket_of(seconds: float) -> int:
+    if seconds < 1:
+        return 0
+    return min(LAST_BUCKET, int(math.log2(seconds) * BUCKETS_PER_DOUBLING))
+
+
+def bucket_bounds(bucket: int) -> tuple[float, float]:
+    low = 0.0 if bucket == 0 else 2 ** (bucket / BUCKETS_PER_DOUBLING)
+    return low, 2 ** ((bucket + 1) / BUCKETS_PER_DOUBLING)
+
+
+def histogram_median(buckets: Mapping[int, tuple[int, float]]) -> float | None:
+    """The median of values kept per bucket as (how many, their sum): the middle value (or the two middle ones)
+    taken as the mean of its bucket, so it is exact when its bucket holds one value, or equal ones."""
+    total = sum(count for count, _ in buckets.values())
+    if total <= 0:
+        return None
+    ordered = sorted((bucket, count, seconds) for bucket, (count, seconds) in buckets.items() if count > 0)
+
+    def value_at(rank: int) -> float:
+        seen = 0
+        for _, count, seconds in ordered:
+            if rank < seen + count:
+                return seconds / count
+            seen += count
+        return ordered[-1][2] / ordered[-1][1]  # not reached: rank < total
+
+    return (value_at((total - 1) // 2) + value_at(total // 2)) / 2
+
+
 @dataclass(frozen=True)
 class KindFigure:
     kind: WaitKind
-    releases: int
+    releases: int  # whose waits for it are over: the median is over them
     waits: int
     total_s: float
-    median_s: float
+    median_s: float | None
     ongoing: int
 
 
-def ranked(waits: Iterable[tuple[str, WaitKind, float, int, int]]) -> list[KindFigure]:
-    """(release_id, kind, seconds, waits, ongoing) of a team's waits (a release's waits of a kind may come
-    summed, in one tuple, or one by one) -> per kind, biggest total first.
+def ranked(ended: Iterable[tuple[WaitKind, int, int, int, float]],
+           ongoing: Iterable[tuple[WaitKind, float]]) -> list[KindFigure]:
+    """A team's waits per kind, biggest total first, from (kind, bucket, releases, waits, seconds) of the waits
+    that ended (a release's waits of one kind added up, counted in the bucket of that sum) and (kind, seconds so
+    far) of those still going on.
 
-    The median is over releases (each release's time for that kind added up), so one release that
-    waited ten times does not outweigh nine that waited once."""
-    per_release: dict[WaitKind, dict[str, float]] = {}
-    counts: dict[WaitKind, list[int]] = {}
-    for release_id, kind, seconds, waits, ongoing in waits:
-        mine = per_release.setdefault(kind, {})
-        mine[release_id] = mine.get(release_id, 0.0) + seconds
-        tally = counts.setdefault(kind, [0, 0])
-        tally[0], tally[1] = tally[0] + waits, tally[1] + ongoing
-    figures = [KindFigure(kind, len(mine), counts[kind][0], sum(mine.values()), percentile(list(mine.values()), 50) or 0.0,
-                          counts[kind][1]) for kind, mine in per_release.items()]
+    The median is over releases, so one release that waited ten times does not outweigh nine that waited once."""
+    histograms: dict[WaitKind, dict[int, tuple[int, float]]] = {}
+    tallies: dict[WaitKind, list[float]] = {}  # releases, waits, seconds, ongoing
+    for kind, bucket, releases, waits, seconds in ended:
+        histogram = histograms.setdefault(kind, {})
+        count, summed = histogram.get(bucket, (0, 0.0))
+        histogram[bucket] = (count + releases, summed + seconds)
+        tally = tallies.setdefault(kind, [0, 0, 0.0, 0])
+        tally[0], tally[1], tally[2] = tally[0] + releases, tally[1] + waits, tally[2] + seconds
+    for kind, seconds in ongoing:
+        tally = tallies.setdefault(kind, [0, 0, 0.0, 0])
+        tally[1], tally[2], tally[3] = tally[1] + 1, tally[2] + seconds, tally[3] + 1
+    figures = [KindFigure(kind, int(t[0]), int(t[1]), float(t[2]), histogram_median(histograms.get(kind, {})), int(t[3]))
+               for kind, t in tallies.items()]
     return sorted(figures, key=lambda f: (-f.total_s, f.kind.value))
+
+
+DayKey = tuple[str, str, date, int]  # team ("" for none), kind, day, bucket
+
+
+def daily_contributions(waits: Iterable[tuple[str | None, str, date, str, float]]) -> dict[DayKey, list[int]]:
+    """(team, kind, day, release_id, seconds) of waits that ended -> per (team, kind, day, bucket): [releases,
+    waits, milliseconds] (integers, so adding a release's share and taking it away again leaves no residue)."""
+    per_release: dict[tuple[str, str, date, str], list[int]] = {}
+    for team, kind, day, release_id, seconds in waits:
+        sums = per_release.setdefault((team or "", kind, day, release_id), [0, 0])
+        sums[0], sums[1] = sums[0] + 1, sums[1] + round(seconds * 1000)
+    found: dict[DayKey, list[int]] = {}
+    for (team, kind, day, _), (count, ms) in per_release.items():
+        row = found.setdefault((team, kind, day, bucket_of(ms / 1000)), [0, 0, 0])
+        row[0], row[1], row[2] = row[0] + 1, row[1] + count, row[2] + ms
+    return found

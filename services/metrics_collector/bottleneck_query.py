@@ -27,14 +27,15 @@ async def query_bottlenecks(db: Database, query: QueryBottlenecks,
         total, page = await read.releases(first, last, query.team, offset, query.limit)
         ids = [r["release_id"] for r in page]
         waits, interventions = await read.waits_of(ids), await read.interventions_of(ids)
-        window = await read.window_waits(first, last, query.team)
+        ended = await read.ended_by_day(first, last, query.team)
+        ongoing = await read.ongoing(first, last, query.team)
         teams = await read.per_team(first, last, query.team)
         checks = await read.checks_since(first, query.team)
     flaky = bottleneck_domain.flaky(checks)
     owners = {(c.digest, c.check): (c.team, c.service) for c in checks}
     reply = BottlenecksReply(
         page=query.page, limit=query.limit, total=total, window_days=query.days, first_day=first, last_day=last,
-        team=query.team, teams=_ranking(window, teams, flaky, owners, now),
+        team=query.team, teams=_ranking(ended, ongoing, teams, flaky, owners, now),
         releases=[_release(r, waits, interventions, now) for r in page],
         flaky=[FlakyCheck(digest=f.digest, check=f.check, team=owners[(f.digest, f.check)][0],
                           service=owners[(f.digest, f.check)][1], failures=f.failures,
@@ -45,22 +46,25 @@ async def query_bottlenecks(db: Database, query: QueryBottlenecks,
 
 
 def _seconds(row: dict, now: datetime) -> float:
-    return row["seconds"] if row["seconds"] is not None else max(0.0, (now - row["started_at"]).total_seconds())
+    """A wait's seconds; one not over yet counts up to `now`."""
+    return row["seconds"] if row.get("seconds") is not None else max(0.0, (now - row["started_at"]).total_seconds())
 
 
-def _ranking(window: list[dict], teams: dict, flaky: list[bottleneck_domain.Flaky], owners: dict,
+def _ranking(ended: list[tuple], ongoing: list[dict], teams: dict, flaky: list[bottleneck_domain.Flaky], owners: dict,
              now: datetime) -> list[TeamBottlenecks]:
-    by_team: dict[str | None, list[tuple[str, WaitKind, float, int, int]]] = {}
-    for row in window:
-        by_team.setdefault(row["team"], []).append(
-            (row["release_id"], WaitKind(row["kind"]), _seconds(row, now), row["waits"], int(row["seconds"] is None)))
+    ended_by_team: dict[str | None, list[tuple[WaitKind, int, int, int, float]]] = {}
+    for team, kind, bucket, releases, waits, seconds in ended:
+        ended_by_team.setdefault(team, []).append((WaitKind(kind), bucket, releases, waits, seconds))
+    ongoing_by_team: dict[str | None, list[tuple[WaitKind, float]]] = {}
+    for row in ongoing:
+        ongoing_by_team.setdefault(row["team"], []).append((WaitKind(row["kind"]), _seconds(row, now)))
     flaky_by_team: dict[str | None, int] = {}
     for f in flaky:
         team = owners[(f.digest, f.check)][0]
         flaky_by_team[team] = flaky_by_team.get(team, 0) + 1
     ranking = []
-    for team in set(teams) | set(by_team) | set(flaky_by_team):
-        figures = bottleneck_domain.ranked(by_team.get(team, []))
+    for team in set(teams) | set(ended_by_team) | set(ongoing_by_team) | set(flaky_by_team):
+        figures = bottleneck_domain.ranked(ended_by_team.get(team, []), ongoing_by_team.get(team, []))
         releases, commands = teams.get(team, (0, 0))
         ranking.append(TeamBottlenecks(
             team=team or NO_TEAM, releases=releases, interventions=commands, flaky_checks=flaky_by_team.get(team, 0),

@@ -3,6 +3,10 @@
 - `bottleneck_releases`: one row per release (its team and when it began: what a window and a team select).
 - `release_waits`: every wait of a release (bottleneck_domain.release_bottleneck); `ended_at` NULL while it lasts.
 - `release_interventions`: the people's signed commands on a release.
+- `bottleneck_daily`: per team, kind, day (the release began) and bucket of a release's total wait of that
+  kind, how many releases, waits and milliseconds: a team's ranking and medians read these few rows per
+  day of the window, however many releases it holds (bottleneck_domain.bucket_of). Kept by adding each
+  refreshed release's new share and taking its old one away.
 - `artifact_checks`: verification results (from a release's events) and evidence (EvidenceSubmitted, about
   a digest) per artifact digest; a digest's check that failed then passed is flaky.
 
@@ -15,11 +19,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Date, Float, Index, Integer, String, Table, delete, func, select
+from sqlalchemy import (BigInteger, Boolean, Column, Date, Float, Index, Integer, String, Table, delete, func, select,
+                        tuple_)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
-from services.metrics_collector.bottleneck_domain import EVIDENCE, CheckResult, evidence_check, release_bottleneck
+from services.metrics_collector.bottleneck_domain import (EVIDENCE, CheckResult, DayKey, daily_contributions,
+                                                          evidence_check, release_bottleneck)
 from services.metrics_collector.store import event_flags, event_log, metadata
 
 EVIDENCE_CHUNK = 1000  # evidence events read per step of a rebuild
@@ -48,6 +54,20 @@ release_waits = Table(
     Column("ended_at", UtcDateTime(), nullable=True),
     Column("seconds", Float, nullable=True),
     Index("ix_release_waits_day", "day", "team"),
+    Index("ix_release_waits_ongoing", "seconds", "day"),  # the waits not over yet (seconds NULL) of a window
+)
+
+bottleneck_daily = Table(
+    "bottleneck_daily",
+    metadata,
+    Column("team", String(63), primary_key=True),  # "" for releases that name no team
+    Column("kind", String(20), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("bucket", Integer, primary_key=True),
+    Column("releases", Integer, nullable=False),
+    Column("waits", Integer, nullable=False),
+    Column("ms", BigInteger, nullable=False),
+    Index("ix_bottleneck_daily_day", "day", "team"),
 )
 
 release_interventions = Table(
@@ -76,7 +96,7 @@ artifact_checks = Table(
     Index("ix_artifact_checks_at", "at", "team"),
 )
 
-TABLES = (bottleneck_releases, release_waits, release_interventions, artifact_checks)
+TABLES = (bottleneck_releases, release_waits, release_interventions, artifact_checks)  # rows per release
 
 
 class BottleneckStore:
@@ -90,6 +110,7 @@ class BottleneckStore:
         ids = sorted(histories)
         if not ids:
             return
+        before = daily_contributions(await self._ended_waits(ids))
         for table in TABLES:
             await self.session.execute(delete(table).where(table.c.release_id.in_(ids)))
         releases, waits, interventions, checks = [], [], [], []
@@ -110,6 +131,37 @@ class BottleneckStore:
                             (release_interventions, interventions), (artifact_checks, _unique(checks))):
             if rows:
                 await self.session.execute(table.insert(), rows)
+        after = daily_contributions((w["team"], w["kind"], w["day"], w["release_id"], w["seconds"])
+                                    for w in waits if w["seconds"] is not None)
+        await self._add_to_days(after, before)
+
+    async def _ended_waits(self, release_ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        w = release_waits.c
+        query = select(w.team, w.kind, w.day, w.release_id, w.seconds).where(
+            w.release_id.in_(release_ids), w.seconds.is_not(None))
+        return [tuple(row) for row in await self.session.execute(query)]
+
+    async def _add_to_days(self, plus: dict[DayKey, list[int]], minus: dict[DayKey, list[int]]) -> None:
+        """bottleneck_daily += plus - minus, row by row; a row that counts no release any more goes."""
+        delta: dict[DayKey, list[int]] = {}
+        for sign, part in ((1, plus), (-1, minus)):
+            for key, values in part.items():
+                row = delta.setdefault(key, [0, 0, 0])
+                for n, value in enumerate(values):
+                    row[n] += sign * value
+        keys = sorted(key for key, values in delta.items() if any(values))
+        if not keys:
+            return
+        d = bottleneck_daily.c
+        scope = tuple_(d.team, d.kind, d.day, d.bucket).in_(keys)
+        for row in await self.session.execute(select(bottleneck_daily).where(scope)):
+            current = delta[(row.team, row.kind, row.day, row.bucket)]
+            current[0], current[1], current[2] = current[0] + row.releases, current[1] + row.waits, current[2] + row.ms
+        await self.session.execute(delete(bottleneck_daily).where(scope))
+        rows = [{"team": key[0], "kind": key[1], "day": key[2], "bucket": key[3], "releases": delta[key][0],
+                 "waits": delta[key][1], "ms": delta[key][2]} for key in keys if delta[key][0] > 0]
+        if rows:
+            await self.session.execute(bottleneck_daily.insert(), rows)
 
     async def record_evidence(self, events: Iterable[Mapping[str, Any]]) -> None:
         """Evidence just logged, as check results of its digest (the log has de-duplicated the events)."""
@@ -120,7 +172,7 @@ class BottleneckStore:
             await self.session.execute(artifact_checks.insert(), fresh)
 
     async def clear(self) -> None:
-        for table in TABLES:
+        for table in (*TABLES, bottleneck_daily):
             await self.session.execute(delete(table))
 
     async def rebuild_evidence(self) -> None:
@@ -161,19 +213,23 @@ class BottleneckStore:
             release_interventions.c.release_id, release_interventions.c.n)
         return [dict(row._mapping) for row in await self.session.execute(query)]
 
-    async def window_waits(self, first: date, last: date, team: str | None) -> list[dict[str, Any]]:
-        """Per team, kind and release of the releases that began in the window: the seconds of its waits that
-        ended, how many waits, and (one row each) those still going on with when they began. Summed in SQL,
-        so a wide window costs one row per release and kind, not one per wait."""
+    async def ended_by_day(self, first: date, last: date, team: str | None) -> list[tuple[Any, ...]]:
+        """(team, kind, bucket, releases, waits, seconds) of the waits that ended, of the releases that began in
+        the window: a few rows per day, summed over the days."""
+        d = bottleneck_daily.c
+        query = select(d.team, d.kind, d.bucket, func.sum(d.releases), func.sum(d.waits), func.sum(d.ms)).where(
+            d.day >= first, d.day <= last)
+        if team is not None:
+            query = query.where(d.team == team)
+        rows = await self.session.execute(query.group_by(d.team, d.kind, d.bucket))
+        return [(t or None, k, b, int(r), int(w), int(ms) / 1000) for t, k, b, r, w, ms in rows]
+
+    async def ongoing(self, first: date, last: date, team: str | None) -> list[dict[str, Any]]:
+        """The waits not over yet of the releases that began in the window."""
         w = release_waits.c
-        scope = (w.day >= first, w.day <= last)
-        ended = _team(select(w.team, w.release_id, w.kind, func.sum(w.seconds).label("seconds"),
-                             func.count().label("waits")).where(*scope, w.seconds.is_not(None)), w, team)
-        rows = [dict(row._mapping) | {"started_at": None}
-                for row in await self.session.execute(ended.group_by(w.team, w.release_id, w.kind))]
-        ongoing = _team(select(w.team, w.release_id, w.kind, w.started_at).where(*scope, w.seconds.is_(None)), w, team)
-        rows.extend(dict(row._mapping) | {"seconds": None, "waits": 1} for row in await self.session.execute(ongoing))
-        return rows
+        query = select(w.team, w.release_id, w.kind, w.started_at).where(
+            w.seconds.is_(None), w.day >= first, w.day <= last)
+        return [dict(row._mapping) for row in await self.session.execute(_team(query, w, team))]
 
     async def per_team(self, first: date, last: date, team: str | None) -> dict[str | None, tuple[int, int]]:
         """team -> (releases that began in the window, people's commands on them)."""

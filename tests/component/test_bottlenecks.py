@@ -21,7 +21,7 @@ from contracts.events import (ApprovalRecorded, DeploymentSucceeded, EvidenceSub
 from libs.client import connected, publish_event, send_command
 from libs.settings import Settings
 from services.metrics_collector.app import build
-from services.metrics_collector.bottlenecks import TABLES
+from services.metrics_collector.bottlenecks import TABLES, bottleneck_daily
 from services.metrics_collector.rebuild import rebuild_projections
 from tests.component.test_cli import slipway
 from tests.component.test_store_and_outbox import POSTGRES_URL, postgres_reachable
@@ -73,7 +73,8 @@ def evidence(digest: str, at: datetime, outcome: str) -> EvidenceSubmitted:
 
 def snapshot(database: Path) -> dict[str, list[tuple]]:
     with sqlite3.connect(database) as db:
-        rows = {t.name: sorted(db.execute(f"SELECT * FROM {t.name}").fetchall(), key=repr) for t in TABLES}
+        rows = {t.name: sorted(db.execute(f"SELECT * FROM {t.name}").fetchall(), key=repr)
+                for t in (*TABLES, bottleneck_daily)}
     db.close()
     return rows
 

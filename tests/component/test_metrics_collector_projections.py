@@ -18,7 +18,7 @@ from libs.client import connected, publish_event, publish_raw, send_command
 from libs.settings import Settings
 from services.metrics_collector import domain
 from services.metrics_collector.app import build
-from services.metrics_collector.bottlenecks import TABLES as BOTTLENECK_TABLES
+from services.metrics_collector.bottlenecks import TABLES as BOTTLENECK_TABLES, bottleneck_daily
 from services.metrics_collector.projections import dora_daily, dora_facts, release_status
 from services.metrics_collector.rebuild import rebuild_projections
 from tests.component.test_metrics_collector import SOURCE, logged, started, step, verdict
@@ -107,7 +107,7 @@ async def test_a_log_written_before_the_projections_gets_them_when_the_collector
         await logged(settings, len(events))
     database = settings.data_dir / "metrics-collector.db"
     with sqlite3.connect(database) as db:
-        for table in (*TABLES, *(t.name for t in BOTTLENECK_TABLES)):
+        for table in (*TABLES, *(t.name for t in (*BOTTLENECK_TABLES, bottleneck_daily))):
             db.execute(f"DROP TABLE {table}")  # as a log from before the projections: no such tables,
         db.execute("UPDATE alembic_version SET version_num = '0001'")  # at the revision before them
     db.close()

@@ -1,10 +1,12 @@
 """Where a release waited, who stepped in and which checks flaked, from its events alone (no I/O)."""
 
+import statistics
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from contracts.bottleneck_queries import WaitKind
-from services.metrics_collector.bottleneck_domain import (CheckResult, WaitSpan, evidence_check, flaky, ranked,
+from services.metrics_collector.bottleneck_domain import (CheckResult, WaitSpan, bucket_of, daily_contributions,
+                                                          evidence_check, flaky, histogram_median, ranked,
                                                           release_bottleneck)
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -113,12 +115,30 @@ def test_evidence_outcomes_are_check_results_and_a_cancelled_run_is_none() -> No
     assert evidence_check(evidence | {"outcome": "pass"}).passed  # type: ignore[union-attr]
 
 
-def test_ranking_puts_the_biggest_total_first_with_medians_over_releases() -> None:
-    figures = ranked([
-        ("r1", WaitKind.APPROVAL, 600, 1, 0), ("r1", WaitKind.APPROVAL, 600, 1, 0),  # one release, twice
-        ("r2", WaitKind.APPROVAL, 60, 1, 0), ("r3", WaitKind.APPROVAL, 120, 1, 1),
-        ("r1", WaitKind.SLOT, 1000, 1, 0), ("r2", WaitKind.ANALYSIS, 30, 2, 0),  # two waits, summed already
-    ])
-    assert [(f.kind, f.total_s, f.median_s, f.releases, f.waits, f.ongoing) for f in figures] == [
-        (WaitKind.APPROVAL, 1380, 120, 3, 4, 1), (WaitKind.SLOT, 1000, 1000, 1, 1, 0),
-        (WaitKind.ANALYSIS, 30, 30, 1, 2, 0)]
+def test_ranking_puts_the_biggest_total_first_with_ongoing_waits_in_the_total_not_the_median() -> None:
+    ended = [(WaitKind.APPROVAL, bucket_of(1200), 1, 2, 1200.0), (WaitKind.APPROVAL, bucket_of(60), 1, 1, 60.0),
+             (WaitKind.SLOT, bucket_of(1000), 1, 1, 1000.0), (WaitKind.ANALYSIS, bucket_of(30), 1, 2, 30.0)]
+    figures = ranked(ended, [(WaitKind.APPROVAL, 120.0), (WaitKind.HELD, 5.0)])
+    assert [(f.kind, f.total_s, f.releases, f.waits, f.ongoing) for f in figures] == [
+        (WaitKind.APPROVAL, 1380, 2, 4, 1), (WaitKind.SLOT, 1000, 1, 1, 0), (WaitKind.ANALYSIS, 30, 1, 2, 0),
+        (WaitKind.HELD, 5, 0, 1, 1)]
+    assert figures[-1].median_s is None  # no hold is over yet
+
+
+def test_a_median_from_buckets_is_off_by_less_than_a_bucket_and_buckets_add_up_per_release() -> None:
+    for values in ([30.0], [60.0, 120.0, 1800.0], [float(n * n) for n in range(1, 400)], [0.2, 0.5, 3.0, 86_400.0 * 400]):
+        buckets: dict[int, tuple[int, float]] = {}
+        for value in values:
+            count, summed = buckets.get(bucket_of(value), (0, 0.0))
+            buckets[bucket_of(value)] = (count + 1, summed + value)
+        found, exact = histogram_median(buckets), statistics.median(values)
+        assert found is not None and abs(found - exact) <= 0.19 * exact + 1.2, (values, found, exact)
+    assert histogram_median({bucket_of(1800): (1, 1800.0)}) == 1800  # one release: its own wait
+    assert histogram_median({bucket_of(60): (1, 60.0), bucket_of(120): (1, 120.0)}) == 90
+    assert histogram_median({}) is None
+    day = T0.date()
+    rows = [("payments", "approval", day, "r1", 600.0), ("payments", "approval", day, "r1", 600.0),
+            ("payments", "approval", day, "r2", 60.0), (None, "slot", day, "r3", 10.0)]
+    assert daily_contributions(rows) == {("payments", "approval", day, bucket_of(1200)): [1, 2, 1_200_000],
+                                         ("payments", "approval", day, bucket_of(60)): [1, 1, 60_000],
+                                         ("", "slot", day, bucket_of(10)): [1, 1, 10_000]}
