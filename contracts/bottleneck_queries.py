@@ -29,7 +29,8 @@ class WaitKind(StrEnum):
     PROMOTION = "promotion"  # waiting-for-promotion: success in the environment before
     REQUIREMENTS = "requirements"  # waiting-for-requirements: evidence or releases it requires
     PAUSED = "paused"  # RolloutPaused until RolloutResumed (an incident halts it mid-rollout)
-    HELD = "held"  # an inconclusive verdict until a person resumes or aborts it (a manual pause)
+    MANUAL_PAUSE = "manual-pause"  # a person's ReleasePaused until ReleaseResumed or ReleasePromoted
+    HELD = "held"  # an inconclusive verdict until a person resumes, promotes or aborts it
     ANALYSIS = "analysis"  # StepStarted until that step's StepVerdict
 
 

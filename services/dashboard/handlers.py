@@ -169,8 +169,8 @@ def read_api(queries: Queries, feed: LiveFeed, metrics: DashboardMetrics, catalo
     async def stream(who: Who) -> Any:
         """Server-sent events: `release` (an event and the release's progress after it), `alert`, `resync`."""
         async with feed.page() as messages:
-            yield ServerSentEvent(event="hello", data={"releases": len(feed.releases.newest_first()),
-                                                       "identity": who.identity})
+            shown = [p for p in feed.releases.newest_first() if who.reads(p.team)]
+            yield ServerSentEvent(event="hello", data={"releases": len(shown), "identity": who.identity})
             while True:
                 message = await messages.get()
                 if who.reads(_team_of(message)) or message["kind"] == "resync":

@@ -129,8 +129,14 @@ def _waits(timed: Sequence[tuple[datetime, Payload]]) -> list[WaitSpan]:
             end(f"analysis {e.get('step_index')}", at)
             if e.get("verdict") == "inconclusive":
                 begin("held", WaitKind.HELD, at)
-        elif kind == "ReleaseResumed":
+        elif kind == "ReleasePaused":
+            begin("manual", WaitKind.MANUAL_PAUSE, at)
+        elif kind in ("ReleaseResumed", "ReleasePromoted"):  # a resume lifts a person's pause and a hold alike
             end("held", at)
+            end("manual", at)
+            if kind == "ReleasePromoted":  # the rest of the analysis is skipped
+                for slot in [s for s in open_ if s.startswith("analysis")]:
+                    end(slot, at)
         if kind in ROLLOUT_ENDS:
             for slot in [s for s in open_ if s != "gate"]:
                 end(slot, at)

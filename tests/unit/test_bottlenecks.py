@@ -74,6 +74,26 @@ def test_analysis_pause_and_hold_end_with_their_verdict_resume_or_the_rollout() 
         ("resume_release", "person:bob", "ReleaseResumed"), ("abort_release", "person:cat", "RollbackRequested")]
 
 
+def test_a_persons_pause_lasts_until_they_resume_or_promote_it() -> None:
+    history = [
+        event("ReleaseRequested", 0),
+        event("StepStarted", 1, step_index=0),
+        event("ReleasePaused", 2, step_index=0, **signed("deployer.pause_release", "person:bob")),
+        event("StepVerdict", 3, step_index=0, verdict="pass"),
+        event("ReleaseResumed", 12, step_index=0, **signed("deployer.resume_release", "person:bob")),
+        event("StepStarted", 13, step_index=1),
+        event("ReleasePaused", 14, step_index=1, **signed("deployer.pause_release", "person:bob")),
+        event("ReleasePromoted", 20, step_index=1, **signed("deployer.promote_release", "person:cat")),
+        event("DeploymentSucceeded", 21),
+    ]
+    assert spans(history) == [(WaitKind.ANALYSIS, 2), (WaitKind.MANUAL_PAUSE, 10), (WaitKind.ANALYSIS, 7),
+                              (WaitKind.MANUAL_PAUSE, 6)]
+    found = release_bottleneck("r1", history)
+    assert found is not None
+    assert [i.command for i in found.interventions] == ["pause_release", "resume_release", "pause_release",
+                                                        "promote_release"]
+
+
 def test_a_wait_not_over_yet_has_no_end_and_counts_up_to_now() -> None:
     history = [event("ReleaseRequested", 0), event("ReleaseWaiting", 5, waiting_for="pending-approval")]
     found = release_bottleneck("r1", history)
