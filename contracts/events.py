@@ -336,6 +336,37 @@ class ReleaseResumed(ReleaseEvent):
     signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
 
 
+class ReleasePaused(ReleaseEvent):
+    """A person paused a release in flight: its current step is still judged, a failing verdict still rolls it
+    back, a passing one holds its weights until someone resumes (ReleaseResumed) or promotes it."""
+
+    subject: ClassVar[str] = subjects.RELEASE_PAUSED
+    step_index: StepIndex = Field(description="The step it holds at")
+    reason: Text
+    signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
+
+
+class ReleasePromoted(ReleaseEvent):
+    """A person skipped the rest of a release's analysis and steps: it goes to all traffic and succeeds."""
+
+    subject: ClassVar[str] = subjects.RELEASE_PROMOTED
+    step_index: StepIndex = Field(description="The step it was at when promoted")
+    skipped_steps: int = Field(ge=0, le=MAX_STEPS, description="Steps that will not be judged")
+    comment: Text
+    signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
+
+
+class SmokeTestCompleted(ReleaseEvent):
+    """Requests pinned to a new pool through the router, before it has any share of traffic, and how they went."""
+
+    subject: ClassVar[str] = subjects.SMOKE_TEST_COMPLETED
+    version: Version
+    outcome: Literal["passed", "failed"]
+    started_at: ZonedDatetime
+    duration_ms: float = Field(ge=0, le=86_400_000)
+    problem: Text = Field(default="", description="What went wrong, when it failed")
+
+
 class RollbackRequested(ReleaseEvent):
     subject: ClassVar[str] = subjects.ROLLBACK_REQUESTED
     deployment_id: DeploymentId
