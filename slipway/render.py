@@ -118,6 +118,14 @@ def event_details(event: dict[str, Any]) -> str:
     elif kind == "ReleaseResumed":
         step = event.get("step_index", 0) + 1
         parts.append(e(f"step {step} accepted by {event.get('actor')}: {event.get('comment')}"))
+    elif kind == "ReleasePaused":
+        parts.append(e(f"at step {event.get('step_index', 0) + 1} by {event.get('actor')}: {event.get('reason')}"))
+    elif kind == "ReleasePromoted":
+        parts.append(e(f"at step {event.get('step_index', 0) + 1} by {event.get('actor')} "
+                       f"({event.get('skipped_steps')} step(s) not judged): {event.get('comment')}"))
+    elif kind == "SmokeTestCompleted":
+        parts.append(e(f"{event.get('version')} {event.get('outcome')} in {float(event.get('duration_ms') or 0):.0f} ms"
+                       + (f": {event.get('problem')}" if event.get("problem") else "")))
     elif kind in ("RolloutPaused", "RolloutResumed"):
         parts.append(e(str(event.get("reason", ""))))
     elif kind == "DeploymentSucceeded":

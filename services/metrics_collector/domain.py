@@ -509,6 +509,10 @@ def state_of(event: Payload) -> str | None:
         return f"rejected by {event.get('actor', '?')}: {event.get('comment', '')}"
     if kind == "ReleaseResumed":
         return f"step {_step(event)} resumed by {event.get('actor', '?')}: {event.get('comment', '')}"
+    if kind == "ReleasePaused":
+        return f"paused at step {_step(event)} by {event.get('actor', '?')}: {event.get('reason', '')}"
+    if kind == "ReleasePromoted":
+        return f"promoted at step {_step(event)} by {event.get('actor', '?')}: {event.get('comment', '')}"
     if kind == "RolloutPaused":
         return f"paused for incident {event.get('incident_id', '?')}: holds its weights after the current step"
     if kind == "RolloutResumed":
