@@ -274,6 +274,9 @@ class DeploymentSucceeded(ReleaseEvent):
     subject: ClassVar[str] = subjects.DEPLOYMENT_SUCCEEDED
     version: Version
     previous_version: Version | None
+    warm_until: ZonedDatetime | None = Field(
+        default=None, description="The previous version's pool is kept warm until then (blue-green): a rollback "
+        "requested before is a switch back to it")
 
 
 class DeploymentFailed(ReleaseEvent):

@@ -35,6 +35,7 @@ from services.deployer.domain import (
 from services.deployer.steering import PersonPause
 from services.deployer.strategies import plan_for, rollback_for
 from services.deployer.strategies.promotion import promoted
+from services.deployer.strategies.warm import warm_reach
 from services.deployer.strategies.plan import (
     Action, AwaitVerdict, HealthCheck, KeepWarm, Progress, RetirePool, Shift, Situation, SmokeTest, StartInstances,
     StartPool, StopInstances, Succeed, reach, steps_of,
@@ -241,8 +242,10 @@ class Handlers:
             stop = True
         elif isinstance(action, Succeed):
             run.deployment = replace(run.deployment, status=Status.SUCCEEDED)
+            warm = run.plan[progress.cursor] if progress.cursor < len(run.plan) else None
             event = DeploymentSucceeded.caused_by(
-                cause, SOURCE, version=run.deployment.version, previous_version=run.deployment.stable_version)
+                cause, SOURCE, version=run.deployment.version, previous_version=run.deployment.stable_version,
+                warm_until=datetime.now(UTC) + timedelta(seconds=warm.seconds) if isinstance(warm, KeepWarm) else None)
         elif isinstance(action, KeepWarm):
             wake_at, stop = datetime.now(UTC) + timedelta(seconds=action.seconds), True
         async with self.runtime.db.transaction() as tx:
@@ -390,12 +393,15 @@ class Handlers:
                 return
         run = await self.load_run(request.release_id)
         deployment = run.deployment if run else None
-        if run is None or deployment is None or deployment.status is not Status.DEPLOYING:
-            log.warning("rollback of %s ignored: %s", request.release_id, "unknown" if deployment is None else deployment.status)
+        # A release that succeeded while its old pool is kept warm is switched back to it (blue-green).
+        warm = await self._warm_reach(run) if run and run.deployment.status is Status.SUCCEEDED else None
+        if run is None or deployment is None or (deployment.status is not Status.DEPLOYING and warm is None):
+            log.warning("rollback of %s ignored: %s", request.release_id, "unknown" if deployment is None else
+                        f"{deployment.status.value}, no old pool kept warm to switch back to")
             await self.runtime.process_once(ON_ROLLBACK, request, _nothing)
             return
         # Saved progress may lag what was done before a crash: undo as far as it may have gone (undoing is idempotent).
-        undo_reach = reach(run.plan, run.progress)
+        undo_reach = warm if warm is not None else reach(run.plan, run.progress)
         undo = rollback_for(run.approved.release.strategy, run.situation, undo_reach)
         # Announced once traffic is back on the stable version; the bad pool is drained and stopped after.
         restored = max((i + 1 for i, action in enumerate(undo) if isinstance(action, Shift)), default=0)
@@ -414,12 +420,20 @@ class Handlers:
             await store.clear_hold(tx.session, deployment.release_id)
             await store.clear_pause(tx.session, deployment.release_id)  # a pause never outlives its rollout
             await steering_store.clear_person_pause(tx.session, deployment.release_id)
+            if warm is not None and deployment.stable_version:  # the old version is live again
+                await store.set_live_version(tx.session, deployment.service, deployment.environment,
+                                             deployment.stable_version)
             await tx.emit(completed)
 
         await self.runtime.process_once(ON_ROLLBACK, request, record)
         log.info("rolled back %s %s; %s restored", request.service, deployment.version, deployment.stable_version)
         await self._carry_on(Run(rolled_back, run.approved, run.router, undo, Progress(restored), run.situation,
                                  undoing=True), request)
+
+    async def _warm_reach(self, run: Run) -> int | None:
+        async with self.runtime.db.transaction() as tx:
+            record = await store.get_plan(tx.session, run.deployment.release_id)
+        return warm_reach(run.plan, run.progress, record.wake_at if record else None, datetime.now(UTC))
 
     async def _fail(self, approved: ReleaseApproved, stable: str | None, reason: str) -> None:
         log.warning("release %s failed: %s", approved.release_id, reason)
