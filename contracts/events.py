@@ -127,6 +127,10 @@ class ReleaseApproved(ReleaseEvent):
     rules: Rules = Field(default=[], description="Every rule that applied, with its effect and reason")
     risk: Risk | None = None
     approvers: list[Annotated[str, Field(max_length=200)]] = Field(default=[], max_length=ITEMS_MAX)
+    strategy_source: Literal["named", "recommended"] = Field(
+        default="named", description="recommended: the request named no strategy, the gatekeeper chose `release."
+        "strategy` from the service catalogue's delivery profile, for `strategy_reasons`")
+    strategy_reasons: Reasons = Field(default=[], description="Why that strategy, and what was assumed")
 
 
 class ReleaseBlocked(ReleaseEvent):

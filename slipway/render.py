@@ -113,8 +113,12 @@ def event_details(event: dict[str, Any]) -> str:
         parts.append(e(f"by {event.get('actor')}: {event.get('comment')}"))
     elif kind == "ReleaseExpired":
         parts.append(e(str(event.get("reason", ""))))
-    elif kind == "ReleaseApproved" and event.get("approvers"):
-        parts.append(e(f"approved by {', '.join(event['approvers'])}"))
+    elif kind == "ReleaseApproved" and (event.get("approvers") or event.get("strategy_source") == "recommended"):
+        said = [f"approved by {', '.join(event['approvers'])}"] if event.get("approvers") else []
+        if event.get("strategy_source") == "recommended":
+            strategy = (event.get("release") or {}).get("strategy") or {}
+            said.append(f"strategy {strategy.get('kind', '?')} recommended (none named)")
+        parts.append(e("; ".join(said)))
     elif kind == "ReleaseResumed":
         step = event.get("step_index", 0) + 1
         parts.append(e(f"step {step} accepted by {event.get('actor')}: {event.get('comment')}"))

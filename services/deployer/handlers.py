@@ -109,6 +109,8 @@ class Handlers:
             return
         if stable == spec.version:
             problem = f"{service} {spec.version} is already live in {env}"
+        if spec.strategy is None:  # the gatekeeper fills in a recommended one: an approval without is not its
+            problem = "the approval names no strategy: the gatekeeper approves a release with the one it names or recommends"
         if problem:
             await self._fail(approved, stable, problem)
             return
