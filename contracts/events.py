@@ -335,7 +335,8 @@ class StepVerdict(ReleaseEvent):
 
 
 class ReleaseResumed(ReleaseEvent):
-    """A person accepted the step a release was held at (an inconclusive verdict); the release goes on."""
+    """A person resumed a release: lifted their pause (ReleasePaused) and/or accepted the step it was held at (after an
+    inconclusive verdict, or a passing one while paused); a step no pause holds any more goes on."""
 
     subject: ClassVar[str] = subjects.RELEASE_RESUMED
     step_index: StepIndex

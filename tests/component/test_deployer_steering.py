@@ -7,7 +7,8 @@ import pytest
 
 from contracts import subjects
 from contracts.commands import PauseRelease, PromoteRelease, ResumeRelease
-from contracts.events import StepStarted
+from contracts.envelope import new_event_id
+from contracts.events import RolloutPaused, RolloutResumed, StepStarted
 from contracts.identity import Role
 from libs.client import publish_event
 from libs.settings import Settings
@@ -15,6 +16,9 @@ from libs.store import Database
 from services.deployer import steering_store, store
 from services.deployer.app import build
 from services.deployer.memory_target import MemoryTarget
+from services.deployer.pauses import ON_PAUSE
+from tests.component.test_deployer import processed_by_deployer
+from tests.component.test_deployer_pauses import pause_event
 from tests.component.test_deployer_plans import (  # noqa: F401 - artifact and target are fixtures
     CANARY, ROLLING, artifact, blue_green, outcome, ship, step_seen, target,
 )
@@ -143,3 +147,44 @@ async def test_a_paused_release_still_rolls_back_on_a_failing_verdict_and_steeri
         assert await in_db(settings, lambda s: steering_store.get_person_pause(s, rid)) is None
         late = await people.send("dev", subjects.CMD_PROMOTE_RELEASE, PromoteRelease(release_id=rid, comment="x"))
         assert (late.ok, late.message) == (False, f"release {rid} was rolled back: there is nothing to promote")
+
+
+async def test_a_step_held_by_a_person_and_an_incident_goes_on_only_once_both_pauses_are_lifted(
+    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget, people: People  # noqa: F811
+) -> None:
+    incident = f"inc-{new_event_id().lower()}"
+    async with running(build(settings, target=target)):
+        first = await release_over_live(settings, watcher, artifact, CANARY)
+        rid = first.release_id
+        assert (await people.send("dev", subjects.CMD_PAUSE_RELEASE, PauseRelease(release_id=rid, reason="mine"))).ok
+        await publish_event(settings.nats_url, pause_event(RolloutPaused, first, incident))
+        await eventually(lambda: in_db(settings, lambda s: store.get_pause(s, rid)), 10, "the incident's pause")
+        passed = verdict_for(first)
+        await publish_event(settings.nats_url, passed)
+        hold = await eventually(lambda: in_db(settings, lambda s: store.get_hold(s, rid)), 10, "the step held")
+        assert hold.reasons == [f"incident {incident} (error) open in prod", "mine"]
+
+        # The incident ends first: the person's pause still holds the step.
+        lifted = pause_event(RolloutResumed, first, incident)
+        await publish_event(settings.nats_url, lifted)
+        await eventually(lambda: processed_by_deployer(settings, lifted.event_id, ON_PAUSE), 10, "the lift read")
+        assert await in_db(settings, lambda s: store.get_pause(s, rid)) is None
+        assert not watcher.matching(lambda _s, b: b.get("release_id") == rid and b.get("type") == "StepStarted"
+                                    and b.get("step_index") == 1)
+        resumed = await people.send("dev", subjects.CMD_RESUME_RELEASE, ResumeRelease(release_id=rid, comment="go"))
+        assert resumed.ok and resumed.message.endswith("step 2 of 2 started"), resumed.message
+        assert (await step_seen(watcher, rid, 1)).weight == 50
+
+        # Paused by both again: the person resumes first, the incident's end moves the step on.
+        second = StepStarted.model_validate(await watcher.wait_type("StepStarted", release_id=rid, step_index=1))
+        assert (await people.send("dev", subjects.CMD_PAUSE_RELEASE, PauseRelease(release_id=rid, reason="again"))).ok
+        await publish_event(settings.nats_url, pause_event(RolloutPaused, second, incident))
+        await eventually(lambda: in_db(settings, lambda s: store.get_pause(s, rid)), 10, "the second incident pause")
+        await publish_event(settings.nats_url, verdict_for(second))
+        await eventually(lambda: in_db(settings, lambda s: store.get_hold(s, rid)), 10, "the last step held")
+        early = await people.send("dev", subjects.CMD_RESUME_RELEASE, ResumeRelease(release_id=rid, comment="mine"))
+        assert early.ok and early.message.endswith("an incident's pause still holds it"), early.message
+        refused = await people.send("dev", subjects.CMD_PROMOTE_RELEASE, PromoteRelease(release_id=rid, comment="x"))
+        assert not refused.ok and f"paused for incident {incident}" in refused.message, refused.message
+        await publish_event(settings.nats_url, pause_event(RolloutResumed, second, incident))
+        assert (await outcome(watcher, rid))["type"] == "DeploymentSucceeded"
