@@ -18,7 +18,9 @@ from libs.store import Transaction
 from services.deployer import steering_store, store
 from services.deployer.domain import Deployment, Status
 from services.deployer.handlers import SOURCE, Footing, Handlers, footing_of
-from services.deployer.steering import PersonPause, Resumption, pause_refusal, promote_refusal, resumption
+from services.deployer.steering import (
+    PersonPause, Resumption, in_flight_refusal, pause_refusal, promote_refusal, resumption,
+)
 from services.deployer.strategies.promotion import skipped_steps
 
 log = logging.getLogger("slipway.deployer.steering")
@@ -115,7 +117,7 @@ class Steering:
         async with self.runtime.db.transaction() as tx:
             known = await store.get_deployment(tx.session, release_id)
         if known is None:
-            return self._refused("steer", release_id, by, f"no release {release_id} is known to the deployer")
+            return self._refused("steer", release_id, by, in_flight_refusal(None, release_id, "steer") or "")
         async with self.handlers.lock_for(known.service, known.environment):
             async with self.runtime.db.transaction() as tx:
                 footing = await footing_of(tx.session, release_id)
