@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from contracts import audit_queries, ci, commands, environment_events, events, flags, governance, subjects
+from contracts import audit_queries, bottleneck_queries, ci, commands, environment_events, events, flags, governance, subjects
 from contracts.envelope import Event
 
 CI = "ci"
@@ -50,6 +50,9 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "RollbackCompleted": DEPLOYER,
     "InstanceRestarted": DEPLOYER,
     "ReleaseResumed": DEPLOYER,
+    "ReleasePaused": DEPLOYER,
+    "ReleasePromoted": DEPLOYER,
+    "SmokeTestCompleted": DEPLOYER,
     "RouterAdminRefused": DEPLOYER,
     "StepVerdict": HEALTH_WATCHER,
     "AlertRaised": (HEALTH_WATCHER, DEPLOYER),
@@ -126,7 +129,10 @@ COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
     subjects.CMD_AUDIT_SHOW: (audit_queries.ShowAudit, METRICS_COLLECTOR),
     subjects.CMD_AUDIT_WHO: (audit_queries.WhoAudit, METRICS_COLLECTOR),
     subjects.CMD_AUDIT_CHECKPOINT: (audit_queries.CheckpointAudit, METRICS_COLLECTOR),
+    subjects.CMD_BOTTLENECKS: (bottleneck_queries.QueryBottlenecks, METRICS_COLLECTOR),
     subjects.CMD_RESUME_RELEASE: (commands.ResumeRelease, DEPLOYER),
+    subjects.CMD_PAUSE_RELEASE: (commands.PauseRelease, DEPLOYER),
+    subjects.CMD_PROMOTE_RELEASE: (commands.PromoteRelease, DEPLOYER),
     subjects.CMD_CHECK_DRIFT: (commands.CheckDrift, DEPLOYER),
     subjects.CMD_ABORT_RELEASE: (commands.AbortRelease, ROLLBACK_CONTROLLER),
     subjects.CMD_CREATE_CHANGE: (governance.CreateChangeRecord, GATEKEEPER),

@@ -20,6 +20,8 @@ from libs.identities import IdentityStore
 from libs.runtime import Runtime
 from services.metrics_collector import audit_rules, domain
 from services.metrics_collector.audit_handlers import AuditTrail, index_backlog
+from services.metrics_collector.bottleneck_domain import EVIDENCE
+from services.metrics_collector.bottlenecks import BottleneckStore
 from services.metrics_collector.projections import Projections
 from services.metrics_collector.store import EventLog
 
@@ -97,7 +99,7 @@ class Handlers:
             self._no_release = None if await connection.run_sync(nullable) else ""
         async with self.runtime.db.transaction() as tx:
             projections = Projections(tx.session)
-            if await projections.empty() and await EventLog(tx.session).head() != (0, domain.GENESIS_HASH):
+            if (await projections.empty() or await BottleneckStore(tx.session).empty()) and await EventLog(tx.session).head() != (0, domain.GENESIS_HASH):
                 log.info("the event log predates its projections: rebuilt %d releases", await projections.rebuild())
             if indexed := await index_backlog(tx.session):
                 log.info("indexed %d records logged before the audit index existed", indexed)
@@ -134,6 +136,8 @@ class Handlers:
             await entries.append(rows, flags)
             await self.audit.appended(tx.session, rows, fields)
             await Projections(tx.session).refresh(releases, facts_of)
+            await BottleneckStore(tx.session).record_evidence(
+                a.event.model_dump(mode="json") for a in fresh if a.flag is None and a.event.type == EVIDENCE)
         return fresh
 
     def _row(self, a: Arrival, seq: int, prev_hash: str, digest: str, recorded_at: datetime) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """audit index and signed checkpoints: the index of a log logged before it is filled by the collector when it
-starts (AuditTrail.backfill), from the log itself
+starts (audit_handlers.index_backlog), from the log itself
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-28 19:23:19.813596
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import libs.store
 
-revision: str = '0003'
-down_revision: str | None = '0002'
+revision: str = '0004'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
