@@ -24,9 +24,11 @@ from libs.client import connected, publish_event, publish_raw, send_command
 from libs.settings import Settings
 from services.dashboard.app import DashboardServer
 from services.metrics_collector.app import build
+from tests.component.test_dashboard import token_of
 from tests.component.test_metrics_collector import started, step
 from tests.conftest import running
 from tests.support.poll import eventually
+from tests.support.people import People
 from tests.support.releases import release_for
 
 SLIPWAY = str(Path(sys.executable).parent / "slipway")
@@ -168,14 +170,17 @@ async def test_show_filters_pages_and_who_answers_from_the_log(settings: Setting
     assert read[-1].get_extension("slipwayflag") and read[0].get_extension("slipwayseq") == 1
 
 
-async def test_the_dashboard_serves_the_same_audit_query_over_http(settings: Settings, artifact: Path) -> None:
+async def test_the_dashboard_serves_the_same_audit_query_over_http(settings: Settings, artifact: Path,
+                                                                  people: People) -> None:
     shop, cart, events = history(artifact)
+    sre = {"Authorization": f"Bearer {token_of(people, 'sam')}"}
+    developer = {"Authorization": f"Bearer {token_of(people, 'dev')}"}  # reads team payments only
     await ensure_streams(settings.nats_url, None)
     server = DashboardServer(settings)
     serving = asyncio.create_task(server.run_until_stopped())
     try:
         await asyncio.wait_for(server.ready.wait(), timeout=20)
-        async with running(build(settings)), httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        async with running(build(settings)), httpx.AsyncClient(base_url=server.url, timeout=30, headers=sre) as http:
             for event in events:
                 await publish_event(settings.nats_url, event)
 
@@ -198,6 +203,14 @@ async def test_the_dashboard_serves_the_same_audit_query_over_http(settings: Set
             assert bad_time.status_code == 422 and "neither an ISO 8601 time" in bad_time.json()["detail"]
             ranged = (await http.get("/api/audit", params={"from_seq": 2, "to_seq": 3})).json()
             assert (ranged["ok"], ranged["mode"], ranged["rehashed"]) == (True, "range", 2)
+            # A developer reads their own team's trail, and nobody else's.
+            own = (await http.get("/api/audit/events", headers=developer)).json()
+            assert {e["team"] for e in own["events"]} == {"payments"} and own["total"] == 6
+            other = await http.get("/api/audit/events", params={"team": "web"}, headers=developer)
+            assert other.status_code == 403 and "person:dev reads the teams payments" in other.json()["detail"]
+            theirs = await http.get(f"/api/audit/who/{cart.release_id}", headers=developer)
+            assert theirs.status_code == 403
+            assert (await http.get("/api/audit", headers=developer)).status_code == 403
     finally:
         server.should_exit = True
         await asyncio.wait_for(serving, timeout=10)
