@@ -69,6 +69,7 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "EvidenceSubmitted": CI,
     "DriftDetected": DEPLOYER,
     "PreviewExpired": DEPLOYER,
+    "DriftReconciled": DEPLOYER,
     "FlagChanged": GATEKEEPER,
     "FlagsDeclared": GATEKEEPER,
 }

@@ -49,8 +49,9 @@ async def test_drift_on_demand_follows_the_edited_declaration_and_is_recorded(
         asked = await people.send("sam", subjects.CMD_CHECK_DRIFT, CheckDrift(environment="prod"))
         assert asked.ok, asked.message
         assert "1 of 1 service(s) in prod drifted" in asked.message
-        [finding] = asked.data["drift"]["shop"]
-        assert (finding["kind"], finding["expected"], finding["actual"]) == ("instances", "4", "1")
+        # Compared region by region; the instance runs with prod's declared configuration, so that is no drift.
+        assert [(f["kind"], f["region"], f["expected"], f["actual"]) for f in asked.data["drift"]["shop"]] == [
+            ("instances", "eu-west", "2", "1"), ("instances", "us-east", "2", "0")]
         recorded = await watcher.wait_type("DriftDetected", trigger="command")
         assert (recorded["service"], recorded["environment"], recorded["actor"]) == ("shop", "prod", "person:sam")
         assert recorded["signed_command"]["signer"] == "person:sam"
@@ -80,7 +81,10 @@ async def test_the_schedule_records_drift_once_it_appears(
         declare_prod_instances(envs, 2, 2)
         found = await watcher.wait_type("DriftDetected", trigger="schedule", timeout=10)
         assert (found["service"], found["actor"], found["signed_command"]) == ("shop", "deployer", None)
-        assert [(f["kind"], f["expected"], f["actual"]) for f in found["findings"]] == [("instances", "4", "1")]
+        assert [(f["kind"], f["region"], f["expected"], f["actual"]) for f in found["findings"]] == [
+            ("instances", "eu-west", "2", "1"), ("instances", "us-east", "2", "0")]
+        assert not watcher.matching(lambda _s, body: body.get("type") == "DriftReconciled"), \
+            "prod is reconciled on demand only"
 
 
 async def test_slipway_env_drift_prints_the_findings_and_exits_1(
@@ -95,8 +99,9 @@ async def test_slipway_env_drift_prints_the_findings_and_exits_1(
         await deploy_live(drift_settings, watcher, artifact, "1.0.0")
         code, out, err = await slipway(data, "env", "drift", "prod", "--as", "rita", *url)
         assert code == 1, (out, err)
-        assert "shop: instances expected 4, actual 1: shop 1.0.0: 1 instance(s) running, 4 declared (eu-west 2, " \
-               "us-east 2)" in out
+        assert "shop: instances in eu-west expected 2, actual 1: shop 1.0.0: 1 instance(s) in eu-west, 2 declared" \
+               in out
+        assert "shop: instances in us-east expected 2, actual 0" in out
         assert "1 of 1 service(s) in prod drifted from the declaration" in err
         code, out, err = await slipway(data, "env", "drift", "staging", "--as", "rita", *url)
         assert (code, out.strip()) == (0, "ok: no drift in staging (nothing runs there)"), err

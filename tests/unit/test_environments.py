@@ -105,3 +105,22 @@ def test_env_cli_check_show_and_parity(envs: Path) -> None:
     assert empty.exit_code == 2 and "no such file or directory" in empty.output
     (envs.parent / "empty").mkdir()
     assert runner.invoke(app, ["env", "check", str(envs.parent / "empty")]).exit_code == 2
+
+
+def test_configuration_names_are_environment_variable_names_and_not_reserved(envs: Path) -> None:
+    dev = envs / "dev.yaml"
+    edit(dev, "  LOG_LEVEL: debug\n", "  LOG_LEVEL: debug\n  log-level: x\n  PYTHONPATH: /tmp\n")
+    found = problems(envs)
+    assert any(p.startswith(f"{dev}:{line_of(dev, 'log-level')}: config.log-level: 'log-level': a configuration "
+                            "name is an environment variable name") for p in found), found
+    assert any("config.PYTHONPATH: PYTHONPATH is reserved" in p for p in found), found
+
+
+def test_drift_is_reconciled_on_demand_in_production_and_on_the_schedule_elsewhere_unless_declared(envs: Path) -> None:
+    declared = load_environments(envs).environments
+    assert (declared["prod"].reconcile, declared["staging"].reconcile) == ("on-demand", "auto")
+    edit(envs / "staging.yaml", "quotas:", "drift:\n  reconcile: off\nquotas:")
+    assert load_environments(envs).environments["staging"].reconcile == "off"
+    edit(envs / "staging.yaml", "reconcile: off", "reconcile: sometimes")
+    [problem] = problems(envs)
+    assert "drift.reconcile" in problem and "'auto', 'on-demand' or 'off'" in problem, problem

@@ -89,7 +89,7 @@ def spawn(
     return process.pid
 
 
-def _environ(pid: int) -> dict[str, str]:
+def environ_of(pid: int) -> dict[str, str]:
     """The environment ``pid`` was started with; empty if it is gone or not ours to read."""
     try:
         raw = Path(f"/proc/{pid}/environ").read_bytes()
@@ -101,7 +101,7 @@ def _environ(pid: int) -> dict[str, str]:
 
 def started_with(pid: int, key: str) -> str | None:
     """The value of ``key`` in the environment ``pid`` was started with, if it has one."""
-    return _environ(pid).get(key)
+    return environ_of(pid).get(key)
 
 
 def marked_groups(run_dir: Path) -> dict[int, str]:
@@ -116,7 +116,7 @@ def marked_groups(run_dir: Path) -> dict[int, str]:
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        environ = _environ(pid)
+        environ = environ_of(pid)
         if environ.get(MARK_RUN_DIR) != wanted or not is_alive(pid):
             continue
         try:

@@ -1,0 +1,148 @@
+"""Putting one service in one environment back as declared, through the deploy target (a use case).
+
+What to do is decided by services.deployer.reconcile_rules from what runs, read again under the service's
+lock so that no release, restart or other reconcile changes it meanwhile. New instances of the live
+version start first (from the deployer's verified copy of its artifact, checked again); then the router
+routes only to the instances that stay, so none is sent a request while it stops; surplus and stray
+instances stop; instances running with another configuration are restarted in place (same port, the
+declared configuration); last the router routes to the whole live pool. Every step is idempotent and
+recorded as it happens, so an interrupted reconcile is finished by the next one. What was done and
+what was left, with why, is one DriftReconciled.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from contracts.commands import SignedCommand
+from contracts.environment_events import DriftReconciled
+from contracts.events import ReleaseApproved
+from libs.environments import Environment
+from libs.runtime import Runtime
+from services.deployer import store
+from services.deployer.artifacts import ArtifactStore
+from services.deployer.drift import Instance, Running, region_of
+from services.deployer.handlers import DRIVER_ERRORS, SOURCE
+from services.deployer.reconcile_rules import Reconciliation, reconciliation
+from services.deployer.target import DeployTarget, Handle, Pool
+
+log = logging.getLogger("slipway.deployer.reconcile")
+ReadRunning = Callable[[str, str], Awaitable[Running]]
+
+
+class Reconcile:
+    def __init__(self, runtime: Runtime, target: DeployTarget, artifacts: ArtifactStore, read: ReadRunning) -> None:
+        self.runtime, self.target, self.artifacts, self.read = runtime, target, artifacts, read
+
+    async def apply(self, declared: Environment, service: str, environment: str, *, trigger: str, actor: str = SOURCE,
+                    proof: SignedCommand | None = None, declaration: str = "") -> DriftReconciled | None:
+        """Reconcile `service` in `environment` (the caller holds its lock); the event recorded, None if nothing to do."""
+        running = await self.read(service, environment)
+        plan = reconciliation(declared, running)
+        if not plan.acts and (trigger == "schedule" or not plan.left):  # a person asking is told why nothing was done
+            return None
+        done = _Done()
+        if plan.acts:
+            await self._act(declared, service, environment, plan, done)
+        event = DriftReconciled(
+            service=service, environment=environment, actor=actor, source=SOURCE, trigger=trigger, version=plan.version,
+            started=done.started, stopped=done.stopped, restarted=done.restarted, left=[*plan.left, *done.left],
+            declaration=declaration, signed_command=proof)
+        await self.runtime.emit(event)
+        log.info("reconciled %s in %s: started %s, stopped %s, restarted %s, left %s", service, environment,
+                 event.started, event.stopped, event.restarted, event.left)
+        return event
+
+    async def _act(self, declared: Environment, service: str, env: str, plan: Reconciliation, done: "_Done") -> None:
+        async with self.runtime.db.transaction() as tx:
+            router = await store.get_router(tx.session, service, env)
+            approval = await store.latest_approval_of_version(tx.session, service, env, plan.version or "")
+        if router is None or approval is None:
+            done.left.append(f"{service} {plan.version} in {env}: no router or release is recorded to reconcile with")
+            return
+        artifact = self.artifacts.path_for(ReleaseApproved.model_validate_json(approval).release.artifact.digest)
+        for region, slot in plan.start:
+            await self._start(service, env, plan.version or "", slot, region, artifact, done)
+        leaving = [*plan.stop, *plan.restart]
+        staying = await self._live_pool(service, env, plan.version or "", exclude=leaving)
+        try:
+            if staying:  # with nothing else live, a restart in place is the only way: its router keeps its port
+                await self.target.set_weights(router, [Pool(plan.version or "", staying, 100)])
+            await self.target.drain(router, [i.handle for i in await self._recorded(service, env, leaving)])
+        except DRIVER_ERRORS as exc:
+            done.left.append(f"could not route around what stops: {exc}; nothing stopped or restarted")
+            return
+        for running in await self._recorded(service, env, list(plan.stop)):
+            await self._stop(running, declared, done)
+        for running in await self._recorded(service, env, list(plan.restart)):
+            await self._restart(running, declared, artifact, done)
+        try:
+            await self.target.set_weights(router, [Pool(plan.version or "", await self._live_pool(
+                service, env, plan.version or ""), 100)])
+        except DRIVER_ERRORS as exc:
+            done.left.append(f"could not route to the live pool of {plan.version}: {exc}")
+
+    async def _start(self, service: str, env: str, version: str, slot: int, region: str, artifact: Path,
+                     done: "_Done") -> None:
+        where = f"{version} slot {slot} in {region}"
+        try:
+            await self.artifacts.check(artifact)
+            handle = await self.target.start_instance(service, env, version, slot, artifact, None, region)
+        except DRIVER_ERRORS as exc:
+            done.left.append(f"could not start {where}: {exc}")
+            return
+        async with self.runtime.db.transaction() as tx:
+            await store.save_instance(tx.session, store.Running(service, env, version, slot, str(artifact), handle))
+        done.started.append(f"{where} ({self.target.describe(handle)})")
+
+    async def _stop(self, running: store.Running, declared: Environment, done: "_Done") -> None:
+        where = _where(running, declared)
+        try:
+            await self.target.stop_instance(running.handle)
+        except DRIVER_ERRORS as exc:
+            done.left.append(f"could not stop {where}: {exc}")
+            return
+        async with self.runtime.db.transaction() as tx:
+            await store.forget_instance(tx.session, running)
+        done.stopped.append(where)
+
+    async def _restart(self, running: store.Running, declared: Environment, artifact: Path, done: "_Done") -> None:
+        where = _where(running, declared)
+        try:
+            await self.artifacts.check(Path(running.artifact_path))
+            await self.target.stop_instance(running.handle)
+            handle = await self.target.start_instance(running.service, running.environment, running.version,
+                                                      running.slot, Path(running.artifact_path), running.handle)
+        except DRIVER_ERRORS as exc:
+            done.left.append(f"could not restart {where} with the declared configuration: {exc}")
+            return
+        async with self.runtime.db.transaction() as tx:
+            await store.save_instance(tx.session, store.Running(
+                running.service, running.environment, running.version, running.slot, running.artifact_path, handle))
+        done.restarted.append(f"{where} ({self.target.describe(handle)})")
+
+    async def _recorded(self, service: str, env: str, instances: list[Instance]) -> list[store.Running]:
+        wanted = {(i.version, i.slot) for i in instances}
+        async with self.runtime.db.transaction() as tx:
+            return [r for r in await store.all_instances(tx.session)
+                    if (r.service, r.environment) == (service, env) and (r.version, r.slot) in wanted]
+
+    async def _live_pool(self, service: str, env: str, version: str, exclude: list[Instance] | None = None) -> tuple[Handle, ...]:
+        gone = {(i.version, i.slot) for i in exclude or []}
+        async with self.runtime.db.transaction() as tx:
+            return tuple(r.handle for r in await store.pool(tx.session, service, env, version)
+                         if (r.version, r.slot) not in gone)
+
+
+@dataclass
+class _Done:
+    started: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+
+
+def _where(running: store.Running, declared: Environment) -> str:
+    region = region_of(Instance(running.version, running.slot, running.handle.data.get("region")), declared)
+    return f"{running.version} slot {running.slot} in {region}"
