@@ -62,26 +62,40 @@ class Reconcile:
             done.left.append(f"{service} {plan.version} in {env}: no router or release is recorded to reconcile with")
             return
         artifact = self.artifacts.path_for(ReleaseApproved.model_validate_json(approval).release.artifact.digest)
+        version = plan.version or ""
         for region, slot in plan.start:
-            await self._start(service, env, plan.version or "", slot, region, artifact, done)
-        leaving = [*plan.stop, *plan.restart]
-        staying = await self._live_pool(service, env, plan.version or "", exclude=leaving)
-        try:
-            if staying:  # with nothing else live, a restart in place is the only way: its router keeps its port
-                await self.target.set_weights(router, [Pool(plan.version or "", staying, 100)])
-            await self.target.drain(router, [i.handle for i in await self._recorded(service, env, leaving)])
-        except DRIVER_ERRORS as exc:
-            done.left.append(f"could not route around what stops: {exc}; nothing stopped or restarted")
-            return
-        for running in await self._recorded(service, env, list(plan.stop)):
-            await self._stop(running, declared, done)
+            await self._start(service, env, version, slot, region, artifact, done)
+        stopping = await self._recorded(service, env, list(plan.stop))
+        if stopping and await self._route_around(router, service, env, version, stopping, done):
+            for running in stopping:
+                await self._stop(running, declared, done)
+        # One at a time, each out of the router while it restarts when another instance can serve meanwhile.
         for running in await self._recorded(service, env, list(plan.restart)):
-            await self._restart(running, declared, artifact, done)
+            if await self._route_around(router, service, env, version, [running], done):
+                await self._restart(running, declared, done)
         try:
-            await self.target.set_weights(router, [Pool(plan.version or "", await self._live_pool(
-                service, env, plan.version or ""), 100)])
+            if live := await self._live_pool(service, env, version):  # none when the declaration asks for none
+                await self.target.set_weights(router, [Pool(version, live, 100)])
         except DRIVER_ERRORS as exc:
-            done.left.append(f"could not route to the live pool of {plan.version}: {exc}")
+            done.left.append(f"could not route to the live pool of {version}: {exc}")
+
+    async def _route_around(self, router: Handle, service: str, env: str, version: str, leaving: list[store.Running],
+                            done: "_Done") -> bool:
+        """Route to the live instances but `leaving` and wait for what they serve; False (said why) if that failed.
+
+        With no other live instance nothing is rerouted: the router keeps sending to the instance restarted in place
+        (same port), or to nothing once all of it is meant to stop."""
+        staying = await self._live_pool(service, env, version, exclude=leaving)
+        if not staying:
+            return True
+        try:
+            await self.target.set_weights(router, [Pool(version, staying, 100)])
+            await self.target.drain(router, [r.handle for r in leaving])
+        except DRIVER_ERRORS as exc:
+            names = ", ".join(f"{r.version} slot {r.slot}" for r in leaving)
+            done.left.append(f"could not take {names} out of the router: {exc}; left running as it was")
+            return False
+        return True
 
     async def _start(self, service: str, env: str, version: str, slot: int, region: str, artifact: Path,
                      done: "_Done") -> None:
@@ -107,7 +121,7 @@ class Reconcile:
             await store.forget_instance(tx.session, running)
         done.stopped.append(where)
 
-    async def _restart(self, running: store.Running, declared: Environment, artifact: Path, done: "_Done") -> None:
+    async def _restart(self, running: store.Running, declared: Environment, done: "_Done") -> None:
         where = _where(running, declared)
         try:
             await self.artifacts.check(Path(running.artifact_path))
@@ -128,7 +142,8 @@ class Reconcile:
             return [r for r in await store.all_instances(tx.session)
                     if (r.service, r.environment) == (service, env) and (r.version, r.slot) in wanted]
 
-    async def _live_pool(self, service: str, env: str, version: str, exclude: list[Instance] | None = None) -> tuple[Handle, ...]:
+    async def _live_pool(self, service: str, env: str, version: str,
+                         exclude: list[store.Running] | None = None) -> tuple[Handle, ...]:
         gone = {(i.version, i.slot) for i in exclude or []}
         async with self.runtime.db.transaction() as tx:
             return tuple(r.handle for r in await store.pool(tx.session, service, env, version)

@@ -1,22 +1,32 @@
 """Drift over NATS: the deployer (real nats-server, real SQLite, a real sample-app process) compares what runs with
-edited declarations on demand (`slipway env drift`, a signed CheckDrift) and on its schedule."""
+edited declarations on demand (`slipway env drift`, a signed CheckDrift) and on its schedule, and reconciles it: on the
+schedule where the declaration says auto, only on a person's `slipway env drift --reconcile` in production, never
+while a release is in flight or where the declaration says off (the MemoryTarget for those decisions, real sample-app
+processes for configuration)."""
 
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from contracts import subjects
 from contracts.commands import CheckDrift
 from examples.build_sample import build as build_sample
+from libs.client import publish_event
 from libs.settings import Settings
 from services.deployer.app import build
+from services.deployer.environments import declared_config
+from services.deployer.local import processes
 from services.deployer.local.driver import stop_all
-from tests.component.test_deployer import deploy_live
+from services.deployer.memory_target import MemoryTarget
+from tests.component.test_deployer import approve, deploy_live, recorded, step_seen
+from tests.component.test_deployer_plans import ship
 from tests.conftest import running
 from tests.support.people import People
+from tests.support.releases import release_for
 from tests.support.watch import EventWatcher
-from tests.support.yaml_files import copy_of
+from tests.support.yaml_files import copy_of, edit
 
 @pytest.fixture
 def envs(tmp_path: Path) -> Path:
@@ -110,9 +120,6 @@ async def test_slipway_env_drift_prints_the_findings_and_exits_1(
 async def test_an_old_pool_kept_warm_after_a_blue_green_switch_is_not_drift_until_it_outstays_its_time(
     drift_settings: Settings, envs: Path, watcher: EventWatcher, people: People, tmp_path: Path
 ) -> None:
-    from services.deployer.memory_target import MemoryTarget
-    from tests.component.test_deployer_plans import ship
-
     declare_prod_instances(envs, 1, 0)
     artifact = build_sample("1.0.0", tmp_path / "dist")
     target = MemoryTarget()
@@ -123,3 +130,104 @@ async def test_an_old_pool_kept_warm_after_a_blue_green_switch_is_not_drift_unti
         assert target.live_instances("1.0.0") == [0], "the old pool is kept warm"
         asked = await people.send("sam", subjects.CMD_CHECK_DRIFT, CheckDrift(environment="prod"))
         assert asked.ok and asked.message == "no drift in prod (shop)", asked.message
+
+
+STAGING_CONFIG = {"LOG_LEVEL": "info", "REQUEST_TIMEOUT_S": "5", "PAYMENTS_PROVIDER": "sandbox"}
+
+
+def places(done: list[str]) -> list[str]:
+    """`1.0.0 slot 1 in us-east (memory-instance 7)` -> `1.0.0 slot 1 in us-east`"""
+    return sorted(item.split(" (")[0] for item in done)
+
+
+def reconciled(watcher: EventWatcher, verb: str):  # noqa: ANN201
+    return watcher.wait_for(lambda _s, body: body.get("type") == "DriftReconciled" and bool(body.get(verb)))
+
+
+async def test_the_schedule_reconciles_a_non_production_environment_per_region_and_configuration(
+    drift_settings: Settings, envs: Path, watcher: EventWatcher, tmp_path: Path
+) -> None:
+    target = MemoryTarget(declared_config(envs))
+    artifact = build_sample("1.0.0", tmp_path / "dist")
+    async with running(build(drift_settings, target=target)):
+        await ship(drift_settings, watcher, artifact, "1.0.0", environment="staging")  # one instance; 1 + 1 declared
+
+        [started] = await reconciled(watcher, "started")
+        assert (started["actor"], started["trigger"], started["version"]) == ("deployer", "schedule", "1.0.0")
+        assert places(started["started"]) == ["1.0.0 slot 1 in us-east"]
+        assert started["stopped"] == started["restarted"] == started["left"] == []
+        assert target.live_instances("1.0.0") == [0, 1] and target.split("shop", "staging") == {"1.0.0": 100}
+        [routed] = [pools for pools in target.routed.values()]
+        assert sorted(h.data["slot"] for h in routed[0]) == [0, 1], "the router routes to the whole live pool"
+
+        edit(envs / "staging.yaml", "LOG_LEVEL: info", "LOG_LEVEL: debug")
+        [restarted] = await reconciled(watcher, "restarted")
+        assert places(restarted["restarted"]) == ["1.0.0 slot 0 in eu-west", "1.0.0 slot 1 in us-east"]
+        [found] = [d for d in watcher.matching(lambda _s, b: b.get("type") == "DriftDetected")
+                   if any(f["kind"] == "config" for f in d["findings"])]
+        assert [(f["region"], f["expected"], f["actual"]) for f in found["findings"]] == [
+            ("eu-west", "LOG_LEVEL=debug", "LOG_LEVEL=info"), ("us-east", "LOG_LEVEL=debug", "LOG_LEVEL=info")]
+        runs_with = [target.configs[h.identity] for h in target.running.values() if h.kind == "memory-instance"]
+        assert runs_with == [{**STAGING_CONFIG, "LOG_LEVEL": "debug"}] * 2
+
+        edit(envs / "staging.yaml", "  us-east: 1\n", "  us-east: 0\n")
+        [stopped] = await reconciled(watcher, "stopped")
+        assert places(stopped["stopped"]) == ["1.0.0 slot 1 in us-east"] and stopped["started"] == []
+        assert target.live_instances("1.0.0") == [0]
+
+
+async def test_production_is_reconciled_when_a_person_asks_never_in_flight_nor_where_declared_off(
+    drift_settings: Settings, envs: Path, watcher: EventWatcher, people: People, tmp_path: Path
+) -> None:
+    target = MemoryTarget(declared_config(envs))
+    artifact = build_sample("1.0.0", tmp_path / "dist")
+    async with running(build(drift_settings, target=target)):
+        await ship(drift_settings, watcher, artifact, "1.0.0")  # prod: one instance of 2 + 2 declared
+        await watcher.wait_type("DriftDetected", trigger="schedule", environment="prod")
+
+        asked = await people.send("sam", subjects.CMD_CHECK_DRIFT, CheckDrift(environment="prod", reconcile=True))
+        assert asked.ok and asked.message.endswith("drifted from the declaration; reconciled 1 service(s)"), asked
+        assert places(asked.data["reconciled"]["shop"]["started"]) == [
+            "1.0.0 slot 1 in eu-west", "1.0.0 slot 2 in us-east", "1.0.0 slot 3 in us-east"]
+        recorded_event = await watcher.wait_type("DriftReconciled", trigger="command")
+        assert (recorded_event["actor"], recorded_event["signed_command"]["signer"]) == ("person:sam", "person:sam")
+        assert recorded_event["declaration"] == str(envs / "prod.yaml")
+        triggers = [b["trigger"] for b in watcher.matching(lambda _s, b: b.get("type") == "DriftReconciled")]
+        assert triggers == ["command"], "the schedule never reconciles prod"
+
+        # A release in flight: what runs is neither compared nor reconciled.
+        second = approve(release_for(artifact, "2.0.0"))
+        await publish_event(drift_settings.nats_url, second)
+        await step_seen(watcher, second.release_id, 0)
+        starts = len(target.started)
+        in_flight = await people.send("sam", subjects.CMD_CHECK_DRIFT, CheckDrift(environment="prod", reconcile=True))
+        assert in_flight.ok and in_flight.message.startswith("no drift in prod (shop)"), in_flight
+        assert len(target.started) == starts
+
+        edit(envs / "prod.yaml", "allowed_differences:", "drift:\n  reconcile: off\nallowed_differences:")
+        refused = await people.send("sam", subjects.CMD_CHECK_DRIFT, CheckDrift(environment="prod", reconcile=True))
+        assert not refused.ok and refused.message.startswith("not reconciled: prod.yaml says drift.reconcile: off")
+
+
+async def test_a_real_instance_runs_with_the_declared_configuration_and_is_restarted_with_an_edited_one(
+    drift_settings: Settings, envs: Path, watcher: EventWatcher, tmp_path: Path
+) -> None:
+    edit(envs / "staging.yaml", "  us-east: 1\n", "  us-east: 0\n")  # what one release starts: no other drift
+    artifact = build_sample("1.0.0", tmp_path / "dist")
+    async with running(build(drift_settings)):
+        await deploy_live(drift_settings, watcher, artifact, "1.0.0", environment="staging")
+        router, before = await recorded(drift_settings)
+        assert before["1.0.0"].config == STAGING_CONFIG
+        assert {k: processes.environ_of(before["1.0.0"].pid)[k] for k in STAGING_CONFIG} == STAGING_CONFIG
+
+        edit(envs / "staging.yaml", "REQUEST_TIMEOUT_S: 5", "REQUEST_TIMEOUT_S: 7")
+        [done] = await reconciled(watcher, "restarted")
+        assert places(done["restarted"]) == ["1.0.0 slot 0 in eu-west"]
+        _, after = await recorded(drift_settings)
+        restarted = after["1.0.0"]
+        assert (restarted.port, restarted.config["REQUEST_TIMEOUT_S"]) == (before["1.0.0"].port, "7")
+        assert restarted.pid != before["1.0.0"].pid and not processes.is_alive(before["1.0.0"].pid)
+        assert processes.environ_of(restarted.pid)["REQUEST_TIMEOUT_S"] == "7", "read from the process itself"
+        async with httpx.AsyncClient(trust_env=False) as http:
+            served = await http.get(f"{router.url}/orders/1")
+        assert (served.status_code, served.json()["version"]) == (200, "1.0.0")
