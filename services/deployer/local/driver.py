@@ -215,7 +215,7 @@ class LocalDriver:
 
     def running_config(self, instance: InstanceHandle) -> dict[str, str] | None:
         """The configuration the process runs with, read from its own environment; None when it is gone."""
-        environ = processes.environ_of(instance.pid) if processes.is_alive(instance.pid) else {}
+        environ = processes.environ_of(instance.pid)
         if not environ:
             return None
         keys = [key for key in environ.get(CONFIG_KEYS_ENV, "").split(",") if key]

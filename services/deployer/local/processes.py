@@ -178,7 +178,7 @@ def _collect_zombie_child(pid: int) -> None:
         process.wait(timeout=1.0)
     except subprocess.TimeoutExpired:
         return  # still tracked; a later is_alive or stop reaps it
-    del _spawned[pid]
+    _spawned.pop(pid, None)  # a stop in another thread may have reaped it meanwhile
 
 
 def _wait_until_dead(pid: int, timeout: float) -> bool:
