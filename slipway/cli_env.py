@@ -55,7 +55,8 @@ def check(
     for name in names:
         env = declarations.environments[name]
         kind = "production" if env.production else f"non-production, quota {env.quotas.max_instances} instance(s)"
-        say(f"{escape(name)}: ok ({kind}; {env.total_instances} instance(s) in {', '.join(env.regions)})")
+        say(f"{escape(name)}: ok ({kind}; {env.total_instances} instance(s) in {', '.join(env.regions)}; drift "
+            f"reconciled {'never' if env.reconcile == 'off' else env.reconcile})")
 
 
 @env_app.command("show")

@@ -89,6 +89,8 @@ def test_env_cli_check_show_and_parity(envs: Path) -> None:
     runner = CliRunner()
     good = runner.invoke(app, ["env", "check", str(envs)])
     assert good.exit_code == 0 and "prod: ok (production" in good.output, good.output
+    assert "drift reconciled on-demand)" in good.output and "staging: ok" in good.output, good.output
+    assert "instance(s) in eu-west, us-east; drift reconciled auto)" in good.output, good.output
     shown = runner.invoke(app, ["env", "show", "staging", "--dir", str(envs)])
     assert shown.exit_code == 0 and "max_instances: 4" in shown.output, shown.output
     same = runner.invoke(app, ["env", "parity", "staging", "prod", "--dir", str(envs)])
