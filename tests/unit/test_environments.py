@@ -126,3 +126,10 @@ def test_drift_is_reconciled_on_demand_in_production_and_on_the_schedule_elsewhe
     edit(envs / "staging.yaml", "reconcile: off", "reconcile: sometimes")
     [problem] = problems(envs)
     assert "drift.reconcile" in problem and "'auto', 'on-demand' or 'off'" in problem, problem
+
+
+def test_configuration_reaches_instances_as_environment_variable_strings() -> None:
+    from libs.environments import config_environment
+
+    assert config_environment({"DEBUG": True, "CACHE": False, "TIMEOUT_S": 5, "RATIO": 0.5, "NAME": "x"}) == {
+        "DEBUG": "true", "CACHE": "false", "TIMEOUT_S": "5", "RATIO": "0.5", "NAME": "x"}
