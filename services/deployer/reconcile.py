@@ -4,10 +4,11 @@ What to do is decided by services.deployer.reconcile_rules from what runs, read 
 lock so that no release, restart or other reconcile changes it meanwhile. New instances of the live
 version start first (from the deployer's verified copy of its artifact, checked again); then the router
 routes only to the instances that stay, so none is sent a request while it stops; surplus and stray
-instances stop; instances running with another configuration are restarted in place (same port, the
-declared configuration); last the router routes to the whole live pool. Every step is idempotent and
-recorded as it happens, so an interrupted reconcile is finished by the next one. What was done and
-what was left, with why, is one DriftReconciled.
+instances stop; instances running with another configuration are restarted one at a time (same slot and
+port, the declared configuration), each out of the router while another live instance serves; last the
+router routes to the whole live pool. Every step is recorded as it happens, so what runs is always what
+the store says and a reconcile cut short is finished by the next one. What was done and what was left,
+with why, is one DriftReconciled.
 """
 
 import logging
