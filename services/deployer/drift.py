@@ -2,10 +2,11 @@
 
 Pure: the use case (services.deployer.environments) reads what runs from the deployer's store and the
 deploy target and hands it here. A service in the middle of a rollout is not compared: a rollout changes
-what runs on purpose. Instances are counted per region, an instance whose handle names no region being
-in the environment's first declared region (a target that places instances nowhere in particular, like
-the local driver before regions). Each live instance's configuration, as it runs with it, is compared
-with the declared `config`.
+what runs on purpose. Instances are counted per region where their handles name one (a release rolled
+out region by region runs a pool behind each region's router), and in total where none does: a release
+to the whole environment runs one pool, behind the environment's one router, of the declared total
+(in a single-region environment the two are the same count). Each live instance's configuration, as it
+runs with it, is compared with the declared `config`.
 """
 
 from collections.abc import Mapping
@@ -23,7 +24,7 @@ class Instance:
 
     version: str
     slot: int
-    region: str | None = None  # None: the environment's first region
+    region: str | None = None  # None: it serves the whole environment (behind its one router)
     config: Mapping[str, str] | None = None  # None: unknown
     alive: bool = True
 
@@ -41,16 +42,30 @@ class Running:
         return [i for i in self.instances if i.version == self.live_version]
 
 
-def region_of(instance: Instance, declared: Environment) -> str:
-    return instance.region or declared.regions[0]
+@dataclass(frozen=True)
+class Group:
+    """Live instances counted together: those in one region, or (region None) those serving the whole environment."""
+
+    region: str | None
+    wanted: int
+    instances: list[Instance]
 
 
-def per_region(declared: Environment, running: Running) -> dict[str, list[Instance]]:
-    """The live instances in each declared region (in rollout order), then in any region not declared."""
-    found: dict[str, list[Instance]] = {region: [] for region in declared.regions}
-    for instance in sorted(running.live(), key=lambda i: i.slot):
-        found.setdefault(region_of(instance, declared), []).append(instance)
-    return found
+def groups(declared: Environment, running: Running) -> list[Group]:
+    """The live instances per declared region (in rollout order) when any runs in a region, else all together."""
+    live = sorted(running.live(), key=lambda i: i.slot)
+    if not any(i.region for i in live):
+        return [Group(None, declared.total_instances, live)]
+    found: dict[str | None, list[Instance]] = {region: [] for region in declared.regions}
+    for instance in live:
+        found.setdefault(instance.region or None, []).append(instance)
+    # Whole-environment instances beside regional pools are none of the declaration's: 0 of them are wanted.
+    return [Group(region, declared.instances.get(region, 0) if region else 0, instances)
+            for region, instances in found.items()]
+
+
+def where(region: str | None) -> str:
+    return f"in {region}" if region else "for the whole environment"
 
 
 def config_differences(declared: Environment, actual: Mapping[str, str]) -> dict[str, tuple[str | None, str | None]]:
@@ -74,12 +89,19 @@ def drift(declared: Environment | None, environment: str, running: Running) -> l
 def _instances(declared: Environment, running: Running) -> list[DriftFinding]:
     found = []
     label = f"{running.service} {running.live_version or '(nothing live)'}"
-    for region, instances in per_region(declared, running).items():
-        wanted = declared.instances.get(region, 0)
-        if len(instances) != wanted:
-            where = region if region in declared.instances else f"{region} (not a declared region)"
-            found.append(DriftFinding(kind="instances", region=region, expected=str(wanted), actual=str(len(instances)),
-                                      detail=f"{label}: {len(instances)} instance(s) in {where}, {wanted} declared"))
+    per_region = ", ".join(f"{region} {declared.instances[region]}" for region in declared.regions)
+    for group in groups(declared, running):
+        if len(group.instances) == group.wanted:
+            continue
+        if group.region is None:
+            said = f"{group.wanted} declared over all regions ({per_region})" if group.wanted else \
+                "0 declared: the others run region by region"
+        else:
+            said = f"{group.wanted} declared" + ("" if group.region in declared.instances else
+                                                 f" ({group.region} is not a declared region)")
+        found.append(DriftFinding(kind="instances", region=group.region, expected=str(group.wanted),
+                                  actual=str(len(group.instances)),
+                                  detail=f"{label}: {len(group.instances)} instance(s) {where(group.region)}, {said}"))
     return found
 
 
@@ -114,12 +136,11 @@ def _config(declared: Environment, running: Running) -> list[DriftFinding]:
         if instance.config is None or not instance.alive:
             continue
         if differences := config_differences(declared, instance.config):
-            region = region_of(instance, declared)
             found.append(DriftFinding(
-                kind="config", region=region, expected=_pairs({k: d for k, (d, _) in differences.items()}),
+                kind="config", region=instance.region, expected=_pairs({k: d for k, (d, _) in differences.items()}),
                 actual=_pairs({k: a for k, (_, a) in differences.items()}),
-                detail=f"{running.service} {instance.version} instance {instance.slot} in {region} runs with a "
-                       f"configuration other than {declared.name}.yaml declares ({', '.join(differences)})"))
+                detail=f"{running.service} {instance.version} instance {instance.slot} {where(instance.region)} runs "
+                       f"with a configuration other than {declared.name}.yaml declares ({', '.join(differences)})"))
     return found
 
 

@@ -88,7 +88,7 @@ class Drift:
     async def _instance(self, recorded: store.Running) -> Instance:
         alive = self.target.is_alive(recorded.handle)
         config = await self.target.running_config(recorded.handle) if alive else None
-        return Instance(recorded.version, recorded.slot, recorded.handle.data.get("region"), config, alive)
+        return Instance(recorded.version, recorded.slot, recorded.handle.data.get("region") or None, config, alive)
 
     async def check_drift(self, command: CheckDrift, by: Signed) -> CommandResult:
         try:

@@ -48,16 +48,16 @@ class MemoryTarget:
 
     async def start_instance(
         self, service: str, environment: str, version: str, slot: int, artifact_path: Path, known: Handle | None = None,
-        region: str | None = None,
+        region: str = "",
     ) -> Handle:
         if known is not None and known.identity in self.running:
             return known
         if version in self.fail_starts:
             raise TimeoutError(f"{service} {version} slot {slot} failed to become ready")
         self.started.append((version, slot))
-        region = region if region is not None else (known.data.get("region") if known is not None else None)
+        region = region or (str(known.data.get("region", "")) if known is not None else "")
         config = dict(self.config_for(environment)) if self.config_for is not None else {}
-        where = {"region": region} if region is not None else {}
+        where = {"region": region} if region else {}
         handle = self._run(INSTANCE, service=service, environment=environment, version=version, slot=slot,
                            config=config, **where)
         if self.config_for is not None:

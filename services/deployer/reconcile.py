@@ -23,7 +23,7 @@ from libs.environments import Environment
 from libs.runtime import Runtime
 from services.deployer import store
 from services.deployer.artifacts import ArtifactStore
-from services.deployer.drift import Instance, Running, region_of
+from services.deployer.drift import Instance, Running, where
 from services.deployer.handlers import DRIVER_ERRORS, SOURCE
 from services.deployer.reconcile_rules import Reconciliation, reconciliation
 from services.deployer.target import DeployTarget, Handle, Pool
@@ -45,7 +45,7 @@ class Reconcile:
             return None
         done = _Done()
         if plan.acts:
-            await self._act(declared, service, environment, plan, done)
+            await self._act(service, environment, plan, done)
         event = DriftReconciled(
             service=service, environment=environment, actor=actor, source=SOURCE, trigger=trigger, version=plan.version,
             started=done.started, stopped=done.stopped, restarted=done.restarted, left=[*plan.left, *done.left],
@@ -55,100 +55,125 @@ class Reconcile:
                  event.started, event.stopped, event.restarted, event.left)
         return event
 
-    async def _act(self, declared: Environment, service: str, env: str, plan: Reconciliation, done: "_Done") -> None:
+    async def _act(self, service: str, env: str, plan: Reconciliation, done: "_Done") -> None:
         async with self.runtime.db.transaction() as tx:
-            router = await store.get_router(tx.session, service, env)
             approval = await store.latest_approval_of_version(tx.session, service, env, plan.version or "")
-        if router is None or approval is None:
-            done.left.append(f"{service} {plan.version} in {env}: no router or release is recorded to reconcile with")
+        if approval is None:
+            done.left.append(f"no release of {service} {plan.version} in {env} is recorded: its artifact is unknown")
             return
         artifact = self.artifacts.path_for(ReleaseApproved.model_validate_json(approval).release.artifact.digest)
-        version = plan.version or ""
-        for region, slot in plan.start:
-            await self._start(service, env, version, slot, region, artifact, done)
-        stopping = await self._recorded(service, env, list(plan.stop))
-        if stopping and await self._route_around(router, service, env, version, stopping, done):
-            for running in stopping:
-                await self._stop(running, declared, done)
-        # One at a time, each out of the router while it restarts when another instance can serve meanwhile.
-        for running in await self._recorded(service, env, list(plan.restart)):
-            if await self._route_around(router, service, env, version, [running], done):
-                await self._restart(running, declared, done)
-        try:
-            if live := await self._live_pool(service, env, version):  # none when the declaration asks for none
-                await self.target.set_weights(router, [Pool(version, live, 100)])
-        except DRIVER_ERRORS as exc:
-            done.left.append(f"could not route to the live pool of {version}: {exc}")
+        touched = {region for region, _ in plan.start} | {i.region for i in (*plan.stop, *plan.restart)}
+        for region in sorted(touched, key=lambda r: r or ""):
+            router = await self._router(service, env, region)
+            if router is None:
+                done.left.append(f"no router of {service} {where(region)} in {env} is recorded: nothing done there")
+                continue
+            await self._act_in(Place(service, env, plan.version or "", region, router), plan, artifact, done)
 
-    async def _route_around(self, router: Handle, service: str, env: str, version: str, leaving: list[store.Running],
-                            done: "_Done") -> bool:
+    async def _act_in(self, at: "Place", plan: Reconciliation, artifact: Path, done: "_Done") -> None:
+        """Reconcile what runs behind one router: a region's, or the whole environment's."""
+        for region, slot in plan.start:
+            if region == at.region:
+                await self._start(at, slot, artifact, done)
+        stopping = await self._recorded(at, [i for i in plan.stop if i.region == at.region])
+        if stopping and await self._route_around(at, stopping, done):
+            for running in stopping:
+                await self._stop(running, done)
+        # One at a time, each out of the router while it restarts when another instance can serve meanwhile.
+        for running in await self._recorded(at, [i for i in plan.restart if i.region == at.region]):
+            if await self._route_around(at, [running], done):
+                await self._restart(running, done)
+        try:
+            if live := await self._live_pool(at):  # none when the declaration asks for none
+                await self.target.set_weights(at.router, [Pool(at.version, live, 100)])
+        except DRIVER_ERRORS as exc:
+            done.left.append(f"could not route to the live pool of {at.version} {where(at.region)}: {exc}")
+
+    async def _router(self, service: str, env: str, region: str | None) -> Handle | None:
+        # The deployer records one router per service and environment: every instance, whatever its region, is
+        # behind it. Where a target runs a router per region, this is where the region's router is looked up.
+        async with self.runtime.db.transaction() as tx:
+            return await store.get_router(tx.session, service, env)
+
+    async def _route_around(self, at: "Place", leaving: list[store.Running], done: "_Done") -> bool:
         """Route to the live instances but `leaving` and wait for what they serve; False (said why) if that failed.
 
         With no other live instance nothing is rerouted: the router keeps sending to the instance restarted in place
         (same port), or to nothing once all of it is meant to stop."""
-        staying = await self._live_pool(service, env, version, exclude=leaving)
+        staying = await self._live_pool(at, exclude=leaving)
         if not staying:
             return True
         try:
-            await self.target.set_weights(router, [Pool(version, staying, 100)])
-            await self.target.drain(router, [r.handle for r in leaving])
+            await self.target.set_weights(at.router, [Pool(at.version, staying, 100)])
+            await self.target.drain(at.router, [r.handle for r in leaving])
         except DRIVER_ERRORS as exc:
             names = ", ".join(f"{r.version} slot {r.slot}" for r in leaving)
             done.left.append(f"could not take {names} out of the router: {exc}; left running as it was")
             return False
         return True
 
-    async def _start(self, service: str, env: str, version: str, slot: int, region: str, artifact: Path,
-                     done: "_Done") -> None:
-        where = f"{version} slot {slot} in {region}"
+    async def _start(self, at: "Place", slot: int, artifact: Path, done: "_Done") -> None:
+        what = f"{at.version} slot {slot} {where(at.region)}"
         try:
             await self.artifacts.check(artifact)
-            handle = await self.target.start_instance(service, env, version, slot, artifact, None, region)
+            handle = await self.target.start_instance(at.service, at.environment, at.version, slot, artifact, None,
+                                                      at.region or "")
         except DRIVER_ERRORS as exc:
-            done.left.append(f"could not start {where}: {exc}")
+            done.left.append(f"could not start {what}: {exc}")
             return
         async with self.runtime.db.transaction() as tx:
-            await store.save_instance(tx.session, store.Running(service, env, version, slot, str(artifact), handle))
-        done.started.append(f"{where} ({self.target.describe(handle)})")
+            await store.save_instance(tx.session, store.Running(at.service, at.environment, at.version, slot,
+                                                                str(artifact), handle))
+        done.started.append(f"{what} ({self.target.describe(handle)})")
 
-    async def _stop(self, running: store.Running, declared: Environment, done: "_Done") -> None:
-        where = _where(running, declared)
+    async def _stop(self, running: store.Running, done: "_Done") -> None:
+        what = _where(running)
         try:
             await self.target.stop_instance(running.handle)
         except DRIVER_ERRORS as exc:
-            done.left.append(f"could not stop {where}: {exc}")
+            done.left.append(f"could not stop {what}: {exc}")
             return
         async with self.runtime.db.transaction() as tx:
             await store.forget_instance(tx.session, running)
-        done.stopped.append(where)
+        done.stopped.append(what)
 
-    async def _restart(self, running: store.Running, declared: Environment, done: "_Done") -> None:
-        where = _where(running, declared)
+    async def _restart(self, running: store.Running, done: "_Done") -> None:
+        what = _where(running)
         try:
             await self.artifacts.check(Path(running.artifact_path))
             await self.target.stop_instance(running.handle)
             handle = await self.target.start_instance(running.service, running.environment, running.version,
                                                       running.slot, Path(running.artifact_path), running.handle)
         except DRIVER_ERRORS as exc:
-            done.left.append(f"could not restart {where} with the declared configuration: {exc}")
+            done.left.append(f"could not restart {what} with the declared configuration: {exc}")
             return
         async with self.runtime.db.transaction() as tx:
             await store.save_instance(tx.session, store.Running(
                 running.service, running.environment, running.version, running.slot, running.artifact_path, handle))
-        done.restarted.append(f"{where} ({self.target.describe(handle)})")
+        done.restarted.append(f"{what} ({self.target.describe(handle)})")
 
-    async def _recorded(self, service: str, env: str, instances: list[Instance]) -> list[store.Running]:
+    async def _recorded(self, at: "Place", instances: list[Instance]) -> list[store.Running]:
         wanted = {(i.version, i.slot) for i in instances}
         async with self.runtime.db.transaction() as tx:
             return [r for r in await store.all_instances(tx.session)
-                    if (r.service, r.environment) == (service, env) and (r.version, r.slot) in wanted]
+                    if (r.service, r.environment) == (at.service, at.environment) and (r.version, r.slot) in wanted]
 
-    async def _live_pool(self, service: str, env: str, version: str,
-                         exclude: list[store.Running] | None = None) -> tuple[Handle, ...]:
+    async def _live_pool(self, at: "Place", exclude: list[store.Running] | None = None) -> tuple[Handle, ...]:
         gone = {(i.version, i.slot) for i in exclude or []}
         async with self.runtime.db.transaction() as tx:
-            return tuple(r.handle for r in await store.pool(tx.session, service, env, version)
-                         if (r.version, r.slot) not in gone)
+            return tuple(r.handle for r in await store.pool(tx.session, at.service, at.environment, at.version)
+                         if (r.version, r.slot) not in gone and _region(r) == at.region)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where one part of a reconcile happens: the live version behind one router."""
+
+    service: str
+    environment: str
+    version: str
+    region: str | None  # None: the whole environment
+    router: Handle
 
 
 @dataclass
@@ -159,6 +184,9 @@ class _Done:
     left: list[str] = field(default_factory=list)
 
 
-def _where(running: store.Running, declared: Environment) -> str:
-    region = region_of(Instance(running.version, running.slot, running.handle.data.get("region")), declared)
-    return f"{running.version} slot {running.slot} in {region}"
+def _region(running: store.Running) -> str | None:
+    return running.handle.data.get("region") or None
+
+
+def _where(running: store.Running) -> str:
+    return f"{running.version} slot {running.slot} {where(_region(running))}"

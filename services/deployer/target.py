@@ -76,10 +76,10 @@ class DeployTarget(Protocol):
 
     async def start_instance(
         self, service: str, environment: str, version: str, slot: int, artifact_path: Path, known: Handle | None = None,
-        region: str | None = None,
+        region: str = "",
     ) -> Handle:
         """A running, ready instance `slot` of `version`: adopt `known` if alive, else start it (in `region`, else in
-        `known`'s, else in the environment's first) with the environment's declared configuration."""
+        `known`'s; "" serves the whole environment) with the environment's declared configuration."""
         ...
 
     async def running_config(self, instance: Handle) -> Mapping[str, str] | None:

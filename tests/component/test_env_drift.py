@@ -59,9 +59,10 @@ async def test_drift_on_demand_follows_the_edited_declaration_and_is_recorded(
         asked = await people.send("sam", subjects.CMD_CHECK_DRIFT, CheckDrift(environment="prod"))
         assert asked.ok, asked.message
         assert "1 of 1 service(s) in prod drifted" in asked.message
-        # Compared region by region; the instance runs with prod's declared configuration, so that is no drift.
+        # One pool for the whole environment, compared with the declared total; the instance runs with prod's
+        # declared configuration, so that is no drift.
         assert [(f["kind"], f["region"], f["expected"], f["actual"]) for f in asked.data["drift"]["shop"]] == [
-            ("instances", "eu-west", "2", "1"), ("instances", "us-east", "2", "0")]
+            ("instances", None, "4", "1")]
         recorded = await watcher.wait_type("DriftDetected", trigger="command")
         assert (recorded["service"], recorded["environment"], recorded["actor"]) == ("shop", "prod", "person:sam")
         assert recorded["signed_command"]["signer"] == "person:sam"
@@ -92,7 +93,7 @@ async def test_the_schedule_records_drift_once_it_appears(
         found = await watcher.wait_type("DriftDetected", trigger="schedule", timeout=10)
         assert (found["service"], found["actor"], found["signed_command"]) == ("shop", "deployer", None)
         assert [(f["kind"], f["region"], f["expected"], f["actual"]) for f in found["findings"]] == [
-            ("instances", "eu-west", "2", "1"), ("instances", "us-east", "2", "0")]
+            ("instances", None, "4", "1")]
         assert not watcher.matching(lambda _s, body: body.get("type") == "DriftReconciled"), \
             "prod is reconciled on demand only"
 
@@ -109,9 +110,8 @@ async def test_slipway_env_drift_prints_the_findings_and_exits_1(
         await deploy_live(drift_settings, watcher, artifact, "1.0.0")
         code, out, err = await slipway(data, "env", "drift", "prod", "--as", "rita", *url)
         assert code == 1, (out, err)
-        assert "shop: instances in eu-west expected 2, actual 1: shop 1.0.0: 1 instance(s) in eu-west, 2 declared" \
-               in out
-        assert "shop: instances in us-east expected 2, actual 0" in out
+        assert "shop: instances expected 4, actual 1: shop 1.0.0: 1 instance(s) for the whole environment, 4 declared " \
+               "over all regions (eu-west 2, us-east 2)" in out
         assert "1 of 1 service(s) in prod drifted from the declaration" in err
         code, out, err = await slipway(data, "env", "drift", "staging", "--as", "rita", *url)
         assert (code, out.strip()) == (0, "ok: no drift in staging (nothing runs there)"), err
@@ -136,7 +136,7 @@ STAGING_CONFIG = {"LOG_LEVEL": "info", "REQUEST_TIMEOUT_S": "5", "PAYMENTS_PROVI
 
 
 def places(done: list[str]) -> list[str]:
-    """`1.0.0 slot 1 in us-east (memory-instance 7)` -> `1.0.0 slot 1 in us-east`"""
+    """`1.0.0 slot 1 in us-east (memory-instance 7)` -> `1.0.0 slot 1 in us-east`: what was done, where."""
     return sorted(item.split(" (")[0] for item in done)
 
 
@@ -144,7 +144,7 @@ def reconciled(watcher: EventWatcher, verb: str):  # noqa: ANN201
     return watcher.wait_for(lambda _s, body: body.get("type") == "DriftReconciled" and bool(body.get(verb)))
 
 
-async def test_the_schedule_reconciles_a_non_production_environment_per_region_and_configuration(
+async def test_the_schedule_reconciles_a_non_production_environment_instances_and_configuration(
     drift_settings: Settings, envs: Path, watcher: EventWatcher, tmp_path: Path
 ) -> None:
     target = MemoryTarget(declared_config(envs))
@@ -154,7 +154,7 @@ async def test_the_schedule_reconciles_a_non_production_environment_per_region_a
 
         [started] = await reconciled(watcher, "started")
         assert (started["actor"], started["trigger"], started["version"]) == ("deployer", "schedule", "1.0.0")
-        assert places(started["started"]) == ["1.0.0 slot 1 in us-east"]
+        assert places(started["started"]) == ["1.0.0 slot 1 for the whole environment"]
         assert started["stopped"] == started["restarted"] == started["left"] == []
         assert target.live_instances("1.0.0") == [0, 1] and target.split("shop", "staging") == {"1.0.0": 100}
         [routed] = [pools for pools in target.routed.values()]
@@ -162,17 +162,18 @@ async def test_the_schedule_reconciles_a_non_production_environment_per_region_a
 
         edit(envs / "staging.yaml", "LOG_LEVEL: info", "LOG_LEVEL: debug")
         [restarted] = await reconciled(watcher, "restarted")
-        assert places(restarted["restarted"]) == ["1.0.0 slot 0 in eu-west", "1.0.0 slot 1 in us-east"]
+        assert places(restarted["restarted"]) == ["1.0.0 slot 0 for the whole environment",
+                                                  "1.0.0 slot 1 for the whole environment"]
         [found] = [d for d in watcher.matching(lambda _s, b: b.get("type") == "DriftDetected")
                    if any(f["kind"] == "config" for f in d["findings"])]
-        assert [(f["region"], f["expected"], f["actual"]) for f in found["findings"]] == [
-            ("eu-west", "LOG_LEVEL=debug", "LOG_LEVEL=info"), ("us-east", "LOG_LEVEL=debug", "LOG_LEVEL=info")]
+        assert [(f["kind"], f["expected"], f["actual"]) for f in found["findings"]] == [
+            ("config", "LOG_LEVEL=debug", "LOG_LEVEL=info")] * 2
         runs_with = [target.configs[h.identity] for h in target.running.values() if h.kind == "memory-instance"]
         assert runs_with == [{**STAGING_CONFIG, "LOG_LEVEL": "debug"}] * 2
 
         edit(envs / "staging.yaml", "  us-east: 1\n", "  us-east: 0\n")
         [stopped] = await reconciled(watcher, "stopped")
-        assert places(stopped["stopped"]) == ["1.0.0 slot 1 in us-east"] and stopped["started"] == []
+        assert places(stopped["stopped"]) == ["1.0.0 slot 1 for the whole environment"] and stopped["started"] == []
         assert target.live_instances("1.0.0") == [0]
 
 
@@ -188,7 +189,7 @@ async def test_production_is_reconciled_when_a_person_asks_never_in_flight_nor_w
         asked = await people.send("sam", subjects.CMD_CHECK_DRIFT, CheckDrift(environment="prod", reconcile=True))
         assert asked.ok and asked.message.endswith("drifted from the declaration; reconciled 1 service(s)"), asked
         assert places(asked.data["reconciled"]["shop"]["started"]) == [
-            "1.0.0 slot 1 in eu-west", "1.0.0 slot 2 in us-east", "1.0.0 slot 3 in us-east"]
+            f"1.0.0 slot {slot} for the whole environment" for slot in (1, 2, 3)]
         recorded_event = await watcher.wait_type("DriftReconciled", trigger="command")
         assert (recorded_event["actor"], recorded_event["signed_command"]["signer"]) == ("person:sam", "person:sam")
         assert recorded_event["declaration"] == str(envs / "prod.yaml")
@@ -222,7 +223,7 @@ async def test_a_real_instance_runs_with_the_declared_configuration_and_is_resta
 
         edit(envs / "staging.yaml", "REQUEST_TIMEOUT_S: 5", "REQUEST_TIMEOUT_S: 7")
         [done] = await reconciled(watcher, "restarted")
-        assert places(done["restarted"]) == ["1.0.0 slot 0 in eu-west"]
+        assert places(done["restarted"]) == ["1.0.0 slot 0 for the whole environment"]
         _, after = await recorded(drift_settings)
         restarted = after["1.0.0"]
         assert (restarted.port, restarted.config["REQUEST_TIMEOUT_S"]) == (before["1.0.0"].port, "7")

@@ -38,7 +38,7 @@ def test_drift_is_asked_for_signed_and_audited_and_a_preview_expires(stack: Stac
 
     drift = cli("env", "drift", "prod", "--as", "rita")
     assert drift.returncode == 1, drift.stdout + drift.stderr
-    assert "shop: instances in us-east expected 2, actual 0" in drift.stdout, drift.stdout
+    assert "shop: instances expected 4, actual 1" in drift.stdout, drift.stdout
     developer = slipway("identity", "create", "dee", "--roles", "developer", "--team", "payments",
                         data_dir=stack.data_dir)
     assert developer.returncode == 0
@@ -47,7 +47,7 @@ def test_drift_is_asked_for_signed_and_audited_and_a_preview_expires(stack: Stac
 
     reconciled = cli("env", "drift", "prod", "--reconcile", "--as", "rita")  # prod: only when a person asks
     assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
-    assert "shop: started 1.0.0 slot 3 in us-east" in reconciled.stdout, reconciled.stdout
+    assert "shop: started 1.0.0 slot 3 for the whole environment" in reconciled.stdout, reconciled.stdout
 
     expired = asyncio.run(_preview_released_and_expired(stack, artifact))
     assert (expired["environment"], expired["stopped"], expired["routers_stopped"]) == (

@@ -26,26 +26,30 @@ def test_what_matches_the_declaration_region_by_region_has_no_drift() -> None:
     assert kinds(running) == []
 
 
-def test_instances_are_counted_per_region_an_instance_without_one_in_the_first_region() -> None:
-    # Two in the first region (no region recorded) and none in us-east: same total, two findings.
-    short = Running("shop", "1.0.0", of("1.0.0", 0, 1))
-    assert kinds(short) == [("instances", "eu-west", "1", "2"), ("instances", "us-east", "1", "0")]
-    [eu, _] = drift(STAGING, "staging", short)
+def test_instances_are_counted_per_region_where_they_run_in_one_and_in_total_where_none_does() -> None:
+    # A release to the whole environment: one pool of the declared total, no region.
+    assert kinds(Running("shop", "1.0.0", of("1.0.0", 0, 1))) == []
+    [short] = drift(STAGING, "staging", Running("shop", "1.0.0", of("1.0.0", 0)))
+    assert (short.kind, short.region, short.expected, short.actual) == ("instances", None, "2", "1")
+    assert short.detail == ("shop 1.0.0: 1 instance(s) for the whole environment, 2 declared over all regions "
+                            "(eu-west 1, us-east 1)")
+    # Region by region: the same total, two findings.
+    both_in_one = Running("shop", "1.0.0", of("1.0.0", 0, 1, region="eu-west"))
+    assert kinds(both_in_one) == [("instances", "eu-west", "1", "2"), ("instances", "us-east", "1", "0")]
+    [eu, _] = drift(STAGING, "staging", both_in_one)
     assert eu.detail == "shop 1.0.0: 2 instance(s) in eu-west, 1 declared"
     elsewhere = Running("shop", "1.0.0", (*of("1.0.0", 0, region="eu-west"), *of("1.0.0", 1, region="us-east"),
-                                          *of("1.0.0", 2, region="ap-south")))
-    [(kind, region, expected, actual)] = kinds(elsewhere)
-    assert (kind, region, expected, actual) == ("instances", "ap-south", "0", "1")
+                                          *of("1.0.0", 2, region="ap-south"), *of("1.0.0", 3)))
+    assert kinds(elsewhere) == [("instances", "ap-south", "0", "1"), ("instances", None, "0", "1")]
 
 
 def test_quota_strays_and_dead_processes_are_each_a_finding() -> None:
-    running = Running("shop", "2.0.0", (*of("2.0.0", 0, region="eu-west"), *of("2.0.0", 1, region="us-east"),
-                                        *of("1.0.0", 0, 1, 2), *of("1.0.0", 3, alive=False)))
+    running = Running("shop", "2.0.0", (*of("2.0.0", 0, 1), *of("1.0.0", 0, 1, 2), *of("1.0.0", 3, alive=False)))
     assert kinds(running) == [
         ("over-quota", None, "at most 4", "6"), ("stray-version", None, "only 2.0.0", "1.0.0 x4"),
         ("instance-down", None, "running", "not running"),
     ]
-    assert kinds(Running("shop", None)) == [("instances", "eu-west", "1", "0"), ("instances", "us-east", "1", "0")]
+    assert kinds(Running("shop", None)) == [("instances", None, "2", "0")]
 
 
 def test_an_instance_running_with_another_configuration_than_declared_is_drift() -> None:
@@ -83,18 +87,22 @@ def test_policy_production_reconciles_only_on_demand_others_on_the_schedule_and_
 
 
 def test_reconciling_starts_what_is_missing_per_region_and_stops_surplus_and_strays() -> None:
-    running = Running("shop", "2.0.0", (*of("2.0.0", 0, 1, 3), *of("1.0.0", 0)))  # all in eu-west (no region)
-    plan = reconciliation(PROD, running)
+    regional = Running("shop", "2.0.0", (*of("2.0.0", 0, 1, 3, region="eu-west"), *of("1.0.0", 0)))
+    plan = reconciliation(PROD, regional)
     assert plan.version == "2.0.0"
     assert plan.start == (("us-east", 2), ("us-east", 4))  # free slots, not one reused
     assert [(i.version, i.slot) for i in plan.stop] == [("2.0.0", 3), ("1.0.0", 0)]  # highest slot is surplus
     assert plan.restart == () and plan.left == ()
+    whole = reconciliation(PROD, Running("shop", "2.0.0", of("2.0.0", 0, 2)))
+    assert (whole.start, whole.stop) == (((None, 1), (None, 3)), ())
+    mixed = reconciliation(PROD, Running("shop", "2.0.0", (*of("2.0.0", 0, 1, region="eu-west"),
+                                                           *of("2.0.0", 2, 3, region="us-east"), *of("2.0.0", 4))))
+    assert not mixed.acts and "beside its regional pools: not moved" in mixed.left[0]
 
 
 def test_reconciling_restarts_what_runs_with_another_configuration_and_leaves_what_it_cannot_do() -> None:
     stale = {**STAGING_CONFIG, "LOG_LEVEL": "debug"}
-    running = Running("shop", "1.0.0", (*of("1.0.0", 0, region="eu-west", config=stale),
-                                        *of("1.0.0", 1, region="us-east", alive=False, config=stale)))
+    running = Running("shop", "1.0.0", (*of("1.0.0", 0, config=stale), *of("1.0.0", 1, alive=False, config=stale)))
     plan = reconciliation(STAGING, running)
     assert [i.slot for i in plan.restart] == [0] and not plan.start and not plan.stop
     assert plan.left == ("1.0.0 instance 1 is down: the deployer's upkeep restarts it",)

@@ -84,7 +84,7 @@ class InstanceHandle:
     port: int
     artifact_path: str
     slot: int = 0  # which instance of the version's pool
-    region: str | None = None  # None: the environment's first region (this machine serves them all)
+    region: str = ""  # the region it serves in ("" the whole environment); this machine runs them all
     config: dict[str, str] = field(default_factory=dict, hash=False)  # the environment's declared configuration it was given
 
     @property
@@ -194,7 +194,7 @@ class LocalDriver:
         artifact_path: Path,
         known: InstanceHandle | None = None,
         slot: int = 0,
-        region: str | None = None,
+        region: str = "",
         config: Mapping[str, str] | None = None,
     ) -> InstanceHandle:
         """Adopt `known` if it answers; else start it (on its port and in its region, when known) with `config`
@@ -204,7 +204,7 @@ class LocalDriver:
             if known is not None and await self._adoptable(known):
                 return known
             port = known.port if known else processes.free_port()
-            region = region if region is not None else (known.region if known else None)
+            region = region or (known.region if known else "")
             argv = [self.python, str(artifact_path), "--port", str(port)]
             config = dict(config or {})
             env = {**config, CONFIG_KEYS_ENV: ",".join(sorted(config))}

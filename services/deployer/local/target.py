@@ -21,7 +21,11 @@ def router_handle(router: RouterHandle) -> Handle:
 
 
 def instance_handle(instance: InstanceHandle) -> Handle:
-    return Handle(INSTANCE, asdict(instance))
+    # An empty region or configuration is left out: handles recorded before either existed equal their adoptions.
+    data = asdict(instance)
+    for empty in [key for key in ("region", "config") if not data[key]]:
+        del data[empty]
+    return Handle(INSTANCE, data)
 
 
 def as_router(handle: Handle) -> RouterHandle:
@@ -54,7 +58,7 @@ class LocalTarget:
 
     async def start_instance(
         self, service: str, environment: str, version: str, slot: int, artifact_path: Path, known: Handle | None = None,
-        region: str | None = None,
+        region: str = "",
     ) -> Handle:
         adopted = as_instance(known) if known is not None else None
         started = await self.driver.start_instance(service, environment, version, artifact_path, adopted, slot, region,

@@ -4,8 +4,8 @@ A preview's teardown saves what it stops when it begins (`teardown`) and when it
 so a deployer that dies in the middle finishes it after its restart. Previews that expired before are
 recorded as torn down when they expired: the deployer of the time stopped their instances then.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-28 19:23:30.524837
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import libs.store
 
-revision: str = '0003'
-down_revision: str | None = '0002'
+revision: str = '0004'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
