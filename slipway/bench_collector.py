@@ -15,6 +15,7 @@ from rich.table import Table
 from sqlalchemy import create_engine
 
 from contracts import subjects
+from contracts.bottleneck_queries import QueryBottlenecks
 from contracts.commands import CommandResult, QueryDora, QueryReleases, VerifyAudit
 from contracts.events import ReleaseBlocked
 from libs.bus import ensure_streams
@@ -173,6 +174,8 @@ async def query_latencies(settings: Settings) -> dict[str, float]:
         "metrics dora (all, 30 days)": (subjects.CMD_DORA, QueryDora(days=30)),
         "metrics dora --service svc-1 --environment prod": (subjects.CMD_DORA,
                                                             QueryDora(service="svc-1", environment="prod")),
+        "metrics bottlenecks (all teams, 30 days)": (subjects.CMD_BOTTLENECKS, QueryBottlenecks(days=30)),
+        "metrics bottlenecks --team team-1 --days 7": (subjects.CMD_BOTTLENECKS, QueryBottlenecks(team="team-1", days=7)),
     }
     latencies: dict[str, float] = {}
     async with connected(settings.nats_url) as nc:

@@ -20,6 +20,8 @@ from libs.command_signing import audit_refusal
 from libs.identities import IdentityStore
 from libs.runtime import Runtime
 from services.metrics_collector import domain
+from services.metrics_collector.bottleneck_domain import EVIDENCE
+from services.metrics_collector.bottlenecks import BottleneckStore
 from services.metrics_collector.projections import Projections
 from services.metrics_collector.store import EventLog
 
@@ -66,11 +68,15 @@ class Arrival:
     payload: str  # the canonical JSON the chain hashes
 
 
-def arrival(event: LoggedEvent, subject: str, unverified_publisher: str | None) -> Arrival:
+def arrival(event: LoggedEvent, subject: str, unverified_publisher: str | None,
+            received_at: datetime | None = None) -> Arrival:
+    """`received_at`: the collector's clock when it read the event (now, unless a caller replays)."""
     received = event.model_dump(mode="json")
-    # A message whose publisher could not be verified is still the log's to keep, flagged with why.
+    # A message whose publisher could not be verified is still the log's to keep, flagged with why;
+    # so is one from the future: kept as sent, left out of every report.
     flag = (f"publisher not verified: {unverified_publisher}" if unverified_publisher
-            else domain.flag_reason(received, subject, Event.registry))
+            else domain.flag_reason(received, subject, Event.registry)
+            or domain.future_reason(event.occurred_at, received_at or datetime.now(UTC)))
     return Arrival(event, subject, flag, domain.canonical_json(received))
 
 
@@ -95,7 +101,7 @@ class Handlers:
             self._no_release = None if await connection.run_sync(nullable) else ""
         async with self.runtime.db.transaction() as tx:
             projections = Projections(tx.session)
-            if await projections.empty() and await EventLog(tx.session).head() != (0, domain.GENESIS_HASH):
+            if (await projections.empty() or await BottleneckStore(tx.session).empty()) and await EventLog(tx.session).head() != (0, domain.GENESIS_HASH):
                 log.info("the event log predates its projections: rebuilt %d releases", await projections.rebuild())
 
     async def append(self, arrivals: Sequence[Arrival]) -> list[Arrival]:
@@ -127,6 +133,8 @@ class Handlers:
                 fresh.append(a)
             await entries.append(rows, flags)
             await Projections(tx.session).refresh(releases, facts_of)
+            await BottleneckStore(tx.session).record_evidence(
+                a.event.model_dump(mode="json") for a in fresh if a.flag is None and a.event.type == EVIDENCE)
         return fresh
 
     def _row(self, a: Arrival, seq: int, prev_hash: str, digest: str, recorded_at: datetime) -> dict[str, Any]:
