@@ -232,3 +232,51 @@ async def test_a_real_instance_runs_with_the_declared_configuration_and_is_resta
         async with httpx.AsyncClient(trust_env=False) as http:
             served = await http.get(f"{router.url}/orders/1")
         assert (served.status_code, served.json()["version"]) == (200, "1.0.0")
+
+
+async def regional_layout(settings: Settings, target: MemoryTarget, regions: dict[str, int]) -> None:
+    """What a release rolled out region by region leaves (instances whose handles name their region), in place of
+    the whole-environment pool a release leaves here: its instances stopped, the regional ones recorded."""
+    from libs.store import Database
+    from services.deployer import store
+
+    db = Database(settings.database_url_for("deployer"))
+    try:
+        async with db.transaction() as tx:
+            [old] = await store.pool(tx.session, "shop", "staging", "1.0.0")
+        await target.stop_instance(old.handle)
+        slots = iter(range(100))
+        async with db.transaction() as tx:
+            await store.forget_instance(tx.session, old)
+            for region, count in regions.items():
+                for _ in range(count):
+                    slot = next(slots)
+                    handle = await target.start_instance("shop", "staging", "1.0.0", slot, old.artifact_path,
+                                                         region=region)
+                    await store.save_instance(tx.session, store.Running("shop", "staging", "1.0.0", slot,
+                                                                        old.artifact_path, handle))
+    finally:
+        await db.dispose()
+
+
+async def test_instances_running_region_by_region_are_compared_and_reconciled_per_region(
+    drift_settings: Settings, envs: Path, watcher: EventWatcher, people: People, tmp_path: Path
+) -> None:
+    edit(envs / "staging.yaml", "quotas:", "drift:\n  reconcile: on-demand\nquotas:")
+    target = MemoryTarget(declared_config(envs))
+    artifact = build_sample("1.0.0", tmp_path / "dist")
+    async with running(build(drift_settings, target=target)):
+        await ship(drift_settings, watcher, artifact, "1.0.0", environment="staging")
+        await regional_layout(drift_settings, target, {"eu-west": 2})  # staging declares eu-west 1, us-east 1
+
+        asked = await people.send("sam", subjects.CMD_CHECK_DRIFT, CheckDrift(environment="staging", reconcile=True))
+        assert asked.ok, asked.message
+        assert [(f["region"], f["expected"], f["actual"]) for f in asked.data["drift"]["shop"]] == [
+            ("eu-west", "1", "2"), ("us-east", "1", "0")]
+        done = asked.data["reconciled"]["shop"]
+        assert (places(done["started"]), places(done["stopped"]), done["left"]) == (
+            ["1.0.0 slot 2 in us-east"], ["1.0.0 slot 1 in eu-west"], [])
+        assert sorted((h.data["region"], h.data["slot"]) for h in target.running.values()
+                      if h.kind == "memory-instance") == [("eu-west", 0), ("us-east", 2)]
+        settled = await people.send("sam", subjects.CMD_CHECK_DRIFT, CheckDrift(environment="staging"))
+        assert settled.ok and settled.message == "no drift in staging (shop)", settled.message
