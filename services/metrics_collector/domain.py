@@ -85,6 +85,7 @@ SIGNED_CAUSES: dict[str, tuple[str, tuple[str, ...]]] = {
     "ApprovalRecorded": (subjects.CMD_APPROVE, ("release_id", "comment")),
     "PolicyReloaded": (subjects.CMD_RELOAD_POLICY, ("reason",)),
     "DriftDetected": (subjects.CMD_CHECK_DRIFT, ("environment",)),
+    "DriftReconciled": (subjects.CMD_CHECK_DRIFT, ("environment",)),
     "ReleaseRejected": (subjects.CMD_REJECT, ("release_id", "comment")),
     "PostImplementationReviewRecorded": (subjects.CMD_RECORD_PIR, ("release_id", "summary", "actions", "risk_factors")),
     "FlagChanged": (subjects.CMD_CHANGE_FLAG, ("flag", "environment", "percent")),
