@@ -72,6 +72,7 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "EvidenceSubmitted": CI,
     "DriftDetected": DEPLOYER,
     "PreviewExpired": DEPLOYER,
+    "DriftReconciled": DEPLOYER,
     "FlagChanged": GATEKEEPER,
     "FlagsDeclared": GATEKEEPER,
 }

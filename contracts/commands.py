@@ -163,6 +163,9 @@ class ReloadPolicy(Model):
 
 
 class CheckDrift(Model):
-    """Compare what the deployer runs in an environment with its declaration now; each drifted service is recorded."""
+    """Compare what the deployer runs in an environment with its declaration now; each drifted service is recorded.
+
+    With `reconcile`, what drifted is then put back as declared, where the declaration's `drift.reconcile` allows."""
 
     environment: Name
+    reconcile: bool = False

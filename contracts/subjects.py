@@ -61,6 +61,7 @@ ROLLOUT_RESUMED = ROLLOUT_PREFIX + ".resumed"
 PIR_RECORDED = "slipway.evt.gate.pir_recorded"
 DRIFT_DETECTED = "slipway.evt.env.drift_detected"
 PREVIEW_EXPIRED = "slipway.evt.env.preview_expired"
+DRIFT_RECONCILED = "slipway.evt.env.drift_reconciled"
 FLAG_CHANGED = "slipway.evt.flag.changed"
 FLAGS_DECLARED = "slipway.evt.flag.declared"
 

@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table('audit_checkpoints',
-    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.Column('records', sa.Integer(), nullable=False),
     sa.Column('created_at', libs.store.UtcDateTime(timezone=True), nullable=False),
@@ -30,7 +30,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('seq')
     )
     op.create_table('audit_index',
-    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('type', sa.String(length=100), nullable=False),
     sa.Column('release_id', sa.String(length=128), nullable=True),
     sa.Column('service', sa.String(length=63), nullable=True),
@@ -38,7 +38,6 @@ def upgrade() -> None:
     sa.Column('team', sa.String(length=63), nullable=True),
     sa.Column('actor', sa.String(length=200), nullable=True),
     sa.Column('occurred_at', libs.store.UtcDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['seq'], ['event_log.seq'], ),
     sa.PrimaryKeyConstraint('seq')
     )
     with op.batch_alter_table('audit_index', schema=None) as batch_op:

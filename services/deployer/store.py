@@ -251,6 +251,12 @@ async def save_router(session: AsyncSession, service: str, environment: str, han
                                                          handle=handle.to_json()))
 
 
+async def forget_router(session: AsyncSession, service: str, environment: str) -> None:
+    """The router is gone for good (its environment was torn down), and so is what was reported of it."""
+    for table in (target_routers, router_refusals_seen):
+        await session.execute(table.delete().where(table.c.service == service, table.c.environment == environment))
+
+
 async def refusals_reported(session: AsyncSession, service: str, environment: str) -> tuple[str, int] | None:
     """(router identity, refusals reported) last recorded for the router of `service` in `environment`."""
     row = (await session.execute(select(router_refusals_seen).where(

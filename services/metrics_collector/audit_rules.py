@@ -1,19 +1,18 @@
 """Pure rules of the audit trail beyond the chain itself: what a checkpoint signs and when it still holds,
-walking the chain a chunk at a time from a trusted hash, what the index files a record under, when an
-event's time cannot be believed, and who did what to a release.
+walking the chain a chunk at a time from a trusted hash, what the index files a record under, and who did
+what to a release.
 """
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from services.metrics_collector.domain import GENESIS_HASH, ChainRecord, chain_hash, parse_time
 
 CHECKPOINT_DOMAIN = b"slipway-audit-checkpoint/1\n"  # a signature over these bytes means nothing anywhere else
 DEFAULT_CHECKPOINT_EVERY = 10_000
-FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks of different machines disagree by seconds, not by this much
 
 Payload = Mapping[str, Any]
 
@@ -135,18 +134,6 @@ def index_row(seq: int, payload: Payload, occurred_at: datetime, known_teams: Ma
 
 def _text(value: Any, limit: int) -> str | None:
     return value[:limit] if isinstance(value, str) and value else None
-
-
-# --- bad input -------------------------------------------------------------------------------
-
-
-def future_reason(occurred_at: datetime, received_at: datetime, tolerance: timedelta = FUTURE_TOLERANCE) -> str | None:
-    """Why an event's time cannot be believed: it claims to have happened after it arrived (beyond clock skew)."""
-    ahead = occurred_at - received_at
-    if ahead > tolerance:
-        return (f"occurred_at {occurred_at.isoformat()} is {ahead.total_seconds():.0f} s after it was received: "
-                f"a time in the future (more than {tolerance.total_seconds():.0f} s of clock skew)")
-    return None
 
 
 # --- who did what to a release ---------------------------------------------------------------

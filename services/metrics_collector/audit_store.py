@@ -13,7 +13,7 @@ verification trusts the log up to the newest checkpoint whose signature, hash an
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, and_, func, or_, select
+from sqlalchemy import Column, Index, Integer, String, Table, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.audit_queries import AuditFilter
@@ -23,7 +23,9 @@ from services.metrics_collector.store import event_flags, event_log, metadata
 audit_index = Table(
     "audit_index",
     metadata,
-    Column("seq", Integer, ForeignKey("event_log.seq"), primary_key=True),
+    # No foreign key to event_log: a projection follows the log, it never holds the log's rows in place (an
+    # auditor's tampering tests, and a rebuild, delete and rewrite records freely).
+    Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("type", String(100), nullable=False),
     Column("release_id", String(128), nullable=True),
     Column("service", String(63), nullable=True),
@@ -44,7 +46,7 @@ audit_index = Table(
 audit_checkpoints = Table(
     "audit_checkpoints",
     metadata,
-    Column("seq", Integer, primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),  # the log's seq it covers, not a counter
     Column("hash", String(64), nullable=False),
     Column("records", Integer, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),

@@ -18,7 +18,7 @@ from libs.bus import describe, own_signer
 from libs.command_signing import audit_refusal
 from libs.identities import IdentityStore
 from libs.runtime import Runtime
-from services.metrics_collector import audit_rules, domain
+from services.metrics_collector import domain
 from services.metrics_collector.audit_handlers import AuditTrail, index_backlog
 from services.metrics_collector.bottleneck_domain import EVIDENCE
 from services.metrics_collector.bottlenecks import BottleneckStore
@@ -67,12 +67,15 @@ class Arrival:
     payload: str  # the canonical JSON the chain hashes
 
 
-def arrival(event: LoggedEvent, subject: str, unverified_publisher: str | None) -> Arrival:
+def arrival(event: LoggedEvent, subject: str, unverified_publisher: str | None,
+            received_at: datetime | None = None) -> Arrival:
+    """`received_at`: the collector's clock when it read the event (now, unless a caller replays)."""
     received = event.model_dump(mode="json")
-    # A message whose publisher could not be verified is still the log's to keep, flagged with why.
+    # A message whose publisher could not be verified is still the log's to keep, flagged with why;
+    # so is one from the future: kept as sent, left out of every report.
     flag = (f"publisher not verified: {unverified_publisher}" if unverified_publisher
             else domain.flag_reason(received, subject, Event.registry)
-            or audit_rules.future_reason(event.occurred_at, datetime.now(UTC)))
+            or domain.future_reason(event.occurred_at, received_at or datetime.now(UTC)))
     return Arrival(event, subject, flag, domain.canonical_json(received))
 
 

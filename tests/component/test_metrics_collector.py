@@ -229,6 +229,31 @@ async def test_unknown_types_and_misfits_are_logged_flagged_and_left_out_of_repo
     assert kept == {request.event_id, "teleport-1", "forged-1", "misplaced-1"}
 
 
+async def test_an_event_from_the_future_is_logged_flagged_and_counts_in_no_report(
+    settings: Settings, artifact: Path
+) -> None:
+    request = release_for(artifact)
+    now = datetime.now(UTC)
+    ahead = DeploymentSucceeded.caused_by(request, SOURCE, occurred_at=now + timedelta(days=2), version=request.version,
+                                          previous_version="0.9.0")
+    skewed = RollbackCompleted.caused_by(request, "rollback-controller", occurred_at=now + timedelta(seconds=30),
+                                         deployment_id=request.release_id, bad_version=request.version,
+                                         restored_version="0.9.0", root_cause="tolerated skew", failed_at=now)
+    async with running(build(settings)):
+        for event in (request, ahead, skewed):
+            await publish_event(settings.nats_url, event)
+        audit = await logged(settings, 3)
+        status = await send_command(settings.nats_url, subjects.CMD_RELEASE_STATUS,
+                                    QueryReleases(release_id=request.release_id))
+        dora = await send_command(settings.nats_url, subjects.CMD_DORA, QueryDora(days=30))
+    assert audit.ok and audit.data["records"] == 3 and audit.data["flagged_count"] == 1, audit.message
+    [flag] = audit.data["flagged"]
+    assert flag["seq"] == 2 and "after the collector received it" in flag["reason"], flag
+    # Half a minute of clock skew is believed: the rollback counts; the success two days ahead does not.
+    assert [r["state"] for r in status.data["releases"]] == ["rolled back"]
+    assert dora.ok and dora.data["deployments"] == 0
+
+
 async def test_oversize_or_missing_envelope_fields_are_dead_lettered_with_the_reason(
     settings: Settings, artifact: Path, watcher: EventWatcher
 ) -> None:

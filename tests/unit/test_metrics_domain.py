@@ -14,6 +14,7 @@ from services.metrics_collector.domain import (
     chain_hash,
     dora,
     flag_reason,
+    future_reason,
     human_duration,
     release_states,
     unvouched_commands,
@@ -371,3 +372,11 @@ def test_a_waiting_release_says_what_it_waits_for_and_when_it_is_expected_to_sta
     pending = {"type": "ReleaseWaiting", "waiting_for": "pending-approval", "until": None,
                "outstanding": ["1 x security (major release readiness sign-off)"]}
     assert state_of(pending) == "pending approval: needs 1 x security (major release readiness sign-off)"
+
+
+def test_an_event_ahead_of_the_collectors_clock_is_believed_only_within_the_skew_tolerance() -> None:
+    received = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert future_reason(received - timedelta(hours=3), received) is None
+    assert future_reason(received + timedelta(minutes=4), received) is None
+    reason = future_reason(received + timedelta(days=2), received)
+    assert reason is not None and "2026-11-30T12:00:00+00:00" in reason and "after the collector received it" in reason
