@@ -183,9 +183,13 @@ async def test_bad_commands_get_a_reason_and_the_service_keeps_answering(setting
         missing = await send_command(settings.nats_url, subjects.CMD_RELEASE_STATUS, QueryReleases(release_id="nope"))
     assert not invalid.ok and invalid.message.startswith("invalid QueryDora: days:")
     assert not garbage.ok and garbage.message.startswith("invalid QueryReleases:")
-    assert empty.ok and empty.data == {"records": 0, "first_bad_seq": None, "reason": "", "head_hash": None,
-                                       "flagged": [], "flagged_count": 0, "signed_commands": 0,
-                                       "unverified_commands": [], "unverified_count": 0}
+    assert empty.ok and empty.data | {"mode": "full"} == empty.data and {
+        k: empty.data[k] for k in ("records", "first_bad_seq", "reason", "head_hash", "flagged", "flagged_count",
+                                   "signed_commands", "unverified_commands", "unverified_count", "rehashed",
+                                   "checkpoints", "bad_checkpoints")} == {
+        "records": 0, "first_bad_seq": None, "reason": "", "head_hash": None, "flagged": [], "flagged_count": 0,
+        "signed_commands": 0, "unverified_commands": [], "unverified_count": 0, "rehashed": 0, "checkpoints": 0,
+        "bad_checkpoints": []}
     assert not missing.ok and "nope" in missing.message
 
 
