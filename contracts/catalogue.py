@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from contracts import ci, commands, environment_events, events, flags, governance, subjects
+from contracts import ci, commands, dora_queries, environment_events, events, flags, governance, subjects
 from contracts.envelope import Event
 
 CI = "ci"
@@ -121,6 +121,7 @@ COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
     subjects.CMD_REJECT: (commands.RejectRelease, GATEKEEPER),
     subjects.CMD_LIST_APPROVALS: (commands.ListApprovals, GATEKEEPER),
     subjects.CMD_DORA: (commands.QueryDora, METRICS_COLLECTOR),
+    subjects.CMD_DORA_TEAMS: (dora_queries.QueryDoraTeams, METRICS_COLLECTOR),
     subjects.CMD_AUDIT_VERIFY: (commands.VerifyAudit, METRICS_COLLECTOR),
     subjects.CMD_RELEASE_STATUS: (commands.QueryReleases, METRICS_COLLECTOR),
     subjects.CMD_RESUME_RELEASE: (commands.ResumeRelease, DEPLOYER),

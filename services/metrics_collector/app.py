@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
 from contracts.commands import QueryDora, QueryReleases, VerifyAudit
+from contracts.dora_queries import QueryDoraTeams
 from libs.bus import declare_durable
 from libs.commands import serve_command
 from libs.nats_auth import connect_options
@@ -55,6 +56,7 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
             await loop.stop()
 
     serve_command(broker, subjects.CMD_DORA, QueryDora, handlers.query_dora)
+    serve_command(broker, subjects.CMD_DORA_TEAMS, QueryDoraTeams, handlers.query_dora_teams)
     serve_command(broker, subjects.CMD_AUDIT_VERIFY, VerifyAudit, handlers.verify_audit)
     serve_command(broker, subjects.CMD_RELEASE_STATUS, QueryReleases, handlers.query_releases)
     app = build_app(runtime)
