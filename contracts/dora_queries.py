@@ -15,18 +15,19 @@ from contracts.envelope import Model, Name
 from contracts.queries import PAGE_MAX, DoraReply, Page
 
 WINDOW_DAYS_MAX = 3650
+DEFAULT_DAYS = 30
 # A UTC day on the wire, ISO 8601 (2030-01-31); the pattern bounds it in the schema.
 Day = Annotated[date, Field(json_schema_extra={"pattern": r"^\d{4}-\d{2}-\d{2}$"})]
 TEAMS_PAGE_DEFAULT = 50
 
 
-def check_window(days_given: bool, since: date | None, until: date | None) -> None:
+def check_window(days: int | None, since: date | None, until: date | None) -> None:
     """Why a window cannot be asked for, raised as ValueError (pydantic reports it as the model's error)."""
     if until is not None and since is None:
         raise ValueError("until needs since: give since (and until), or days")
     if since is None:
         return
-    if days_given:
+    if days is not None:
         raise ValueError("give days, or since (and until), not both")
     if until is not None and since > until:
         raise ValueError(f"since ({since}) is after until ({until})")
@@ -35,15 +36,20 @@ def check_window(days_given: bool, since: date | None, until: date | None) -> No
 
 
 class WindowQuery(Model):
-    days: int = Field(default=30, ge=1, le=WINDOW_DAYS_MAX, description="The window: from this many days ago to today")
+    days: int | None = Field(default=None, ge=1, le=WINDOW_DAYS_MAX,
+                             description=f"The window: from this many days ago to today ({DEFAULT_DAYS} unless since is given)")
     since: Day | None = Field(default=None, description="The window's first UTC day (instead of days)")
     until: Day | None = Field(default=None, description="The window's last UTC day (with since; default today)")
     bands: bool = Field(default=False, description="Also place each figure in the 2024 DORA report's tiers")
 
     @model_validator(mode="after")
     def a_window(self) -> Self:
-        check_window("days" in self.model_fields_set, self.since, self.until)
+        check_window(self.days, self.since, self.until)
         return self
+
+    @property
+    def window_days(self) -> int:
+        return self.days or DEFAULT_DAYS
 
 
 class QueryDoraTeams(WindowQuery):

@@ -70,7 +70,7 @@ def _refused(model: str, problem: BadWindow) -> CommandResult:
 
 async def query_dora(sessions: Sessions, query: QueryDora, now: datetime) -> CommandResult:
     try:
-        span = window(now, query.days, query.since, query.until)
+        span = window(now, query.window_days, query.since, query.until)
     except BadWindow as problem:
         return _refused("QueryDora", problem)
     scope = Scope(query.service, query.environment, query.team)
@@ -104,7 +104,7 @@ async def query_dora(sessions: Sessions, query: QueryDora, now: datetime) -> Com
 
 async def query_dora_teams(sessions: Sessions, query: QueryDoraTeams, now: datetime) -> CommandResult:
     try:
-        span = window(now, query.days, query.since, query.until)
+        span = window(now, query.window_days, query.since, query.until)
     except BadWindow as problem:
         return _refused("QueryDoraTeams", problem)
     offset = (query.page - 1) * query.limit
