@@ -1,4 +1,4 @@
-"""Commands people send to running services: status, freezes, audit, DORA metrics."""
+"""Commands people send to running services: status, freezes, audit (DORA metrics: slipway.cli_dora)."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -16,7 +16,6 @@ from slipway.context import USAGE_ERROR, CliError, NatsUrlOption, err, fail, glo
 
 freeze_app = typer.Typer(help="Declare, lift and list deployment freezes.", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the hash-chained audit trail.", no_args_is_help=True)
-metrics_app = typer.Typer(help="Delivery metrics.", no_args_is_help=True)
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -266,28 +265,3 @@ def audit_rebuild(ctx: typer.Context) -> None:
     settings = globals_of(ctx).settings()
     releases = asyncio.run(rebuild_projections(settings))
     say(f"[green]ok:[/] projections rebuilt from the event log: {releases} releases")
-
-
-@metrics_app.command("dora")
-def dora(
-    ctx: typer.Context,
-    service: Annotated[str | None, typer.Option(help="Only this service")] = None,
-    environment: Annotated[str | None, typer.Option(help="Only this environment")] = None,
-    days: Annotated[int, typer.Option(help="Window in days")] = 30,
-    nats_url: NatsUrlOption = None,
-) -> None:
-    """Deployment frequency, lead time, change failure rate, time to restore."""
-    from contracts.commands import QueryDora
-    from contracts.subjects import CMD_DORA
-
-    try:
-        query = command(QueryDora, service=service, environment=environment, days=days)
-    except CliError as exc:
-        fail(str(exc), exc.code)
-    data = ask(ctx, nats_url, CMD_DORA, query).data
-    out.print(render.dora_table(data))
-    for title, key in (("Lead times", "lead_times"), ("Restores", "restores")):
-        shown, total = data.get(key) or [], data.get(f"{key}_total")
-        if shown:
-            more = f" (the newest {len(shown)} of {total})" if isinstance(total, int) and total > len(shown) else ""
-            out.print(render.samples_table(title + more, shown))

@@ -21,6 +21,7 @@ from libs.settings import Settings
 from services.metrics_collector import domain
 from services.metrics_collector.app import build
 from services.metrics_collector.dora import RELATIVE_ERROR
+from tests.component.test_cli import slipway
 from tests.component.test_metrics_collector import SOURCE, logged, started, step, verdict
 from tests.component.test_store_and_outbox import POSTGRES_URL, postgres_reachable
 from tests.conftest import running
@@ -170,3 +171,37 @@ async def test_unknown_names_answer_empty_figures_that_say_so_and_bad_windows_ar
     assert not backwards.ok and "invalid QueryDoraTeams" in backwards.message and "after until" in backwards.message
     assert not both.ok and "give days, or since (and until), not both" in both.message
     assert alive.ok and alive.data["deployments"] == 1  # the service kept answering
+
+
+async def test_the_cli_shows_dora_per_team_and_one_team_with_bands_only_when_asked(
+    settings: Settings, artifact: Path, tmp_path: Path
+) -> None:
+    events = [*shipped(artifact, "payments", "shop", 1, 2, unplanned=True), *shipped(artifact, "payments", "shop", 2, 3),
+              *shipped(artifact, "web", "site", 1, 30, fail=True)]
+    url = ["--nats-url", settings.nats_url]
+    async with running(build(settings)):
+        for event in events:
+            await publish_event(settings.nats_url, event)
+        await logged(settings, len(events))
+        teams = await slipway(*url, "metrics", "teams", "--environment", "prod", "--days", "7", data_dir=tmp_path)
+        banded = await slipway(*url, "metrics", "dora", "--team", "payments", "--bands", data_dir=tmp_path)
+        plain = await slipway(*url, "metrics", "dora", "--team", "payments", data_dir=tmp_path)
+        unknown = await slipway(*url, "metrics", "dora", "--service", "nothing-here", data_dir=tmp_path)
+        backwards = await slipway(*url, "metrics", "teams", "--since", "2030-02-01", "--until", "2030-01-01",
+                                  data_dir=tmp_path)
+        not_a_day = await slipway(*url, "metrics", "dora", "--since", "last tuesday", data_dir=tmp_path)
+
+    code, shown, err = teams
+    assert code == 0, shown + err
+    rows = {cells[0]: cells for line in shown.splitlines() if (cells := [c.strip() for c in line.split("│")[1:-1]])}
+    assert rows["payments"][1:3] == ["2", "0.29"] and rows["payments"][6] == "50.0% (1: 1 declared)", shown
+    assert rows["web"][1] == "0" and rows["web"][4] == "100.0% (1/1)", shown
+    assert "elite" not in shown and "bands" not in shown  # figures first, bands only when asked
+    code, shown, err = banded
+    assert code == 0, shown + err
+    assert "rework rate" in shown and "bands (DORA, Accelerate State of DevOps report 2024" in shown.replace("\n", " ")
+    assert "lead time elite" in shown.replace("\n", " ")
+    assert plain[0] == 0 and "bands" not in plain[1]
+    assert unknown[0] == 0 and "no deployment, change or restore of service 'nothing-here'" in unknown[1].replace("\n", " ")
+    assert backwards[0] != 0 and "since (2030-02-01) is after until (2030-01-01)" in backwards[2].replace("\n", " ")
+    assert not_a_day[0] != 0 and "--since must be a day such as 2030-01-31" in not_a_day[2].replace("\n", " ")
