@@ -19,7 +19,6 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from libs.nats_auth import connect_options
-from libs.service_catalogue import ServiceCatalogue
 from libs.settings import Settings
 from services.dashboard.address import HOST, remove_address, write_address
 from services.dashboard.handlers import read_api
@@ -53,7 +52,7 @@ def build(settings: Settings) -> FastAPI:
                   version="1", lifespan=lifespan,
                   # Swagger UI and ReDoc load their scripts from a CDN: nothing here is fetched from elsewhere.
                   docs_url=None, redoc_url=None)
-    app.include_router(read_api(queries, feed, metrics, ServiceCatalogue.load(settings.service_catalogue)))
+    app.include_router(read_api(queries, feed, metrics))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -18,10 +19,12 @@ from contracts.envelope import Event
 from contracts.events import DeploymentSucceeded, ReleaseRequested, RollbackCompleted, Verdict
 from libs.client import connected, publish_event, send_command
 from libs.settings import Settings
+from services.dashboard.app import DashboardServer
 from services.metrics_collector import domain
 from services.metrics_collector.app import build
 from services.metrics_collector.dora import RELATIVE_ERROR
 from tests.component.test_cli import slipway
+from tests.component.test_dashboard import dashboard  # noqa: F401 - the fixture: a real dashboard process on a free port
 from tests.component.test_metrics_collector import SOURCE, logged, started, step, verdict
 from tests.component.test_store_and_outbox import POSTGRES_URL, postgres_reachable
 from tests.conftest import running
@@ -205,3 +208,27 @@ async def test_the_cli_shows_dora_per_team_and_one_team_with_bands_only_when_ask
     assert unknown[0] == 0 and "no deployment, change or restore of service 'nothing-here'" in unknown[1].replace("\n", " ")
     assert backwards[0] != 0 and "since (2030-02-01) is after until (2030-01-01)" in backwards[2].replace("\n", " ")
     assert not_a_day[0] != 0 and "--since must be a day such as 2030-01-31" in not_a_day[2].replace("\n", " ")
+
+
+async def test_the_dashboard_serves_the_same_dora_over_http_as_the_collector_over_nats(
+    settings: Settings, artifact: Path, dashboard: DashboardServer  # noqa: F811 - the fixture imported above
+) -> None:
+    events = [*shipped(artifact, "payments", "shop", 1, 2, release_class="emergency"), *shipped(artifact, "web", "site", 1, 4)]
+    async with running(build(settings)), httpx.AsyncClient(base_url=dashboard.url, timeout=20) as http:
+        for event in events:
+            await publish_event(settings.nats_url, event)
+        await logged(settings, len(events))
+        over_nats = await ask(settings, subjects.CMD_DORA_TEAMS, QueryDoraTeams(environment="prod", days=7, bands=True))
+        over_http = await http.get("/api/dora/teams", params={"environment": "prod", "days": 7, "bands": "true"})
+        one_nats = await ask(settings, subjects.CMD_DORA, QueryDora(team="payments"))
+        one_http = await http.get("/api/dora", params={"team": "payments"})
+        refused = await http.get("/api/dora/teams", params={"since": "2030-02-01", "until": "2030-01-01"})
+        future = await http.get("/api/dora", params={"since": (NOW + timedelta(days=3)).date().isoformat()})
+    assert over_http.status_code == 200, over_http.text
+    assert over_http.json() == {"message": over_nats.message, **over_nats.data}
+    assert [t["team"] for t in over_http.json()["teams"]] == ["payments", "web"]
+    assert over_http.json()["teams"][0]["rework_reasons"]["emergency"] == 1
+    assert one_http.json()["deployments"] == one_nats.data["deployments"] == 1
+    assert one_http.json()["lead_time_median_s"] == one_nats.data["lead_time_median_s"]
+    assert refused.status_code == 422 and "after until" in refused.json()["detail"]
+    assert future.status_code == 400 and "after today" in future.json()["detail"]

@@ -8,15 +8,13 @@ import httpx
 
 from contracts import subjects
 from contracts.commands import CommandResult, QueryDora, QueryReleases
+from contracts.dora_queries import QueryDoraTeams
 from contracts.envelope import Model
-from libs.service_catalogue import ServiceCatalogue
 from services.dashboard.handlers import read_api
 from services.dashboard.live import LiveFeed
 from services.dashboard.metrics import DashboardMetrics
 from services.dashboard.progress import Releases, duration_s
 from services.dashboard.queries import QueryUnavailable
-from services.dashboard.teams import team_figures
-from tests.conftest import TEST_CATALOGUE
 
 T0 = "2026-11-01T10:00:00+00:00"
 
@@ -70,18 +68,6 @@ def test_metrics_count_outcomes_rollbacks_verdicts_and_time_the_releases_whose_r
     assert 'slipway_release_duration_seconds_count{outcome="succeeded"}' not in text  # no request seen: not timed
 
 
-def test_a_teams_figures_add_counts_and_take_medians_over_pooled_samples() -> None:
-    shop = {"deployments": 2, "deployment_frequency_per_day": 0.5, "changes": 2, "failed_changes": 1,
-            "lead_times": [{"release_id": "a", "seconds": 10}, {"release_id": "b", "seconds": 30}],
-            "restores": [{"release_id": "b", "seconds": 5}]}
-    cart = {"deployments": 1, "deployment_frequency_per_day": 0.25, "changes": 2, "failed_changes": 0,
-            "lead_times": [{"release_id": "c", "seconds": 20}], "restores": []}
-    figures = team_figures("payments", {"shop": shop, "cart": cart})
-    assert figures == {"team": "payments", "services": ["cart", "shop"], "deployments": 3,
-                       "deployment_frequency_per_day": 0.75, "lead_time_median_s": 20, "changes": 4,
-                       "failed_changes": 1, "change_failure_rate": 0.25, "time_to_restore_median_s": 5}
-
-
 class FakeQueries:
     """Answers as the collector does, from canned replies; records what was asked."""
 
@@ -92,22 +78,20 @@ class FakeQueries:
         self.asked.append((subject, query))
         if self.down:
             raise QueryUnavailable(f"no service answers {subject}")
-        if isinstance(query, QueryDora) and query.service:
-            return CommandResult(ok=True, message="", data={"deployments": 1, "changes": 1, "failed_changes": 0,
-                                                           "deployment_frequency_per_day": 0.1, "lead_times": []})
         return self.replies.get(subject, CommandResult(ok=True, message="fine", data={}))
 
 
 def client(queries: FakeQueries) -> httpx.AsyncClient:
     app = FastAPI()
-    app.include_router(read_api(queries, LiveFeed(DashboardMetrics()), DashboardMetrics(),
-                                ServiceCatalogue.load(TEST_CATALOGUE)))
+    app.include_router(read_api(queries, LiveFeed(DashboardMetrics()), DashboardMetrics()))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://dashboard")
 
 
 @pytest.mark.parametrize("path, reason", [
     ("/api/dora?days=0", "days"), ("/api/dora?service=Not%20A%20Name", "service"),
     ("/api/releases?limit=5000", "limit"), ("/api/releases?page=0", "page"), ("/api/audit/events?release_id=x&page=-1", "page"), ("/api/dora/teams?days=99999", "days"), ("/api/alerts?limit=0", "limit"),
+    ("/api/dora/teams?since=2030-02-01&until=2030-01-01", "after until"), ("/api/dora?days=3&since=2030-01-01", "not both"),
+    ("/api/dora?team=Bad%20Team", "team"), ("/api/dora/teams?page=0", "page"),
 ])
 async def test_bad_parameters_are_refused_with_the_reason_before_anything_is_asked(path: str, reason: str) -> None:
     queries = FakeQueries()
@@ -124,9 +108,10 @@ async def test_each_route_asks_the_collectors_own_query_and_answers_its_data() -
     http = client(queries)
     assert (await http.get("/api/releases?limit=2&page=3")).json()["releases"][0]["release_id"] == "s-1"
     assert queries.asked[-1] == (subjects.CMD_RELEASE_STATUS, QueryReleases(limit=2, page=3))
-    teams = (await http.get("/api/dora/teams?days=7")).json()["teams"]
-    assert [(t["team"], t["services"]) for t in teams] == [("discovery", ["search"]), ("payments", ["shop"])]
-    assert {q.days for s, q in queries.asked if s == subjects.CMD_DORA} == {7}
+    await http.get("/api/dora/teams?days=7&environment=prod&bands=true&page=2")
+    assert queries.asked[-1] == (subjects.CMD_DORA_TEAMS, QueryDoraTeams(days=7, environment="prod", bands=True, page=2))
+    await http.get("/api/dora?team=payments&since=2030-01-01&until=2030-01-31")
+    assert queries.asked[-1] == (subjects.CMD_DORA, QueryDora(team="payments", since="2030-01-01", until="2030-01-31"))
 
 
 async def test_a_refused_query_is_a_400_an_unknown_release_a_404_a_silent_collector_a_503() -> None:
