@@ -1,7 +1,7 @@
 """DORA per team: team and rework reason on the facts and daily sums, duration histograms per day
 
 The DORA projections are recreated empty rather than altered (the daily sums gain a column in their
-primary key), and the release-status rows are emptied with them: projections are a function of the
+primary key, which now starts with the day, and are clustered by it on SQLite), and the release-status rows are emptied with them: projections are a function of the
 log, and a collector that starts on an event log without projections rebuilds them all
 (Handlers.prepare), so nothing the log holds is lost.
 
@@ -53,10 +53,10 @@ def upgrade() -> None:
     op.create_index('ix_dora_facts_newest', 'dora_facts', ['kind', 'at'], unique=False)
 
     op.create_table('dora_daily',
-    sa.Column('service', sa.String(length=63), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
     sa.Column('environment', sa.String(length=63), nullable=False),
     sa.Column('team', sa.String(length=63), nullable=False),
-    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('service', sa.String(length=63), nullable=False),
     sa.Column('deployments', sa.Integer(), nullable=False),
     sa.Column('changes', sa.Integer(), nullable=False),
     sa.Column('failed_changes', sa.Integer(), nullable=False),
@@ -65,22 +65,23 @@ def upgrade() -> None:
     sa.Column('restores', sa.Integer(), nullable=False),
     sa.Column('restore_sum_s', sa.Float(), nullable=False),
     *(sa.Column(f'rework_{reason}', sa.Integer(), nullable=False) for reason in REWORK_REASONS),
-    sa.PrimaryKeyConstraint('service', 'environment', 'team', 'day')
+    sa.PrimaryKeyConstraint('day', 'environment', 'team', 'service'),
+    sqlite_with_rowid=False,
     )
-    op.create_index('ix_dora_daily_day', 'dora_daily', ['day'], unique=False)
+    op.create_index('ix_dora_daily_team', 'dora_daily', ['team'], unique=False)
+    op.create_index('ix_dora_daily_service', 'dora_daily', ['service'], unique=False)
 
     op.create_table('dora_histogram',
-    sa.Column('service', sa.String(length=63), nullable=False),
-    sa.Column('environment', sa.String(length=63), nullable=False),
-    sa.Column('team', sa.String(length=63), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('environment', sa.String(length=63), nullable=False),
+    sa.Column('team', sa.String(length=63), nullable=False),
+    sa.Column('service', sa.String(length=63), nullable=False),
     sa.Column('bucket', sa.Integer(), nullable=False),
     sa.Column('count', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('service', 'environment', 'team', 'day', 'kind', 'bucket')
+    sa.PrimaryKeyConstraint('day', 'kind', 'environment', 'team', 'service', 'bucket'),
+    sqlite_with_rowid=False,
     )
-    op.create_index('ix_dora_histogram_day', 'dora_histogram', ['day', 'kind'], unique=False)
-
 
 def downgrade() -> None:
     _drop_dora('dora_histogram', 'dora_facts', 'dora_daily')
