@@ -167,7 +167,9 @@ class ReleaseSpec(Model):
     artifact: Artifact
     commit: Commit
     release_class: ReleaseClass = ReleaseClass.STANDARD
-    strategy: Strategy
+    strategy: Strategy | None = Field(
+        default=None, description="How it rolls out; left out, the gatekeeper uses the strategy the service "
+        "catalogue's delivery profile recommends (`slipway strategy recommend`) and its approval says so")
     instances: int = Field(default=1, ge=1, le=MAX_INSTANCES, description="How many instances the version runs as")
     rollback_triggers: RollbackTriggers = RollbackTriggers()
     requested_by: str = Field(min_length=1, max_length=ACTOR_MAX)
