@@ -1,7 +1,7 @@
 """`make bench`, the metrics-collector's part: its append rate under a flood, next to plain sqlite3
 doing the same chained inserts in the same run; and its queries at 10^4 and 10^5 logged events
 (and 10^6 with SLIPWAY_BENCH_MILLION=1: seeding a million events through the collector's own use
-case takes several minutes, far over the bench's budget).
+case takes tens of minutes, far over the bench's budget).
 
     python -m slipway.bench_collector    # the query rows alone
 """
