@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from contracts import audit_queries, bottleneck_queries, ci, commands, environment_events, events, flags, governance, subjects
+from contracts import (audit_queries, bottleneck_queries, ci, commands, dora_queries, environment_events, events, flags,
+                       governance, subjects)
 from contracts.envelope import Event
 
 CI = "ci"
@@ -125,6 +126,7 @@ COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
     subjects.CMD_REJECT: (commands.RejectRelease, GATEKEEPER),
     subjects.CMD_LIST_APPROVALS: (commands.ListApprovals, GATEKEEPER),
     subjects.CMD_DORA: (commands.QueryDora, METRICS_COLLECTOR),
+    subjects.CMD_DORA_TEAMS: (dora_queries.QueryDoraTeams, METRICS_COLLECTOR),
     subjects.CMD_AUDIT_VERIFY: (commands.VerifyAudit, METRICS_COLLECTOR),
     subjects.CMD_RELEASE_STATUS: (commands.QueryReleases, METRICS_COLLECTOR),
     subjects.CMD_AUDIT_SHOW: (audit_queries.ShowAudit, METRICS_COLLECTOR),

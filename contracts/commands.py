@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from contracts.dora_queries import WindowQuery
 from contracts.envelope import NAME_PATTERN, RELEASE_ID_MAX, Model, Name, ReleaseId, ZonedDatetime
 
 # A reply is slipway's own text, and may carry an exception's; bounded, but not tightly.
@@ -45,10 +46,12 @@ class ListFreezes(Model):
     environment: Name | None = None
 
 
-class QueryDora(Model):
+class QueryDora(WindowQuery):
+    """DORA figures of one service, team and/or environment (all of them when not given) over a window."""
+
     service: Name | None = None
     environment: Name | None = None
-    days: int = Field(default=30, ge=1, le=3650)
+    team: Name | None = None
 
 
 class VerifyAudit(Model):

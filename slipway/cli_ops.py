@@ -1,4 +1,4 @@
-"""Commands people send to running services: status, freezes, DORA metrics (audit: slipway.cli_audit)."""
+"""Commands people send to running services: status and freezes (audit: slipway.cli_audit; DORA: slipway.cli_dora)."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -15,7 +15,6 @@ from slipway.cli_identity import AsOption
 from slipway.context import USAGE_ERROR, CliError, NatsUrlOption, fail, globals_of, out, run, say
 
 freeze_app = typer.Typer(help="Declare, lift and list deployment freezes.", no_args_is_help=True)
-metrics_app = typer.Typer(help="Delivery metrics.", no_args_is_help=True)
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -222,28 +221,3 @@ def freeze_list(
         say("no freezes" + (f" for {escape(environment)}" if environment else ""))
         return
     out.print(render.freezes_table(freezes))
-
-
-@metrics_app.command("dora")
-def dora(
-    ctx: typer.Context,
-    service: Annotated[str | None, typer.Option(help="Only this service")] = None,
-    environment: Annotated[str | None, typer.Option(help="Only this environment")] = None,
-    days: Annotated[int, typer.Option(help="Window in days")] = 30,
-    nats_url: NatsUrlOption = None,
-) -> None:
-    """Deployment frequency, lead time, change failure rate, time to restore."""
-    from contracts.commands import QueryDora
-    from contracts.subjects import CMD_DORA
-
-    try:
-        query = command(QueryDora, service=service, environment=environment, days=days)
-    except CliError as exc:
-        fail(str(exc), exc.code)
-    data = ask(ctx, nats_url, CMD_DORA, query).data
-    out.print(render.dora_table(data))
-    for title, key in (("Lead times", "lead_times"), ("Restores", "restores")):
-        shown, total = data.get(key) or [], data.get(f"{key}_total")
-        if shown:
-            more = f" (the newest {len(shown)} of {total})" if isinstance(total, int) and total > len(shown) else ""
-            out.print(render.samples_table(title + more, shown))

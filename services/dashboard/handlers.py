@@ -18,6 +18,7 @@ from contracts import subjects
 from contracts.audit_queries import ShowAudit, WhoAudit
 from contracts.bottleneck_queries import QueryBottlenecks
 from contracts.commands import CommandResult, QueryDora, QueryReleases, VerifyAudit
+from contracts.dora_queries import QueryDoraTeams
 from contracts.envelope import Model
 from libs.bus import describe
 from libs.dashboard_tokens import Reader
@@ -26,9 +27,7 @@ from services.dashboard.auth import Authenticator, forbidden_team
 from services.dashboard.live import LiveFeed
 from services.dashboard.metrics import CONTENT_TYPE, DashboardMetrics
 from services.dashboard.queries import Queries, QueryUnavailable
-from services.dashboard.teams import team_figures
 
-RELEASES_FOR_TEAMS = 1000  # the releases whose services the per-team table covers
 
 
 def query(model: type[Model], **params: Any) -> Model:
@@ -146,30 +145,35 @@ def read_api(queries: Queries, feed: LiveFeed, metrics: DashboardMetrics, catalo
         return {"message": result.message, **result.data}
 
     @api.get("/api/dora", tags=["dora"])
-    async def dora(who: Who, service: str | None = None, environment: str | None = None,
-                   days: Annotated[int | None, Query(description="Window in days, up to today")] = None) -> dict[str, Any]:
-        """The DORA figures of one service and/or environment, or of everything."""
-        question = query(QueryDora, service=service, environment=environment, days=days)
-        if service is None:
-            every_team(who, "DORA without a service")
-        elif not who.reads(team := catalogue.team_of(service)):
-            raise forbidden_team(who, team, f"service {service}")
+    async def dora(who: Who, service: str | None = None, team: str | None = None, environment: str | None = None,
+                   days: Annotated[int | None, Query(description="Window in days, up to today (default 30)")] = None,
+                   since: Annotated[str | None, Query(description="Window's first UTC day (instead of days)")] = None,
+                   until: Annotated[str | None, Query(description="Window's last UTC day (with since)")] = None,
+                   bands: Annotated[bool, Query(description="Also the 2024 DORA report's tier of each figure")] = False,
+                   ) -> dict[str, Any]:
+        """The DORA figures of one service, team and/or environment, or of everything (the collector's QueryDora)."""
+        question = query(QueryDora, service=service, team=team, environment=environment, days=days, since=since,
+                         until=until, bands=bands)
+        if team is not None:
+            if not who.reads(team):
+                raise forbidden_team(who, team, f"team {team}")
+        elif service is None:
+            every_team(who, "DORA without a service or a team")
+        elif not who.reads(owner := catalogue.team_of(service)):
+            raise forbidden_team(who, owner, f"service {service}")
         return answered(await ask(queries, subjects.CMD_DORA, question))
 
     @api.get("/api/dora/teams", tags=["dora"])
-    async def dora_teams(who: Who, environment: str | None = None, days: int | None = None) -> dict[str, Any]:
-        """One row per team (the service catalogue's owners) of the services with releases in the log."""
-        query(QueryDora, environment=environment, days=days)  # refuse bad parameters before asking anything
-        listed = answered(await ask(queries, subjects.CMD_RELEASE_STATUS, QueryReleases(limit=RELEASES_FOR_TEAMS)))
-        services = sorted({str(r["service"]) for r in listed.get("releases", []) if r.get("service")})
-        by_team: dict[str, dict[str, dict[str, Any]]] = {}
-        for service in services:
-            if not who.reads(team := catalogue.team_of(service)):
-                continue
-            reply = answered(await ask(queries, subjects.CMD_DORA,
-                                       query(QueryDora, service=service, environment=environment, days=days)))
-            by_team.setdefault(team or "(no team)", {})[service] = reply
-        return {"teams": [team_figures(team, figures) for team, figures in sorted(by_team.items())]}
+    async def dora_teams(who: Who, environment: str | None = None, days: int | None = None, since: str | None = None,
+                         until: str | None = None, bands: bool = False, page: int | None = None,
+                         limit: int | None = None) -> dict[str, Any]:
+        """One row of DORA figures per team, the same definitions for every team (the collector's QueryDoraTeams);
+        a reader scoped to some teams gets their rows only."""
+        question = query(QueryDoraTeams, environment=environment, days=days, since=since, until=until, bands=bands,
+                         page=page, limit=limit)
+        reply = answered(await ask(queries, subjects.CMD_DORA_TEAMS, question))
+        reply["teams"] = [row for row in reply.get("teams", []) if who.reads(row.get("team"))]
+        return reply
 
     @api.get("/api/alerts", tags=["alerts"])
     async def alerts(who: Who, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from contracts import subjects
 from contracts.audit_queries import CheckpointAudit, ShowAudit, WhoAudit
 from contracts.bottleneck_queries import QueryBottlenecks
 from contracts.commands import QueryDora, QueryReleases, VerifyAudit
+from contracts.dora_queries import QueryDoraTeams
 from libs.bus import declare_durable
 from libs.commands import serve_command
 from libs.nats_auth import connect_options
@@ -60,6 +61,7 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
             await loop.stop()
 
     serve_command(broker, subjects.CMD_DORA, QueryDora, handlers.query_dora)
+    serve_command(broker, subjects.CMD_DORA_TEAMS, QueryDoraTeams, handlers.query_dora_teams)
     serve_command(broker, subjects.CMD_AUDIT_VERIFY, VerifyAudit, handlers.audit.verify)
     serve_command(broker, subjects.CMD_AUDIT_SHOW, ShowAudit, handlers.audit.show)
     serve_command(broker, subjects.CMD_AUDIT_WHO, WhoAudit, handlers.audit.who)

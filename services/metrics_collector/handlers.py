@@ -13,12 +13,13 @@ from sqlalchemy import inspect
 
 from contracts.commands import CommandResult, QueryDora, QueryReleases, SignedCommand
 from contracts.envelope import EVENT_ID_DESCRIPTION, Event, EventId, Name, ReleaseId
-from contracts.queries import SAMPLES_SHOWN, DoraReply, ReleasesReply, ReleaseView, Sample
+from contracts.dora_queries import QueryDoraTeams
+from contracts.queries import ReleasesReply, ReleaseView
 from libs.bus import describe, own_signer
 from libs.command_signing import audit_refusal
 from libs.identities import IdentityStore
 from libs.runtime import Runtime
-from services.metrics_collector import domain
+from services.metrics_collector import domain, dora_queries
 from services.metrics_collector.audit_handlers import AuditTrail, index_backlog
 from services.metrics_collector.bottleneck_domain import EVIDENCE
 from services.metrics_collector.bottlenecks import BottleneckStore
@@ -156,31 +157,10 @@ class Handlers:
         }
 
     async def query_dora(self, query: QueryDora) -> CommandResult:
-        """The DORA keys over the window's days, from the daily projection and the window's samples."""
-        now = datetime.now(UTC)
-        first, last = domain.window_days(now, query.days)
-        scope = (first, last, query.service, query.environment)
-        async with self.runtime.db.sessions() as session:
-            read = Projections(session)
-            totals = await read.dora_totals(*scope)
-            lead_times = await read.durations(domain.DEPLOYMENT, *scope)
-            restores = await read.durations(domain.RESTORE, *scope)
-            newest_leads = await read.newest(domain.DEPLOYMENT, *scope, SAMPLES_SHOWN)
-            newest_restores = await read.newest(domain.RESTORE, *scope, SAMPLES_SHOWN)
-        reply = DoraReply(
-            window_days=query.days, first_day=first, last_day=last, service=query.service,
-            environment=query.environment, deployments=totals.deployments,
-            deployment_frequency_per_day=totals.deployments / query.days,
-            lead_time_median_s=domain.percentile(lead_times, 50), lead_time_p90_s=domain.percentile(lead_times, 90),
-            lead_time_mean_s=totals.lead_time_sum_s / totals.lead_times if totals.lead_times else None,
-            lead_times=_samples(newest_leads), lead_times_total=totals.lead_times,
-            changes=totals.changes, failed_changes=totals.failed_changes,
-            change_failure_rate=totals.failed_changes / totals.changes if totals.changes else 0.0,
-            time_to_restore_median_s=domain.percentile(restores, 50),
-            time_to_restore_mean_s=totals.restore_sum_s / totals.restores if totals.restores else None,
-            restores=_samples(newest_restores), restores_total=totals.restores,
-        )
-        return CommandResult(ok=True, message=domain.dora_summary(reply, query.service, query.environment), data=reply.model_dump(mode="json"))
+        return await dora_queries.query_dora(self.runtime.db.sessions, query, datetime.now(UTC))
+
+    async def query_dora_teams(self, query: QueryDoraTeams) -> CommandResult:
+        return await dora_queries.query_dora_teams(self.runtime.db.sessions, query, datetime.now(UTC))
 
     def _signature_problem(self, event: dict[str, Any]) -> str | None:
         """What is wrong with a logged event's signed command, checked against the registry as it is now."""
@@ -224,7 +204,3 @@ def _indexed_fields(event: LoggedEvent) -> dict[str, Any]:
     """What the audit index files a record under: the envelope, and the team the event names (extra fields)."""
     return {**(event.model_extra or {}), "type": event.type, "release_id": event.release_id, "service": event.service,
             "environment": event.environment, "actor": event.actor}
-
-
-def _samples(pairs: list[tuple[str, float]]) -> list[Sample]:
-    return [Sample(release_id=r, seconds=s) for r, s in pairs]
