@@ -24,10 +24,11 @@ from services.metrics_collector import domain
 from services.metrics_collector.app import build
 from services.metrics_collector.dora import RELATIVE_ERROR
 from tests.component.test_cli import slipway
-from tests.component.test_dashboard import dashboard  # noqa: F401 - the fixture: a real dashboard process on a free port
+from tests.component.test_dashboard import dashboard, token_of  # noqa: F401 - the fixture: a real dashboard process on a free port
 from tests.component.test_metrics_collector import SOURCE, logged, started, step, verdict
 from tests.component.test_store_and_outbox import POSTGRES_URL, postgres_reachable
 from tests.conftest import running
+from tests.support.people import People
 from tests.support.releases import release_for
 
 NOW = datetime.now(UTC)
@@ -211,10 +212,11 @@ async def test_the_cli_shows_dora_per_team_and_one_team_with_bands_only_when_ask
 
 
 async def test_the_dashboard_serves_the_same_dora_over_http_as_the_collector_over_nats(
-    settings: Settings, artifact: Path, dashboard: DashboardServer  # noqa: F811 - the fixture imported above
+    settings: Settings, artifact: Path, dashboard: DashboardServer, people: People  # noqa: F811 - the fixture imported above
 ) -> None:
     events = [*shipped(artifact, "payments", "shop", 1, 2, release_class="emergency"), *shipped(artifact, "web", "site", 1, 4)]
-    async with running(build(settings)), httpx.AsyncClient(base_url=dashboard.url, timeout=20) as http:
+    bearer = {"Authorization": f"Bearer {token_of(people, 'sam')}"}  # an SRE: reads every team
+    async with running(build(settings)), httpx.AsyncClient(base_url=dashboard.url, timeout=20, headers=bearer) as http:
         for event in events:
             await publish_event(settings.nats_url, event)
         await logged(settings, len(events))
