@@ -10,18 +10,26 @@ import httpx
 from services.deployer.local.admin_auth import Refusals
 from services.deployer.local.driver import InstanceHandle, LocalDriver, RouterHandle
 from services.deployer.local.routing import PIN_HEADER, SERVED_BY_HEADER
-from services.deployer.target import Endpoints, Handle, Pool
+from services.deployer.target import Endpoints, Handle, PilotRule, Pool
 
 ROUTER, INSTANCE = "local-router", "local-instance"
 SMOKE_PATHS = ("/healthz", *(f"/smoke/{n}" for n in range(9)))  # a version failing half its requests passes 1 in 1024
 
 
+def _data(local: RouterHandle | InstanceHandle) -> dict:
+    # No region for the whole environment: handles recorded before regions existed stay equal to their adoptions.
+    data = asdict(local)
+    if not data["region"]:
+        del data["region"]
+    return data
+
+
 def router_handle(router: RouterHandle) -> Handle:
-    return Handle(ROUTER, asdict(router))
+    return Handle(ROUTER, _data(router))
 
 
 def instance_handle(instance: InstanceHandle) -> Handle:
-    return Handle(INSTANCE, asdict(instance))
+    return Handle(INSTANCE, _data(instance))
 
 
 def as_router(handle: Handle) -> RouterHandle:
@@ -44,24 +52,28 @@ class LocalTarget:
     def __init__(self, driver: LocalDriver) -> None:
         self.driver = driver
 
-    async def ensure_router(self, service: str, environment: str, known: Handle | None) -> Handle:
+    async def ensure_router(self, service: str, environment: str, known: Handle | None, region: str = "") -> Handle:
         adopted = as_router(known) if known is not None else None
-        return router_handle(await self.driver.ensure_router(service, environment, adopted))
+        return router_handle(await self.driver.ensure_router(service, environment, adopted, region))
 
     def endpoints(self, router: Handle) -> Endpoints:
         local = as_router(router)
         return Endpoints(url=local.url, metrics_url=local.metrics_url, admin_url=local.admin_url)
 
     async def start_instance(
-        self, service: str, environment: str, version: str, slot: int, artifact_path: Path, known: Handle | None = None
+        self, service: str, environment: str, version: str, slot: int, artifact_path: Path, known: Handle | None = None,
+        region: str = "",
     ) -> Handle:
         adopted = as_instance(known) if known is not None else None
-        started = await self.driver.start_instance(service, environment, version, artifact_path, adopted, slot)
+        started = await self.driver.start_instance(service, environment, version, artifact_path, adopted, slot, region)
         return instance_handle(started)
 
     async def set_weights(self, router: Handle, pools: list[Pool]) -> None:
         await self.driver.set_pools(
             as_router(router), [(p.version, [as_instance(i) for i in p.instances], p.weight) for p in pools])
+
+    async def set_pilot(self, router: Handle, rule: PilotRule | None) -> None:
+        await self.driver.set_pilot(as_router(router), asdict(rule) if rule is not None else None)
 
     async def smoke_test(self, router: Handle, version: str) -> str | None:
         url = as_router(router).url
