@@ -3,6 +3,8 @@ SQLite file, the shipped environment declarations (prod: eu-west 2, us-east 2), 
 
 from pathlib import Path
 
+import pytest
+
 from contracts.events import ReleaseApproved, StepStarted
 from libs.client import publish_event
 from libs.settings import Settings
@@ -11,7 +13,7 @@ from services.deployer.handlers import REGION_SLOTS
 from services.deployer.memory_target import MemoryTarget
 from services.deployer.strategies.plan import Progress
 from services.deployer.target import PilotRule
-from tests.component.test_deployer_plans import artifact, outcome, pass_steps, rewind, step_seen, target  # noqa: F401
+from tests.component.test_deployer_plans import outcome, pass_steps, rewind, step_seen
 from tests.conftest import running
 from tests.support.deployer_events import approve, rollback_of, verdict_for
 from tests.support.poll import eventually
@@ -22,19 +24,31 @@ EAST = REGION_SLOTS  # us-east is the second region of prod: its slots start the
 CANARY = {"kind": "canary", "steps": [{"weight": 50}], "analysis_interval_s": 1.0}
 
 
-def regional(version: str, artifact: Path, bake_s: float = 0.2, **extra: object) -> ReleaseApproved:  # noqa: F811
+@pytest.fixture
+def artifact(tmp_path: Path) -> Path:
+    path = tmp_path / "app.pyz"
+    path.write_bytes(b"never run: the target remembers what it is asked")
+    return path
+
+
+@pytest.fixture
+def target() -> MemoryTarget:
+    return MemoryTarget()
+
+
+def regional(version: str, artifact: Path, bake_s: float = 0.2, **extra: object) -> ReleaseApproved:
     return approve(release_for(artifact, version, strategy=CANARY, instances=None,
                                scope={"kind": "regional", "bake_s": bake_s}, **extra))
 
 
-async def first_regional_release(settings: Settings, watcher: EventWatcher, artifact: Path) -> None:  # noqa: F811
+async def first_regional_release(settings: Settings, watcher: EventWatcher, artifact: Path) -> None:
     approved = regional("1.0.0", artifact)
     await publish_event(settings.nats_url, approved)
     assert (await pass_steps(settings, watcher, approved.release_id))["type"] == "DeploymentSucceeded"
 
 
 async def test_waves_go_region_by_region_in_declared_order_with_the_declared_pools(
-    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget  # noqa: F811
+    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
 ) -> None:
     async with running(build(settings, target=target)):
         await first_regional_release(settings, watcher, artifact)
@@ -67,7 +81,7 @@ async def test_waves_go_region_by_region_in_declared_order_with_the_declared_poo
 
 
 async def test_a_failing_wave_rolls_back_itself_and_every_wave_before_it(
-    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget  # noqa: F811
+    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
 ) -> None:
     async with running(build(settings, target=target)):
         await first_regional_release(settings, watcher, artifact)
@@ -87,7 +101,7 @@ async def test_a_failing_wave_rolls_back_itself_and_every_wave_before_it(
 
 
 async def test_a_deployer_restarted_mid_wave_resumes_it_without_starting_an_instance_twice(
-    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget  # noqa: F811
+    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
 ) -> None:
     async with running(build(settings, target=target)):
         await first_regional_release(settings, watcher, artifact)
@@ -111,7 +125,7 @@ async def test_a_deployer_restarted_mid_wave_resumes_it_without_starting_an_inst
 
 
 async def test_a_regional_release_into_an_undeclared_environment_fails_with_the_reason(
-    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget  # noqa: F811
+    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
 ) -> None:
     async with running(build(settings, target=target)):
         approved = regional("1.0.0", artifact, environment="nowhere")
@@ -122,7 +136,7 @@ async def test_a_regional_release_into_an_undeclared_environment_fails_with_the_
 
 
 async def test_a_pilot_group_is_routed_and_judged_first_then_the_release_widens(
-    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget  # noqa: F811
+    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
 ) -> None:
     pilot = {"kind": "pilot", "header": "X-Beta", "cookie": "beta", "analysis_interval_s": 0.5}
     async with running(build(settings, target=target)):
@@ -147,7 +161,7 @@ async def test_a_pilot_group_is_routed_and_judged_first_then_the_release_widens(
 
 
 async def test_a_pilot_group_rolled_back_loses_its_rule_and_the_new_pool(
-    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget  # noqa: F811
+    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
 ) -> None:
     async with running(build(settings, target=target)):
         first = approve(release_for(artifact, "1.0.0"))
