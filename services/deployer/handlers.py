@@ -35,8 +35,7 @@ from services.deployer.artifacts import ArtifactStore
 from services.deployer.domain import (
     Deployment, Hold, Next, Pause, Status, after_verdict, conflict, resume_refusal,
 )
-from contracts.release import MAX_STEPS
-from services.deployer.rollout import Layout, LayoutRefused, Rollout, lay_out, waves_of
+from services.deployer.rollout import Layout, LayoutRefused, Rollout, rollout_for, waves_of
 from services.deployer.strategies.plan import (
     SAVED, Action, AwaitVerdict, Bake, ClearPilot, EnterRegion, HealthCheck, KeepWarm, Progress, RetirePool,
     RoutePilot, Shift, SmokeTest, StartInstances, StartPool, StopInstances, Succeed, reach, steps_of,
@@ -134,20 +133,15 @@ class Handlers:
             problem = f"{service} {spec.version} is already live in {env}"
         if not problem:
             try:
-                layout = lay_out(spec, env, self.declarations.current().get(env),
-                                 dict(Counter(r.region for r in stable_pool)))
+                declared = self.declarations.current().get(env)
+                layout, rollout = rollout_for(spec, env, declared, stable, Counter(r.region for r in stable_pool))
             except (LayoutRefused, PolicyError) as exc:
                 problem = f"cannot lay {spec.version} out over {env}: {exc}"
         if problem:
             await self._fail(approved, stable, problem)
             return
-        rollout = Rollout(spec.strategy, spec.scope, waves_of(layout, spec.version, stable))
         plan = rollout.plan()
         steps = steps_of(plan)
-        if len(steps) > MAX_STEPS:
-            await self._fail(approved, stable, f"{len(steps)} steps to judge over {len(layout.waves)} wave(s): at "
-                             f"most {MAX_STEPS} (fewer canary steps or regions)")
-            return
         try:
             # Instances run from the deployer's own verified copy, never from the path the release named.
             artifact_path = await self.artifacts.admit(spec.artifact.uri, spec.artifact.digest)

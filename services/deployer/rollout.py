@@ -8,10 +8,12 @@ same plan even if the declaration changed meanwhile.
 import json
 from dataclasses import dataclass
 
-from contracts.release import PilotScope, RegionalScope, ReleaseSpec, Scope, Strategy
+from collections.abc import Mapping
+
+from contracts.release import MAX_STEPS, PilotScope, RegionalScope, ReleaseSpec, Scope, Strategy
 from libs.environments import Environment
 from services.deployer.strategies import scopes
-from services.deployer.strategies.plan import Action, Situation
+from services.deployer.strategies.plan import Action, Situation, steps_of
 from services.deployer.strategies.scopes import WHOLE, Wave
 
 
@@ -44,7 +46,7 @@ class Layout:
 
 
 def lay_out(spec: ReleaseSpec, environment: str, declared: Environment | None,
-            stable_by_region: dict[str, int]) -> Layout:
+            stable_by_region: Mapping[str, int]) -> Layout:
     """The release's waves; `stable_by_region` counts the stable version's recorded instances per region
     (WHOLE for those behind the environment's one router). LayoutRefused when it cannot go out that way."""
     if spec.instances is not None:
@@ -74,6 +76,17 @@ def waves_of(layout: Layout, version: str, stable_version: str | None) -> list[W
     """A wave per region; a region where the stable version has no instance is that version's first deployment."""
     return [Wave(region, Situation(version, stable_version if stable else None, count, stable))
             for region, count, stable in layout.waves]
+
+
+def rollout_for(spec: ReleaseSpec, environment: str, declared: Environment | None, stable_version: str | None,
+                stable_by_region: Mapping[str, int]) -> tuple[Layout, "Rollout"]:
+    """The release's layout and plan; LayoutRefused when it cannot go out that way."""
+    layout = lay_out(spec, environment, declared, stable_by_region)
+    rollout = Rollout(spec.strategy, spec.scope, waves_of(layout, spec.version, stable_version))
+    if len(steps := steps_of(rollout.plan())) > MAX_STEPS:
+        raise LayoutRefused(f"{len(steps)} steps to judge over {len(layout.waves)} wave(s): at most {MAX_STEPS} "
+                            "(fewer canary steps or regions)")
+    return layout, rollout
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from contracts.release import (
     BlueGreenStrategy, CanaryStrategy, FullScope, PilotScope, RegionalScope, ReleaseSpec, RollingStrategy,
 )
 from libs.environments import Environment
-from services.deployer.rollout import Layout, LayoutRefused, Rollout, lay_out, waves_of
+from services.deployer.rollout import Layout, LayoutRefused, Rollout, lay_out, rollout_for, waves_of
 from services.deployer.strategies.plan import (
     AwaitVerdict, Bake, ClearPilot, EnterRegion, KeepWarm, Progress, RetirePool, RoutePilot, Shift, SmokeTest,
     StartInstances, StartPool, StopInstances, Succeed, steps_of,
@@ -166,3 +166,11 @@ def test_progress_waits_at_a_bake_like_any_timed_action() -> None:
     plan = regional().plan()
     at_bake = Progress(plan.index(Bake(5.0)))
     assert at_bake.after(Bake(5.0)) == Progress(at_bake.cursor + 1)
+
+
+def test_more_steps_over_all_waves_than_an_event_can_carry_are_refused() -> None:
+    many = spec(scope={"kind": "regional"}, strategy={"kind": "canary", "steps": [{"weight": w} for w in range(5, 60, 5)]})
+    with pytest.raises(LayoutRefused, match="22 steps to judge over 2 wave"):
+        rollout_for(many, "prod", PROD, "1.0.0", {"eu-west": 2, "us-east": 3})
+    layout, rollout = rollout_for(spec(), "prod", PROD, "1.0.0", {WHOLE: 5})
+    assert layout.waves == ((WHOLE, 5, 5),) and steps_of(rollout.plan()) == [10]
