@@ -3,8 +3,6 @@ SQLite file, the shipped environment declarations (prod: eu-west 2, us-east 2), 
 
 from pathlib import Path
 
-import pytest
-
 from contracts.events import ReleaseApproved, StepStarted
 from libs.client import publish_event
 from libs.settings import Settings
@@ -13,6 +11,7 @@ from services.deployer.handlers import REGION_SLOTS
 from services.deployer.memory_target import MemoryTarget
 from services.deployer.strategies.plan import Progress
 from services.deployer.target import PilotRule
+from tests.component import test_deployer_plans
 from tests.component.test_deployer_plans import outcome, pass_steps, rewind, step_seen
 from tests.conftest import running
 from tests.support.deployer_events import approve, rollback_of, verdict_for
@@ -23,17 +22,8 @@ from tests.support.watch import EventWatcher
 EAST = REGION_SLOTS  # us-east is the second region of prod: its slots start there
 CANARY = {"kind": "canary", "steps": [{"weight": 50}], "analysis_interval_s": 1.0}
 
-
-@pytest.fixture
-def artifact(tmp_path: Path) -> Path:
-    path = tmp_path / "app.pyz"
-    path.write_bytes(b"never run: the target remembers what it is asked")
-    return path
-
-
-@pytest.fixture
-def target() -> MemoryTarget:
-    return MemoryTarget()
+# The plan tests' fixtures: an artifact the target never runs, and the MemoryTarget the test inspects.
+artifact, target = test_deployer_plans.artifact, test_deployer_plans.target
 
 
 def regional(version: str, artifact: Path, bake_s: float = 0.2, **extra: object) -> ReleaseApproved:
@@ -45,6 +35,15 @@ async def first_regional_release(settings: Settings, watcher: EventWatcher, arti
     approved = regional("1.0.0", artifact)
     await publish_event(settings.nats_url, approved)
     assert (await pass_steps(settings, watcher, approved.release_id))["type"] == "DeploymentSucceeded"
+
+
+async def in_second_wave(settings: Settings, watcher: EventWatcher, artifact: Path) -> tuple[ReleaseApproved, StepStarted]:
+    """1.0.0 live in both regions, 2.0.0 through its first wave (eu-west): its release and its step in us-east."""
+    await first_regional_release(settings, watcher, artifact)
+    approved = regional("2.0.0", artifact)
+    await publish_event(settings.nats_url, approved)
+    await publish_event(settings.nats_url, verdict_for(await step_seen(watcher, approved.release_id, 0)))
+    return approved, await step_seen(watcher, approved.release_id, 1)
 
 
 async def test_waves_go_region_by_region_in_declared_order_with_the_declared_pools(
@@ -84,11 +83,7 @@ async def test_a_failing_wave_rolls_back_itself_and_every_wave_before_it(
     settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
 ) -> None:
     async with running(build(settings, target=target)):
-        await first_regional_release(settings, watcher, artifact)
-        approved = regional("2.0.0", artifact)
-        await publish_event(settings.nats_url, approved)
-        await publish_event(settings.nats_url, verdict_for(await step_seen(watcher, approved.release_id, 0)))
-        east = await step_seen(watcher, approved.release_id, 1)
+        approved, east = await in_second_wave(settings, watcher, artifact)
         await publish_event(settings.nats_url, rollback_of(east))
         done = await outcome(watcher, approved.release_id)
         assert (done["type"], done["regions"], done["restored_version"]) == (
@@ -104,11 +99,7 @@ async def test_a_deployer_restarted_mid_wave_resumes_it_without_starting_an_inst
     settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget
 ) -> None:
     async with running(build(settings, target=target)):
-        await first_regional_release(settings, watcher, artifact)
-        approved = regional("2.0.0", artifact)
-        await publish_event(settings.nats_url, approved)
-        await publish_event(settings.nats_url, verdict_for(await step_seen(watcher, approved.release_id, 0)))
-        await step_seen(watcher, approved.release_id, 1)
+        approved, _ = await in_second_wave(settings, watcher, artifact)
     # As if the deployer had died in the second wave having recorded nothing since the first wave's verdict.
     await rewind(settings, approved.release_id, Progress(cursor=4))  # EnterRegion(eu-west), StartPool, Shift, Await
 
