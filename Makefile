@@ -36,6 +36,7 @@ test: install browser
 bench: install
 	$(BIN)/python -m slipway.bench
 	$(BIN)/python -m slipway.bench_deployer
+	$(BIN)/python -m slipway.bench_rollback
 
 ## Every service SIGKILLed at every point of a release, SLIPWAY_CHAOS_ROUNDS times (default 3); prints recovery times.
 chaos: install

@@ -64,7 +64,23 @@ class QueryReleases(Model):
 
 
 class ResumeRelease(Model):
-    """A person accepts the step a release is held at: the release goes on as after a passing verdict."""
+    """A person lifts their pause of a release and/or accepts the step it is held at: it goes on as after a
+    passing verdict."""
+
+    release_id: ReleaseId
+    comment: str = Field(min_length=1, max_length=500)
+
+
+class PauseRelease(Model):
+    """A person holds a release in flight where it is: its current step is still judged (a failing verdict still
+    rolls it back), but a passing one does not move it on until someone resumes it."""
+
+    release_id: ReleaseId
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PromoteRelease(Model):
+    """A person skips a release's remaining analysis and steps: it goes to all traffic, then succeeds as usual."""
 
     release_id: ReleaseId
     comment: str = Field(min_length=1, max_length=500)

@@ -127,6 +127,10 @@ class ReleaseApproved(ReleaseEvent):
     rules: Rules = Field(default=[], description="Every rule that applied, with its effect and reason")
     risk: Risk | None = None
     approvers: list[Annotated[str, Field(max_length=200)]] = Field(default=[], max_length=ITEMS_MAX)
+    strategy_source: Literal["named", "recommended"] = Field(
+        default="named", description="recommended: the request named no strategy, the gatekeeper chose `release."
+        "strategy` from the service catalogue's delivery profile, for `strategy_reasons`")
+    strategy_reasons: Reasons = Field(default=[], description="Why that strategy, and what was assumed")
 
 
 class ReleaseBlocked(ReleaseEvent):
@@ -287,6 +291,9 @@ class DeploymentSucceeded(ReleaseEvent):
     subject: ClassVar[str] = subjects.DEPLOYMENT_SUCCEEDED
     version: Version
     previous_version: Version | None
+    warm_until: ZonedDatetime | None = Field(
+        default=None, description="The previous version's pool is kept warm until then (blue-green): a rollback "
+        "requested before is a switch back to it")
 
 
 class DeploymentFailed(ReleaseEvent):
@@ -341,12 +348,44 @@ class StepVerdict(ReleaseEvent):
 
 
 class ReleaseResumed(ReleaseEvent):
-    """A person accepted the step a release was held at (an inconclusive verdict); the release goes on."""
+    """A person resumed a release: lifted their pause (ReleasePaused) and/or accepted the step it was held at (after an
+    inconclusive verdict, or a passing one while paused); a step no pause holds any more goes on."""
 
     subject: ClassVar[str] = subjects.RELEASE_RESUMED
     step_index: StepIndex
     comment: Text
     signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
+
+
+class ReleasePaused(ReleaseEvent):
+    """A person paused a release in flight: its current step is still judged, a failing verdict still rolls it
+    back, a passing one holds its weights until someone resumes (ReleaseResumed) or promotes it."""
+
+    subject: ClassVar[str] = subjects.RELEASE_PAUSED
+    step_index: StepIndex = Field(description="The step it holds at")
+    reason: Text
+    signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
+
+
+class ReleasePromoted(ReleaseEvent):
+    """A person skipped the rest of a release's analysis and steps: it goes to all traffic and succeeds."""
+
+    subject: ClassVar[str] = subjects.RELEASE_PROMOTED
+    step_index: StepIndex = Field(description="The step it was at when promoted")
+    skipped_steps: int = Field(ge=0, le=MAX_STEPS, description="Steps that will not be judged")
+    comment: Text
+    signed_command: SignedCommand | None = Field(default=None, description=SIGNED_COMMAND_DESCRIPTION)
+
+
+class SmokeTestCompleted(ReleaseEvent):
+    """Requests pinned to a new pool through the router, before it has any share of traffic, and how they went."""
+
+    subject: ClassVar[str] = subjects.SMOKE_TEST_COMPLETED
+    version: Version
+    outcome: Literal["passed", "failed"]
+    started_at: ZonedDatetime
+    duration_ms: float = Field(ge=0, le=86_400_000)
+    problem: Text = Field(default="", description="What went wrong, when it failed")
 
 
 class RollbackRequested(ReleaseEvent):

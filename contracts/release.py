@@ -211,7 +211,9 @@ class ReleaseSpec(Model):
     artifact: Artifact
     commit: Commit
     release_class: ReleaseClass = ReleaseClass.STANDARD
-    strategy: Strategy
+    strategy: Strategy | None = Field(
+        default=None, description="How it rolls out; left out, the gatekeeper uses the strategy the service "
+        "catalogue's delivery profile recommends (`slipway strategy recommend`) and its approval says so")
     instances: int | None = Field(
         default=None, ge=1, le=MAX_INSTANCES,
         description="Overrides the environment's declaration: how many instances the version runs as (in each region "

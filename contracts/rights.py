@@ -16,9 +16,9 @@ from contracts.identity import Role
 ROLE_COMMANDS: dict[Role, frozenset[str]] = {
     Role.RELEASE_MANAGER: frozenset({subjects.CMD_FREEZE, subjects.CMD_LIFT_FREEZE, subjects.CMD_CREATE_CHANGE,
                                      subjects.CMD_OPEN_INCIDENT}),
-    Role.SRE: frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE, subjects.CMD_CREATE_CHANGE,
+    Role.SRE: frozenset({*subjects.STEERING_COMMANDS, subjects.CMD_CREATE_CHANGE,
                          subjects.CMD_OPEN_INCIDENT, subjects.CMD_RESOLVE_INCIDENT}),
-    Role.DEVELOPER: frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE, subjects.CMD_CREATE_CHANGE,
+    Role.DEVELOPER: frozenset({*subjects.STEERING_COMMANDS, subjects.CMD_CREATE_CHANGE,
                                subjects.CMD_OPEN_INCIDENT}),
     Role.CHANGE_MANAGER: frozenset({subjects.CMD_CREATE_CHANGE, subjects.CMD_APPROVE_CHANGE}),
 }
@@ -44,7 +44,7 @@ for _role in (Role.SRE, Role.RELEASE_MANAGER):
 # Flags belong to an environment, not to a team's release, so the command is not team-scoped.
 for _role in (Role.SRE, Role.DEVELOPER, Role.RELEASE_MANAGER):
     ROLE_COMMANDS[_role] = ROLE_COMMANDS[_role] | {subjects.CMD_CHANGE_FLAG}
-TEAM_SCOPED_COMMANDS = frozenset({subjects.CMD_RESUME_RELEASE, subjects.CMD_ABORT_RELEASE, subjects.CMD_RECORD_PIR})
+TEAM_SCOPED_COMMANDS = frozenset({*subjects.STEERING_COMMANDS, subjects.CMD_RECORD_PIR})
 ALL_TEAMS_ROLES = (Role.SRE,)
 # Beyond ALL_TEAMS_ROLES: a release manager runs every team's releases, so reviews any of them.
 ALL_TEAMS_ROLES_OF: dict[str, tuple[Role, ...]] = {subjects.CMD_RECORD_PIR: (Role.SRE, Role.RELEASE_MANAGER)}

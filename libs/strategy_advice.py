@@ -14,6 +14,9 @@ A profile field left out is assumed, and the reasons say so.
 
 from dataclasses import dataclass, field
 
+from pydantic import TypeAdapter
+
+from contracts.release import Strategy
 from libs.service_catalogue import DeliveryProfile, Migrations, Reach, ServiceEntry, Visibility
 
 TIGHT_RTO_S = 300  # recovering within five minutes leaves no time to start a pool again
@@ -35,6 +38,29 @@ def recommend(entry: ServiceEntry | None) -> Recommendation:
     ) if value is None]
     strategy, reasons = _decide(entry, profile)
     return Recommendation(strategy, reasons, assumed)
+
+
+# What a recommended strategy runs with: the contract's defaults, and for a canary these steps.
+RECOMMENDED_CANARY_STEPS = (10, 50, 100)
+
+
+def strategy_of(recommendation: Recommendation) -> Strategy:
+    """The recommended strategy as a release's `strategy`, with its documented defaults."""
+    fields: dict[str, object] = {"kind": recommendation.strategy}
+    if recommendation.strategy == "canary":
+        fields["steps"] = [{"weight": weight} for weight in RECOMMENDED_CANARY_STEPS]
+    return TypeAdapter(Strategy).validate_python(fields)
+
+
+def explained(recommendation: Recommendation, service: str, entry: ServiceEntry | None) -> list[str]:
+    """The reasons a release's audit trail keeps for a strategy it did not name."""
+    found = [f"{service} names no strategy: {recommendation.strategy} is recommended because {reason}"
+             for reason in recommendation.reasons]
+    if entry is None:
+        found.append(f"{service} is not in the service catalogue: add it with a `delivery` profile")
+    elif recommendation.assumed:
+        found.append(f"assumed, as its delivery profile does not say: {', '.join(recommendation.assumed)}")
+    return found
 
 
 def _decide(entry: ServiceEntry | None, profile: DeliveryProfile) -> tuple[str, list[str]]:

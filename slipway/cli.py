@@ -26,6 +26,7 @@ from slipway.cli_postmortem import postmortem_command
 from slipway.cli_checklist import checklist_app
 from slipway.cli_policy import policy_app
 from slipway.cli_release import release_app
+from slipway.cli_steer import abort, pause, promote, resume
 from slipway.cli_strategy import strategy_app
 from slipway.context import (
     DataDirOption, Globals, NatsUrlOption, default_data_dir, err, fail, globals_of, out, say,
@@ -60,6 +61,11 @@ app.command("approvals")(approvals)
 app.command("inventory")(inventory)
 app.command("postmortem")(postmortem_command)
 evidence_app.command("list")(evidence_list)
+for steer in (pause, resume, promote, abort):
+    app.command(steer.__name__)(steer)
+# Where they were first: `slipway release resume / abort` still work.
+release_app.command("resume")(resume)
+release_app.command("abort")(abort)
 
 
 @app.callback()

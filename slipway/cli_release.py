@@ -1,5 +1,5 @@
-"""`slipway release request`: ask for a release the way a CI system does, and watch it happen;
-`slipway release resume` / `abort`: a person's decision on a release held for one, or any release in flight."""
+"""`slipway release request`: ask for a release the way a CI system does, and watch it happen.
+(`slipway release resume` / `abort` are slipway.cli_steer's `resume` / `abort`, kept under `release` too.)"""
 
 import json
 from pathlib import Path
@@ -10,8 +10,6 @@ from rich.markup import escape
 
 from contracts.subjects import release_request_subject
 from libs.client import use_credentials
-from slipway.cli_identity import AsOption
-from slipway.cli_ops import ask_signed, command
 from slipway.context import CliError, DataDirOption, NatsUrlOption, fail, globals_of, run, say
 from slipway.follow import FollowTimeout, follow_release, succeeded
 from slipway.render import event_line
@@ -180,43 +178,3 @@ def outcome(terminal: dict[str, Any]) -> int:
     else:
         say(f"[bold red]{escape(str(kind))}:[/] {escape(str(terminal.get('reason')))}")
     return 1
-
-
-@release_app.command("resume")
-def resume(
-    ctx: typer.Context,
-    release_id: Annotated[str, typer.Argument(help="The release held for a person (see `slipway status`)")],
-    comment: Annotated[str, Opt(help="Why the held step is accepted; kept in the audit trail")],
-    as_: AsOption = None,
-    nats_url: NatsUrlOption = None,
-) -> None:
-    """Accept the step a release is held at (an inconclusive verdict): it goes on as after a passing verdict."""
-    from contracts.commands import ResumeRelease
-    from contracts.subjects import CMD_RESUME_RELEASE
-
-    try:
-        cmd = command(ResumeRelease, release_id=release_id, comment=comment)
-    except CliError as exc:
-        fail(str(exc), exc.code)
-    result = ask_signed(ctx, nats_url, CMD_RESUME_RELEASE, cmd, as_)
-    say(f"[green]ok:[/] {escape(result.message)}")
-
-
-@release_app.command("abort")
-def abort(
-    ctx: typer.Context,
-    release_id: Annotated[str, typer.Argument(help="A release in flight, held or not")],
-    reason: Annotated[str, Opt(help="Why; becomes the rollback's reason")],
-    as_: AsOption = None,
-    nats_url: NatsUrlOption = None,
-) -> None:
-    """Roll a release in flight back to the version that was stable."""
-    from contracts.commands import AbortRelease
-    from contracts.subjects import CMD_ABORT_RELEASE
-
-    try:
-        cmd = command(AbortRelease, release_id=release_id, reason=reason)
-    except CliError as exc:
-        fail(str(exc), exc.code)
-    result = ask_signed(ctx, nats_url, CMD_ABORT_RELEASE, cmd, as_)
-    say(f"[green]ok:[/] {escape(result.message)}")

@@ -113,11 +113,23 @@ def event_details(event: dict[str, Any]) -> str:
         parts.append(e(f"by {event.get('actor')}: {event.get('comment')}"))
     elif kind == "ReleaseExpired":
         parts.append(e(str(event.get("reason", ""))))
-    elif kind == "ReleaseApproved" and event.get("approvers"):
-        parts.append(e(f"approved by {', '.join(event['approvers'])}"))
+    elif kind == "ReleaseApproved" and (event.get("approvers") or event.get("strategy_source") == "recommended"):
+        said = [f"approved by {', '.join(event['approvers'])}"] if event.get("approvers") else []
+        if event.get("strategy_source") == "recommended":
+            strategy = (event.get("release") or {}).get("strategy") or {}
+            said.append(f"strategy {strategy.get('kind', '?')} recommended (none named)")
+        parts.append(e("; ".join(said)))
     elif kind == "ReleaseResumed":
         step = event.get("step_index", 0) + 1
         parts.append(e(f"step {step} accepted by {event.get('actor')}: {event.get('comment')}"))
+    elif kind == "ReleasePaused":
+        parts.append(e(f"at step {event.get('step_index', 0) + 1} by {event.get('actor')}: {event.get('reason')}"))
+    elif kind == "ReleasePromoted":
+        parts.append(e(f"at step {event.get('step_index', 0) + 1} by {event.get('actor')} "
+                       f"({event.get('skipped_steps')} step(s) not judged): {event.get('comment')}"))
+    elif kind == "SmokeTestCompleted":
+        parts.append(e(f"{event.get('version')} {event.get('outcome')} in {float(event.get('duration_ms') or 0):.0f} ms"
+                       + (f": {event.get('problem')}" if event.get("problem") else "")))
     elif kind in ("RolloutPaused", "RolloutResumed"):
         parts.append(e(str(event.get("reason", ""))))
     elif kind == "DeploymentSucceeded":

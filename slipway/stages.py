@@ -1,8 +1,7 @@
 """A release as pipeline stages with their timings, from its events (pure): verification, governance, the
-deployment's start, the pilot group's phase, each traffic step and its analysis (named by its region in a regional
-release, with each wave and the bake between two waves), a rollback, the end. `slipway status --release-id`
-shows them above the events. (Smoke tests run inside the deployment's start; they have no events of their own
-yet, so no stage.)"""
+deployment's start, the smoke test of a new pool before it gets traffic, the pilot group's phase, each traffic step
+and its analysis (named by its region in a regional release, with each wave and the bake between two waves), a
+rollback, the end. `slipway status --release-id` shows them above the events."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ class Stage:
 def stages(events: Iterable[Event]) -> list[Stage]:
     timeline = in_time_order(events)
     found: list[Stage] = []
-    for build in (_verification, _governance, _start, _steps, _waves, _rollback, _end):
+    for build in (_verification, _governance, _start, _smoke_tests, _steps, _waves, _rollback, _end):
         found += build(timeline)
     return found
 
@@ -79,6 +78,16 @@ def _start(timeline: list[Event]) -> list[Stage]:
         sizes = ", ".join(f"{where} {count}" for where, count in instances.items())
         detail += f", instances {sizes} (from the {started.get('instances_from')})"
     return [Stage("new version started", event_time(approved), event_time(started), "passed", detail)]
+
+
+def _smoke_tests(timeline: list[Event]) -> list[Stage]:
+    found = []
+    for done in (e for e in timeline if e.get("type") == "SmokeTestCompleted"):
+        started = event_time({"occurred_at": done.get("started_at")}) or event_time(done)
+        detail = str(done.get("problem") or "") or f"requests pinned to {done.get('version')} answered"
+        found.append(Stage(f"smoke test of {done.get('version')}", started, event_time(done),
+                           str(done.get("outcome")), detail))
+    return found
 
 
 def _verdict_of(timeline: list[Event], started: Event) -> Event | None:

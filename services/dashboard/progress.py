@@ -97,7 +97,8 @@ STATES = {
     "ArtifactVerified": "verified", "ArtifactRejected": "rejected", "ReleaseRequestRejected": "rejected",
     "ReleaseApproved": "approved", "ReleaseBlocked": "blocked", "ReleaseWaiting": "waiting",
     "ReleaseRejected": "rejected", "ReleaseExpired": "expired", "RolloutPaused": "paused",
-    "RolloutResumed": "deploying", "ReleaseResumed": "deploying",
+    "RolloutResumed": "deploying", "ReleaseResumed": "deploying", "ReleasePaused": "paused",
+    "ReleasePromoted": "deploying",
 }
 
 

@@ -1,12 +1,12 @@
 """Wiring of the deployer: approvals, verdicts and rollback requests -> the configured deploy target; incident pauses from the
-gatekeeper; resuming a held release; upkeep of what runs."""
+gatekeeper; people pausing, resuming and promoting a release; upkeep of what runs."""
 
 from faststream import FastStream
 from pydantic import BaseModel
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
-from contracts.commands import CheckDrift, ResumeRelease
+from contracts.commands import CheckDrift, PauseRelease, PromoteRelease, ResumeRelease
 from contracts.events import ReleaseApproved, RollbackRequested, RolloutPauseChange, StepVerdict
 from libs.artifact_sources import ArtifactSources
 from libs.artifacts import FetchLimits
@@ -24,12 +24,14 @@ from services.deployer.memory_target import MemoryTarget
 from services.deployer.pauses import ON_PAUSE, Pauses
 from services.deployer.previews import Previews, metadata as previews_metadata
 from services.deployer.refusals import alert_for_refused
+from services.deployer.steering_commands import Steering
+from services.deployer.steering_store import metadata as steering_metadata
 from services.deployer.store import metadata
 from services.deployer.target import DeployTarget
 from services.deployer.upkeep import Upkeep
 
 # Its tables, as its migration history (migrations/<service>/) creates them.
-METADATAS = (metadata, previews_metadata)
+METADATAS = (metadata, previews_metadata, steering_metadata)
 
 
 def deploy_target(settings: Settings) -> DeployTarget:
@@ -66,7 +68,11 @@ def build(settings: Settings, exporter: SpanExporter | None = None, target: Depl
     ):
         consume(runtime.broker, settings, subject=subject, durable=durable, model=model, handle=handle,
                 on_refused=alert_refused)
-    serve_signed_command(runtime, subjects.CMD_RESUME_RELEASE, ResumeRelease, handlers.resume_release)
+    # People steering a release in flight (slipway pause / resume / promote; abort is the rollback-controller's).
+    steering = Steering(handlers)
+    serve_signed_command(runtime, subjects.CMD_PAUSE_RELEASE, PauseRelease, steering.pause_release)
+    serve_signed_command(runtime, subjects.CMD_RESUME_RELEASE, ResumeRelease, steering.resume_release)
+    serve_signed_command(runtime, subjects.CMD_PROMOTE_RELEASE, PromoteRelease, steering.promote_release)
     # slipway env drift, and on a schedule; an expired preview is not drift
     drift = Drift(runtime, settings.environments_dir, driver.is_alive, previews.expired_environments)
     serve_signed_command(runtime, subjects.CMD_CHECK_DRIFT, CheckDrift, drift.check_drift)

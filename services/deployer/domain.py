@@ -78,7 +78,7 @@ def after_verdict(deployment: Deployment | None, step_index: int, verdict: Verdi
     if verdict is Verdict.INCONCLUSIVE:
         return Next.HOLD, "inconclusive verdict: traffic stays put until a person decides"
     if paused:
-        return Next.PAUSE, f"step {step_index + 1} passed ({verdict.value}) but the rollout is paused for an incident"
+        return Next.PAUSE, f"step {step_index + 1} passed ({verdict.value}) but the rollout is paused"
     if onward(deployment) is Next.COMPLETE:
         return Next.COMPLETE, f"last step passed ({verdict.value})"
     return Next.ADVANCE, f"step {step_index + 1} of {len(deployment.steps)} passed ({verdict.value})"

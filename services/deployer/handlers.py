@@ -11,31 +11,33 @@ once per event: an approval for a release that already has a deployment changes 
 
 import asyncio
 import logging
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.commands import CommandResult, ResumeRelease
 from contracts.events import (
-    AlertRaised, DeploymentFailed, DeploymentStarted, DeploymentSucceeded, ReleaseApproved, ReleaseResumed, RollbackCompleted,
-    RollbackRequested, Severity, StepStarted, StepVerdict,
+    AlertRaised, DeploymentFailed, DeploymentStarted, DeploymentSucceeded, ReleaseApproved, RollbackCompleted,
+    RollbackRequested, Severity, SmokeTestCompleted, StepStarted, StepVerdict,
 )
 from contracts.subjects import alert_subject
 from contracts.envelope import Event
 from libs.artifacts import ArtifactError
 from libs.environments import DeclarationSource
 from libs.policy_yaml import PolicyError
-from libs.commands import Refused, Signed
 from libs.runtime import Runtime
 from libs.store import Transaction
-from services.deployer import store
+from services.deployer import steering_store, store
 from services.deployer.artifacts import ArtifactStore
 from services.deployer.domain import (
-    Deployment, Hold, Next, Pause, Status, after_verdict, conflict, resume_refusal,
+    Deployment, Hold, Next, Pause, Status, after_verdict, conflict,
 )
 from services.deployer.rollout import Layout, LayoutRefused, Rollout, rollout_for, waves_of
+from services.deployer.steering import PersonPause
+from services.deployer.strategies.promotion import promoted
+from services.deployer.strategies.warm import warm_reach
 from services.deployer.strategies.plan import (
     SAVED, Action, AwaitVerdict, Bake, ClearPilot, EnterRegion, HealthCheck, KeepWarm, Progress, RetirePool,
     RoutePilot, Shift, SmokeTest, StartInstances, StartPool, StopInstances, Succeed, reach, steps_of,
@@ -131,6 +133,8 @@ class Handlers:
             return
         if stable == spec.version:
             problem = f"{service} {spec.version} is already live in {env}"
+        if spec.strategy is None:  # the gatekeeper fills in a recommended one: an approval without is not its
+            problem = "the approval names no strategy: the gatekeeper approves a release with the one it names or recommends"
         if not problem:
             try:
                 declared = self.declarations.current().get(env)
@@ -176,7 +180,7 @@ class Handlers:
                  spec.version, env, stable, spec.strategy.kind, spec.scope.kind, steps, layout.instances, layout.source)
         await self._carry_on(Run(deployment, approved, routers, plan, Progress(), rollout), approved)
 
-    async def _load(self, release_id: str) -> Run | None:
+    async def load_run(self, release_id: str) -> Run | None:
         async with self.runtime.db.transaction() as tx:
             deployment = await store.get_deployment(tx.session, release_id)
             record = await store.get_plan(tx.session, release_id)
@@ -184,6 +188,7 @@ class Handlers:
                 return None
             approved = ReleaseApproved.model_validate_json(await store.approval_of(tx.session, release_id))
             routers = await store.routers_of(tx.session, deployment.service, deployment.environment)
+            promotion = await steering_store.get_promotion(tx.session, release_id)
         if not routers:
             raise TargetError(f"release {release_id}: no router is recorded for {deployment.service}")
         spec = approved.release
@@ -194,15 +199,18 @@ class Handlers:
         if record.undo_reach is not None:
             undo = rollout.rollback(record.undo_reach)
             return Run(deployment, approved, routers, undo, record.progress, rollout, undoing=True)
-        return Run(deployment, approved, routers, rollout.plan(), record.progress, rollout)
+        plan = rollout.plan()
+        if promotion is not None:  # a person skipped the rest of its analysis
+            plan = promoted(plan, promotion.after)
+        return Run(deployment, approved, routers, plan, record.progress, rollout)
 
     async def resume_plan(self, release_id: str) -> None:
         """Carry on a plan nobody waits on: interrupted by a restart, or due after a timed wait."""
-        probe = await self._load(release_id)
+        probe = await self.load_run(release_id)
         if probe is None:
             return
         async with self.lock_for(probe.deployment.service, probe.deployment.environment):
-            run = await self._load(release_id)  # again, under the lock: another handler may have moved it
+            run = await self.load_run(release_id)  # again, under the lock: another handler may have moved it
             if run is not None and not run.progress.waiting:
                 await self._carry_on(run, run.approved)
 
@@ -210,7 +218,7 @@ class Handlers:
         """The current step is accepted (by a verdict, a person or a lifted pause): the plan goes on.
 
         Returns the deployment as it then stands and the last event that announced it."""
-        run = await self._load(release_id)
+        run = await self.load_run(release_id)
         if run is None:
             raise TargetError(f"release {release_id}: deployment or plan record missing")
         run.progress = run.progress.accept(step_index, run.plan)
@@ -252,9 +260,7 @@ class Handlers:
             case ClearPilot():
                 await self.target.set_pilot(run.router, None)
             case SmokeTest(version):
-                problem = await self.target.smoke_test(run.router, version)
-                if problem is not None:
-                    raise Unhealthy(f"smoke test of {version}: {problem}")
+                await self._smoke_test(run, version)
             case HealthCheck(version):
                 await self._check_health(run, version)
             case RetirePool(version):
@@ -278,8 +284,10 @@ class Handlers:
             stop = True
         elif isinstance(action, Succeed):
             run.deployment = replace(run.deployment, status=Status.SUCCEEDED)
+            warm = run.plan[progress.cursor] if progress.cursor < len(run.plan) else None
             event = DeploymentSucceeded.caused_by(
-                cause, SOURCE, version=run.deployment.version, previous_version=run.deployment.stable_version)
+                cause, SOURCE, version=run.deployment.version, previous_version=run.deployment.stable_version,
+                warm_until=datetime.now(UTC) + timedelta(seconds=warm.seconds) if isinstance(warm, KeepWarm) else None)
         elif isinstance(action, KeepWarm | Bake):
             wake_at, stop = datetime.now(UTC) + timedelta(seconds=action.seconds), True
         async with self.runtime.db.transaction() as tx:
@@ -353,6 +361,16 @@ class Handlers:
         for running in stopping:
             await self._stop(running)
 
+    async def _smoke_test(self, run: Run, version: str) -> None:
+        """Announced either way, so the smoke test is a stage of the release with its timing."""
+        started_at, clock = datetime.now(UTC), time.perf_counter()
+        problem = await self.target.smoke_test(run.router, version)
+        await self.runtime.emit(SmokeTestCompleted.caused_by(
+            run.approved, SOURCE, version=version, outcome="failed" if problem else "passed", started_at=started_at,
+            duration_ms=round((time.perf_counter() - clock) * 1000, 3), problem=problem or ""))
+        if problem is not None:
+            raise Unhealthy(f"smoke test of {version}: {problem}")
+
     async def _check_health(self, run: Run, version: str) -> None:
         deployment = run.deployment
         async with self.runtime.db.transaction() as tx:
@@ -399,18 +417,11 @@ class Handlers:
             if await tx.already_processed(ON_VERDICT, verdict.event_id):
                 return
             footing = await footing_of(tx.session, verdict.release_id)
-        action, why = after_verdict(footing.deployment, verdict.step_index, verdict.verdict, footing.pause is not None)
+        paused = footing.pause is not None or footing.person_pause is not None
+        action, why = after_verdict(footing.deployment, verdict.step_index, verdict.verdict, paused)
         log.info("release %s step %d %s: %s", verdict.release_id, verdict.step_index, verdict.verdict.value, why)
-        if action is Next.PAUSE and footing.pause is not None:
-            pause = footing.pause
-
-            async def hold_for_incident(tx: Transaction) -> None:
-                await store.hold_for_pause(tx.session, pause, Hold(
-                    verdict.release_id, verdict.step_index, [pause.reason], verdict.occurred_at, verdict.event_id))
-                await tx.emit(paused_alert(verdict, pause), subject=alert_subject(
-                    Severity.WARNING.value, verdict.team, verdict.service))
-
-            await self.runtime.process_once(ON_VERDICT, verdict, hold_for_incident)
+        if action is Next.PAUSE:
+            await self.runtime.process_once(ON_VERDICT, verdict, lambda tx: hold_while_paused(tx, footing, verdict))
             return
         if action is Next.HOLD:
             hold = Hold(verdict.release_id, verdict.step_index, list(verdict.reasons), verdict.occurred_at,
@@ -425,59 +436,21 @@ class Handlers:
             await self.accept_step(verdict, verdict.release_id, verdict.step_index)
         await self.runtime.process_once(ON_VERDICT, verdict, _nothing)
 
-    async def resume_release(self, command: ResumeRelease, by: Signed) -> CommandResult:
-        """A person accepts the step a release is held at; it goes on exactly as after a passing verdict."""
-        async with self.runtime.db.transaction() as tx:
-            known = await store.get_deployment(tx.session, command.release_id)
-        if known is None:
-            return CommandResult(ok=False, message=resume_refusal(None, None, command.release_id) or "")
-        async with self.lock_for(known.service, known.environment):
-            return await self._resume(command, by)
-
-    async def _resume(self, command: ResumeRelease, by: Signed) -> CommandResult:
-        async with self.runtime.db.transaction() as tx:
-            footing = await footing_of(tx.session, command.release_id)
-        deployment, hold = footing.deployment, footing.hold
-        approved = ReleaseApproved.model_validate_json(footing.approval_json) if footing.approval_json else None
-        if deployment is not None and (not_theirs := by.team_refusal(
-                deployment.release_id, approved.release.team if approved else None)):
-            raise Refused(not_theirs, deployment.release_id, deployment.environment)
-        problem = resume_refusal(deployment, hold, command.release_id, footing.pause)
-        if problem is not None or deployment is None or hold is None or approved is None:
-            log.info("resume of %s by %s refused: %s", command.release_id, by.actor, problem)
-            return CommandResult(ok=False, message=problem or f"release {command.release_id} has no approval record")
-        resumed = ReleaseResumed(
-            release_id=deployment.release_id, service=deployment.service, environment=deployment.environment,
-            correlation_id=approved.correlation_id, causation_id=hold.verdict_event_id, actor=by.actor,
-            source=SOURCE, step_index=deployment.step_index, comment=command.comment, signed_command=by.proof,
-        )
-        await self.runtime.emit(resumed)
-        moved, event = await self.accept_step(resumed, deployment.release_id, deployment.step_index)
-        log.warning("release %s resumed at step %d by %s: %s", deployment.release_id, deployment.step_index + 1,
-                    by.actor, command.comment)
-        if moved.status is Status.SUCCEEDED:
-            then = f"{moved.version} now takes all traffic"
-        elif moved.status is Status.FAILED:
-            then = f"{moved.version} failed to go on and was taken out of traffic"
-        else:
-            then = f"step {moved.step_index + 1} of {len(moved.steps)} started"
-        return CommandResult(
-            ok=True, message=f"release {deployment.release_id} resumed at step {deployment.step_index + 1}: {then}",
-            data={"release_id": deployment.release_id, "next": event.type if event else "DeploymentFailed"},
-        )
-
     async def _roll_back(self, request: RollbackRequested) -> None:
         async with self.runtime.db.transaction() as tx:
             if await tx.already_processed(ON_ROLLBACK, request.event_id):
                 return
-        run = await self._load(request.release_id)
+        run = await self.load_run(request.release_id)
         deployment = run.deployment if run else None
-        if run is None or deployment is None or deployment.status is not Status.DEPLOYING:
-            log.warning("rollback of %s ignored: %s", request.release_id, "unknown" if deployment is None else deployment.status)
+        # A release that succeeded while its old pool is kept warm is switched back to it (blue-green).
+        warm = await self._warm_reach(run) if run and run.deployment.status is Status.SUCCEEDED else None
+        if run is None or deployment is None or (deployment.status is not Status.DEPLOYING and warm is None):
+            log.warning("rollback of %s ignored: %s", request.release_id, "unknown" if deployment is None else
+                        f"{deployment.status.value}, no old pool kept warm to switch back to")
             await self.runtime.process_once(ON_ROLLBACK, request, _nothing)
             return
         # Saved progress may lag what was done before a crash: undo as far as it may have gone (undoing is idempotent).
-        undo_reach = reach(run.plan, run.progress)
+        undo_reach = warm if warm is not None else reach(run.plan, run.progress)
         undo = run.rollout.rollback(undo_reach)
         # Announced once traffic is back on the stable version; the bad pool is drained and stopped after.
         restored = max((i + 1 for i, action in enumerate(undo) if isinstance(action, Shift)), default=0)
@@ -496,12 +469,21 @@ class Handlers:
                                    finished=restored >= len(undo))
             await store.clear_hold(tx.session, deployment.release_id)
             await store.clear_pause(tx.session, deployment.release_id)  # a pause never outlives its rollout
+            await steering_store.clear_person_pause(tx.session, deployment.release_id)
+            if warm is not None and deployment.stable_version:  # the old version is live again
+                await store.set_live_version(tx.session, deployment.service, deployment.environment,
+                                             deployment.stable_version)
             await tx.emit(completed)
 
         await self.runtime.process_once(ON_ROLLBACK, request, record)
         log.info("rolled back %s %s; %s restored", request.service, deployment.version, deployment.stable_version)
         await self._carry_on(Run(rolled_back, run.approved, run.routers, undo, Progress(restored), run.rollout,
                                  undoing=True), request)
+
+    async def _warm_reach(self, run: Run) -> int | None:
+        async with self.runtime.db.transaction() as tx:
+            record = await store.get_plan(tx.session, run.deployment.release_id)
+        return warm_reach(run.plan, run.progress, record.wake_at if record else None, datetime.now(UTC))
 
     async def _fail(self, approved: ReleaseApproved, stable: str | None, reason: str) -> None:
         log.warning("release %s failed: %s", approved.release_id, reason)
@@ -527,7 +509,8 @@ class Footing:
     deployment: Deployment | None
     approval_json: str | None
     hold: Hold | None
-    pause: Pause | None = None
+    pause: Pause | None = None  # an incident's
+    person_pause: PersonPause | None = None
 
 
 async def footing_of(session: AsyncSession, release_id: str) -> Footing:
@@ -539,7 +522,22 @@ async def footing_of(session: AsyncSession, release_id: str) -> Footing:
         approval_json=await store.approval_of(session, release_id),
         hold=await store.get_hold(session, release_id),
         pause=await store.get_pause(session, release_id),
+        person_pause=await steering_store.get_person_pause(session, release_id),
     )
+
+
+async def hold_while_paused(tx: Transaction, footing: Footing, verdict: StepVerdict) -> None:
+    """An accepted step held by the pauses on it (an incident's, a person's): each remembers it, to move it on when
+    it is the last one lifted."""
+    reasons = [pause.reason for pause in (footing.pause, footing.person_pause) if pause is not None]
+    hold = Hold(verdict.release_id, verdict.step_index, reasons, verdict.occurred_at, verdict.event_id)
+    await store.save_hold(tx.session, hold)
+    if footing.pause is not None:
+        await store.hold_for_pause(tx.session, footing.pause, hold)
+        await tx.emit(paused_alert(verdict, footing.pause), subject=alert_subject(
+            Severity.WARNING.value, verdict.team, verdict.service))
+    if footing.person_pause is not None:
+        await steering_store.hold_for_person(tx.session, verdict.release_id, hold)
 
 
 def step_started(cause: Event, run: Run, step: AwaitVerdict, endpoints: Endpoints) -> StepStarted:

@@ -13,6 +13,7 @@ from contracts.events import RolloutPauseChange
 from services.deployer import store
 from services.deployer.domain import Next, Pause, Status, after_pause_lifted
 from services.deployer.handlers import Handlers, footing_of
+from services.deployer.steering import incident_lift_holds
 from libs.store import Transaction
 
 log = logging.getLogger("slipway.deployer.pauses")
@@ -49,6 +50,8 @@ class Pauses:
             footing = await footing_of(tx.session, news.release_id)
         held = footing.pause.held_verdict_event_id if footing.pause else None
         action, why = after_pause_lifted(footing.deployment, footing.hold, held)
+        if incident_lift_holds(footing.person_pause):
+            action, why = Next.IGNORE, "a person's pause still holds it: it goes on when they resume it"
         log.warning("release %s resumed (%s): %s", news.release_id, news.reason, why)
         if action not in (Next.ADVANCE, Next.COMPLETE):
             await self.runtime.process_once(ON_PAUSE, news, lambda tx: store.clear_pause(tx.session, news.release_id))

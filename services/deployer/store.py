@@ -340,12 +340,14 @@ class PlanRecord:
     progress: Progress
     stable_instances: int  # the live pool's size when the plan began: the plan depends on it
     undo_reach: int | None  # rolled back: the cursor is in the rollback actions for the plan up to this action
+    wake_at: datetime | None = None  # a timed wait (an old pool kept warm) ends then
     layout: str | None = None  # services.deployer.rollout.Layout as JSON; None for plans saved before it existed
 
 
 async def get_plan(session: AsyncSession, release_id: str) -> PlanRecord | None:
     row = (await session.execute(select(plans).where(plans.c.release_id == release_id))).first()
-    return PlanRecord(Progress(row.cursor, row.waiting), row.stable_instances, row.undo_reach, row.layout) if row else None
+    return PlanRecord(Progress(row.cursor, row.waiting), row.stable_instances, row.undo_reach,
+                      row.wake_at, row.layout) if row else None
 
 
 async def start_undo(session: AsyncSession, release_id: str, undo_reach: int, progress: Progress,

@@ -31,6 +31,7 @@ from services.gatekeeper.rules.evaluate import Decision, Verdict, evaluate
 from services.gatekeeper.rules.outcome import Effect
 from services.gatekeeper.rules.risk import RiskAssessment
 from services.gatekeeper.rules.requirements import ties_of
+from services.gatekeeper.strategy_choice import with_strategy
 from services.gatekeeper.rules.state import Approval, Evidence, Failure, GateState, Incident, Live, Slot, Success
 
 log = logging.getLogger("slipway.gatekeeper.workflow")
@@ -169,9 +170,11 @@ class ReleaseWorkflow:
         verified, policy = workflow.verified, self.policy.current()
         if decision.verdict is Verdict.APPROVED:
             approvers = sorted({a["approver"] for a in await ws.approvals_of(tx.session, [workflow.release_id])})
+            release, chosen = with_strategy(verified.release, workflow.service, policy.services)
             await tx.emit(ReleaseApproved.caused_by(
-                verified, SOURCE, release=verified.release, reasons=decision.reasons()[-100:], rules=applied(decision)[-100:],
+                verified, SOURCE, release=release, reasons=decision.reasons()[-100:], rules=applied(decision)[-100:],
                 risk=risk_of(decision.risk), approvers=approvers,
+                strategy_source="recommended" if chosen else "named", strategy_reasons=chosen[:100],
             ))
             await ws.set_state(tx.session, workflow.release_id, ws.APPROVED, now, summary_of(decision))
             await ws.deployment_started(tx.session, workflow.release_id, workflow.service, workflow.environment,

@@ -75,6 +75,8 @@ SIGNED_CAUSES: dict[str, tuple[str, tuple[str, ...]]] = {
     "FreezeDeclared": (subjects.CMD_FREEZE, ("environment", "reason")),
     "FreezeLifted": (subjects.CMD_LIFT_FREEZE, ("freeze_id",)),
     "ReleaseResumed": (subjects.CMD_RESUME_RELEASE, ("release_id", "comment")),
+    "ReleasePaused": (subjects.CMD_PAUSE_RELEASE, ("release_id", "reason")),
+    "ReleasePromoted": (subjects.CMD_PROMOTE_RELEASE, ("release_id", "comment")),
     "RollbackRequested": (subjects.CMD_ABORT_RELEASE, ("release_id",)),
     "ChangeRecordCreated": (subjects.CMD_CREATE_CHANGE, ("summary", "risk")),
     "ChangeRecordApproved": (subjects.CMD_APPROVE_CHANGE, ("number", "comment")),
@@ -507,6 +509,10 @@ def state_of(event: Payload) -> str | None:
         return f"rejected by {event.get('actor', '?')}: {event.get('comment', '')}"
     if kind == "ReleaseResumed":
         return f"step {_step(event)} resumed by {event.get('actor', '?')}: {event.get('comment', '')}"
+    if kind == "ReleasePaused":
+        return f"paused at step {_step(event)} by {event.get('actor', '?')}: {event.get('reason', '')}"
+    if kind == "ReleasePromoted":
+        return f"promoted at step {_step(event)} by {event.get('actor', '?')}: {event.get('comment', '')}"
     if kind == "RolloutPaused":
         return f"paused for incident {event.get('incident_id', '?')}: holds its weights after the current step"
     if kind == "RolloutResumed":

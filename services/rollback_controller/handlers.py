@@ -60,7 +60,7 @@ class Handlers:
 
     async def on_deployment_succeeded(self, succeeded: DeploymentSucceeded) -> None:
         release = InFlight(succeeded.release_id, succeeded.service, succeeded.environment, succeeded.version,
-                           succeeded.previous_version, outcome="succeeded")
+                           succeeded.previous_version, outcome="succeeded", warm_until=succeeded.warm_until)
 
         async def record(tx: Transaction) -> None:
             await store.release_ended(tx.session, release)
@@ -102,7 +102,7 @@ class Handlers:
                     release.release_id, await store.team_of(tx.session, release.release_id))):
                 raise Refused(not_theirs, release.release_id, release.environment)
             earlier = await store.rollback_reason_of(tx.session, command.release_id)
-            problem = abort_refusal(release, earlier, command.release_id)
+            problem = abort_refusal(release, earlier, command.release_id, utcnow())
             if problem is not None or release is None:
                 return problem
             reason, now = abort_reason(by.actor, command.reason), utcnow()

@@ -35,6 +35,7 @@ releases = Table(
     Column("version", String(64), nullable=False),
     Column("stable_version", String(64), nullable=True),
     Column("outcome", String(32), nullable=True),
+    Column("warm_until", UtcDateTime(), nullable=True),  # succeeded, the old pool kept warm until then
 )
 
 # The owning team of a release, from DeploymentStarted (which names it since people's commands are
@@ -72,7 +73,8 @@ async def release_ended(session: AsyncSession, ended: InFlight) -> None:
         await session.execute(releases.insert().values(**ended.__dict__))
     else:
         await session.execute(
-            update(releases).where(releases.c.release_id == ended.release_id).values(outcome=ended.outcome)
+            update(releases).where(releases.c.release_id == ended.release_id).values(
+                outcome=ended.outcome, warm_until=ended.warm_until)
         )
 
 

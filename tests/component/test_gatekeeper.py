@@ -200,3 +200,19 @@ async def test_a_release_is_decided_once_whatever_the_event_id(
     [decision] = watcher.matching(decided(first.release_id))
     assert decision["causation_id"] == first.event_id
     assert f"release {first.release_id} was already decided: ignoring ArtifactVerified {again.event_id}" in caplog.text
+
+
+async def test_a_release_naming_no_strategy_is_approved_with_the_recommended_one_and_says_so(
+    settings: Settings, watcher: EventWatcher, artifact: Path
+) -> None:
+    event = verified(artifact, service="unnamed-strategy")
+    event = event.model_copy(update={"release": event.release.model_copy(update={"strategy": None})})
+    async with running(build(settings)):
+        await publish_event(settings.nats_url, event)
+        [approved] = await watcher.wait_for(decided(event.release_id))
+    assert approved["type"] == "ReleaseApproved", approved
+    # The tests' catalogue: every payments service is tier 4, internal, few users, with no delivery profile.
+    assert (approved["strategy_source"], approved["release"]["strategy"]["kind"]) == ("recommended", "all-at-once")
+    assert approved["strategy_reasons"][0] == ("unnamed-strategy names no strategy: all-at-once is recommended because "
+                                               "it is experimental (tier 4) and few users see it: speed over caution")
+    assert approved["strategy_reasons"][-1].startswith("assumed, as its delivery profile does not say: ")

@@ -186,3 +186,30 @@ async def test_a_release_rolled_back_by_a_verdict_or_deployed_may_not_be_aborted
         over = await abort(people, deployed.release_id)
         assert (over.ok, over.message) == (False, "release deployed is over: it succeeded")
     assert watcher.matching(requested_for(deployed.release_id)) == []
+
+
+async def test_a_release_that_succeeded_with_its_old_pool_warm_may_be_aborted_until_the_warm_time_ends(
+    settings: Settings, watcher: EventWatcher, people: People
+) -> None:
+    warm, cold = started("warm"), started("cold", version="2.0.1")
+    async with running(build(settings)):
+        for release, seconds in ((warm, 600), (cold, -1)):
+            await publish_event(settings.nats_url, release)
+            await publish_event(settings.nats_url, DeploymentSucceeded.caused_by(
+                release, "deployer", version=release.version, previous_version="1.0.0",
+                warm_until=datetime.now(UTC) + timedelta(seconds=seconds)))
+            await eventually(lambda: rollback_known_over(settings, release.release_id), 10, "the release known over")
+        # sam (an SRE) acts on every team's releases: the team may not be learnt yet, the consumers run apart.
+        answer = await abort(people, warm.release_id, "sam")
+        assert answer.ok, answer.message
+        [body] = await watcher.wait_for(requested_for(warm.release_id))
+        assert (body["bad_version"], body["restore_version"], body["actor"]) == ("2.0.0", "1.0.0", "person:sam")
+        refused = await abort(people, cold.release_id, "sam")
+        assert not refused.ok and "its old pool was kept warm only until" in refused.message, refused.message
+
+
+def rollback_known_over(settings: Settings, release_id: str) -> bool:
+    path = settings.database_url_for("rollback-controller").split("///", 1)[1]
+    with sqlite3.connect(path, timeout=5) as db:
+        row = db.execute("SELECT outcome FROM releases WHERE release_id = ?", (release_id,)).fetchone()
+    return row is not None and row[0] == "succeeded"

@@ -150,7 +150,8 @@ def test_missing_fields_are_named(tmp_path: Path) -> None:
     with pytest.raises(ReleaseInvalid) as caught:
         build_release(None, {"commit": "abc1234", "committed_at": "2026-01-01T00:00:00Z"}, git=no_git, env={})
     fields = {field for field, _ in caught.value.errors}
-    assert {"service", "environment", "version", "team", "artifact", "strategy", "requested_by"} <= fields
+    assert {"service", "environment", "version", "team", "artifact", "requested_by"} <= fields
+    assert "strategy" not in fields, "left out, the gatekeeper uses the recommended one"
 
 
 def test_missing_local_artifact_is_a_clear_error(release_file: Path, tmp_path: Path) -> None:

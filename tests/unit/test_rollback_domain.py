@@ -58,3 +58,13 @@ def test_an_unknown_or_ended_release_may_not_be_aborted() -> None:
     assert abort_refusal(None, None, "nope") == "no release nope in flight is known to the rollback-controller"
     ended = InFlight("shop-2.0.0", "shop", "prod", "2.0.0", "1.0.0", outcome="succeeded")
     assert abort_refusal(ended, None, "shop-2.0.0") == "release shop-2.0.0 is over: it succeeded"
+
+
+def test_a_release_that_succeeded_may_be_aborted_only_while_its_old_pool_is_kept_warm() -> None:
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    warm = InFlight("shop-2.0.0", "shop", "prod", "2.0.0", "1.0.0", outcome="succeeded",
+                    warm_until=now + timedelta(seconds=30))
+    assert abort_refusal(warm, None, "shop-2.0.0", now) is None
+    later = now + timedelta(seconds=31)
+    assert abort_refusal(warm, None, "shop-2.0.0", later) == (
+        "release shop-2.0.0 is over: it succeeded and its old pool was kept warm only until 2026-11-28T12:00:30+00:00")

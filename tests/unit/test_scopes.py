@@ -11,6 +11,7 @@ from services.deployer.strategies.plan import (
     AwaitVerdict, Bake, ClearPilot, EnterRegion, KeepWarm, Progress, RetirePool, RoutePilot, Shift, SmokeTest,
     StartInstances, StartPool, StopInstances, Succeed, steps_of,
 )
+from services.deployer.strategies.promotion import Skipped, promoted
 from services.deployer.strategies.scopes import WHOLE, region_at, regions_of
 from tests.unit.test_strategies import walk
 
@@ -174,3 +175,20 @@ def test_more_steps_over_all_waves_than_an_event_can_carry_are_refused() -> None
         rollout_for(many, "prod", PROD, "1.0.0", {"eu-west": 2, "us-east": 3})
     layout, rollout = rollout_for(spec(), "prod", PROD, "1.0.0", {WHOLE: 5})
     assert layout.waves == ((WHOLE, 5, 5),) and steps_of(rollout.plan()) == [10]
+
+
+def test_old_pools_kept_warm_after_regional_waves_are_switched_back_to_in_every_region() -> None:
+    rollout = regional(BlueGreenStrategy(keep_warm_s=30, analysis_interval_s=1.0))
+    plan = rollout.plan()
+    assert rollout.rollback(plan.index(KeepWarm(30))) == [
+        EnterRegion("eu-west"), Shift((("1.0.0", 100),)), RetirePool("2.0.0"),
+        EnterRegion("us-east"), Shift((("1.0.0", 100),)), RetirePool("2.0.0"),
+    ]
+    assert rollout.rollback(len(plan) - 1) == [], "once an old pool may be retired, nothing is switched back"
+
+
+def test_a_promoted_regional_release_skips_the_bakes_and_the_verdicts_left() -> None:
+    plan = regional().plan()
+    promoted_plan = promoted(plan, plan.index(AwaitVerdict(0, 10)))
+    assert Skipped(Bake(5.0)) in promoted_plan and Skipped(AwaitVerdict(2, 10)) in promoted_plan
+    assert EnterRegion("us-east") in promoted_plan and StartPool("2.0.0", 1) in promoted_plan

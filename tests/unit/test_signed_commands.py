@@ -132,7 +132,11 @@ def test_roles_allow_exactly_their_commands() -> None:
                                subjects.CMD_ABORT_RELEASE, subjects.CMD_CREATE_CHANGE, subjects.CMD_APPROVE_CHANGE,
                                subjects.CMD_OPEN_INCIDENT, subjects.CMD_RESOLVE_INCIDENT, subjects.CMD_APPROVE,
                                subjects.CMD_REJECT, subjects.CMD_RECORD_PIR, subjects.CMD_RELOAD_POLICY,
-                               subjects.CMD_CHECK_DRIFT, subjects.CMD_CHANGE_FLAG}
+                               subjects.CMD_CHECK_DRIFT, subjects.CMD_CHANGE_FLAG, subjects.CMD_PAUSE_RELEASE,
+                               subjects.CMD_PROMOTE_RELEASE}
+    # Whoever may resume or abort a release may also pause or promote it, for the same teams.
+    for steering in (subjects.CMD_PAUSE_RELEASE, subjects.CMD_PROMOTE_RELEASE):
+        assert set(required_roles(steering)) == set(required_roles(subjects.CMD_ABORT_RELEASE)) == {Role.SRE, Role.DEVELOPER}
     assert set(required_roles(subjects.CMD_RECORD_PIR)) == {Role.SRE, Role.DEVELOPER, Role.RELEASE_MANAGER,
                                                            Role.TEAM_LEAD}
     # Approving is open to every role policy may name as an authority; whether it counts is the policy's.

@@ -61,3 +61,22 @@ def test_a_pilot_phase_is_named_as_such() -> None:
               ev("DeploymentStarted", 0.5, strategy="canary", scope="pilot"),
               ev("StepStarted", 1.0, step_index=0, step_count=2, weight=0, pilot=True)]
     assert [s.name for s in stages(events)][-1] == "step 1/2: 0% (pilot group)"
+
+
+def test_a_blue_green_release_shows_its_smoke_test_with_its_timing_before_its_step() -> None:
+    events = [ev("ReleaseRequested", 0), ev("ArtifactVerified", 0.1, size_bytes=10), ev("ReleaseApproved", 0.2),
+              ev("DeploymentStarted", 0.5, strategy="blue-green", version="2.0.0"),
+              ev("SmokeTestCompleted", 1.25, version="2.0.0", outcome="passed", started_at="2026-11-28T10:00:01.000Z",
+                 duration_ms=250.0),
+              ev("StepStarted", 1.5, step_index=0, step_count=1, weight=100)]
+    found = [(s.name, s.outcome, s.seconds, s.detail) for s in stages(events)]
+    assert found[2:4] == [("new version started", "passed", 0.3, "blue-green of 2.0.0 (stable none)"),
+                          ("smoke test of 2.0.0", "passed", 0.25, "requests pinned to 2.0.0 answered")]
+    assert found[0][:2] == ("artifact verification", "passed"), "artifact verification is a stage already"
+
+
+def test_a_failed_smoke_test_shows_what_went_wrong() -> None:
+    failed = ev("SmokeTestCompleted", 2, version="2.0.0", outcome="failed", started_at="2026-11-28T10:00:01.500Z",
+                duration_ms=500.0, problem="GET / answered HTTP 500")
+    [smoke] = [s for s in stages([ev("ReleaseApproved", 0), failed]) if s.name.startswith("smoke")]
+    assert (smoke.outcome, smoke.seconds, smoke.detail) == ("failed", 0.5, "GET / answered HTTP 500")

@@ -3,7 +3,7 @@ traffic, judged once; the old pool stays warm for a while (rollback is a switch 
 
 from contracts.release import BlueGreenStrategy
 from services.deployer.strategies.plan import (
-    Action, AwaitVerdict, Shift, Situation, SmokeTest, StartPool, all_to, finish, undo,
+    Action, AwaitVerdict, KeepWarm, RetirePool, Shift, Situation, SmokeTest, StartPool, all_to, finish, undo,
 )
 
 
@@ -24,4 +24,10 @@ def plan(strategy: BlueGreenStrategy, situation: Situation) -> list[Action]:
 
 
 def rollback(strategy: BlueGreenStrategy, situation: Situation, cursor: int) -> list[Action]:
-    return undo(situation, plan(strategy, situation)[:cursor + 1])
+    """Before success, undo what was done; after it, while the old pool is warm (kept, not yet retired), a switch
+    back to it; once it may have been retired, nothing (the new version stays live)."""
+    done = plan(strategy, situation)[:cursor + 1]
+    warm = any(isinstance(a, KeepWarm) for a in done) and not any(isinstance(a, RetirePool) for a in done)
+    if warm and situation.stable_version:
+        return [all_to(situation.stable_version), RetirePool(situation.version)]
+    return undo(situation, done)

@@ -10,10 +10,10 @@ region by region. Rolling back at any point undoes the wave in progress and ever
 from dataclasses import dataclass, replace
 
 from contracts.release import FullScope, PilotScope, RegionalScope, Scope, Strategy
-from services.deployer.strategies import plan_for
+from services.deployer.strategies import plan_for, rollback_for
 from services.deployer.strategies.plan import (
-    Action, AwaitVerdict, Bake, ClearPilot, EnterRegion, KeepWarm, RoutePilot, Shift, Situation, StartInstances,
-    StartPool, Succeed, undo,
+    Action, AwaitVerdict, Bake, ClearPilot, EnterRegion, KeepWarm, RetirePool, RoutePilot, Shift, Situation,
+    StartInstances, StartPool, Succeed, all_to, undo,
 )
 
 WHOLE = ""  # the region of a release that is not rolled out by region: the environment's one router and pool
@@ -40,11 +40,15 @@ def plan(strategy: Strategy, scope: Scope, waves: list[Wave]) -> list[Action]:
 
 def rollback(strategy: Strategy, scope: Scope, waves: list[Wave], cursor: int) -> list[Action]:
     """What puts traffic back where it was in every region reached, given the actions up to `cursor` were (or may
-    have been) executed: the wave in progress first, then the ones before it, latest first."""
+    have been) executed: the wave in progress first, then the ones before it, latest first. After success, only
+    while old pools are kept warm (blue-green): a switch back to them."""
+    if isinstance(scope, FullScope):
+        return rollback_for(strategy, _one(waves).situation, cursor)
     actions = plan(strategy, scope, waves)
     done = actions[:cursor + 1]
     if any(isinstance(action, Succeed) for action in done):
-        return []
+        warm = any(isinstance(a, KeepWarm) for a in done) and not any(isinstance(a, RetirePool) for a in done)
+        return _switch_back(waves) if warm else []
     if isinstance(scope, PilotScope):
         clear: list[Action] = [ClearPilot()] if any(isinstance(a, RoutePilot) for a in done) else []
         return clear + undo(_one(waves).situation, done)
@@ -63,6 +67,16 @@ def region_at(actions: list[Action], cursor: int) -> str:
 def regions_of(actions: list[Action]) -> list[str]:
     """The regions `actions` act on, in order, each once."""
     return list(dict.fromkeys(a.region for a in actions if isinstance(a, EnterRegion)))
+
+
+def _switch_back(waves: list[Wave]) -> list[Action]:
+    """Traffic back on the old pools still kept warm, in every region where one runs; the new pools retired."""
+    actions: list[Action] = []
+    for wave in waves:
+        if (stable := wave.situation.stable_version) is not None:
+            region: list[Action] = [EnterRegion(wave.region)] if wave.region != WHOLE else []
+            actions += [*region, all_to(stable), RetirePool(wave.situation.version)]
+    return actions
 
 
 def _one(waves: list[Wave]) -> Wave:
