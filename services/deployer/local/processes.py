@@ -134,7 +134,8 @@ def _reap_if_our_child(pid: int) -> bool:
     if process is not None:
         if process.poll() is None:
             return False
-        del _spawned[pid]
+        # Another thread (a stop run in a worker thread, a check in the event loop) may have forgotten it first.
+        _spawned.pop(pid, None)
         return True
     try:
         reaped_pid, _ = os.waitpid(pid, os.WNOHANG)
@@ -178,7 +179,7 @@ def _collect_zombie_child(pid: int) -> None:
         process.wait(timeout=1.0)
     except subprocess.TimeoutExpired:
         return  # still tracked; a later is_alive or stop reaps it
-    del _spawned[pid]
+    _spawned.pop(pid, None)  # as above: another thread may have reaped it meanwhile
 
 
 def _wait_until_dead(pid: int, timeout: float) -> bool:
