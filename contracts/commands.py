@@ -52,7 +52,21 @@ class QueryDora(Model):
 
 
 class VerifyAudit(Model):
-    pass
+    """By default from the newest signed checkpoint that still holds (only the records after it are re-hashed);
+    `full` re-hashes the whole log; `from_seq`/`to_seq` re-hash that range only."""
+
+    full: bool = False
+    from_seq: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    to_seq: int | None = Field(default=None, ge=1, le=2**63 - 1)
+
+    @model_validator(mode="after")
+    def one_way(self) -> "VerifyAudit":
+        ranged = self.from_seq is not None or self.to_seq is not None
+        if self.full and ranged:
+            raise ValueError("give either full or a range (from_seq/to_seq), not both")
+        if self.from_seq is not None and self.to_seq is not None and self.to_seq < self.from_seq:
+            raise ValueError(f"to_seq ({self.to_seq}) is before from_seq ({self.from_seq})")
+        return self
 
 
 class QueryReleases(Model):
@@ -149,6 +163,9 @@ class ReloadPolicy(Model):
 
 
 class CheckDrift(Model):
-    """Compare what the deployer runs in an environment with its declaration now; each drifted service is recorded."""
+    """Compare what the deployer runs in an environment with its declaration now; each drifted service is recorded.
+
+    With `reconcile`, what drifted is then put back as declared, where the declaration's `drift.reconcile` allows."""
 
     environment: Name
+    reconcile: bool = False

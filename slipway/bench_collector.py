@@ -15,6 +15,7 @@ from rich.table import Table
 from sqlalchemy import create_engine
 
 from contracts import subjects
+from contracts.bottleneck_queries import QueryBottlenecks
 from contracts.commands import CommandResult, QueryDora, QueryReleases, VerifyAudit
 from contracts.events import ReleaseBlocked
 from libs.bus import ensure_streams
@@ -22,6 +23,7 @@ from libs.client import connected, send_command
 from libs.embedded_nats import EmbeddedNats
 from libs.settings import Settings
 from services.metrics_collector import domain
+from slipway.bench_audit import audit_rows, show_probe, with_key
 
 FLOOD = 20_000
 FLOOD_DEADLINE_S = 300.0
@@ -173,6 +175,9 @@ async def query_latencies(settings: Settings) -> dict[str, float]:
         "metrics dora (all, 30 days)": (subjects.CMD_DORA, QueryDora(days=30)),
         "metrics dora --service svc-1 --environment prod": (subjects.CMD_DORA,
                                                             QueryDora(service="svc-1", environment="prod")),
+        "metrics bottlenecks (all teams, 30 days)": (subjects.CMD_BOTTLENECKS, QueryBottlenecks(days=30)),
+        "metrics bottlenecks --team team-1 --days 7": (subjects.CMD_BOTTLENECKS, QueryBottlenecks(team="team-1", days=7)),
+        **dict([show_probe()]),
     }
     latencies: dict[str, float] = {}
     async with connected(settings.nats_url) as nc:
@@ -216,5 +221,7 @@ async def collector_table(settings: Settings, scratch: Path, round_trip_ms: floa
     for column in ("path", "slipway", "ceiling (same run)", "ceiling path"):
         table.add_column(column)
     await collector_rows(table, settings, scratch)
-    await query_rows(table, settings.model_copy(update={"data_dir": scratch / "queries"}), round_trip_ms)
+    queries = with_key(settings.model_copy(update={"data_dir": scratch / "queries"}), scratch / "queries-key")
+    await query_rows(table, queries, round_trip_ms)
+    await audit_rows(table, queries, round_trip_ms)
     return table

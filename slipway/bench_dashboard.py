@@ -2,7 +2,8 @@
 
 Ceilings: a bare HTML page served by the same uvicorn to the same browser, and the same events' JetStream
 publish -> a Python ordered consumer. The dashboard runs in-process beside a metrics-collector, so the
-page's first requests are answered by the collector's real queries.
+page's first requests are answered by the collector's real queries. The browser reads as a person logged in
+(the cookie a login link sets), the dashboard checking its token on every request as it always does.
 """
 
 import asyncio
@@ -15,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,11 @@ from rich.table import Table
 
 from contracts import subjects
 from contracts.events import StepStarted
+from contracts.identity import Kind, Role
+from libs.dashboard_tokens import issue
+from libs.identities import IdentityStore
 from libs.settings import Settings
+from services.dashboard.auth import COOKIE
 from slipway.browser import CHROMIUM, CHROMIUM_ARGS, browser_missing
 
 PAGE_LOADS = 3  # of each page, alternating; the median counts
@@ -70,7 +76,22 @@ async def bare_page_server() -> tuple[uvicorn.Server, str]:
     return server, f"http://127.0.0.1:{listening.getsockname()[1]}"
 
 
-async def page_loads(browser: Any, dashboard_url: str, bare_url: str) -> tuple[list[float], ...]:
+def logged_in_settings(settings: Settings) -> tuple[Settings, str]:
+    """The dashboard's settings with a registry of one reader (an SRE: every team), and that reader's token."""
+    store = IdentityStore(settings.data_dir / "dashboard-bench-credentials")
+    store.ensure(Kind.PERSON, "bench", roles=(Role.SRE,))
+    token = issue("person:bench", store.seed(Kind.PERSON, "bench"), timedelta(hours=1), datetime.now(UTC))
+    return settings.model_copy(update={"identity_registry": store.registry_path}), token
+
+
+async def logged_in(browser: Any, dashboard_url: str, token: str) -> Any:
+    """A browser context holding the cookie the login link sets."""
+    context = await browser.new_context()
+    await context.add_cookies([{"name": COOKIE, "value": token, "url": dashboard_url}])
+    return context
+
+
+async def page_loads(browser: Any, dashboard_url: str, bare_url: str, token: str) -> tuple[list[float], ...]:
     paints, bare_paints, lives, bare_loads = [], [], [], []
     for _ in range(PAGE_LOADS):
         page = await browser.new_page()
@@ -79,7 +100,7 @@ async def page_loads(browser: Any, dashboard_url: str, bare_url: str) -> tuple[l
         bare_paints.append(await page.evaluate(FIRST_PAINT))
         bare_loads.append(await page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd"))
         await page.close()
-        page = await browser.new_page()
+        page = await (await logged_in(browser, dashboard_url, token)).new_page()
         await page.goto(dashboard_url)
         await page.wait_for_function(f"{PAINTED} && window.slipway && window.slipway.ready !== null")
         paints.append(await page.evaluate(FIRST_PAINT))
@@ -131,7 +152,8 @@ async def dashboard_figures(settings: Settings, count: int) -> DashboardFigures 
 
     collector = build_collector(settings)
     await collector.start()
-    dashboard = DashboardServer(settings)
+    dashboard_settings, token = logged_in_settings(settings)
+    dashboard = DashboardServer(dashboard_settings)
     bare, bare_url = await bare_page_server()
     try:
         async with serving(dashboard, dashboard.run_until_stopped()), \
@@ -140,8 +162,8 @@ async def dashboard_figures(settings: Settings, count: int) -> DashboardFigures 
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
                 try:
-                    loads = await page_loads(browser, dashboard.url, bare_url)
-                    page = await browser.new_page()
+                    loads = await page_loads(browser, dashboard.url, bare_url, token)
+                    page = await (await logged_in(browser, dashboard.url, token)).new_page()
                     await page.goto(dashboard.url)
                     await page.wait_for_function("window.slipway && window.slipway.ready !== null")
                     to_page, to_python = await event_latencies(settings, page, count)

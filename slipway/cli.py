@@ -15,11 +15,14 @@ from rich.table import Table
 from slipway.alerts import alerts_app
 from slipway.cli_governance import change_app, incident_app
 from slipway.cli_approvals import approvals, approve, reject
+from slipway.cli_bottlenecks import bottlenecks
+from slipway.cli_dashboard import dashboard_app, up_login_line
 from slipway.cli_env import env_app
 from slipway.cli_evidence import evidence_app
 from slipway.cli_flags import flags_app
 from slipway.cli_identity import identity_app
-from slipway.cli_ops import audit_app, freeze_app, metrics_app, status
+from slipway.cli_audit import audit_app
+from slipway.cli_ops import freeze_app, metrics_app, status
 from slipway.cli_pir import pir_app, release_show
 from slipway.cli_inventory import evidence_list, inventory
 from slipway.cli_postmortem import postmortem_command
@@ -66,6 +69,8 @@ for steer in (pause, resume, promote, abort):
 # Where they were first: `slipway release resume / abort` still work.
 release_app.command("resume")(resume)
 release_app.command("abort")(abort)
+metrics_app.command("bottlenecks")(bottlenecks)
+app.add_typer(dashboard_app, name="dashboard")
 
 
 @app.callback()
@@ -138,8 +143,8 @@ def up(
         url = stack.start()
         out.print(stack_table(stack))
         say(f"NATS: [bold]{escape(url)}[/]   (written to {escape(str(stack.stack_file))})")
-        say(f"dashboard: [bold]{escape(stack.dashboard_url or 'not running')}[/]   "
-            "(HTTP API /api/..., OpenAPI /openapi.json, Prometheus /metrics)")
+        out.print(escape(up_login_line(stack.identities, stack.dashboard_url)), soft_wrap=True)
+        say("   (HTTP API /api/... with a login token, OpenAPI /openapi.json; Prometheus /metrics open on loopback)")
         people = [r.name for r in stack.identities.registry().identities if r.kind == "person" and r.revoked_at is None]
         say(f"identities: {escape(str(stack.identities.directory))} (mode 0700; every client needs one); "
             f"people: {escape(', '.join(people) or 'none')}   add one: [bold]slipway identity create NAME --roles ...[/]")

@@ -1,4 +1,4 @@
-"""Commands people send to running services: status, freezes, audit, DORA metrics."""
+"""Commands people send to running services: status, freezes, DORA metrics (audit: slipway.cli_audit)."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -12,10 +12,9 @@ from contracts.rights import TEAM_SCOPED_COMMANDS
 
 from slipway import render
 from slipway.cli_identity import AsOption
-from slipway.context import USAGE_ERROR, CliError, NatsUrlOption, err, fail, globals_of, out, run, say
+from slipway.context import USAGE_ERROR, CliError, NatsUrlOption, fail, globals_of, out, run, say
 
 freeze_app = typer.Typer(help="Declare, lift and list deployment freezes.", no_args_is_help=True)
-audit_app = typer.Typer(help="Check the hash-chained audit trail.", no_args_is_help=True)
 metrics_app = typer.Typer(help="Delivery metrics.", no_args_is_help=True)
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
@@ -223,49 +222,6 @@ def freeze_list(
         say("no freezes" + (f" for {escape(environment)}" if environment else ""))
         return
     out.print(render.freezes_table(freezes))
-
-
-@audit_app.command("verify")
-def audit_verify(ctx: typer.Context, nats_url: NatsUrlOption = None) -> None:
-    """Recompute the audit trail's hash chain; exit 1 when it is broken."""
-    from contracts.commands import VerifyAudit
-    from contracts.subjects import CMD_AUDIT_VERIFY
-    from libs.client import send_command
-
-    url = globals_of(ctx, nats_url).nats_url
-    result = run(send_command(url, CMD_AUDIT_VERIFY, VerifyAudit()), url)
-    data = result.data
-    if not result.ok and "records" not in data:
-        fail(result.message or "the audit check failed", 1)
-    records = data.get("records", data.get("count", "?"))
-    head = data.get("head_hash", data.get("head", "-"))
-    say(f"records: {escape(str(records))}")
-    say(f"head hash: {escape(str(head))}")
-    if result.ok and data.get("ok", True):
-        say("[green]ok:[/] the audit trail is intact" + (f" ({escape(result.message)})" if result.message else ""))
-        return
-    if data.get("first_bad_seq") is None and data.get("unverified_count"):
-        err.print(f"[red]{data['unverified_count']} signed command(s) do not verify:[/]", soft_wrap=True)
-        for bad in data.get("unverified_commands") or []:
-            err.print(f"  record {escape(str(bad.get('seq')))} ({escape(str(bad.get('type')))} "
-                      f"{escape(str(bad.get('event_id')))}): {escape(str(bad.get('reason')))}", soft_wrap=True)
-        raise typer.Exit(1)
-    bad = data.get("first_bad_seq", data.get("bad_seq", "?"))
-    reason = data.get("reason") or result.message or "the hash chain does not verify"
-    err.print(f"[red]broken[/] at seq {escape(str(bad))}: {escape(str(reason))}", soft_wrap=True)
-    raise typer.Exit(1)
-
-
-@audit_app.command("rebuild")
-def audit_rebuild(ctx: typer.Context) -> None:
-    """Recompute the collector's projections (status, DORA) from its event log, in the data directory's database."""
-    import asyncio
-
-    from services.metrics_collector.rebuild import rebuild_projections
-
-    settings = globals_of(ctx).settings()
-    releases = asyncio.run(rebuild_projections(settings))
-    say(f"[green]ok:[/] projections rebuilt from the event log: {releases} releases")
 
 
 @metrics_app.command("dora")

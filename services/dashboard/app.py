@@ -18,10 +18,12 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from libs.identities import IdentityStore
 from libs.nats_auth import connect_options
 from libs.service_catalogue import ServiceCatalogue
 from libs.settings import Settings
 from services.dashboard.address import HOST, remove_address, write_address
+from services.dashboard.auth import Authenticator, login_routes
 from services.dashboard.handlers import read_api
 from services.dashboard.live import LiveFeed
 from services.dashboard.metrics import DashboardMetrics
@@ -36,6 +38,8 @@ def build(settings: Settings) -> FastAPI:
     metrics = DashboardMetrics()
     feed = LiveFeed(metrics)
     queries = NatsQueries()
+    registry = settings.identity_registry
+    authenticator = Authenticator(IdentityStore(registry.parent).get if registry is not None else None)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -53,7 +57,8 @@ def build(settings: Settings) -> FastAPI:
                   version="1", lifespan=lifespan,
                   # Swagger UI and ReDoc load their scripts from a CDN: nothing here is fetched from elsewhere.
                   docs_url=None, redoc_url=None)
-    app.include_router(read_api(queries, feed, metrics, ServiceCatalogue.load(settings.service_catalogue)))
+    app.include_router(read_api(queries, feed, metrics, ServiceCatalogue.load(settings.service_catalogue), authenticator))
+    app.include_router(login_routes(authenticator))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

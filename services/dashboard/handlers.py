@@ -1,29 +1,34 @@
 """The read API: each route builds the collector's query from its parameters, asks, answers JSON.
 
+Every route that shows data needs a reader (services.dashboard.auth: 401 with the reason without one);
+a reader scoped to some teams sees those teams' releases, alerts and figures only (403 with the reason
+for another team's, or for what covers every team). /metrics stays open: loopback only, counters only.
 Bad parameters are refused with 422 and the reason the query's own model gives, before anything is
 asked; a collector that does not answer is a 503 naming the query.
 """
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
 from contracts import subjects
+from contracts.audit_queries import ShowAudit, WhoAudit
+from contracts.bottleneck_queries import QueryBottlenecks
 from contracts.commands import CommandResult, QueryDora, QueryReleases, VerifyAudit
 from contracts.envelope import Model
 from libs.bus import describe
+from libs.dashboard_tokens import Reader
 from libs.service_catalogue import ServiceCatalogue
+from services.dashboard.auth import Authenticator, forbidden_team
 from services.dashboard.live import LiveFeed
 from services.dashboard.metrics import CONTENT_TYPE, DashboardMetrics
 from services.dashboard.queries import Queries, QueryUnavailable
 from services.dashboard.teams import team_figures
 
 RELEASES_FOR_TEAMS = 1000  # the releases whose services the per-team table covers
-BOTTLENECKS_MISSING = ("bottleneck timings are not recorded yet: they come with the metrics-collector's bottleneck "
-                       "projection (issue 9, item 3)")
 
 
 def query(model: type[Model], **params: Any) -> Model:
@@ -48,87 +53,156 @@ def answered(result: CommandResult) -> dict[str, Any]:
     return {"message": result.message, **result.data}
 
 
-def read_api(queries: Queries, feed: LiveFeed, metrics: DashboardMetrics, catalogue: ServiceCatalogue) -> APIRouter:
+def read_api(queries: Queries, feed: LiveFeed, metrics: DashboardMetrics, catalogue: ServiceCatalogue,
+             authenticator: Authenticator) -> APIRouter:
     api = APIRouter()
+    Who = Annotated[Reader, Depends(authenticator)]
 
-    @api.get("/api/releases", tags=["releases"])
-    async def releases(limit: Annotated[int | None, Query(description="Releases per page")] = None,
-                       page: Annotated[int | None, Query(description="Which page, from 1")] = None) -> dict[str, Any]:
-        """Releases newest first, a page at a time, from the event log (the collector's status query)."""
-        return answered(await ask(queries, subjects.CMD_RELEASE_STATUS, query(QueryReleases, limit=limit, page=page)))
+    def every_team(who: Reader, what: str) -> None:
+        if who.teams is not None:
+            raise HTTPException(403, f"{what} covers every team; {who.identity} reads the teams "
+                                f"{', '.join(sorted(who.teams)) or 'none'} (a role beyond developer or team-lead reads all)")
 
-    @api.get("/api/releases/{release_id}", tags=["releases"])
-    async def release(release_id: str, limit: int | None = None, page: int | None = None) -> dict[str, Any]:
-        """One release with a page of its logged events, and what the dashboard saw of its progress on the bus."""
-        question = query(QueryReleases, release_id=release_id, limit=limit, page=page)
-        result = await ask(queries, subjects.CMD_RELEASE_STATUS, question)
+    async def one_release(who: Reader, release_id: str, limit: int | None, page: int | None) -> CommandResult:
+        result = await ask(queries, subjects.CMD_RELEASE_STATUS,
+                           query(QueryReleases, release_id=release_id, limit=limit, page=page))
         if not result.ok:
             raise HTTPException(404, result.message)
+        team = (result.data.get("releases") or [{}])[0].get("team")
+        if not who.reads(team):
+            raise forbidden_team(who, team, f"release {release_id}")
+        return result
+
+    @api.get("/api/me", tags=["auth"])
+    async def me(who: Who) -> dict[str, Any]:
+        """Who the credential names, which teams they read (null: every team) and until when."""
+        return {"identity": who.identity, "teams": sorted(who.teams) if who.teams is not None else None,
+                "expires_at": who.expires_at.isoformat()}
+
+    @api.get("/api/releases", tags=["releases"])
+    async def releases(who: Who, limit: Annotated[int | None, Query(description="Releases per page")] = None,
+                       page: Annotated[int | None, Query(description="Which page, from 1")] = None) -> dict[str, Any]:
+        """Releases newest first, a page at a time, from the event log (the collector's status query); a
+        team-scoped reader gets the page's releases of their teams, without the count of everyone's."""
+        found = answered(await ask(queries, subjects.CMD_RELEASE_STATUS, query(QueryReleases, limit=limit, page=page)))
+        if who.teams is None:
+            return found
+        mine = [r for r in found.get("releases", []) if who.reads(r.get("team"))]
+        return {**found, "releases": mine, "total": None, "message": f"{len(mine)} releases of your teams on this page"}
+
+    @api.get("/api/releases/{release_id}", tags=["releases"])
+    async def release(who: Who, release_id: str, limit: int | None = None, page: int | None = None) -> dict[str, Any]:
+        """One release with a page of its logged events, and what the dashboard saw of its progress on the bus."""
+        result = await one_release(who, release_id, limit, page)
         progress = feed.releases.get(release_id)
         return {"message": result.message, **result.data, "progress": progress.as_data() if progress else None}
 
     @api.get("/api/live", tags=["releases"])
-    async def live() -> dict[str, Any]:
+    async def live(who: Who) -> dict[str, Any]:
         """Releases as the dashboard saw them on the bus since it started: weights and verdicts per step."""
-        return {"releases": [p.as_data() for p in feed.releases.newest_first()]}
+        return {"releases": [p.as_data() for p in feed.releases.newest_first() if who.reads(p.team)]}
 
     @api.get("/api/audit", tags=["audit"])
-    async def audit() -> dict[str, Any]:
-        """Verify the hash-chained audit trail; `ok` is false, with where it breaks, when it does not verify."""
-        result = await ask(queries, subjects.CMD_AUDIT_VERIFY, VerifyAudit())
+    async def audit(who: Who, full: bool = False, from_seq: int | None = None,
+                    to_seq: int | None = None) -> dict[str, Any]:
+        """Verify the hash-chained audit trail from the newest signed checkpoint that holds (`full`: all of it;
+        `from_seq`/`to_seq`: a range); `ok` is false, with where it breaks, when it does not verify."""
+        every_team(who, "the audit trail")
+        question = query(VerifyAudit, full=full or None, from_seq=from_seq, to_seq=to_seq)
+        result = await ask(queries, subjects.CMD_AUDIT_VERIFY, question)
         return {"ok": result.ok, "message": result.message, **result.data}
 
     @api.get("/api/audit/events", tags=["audit"])
-    async def audit_events(release_id: str, limit: int | None = None, page: int | None = None) -> dict[str, Any]:
-        """A page of one release's logged events, in the order they happened (the only filter the collector
-        answers today; service, team, actor, type and time filters come with its audit show query)."""
-        question = query(QueryReleases, release_id=release_id, limit=limit, page=page)
-        result = await ask(queries, subjects.CMD_RELEASE_STATUS, question)
+    async def audit_events(who: Who, release_id: str | None = None, service: str | None = None,
+                           team: str | None = None, actor: str | None = None, environment: str | None = None,
+                           type: Annotated[list[str] | None, Query(description="Event types (repeat)")] = None,
+                           since: Annotated[str | None, Query(description="ISO 8601 or ago: 2h, 7d")] = None,
+                           until: Annotated[str | None, Query(description="ISO 8601 or ago: 30m")] = None,
+                           limit: int | None = None, page: int | None = None,
+                           after: Annotated[int | None, Query(description="The previous page's next_after")] = None,
+                           ) -> dict[str, Any]:
+        """A page of the logged events matching every filter, in log order: `slipway audit show`'s query. A
+        team-scoped reader names one of their teams (or reads their only one)."""
+        if who.teams is not None:
+            if team is None and len(who.teams) == 1:
+                team = next(iter(who.teams))
+            if team is None:
+                every_team(who, "the audit trail without a team filter")
+            elif not who.reads(team):
+                raise forbidden_team(who, team, "the events asked for")
+        question = query(ShowAudit, release_id=release_id, service=service, team=team, actor=actor,
+                         environment=environment, types=type, since=since, until=until, limit=limit, page=page,
+                         after=after)
+        return answered(await ask(queries, subjects.CMD_AUDIT_SHOW, question))
+
+    @api.get("/api/audit/who/{release_id}", tags=["audit"])
+    async def audit_who(who: Who, release_id: str) -> dict[str, Any]:
+        """Who requested a release, which commit and artifact it deployed, who approved and intervened, the outcome."""
+        result = await ask(queries, subjects.CMD_AUDIT_WHO, query(WhoAudit, release_id=release_id))
         if not result.ok:
             raise HTTPException(404, result.message)
-        found = result.data.get("releases") or [{}]
-        return {"release_id": release_id, "page": result.data.get("page"), "total": result.data.get("total"),
-                "events": found[0].get("history") or []}
+        if not who.reads(result.data.get("team")):
+            raise forbidden_team(who, result.data.get("team"), f"release {release_id}")
+        return {"message": result.message, **result.data}
 
     @api.get("/api/dora", tags=["dora"])
-    async def dora(service: str | None = None, environment: str | None = None,
+    async def dora(who: Who, service: str | None = None, environment: str | None = None,
                    days: Annotated[int | None, Query(description="Window in days, up to today")] = None) -> dict[str, Any]:
         """The DORA figures of one service and/or environment, or of everything."""
         question = query(QueryDora, service=service, environment=environment, days=days)
+        if service is None:
+            every_team(who, "DORA without a service")
+        elif not who.reads(team := catalogue.team_of(service)):
+            raise forbidden_team(who, team, f"service {service}")
         return answered(await ask(queries, subjects.CMD_DORA, question))
 
     @api.get("/api/dora/teams", tags=["dora"])
-    async def dora_teams(environment: str | None = None, days: int | None = None) -> dict[str, Any]:
+    async def dora_teams(who: Who, environment: str | None = None, days: int | None = None) -> dict[str, Any]:
         """One row per team (the service catalogue's owners) of the services with releases in the log."""
         query(QueryDora, environment=environment, days=days)  # refuse bad parameters before asking anything
         listed = answered(await ask(queries, subjects.CMD_RELEASE_STATUS, QueryReleases(limit=RELEASES_FOR_TEAMS)))
         services = sorted({str(r["service"]) for r in listed.get("releases", []) if r.get("service")})
         by_team: dict[str, dict[str, dict[str, Any]]] = {}
         for service in services:
+            if not who.reads(team := catalogue.team_of(service)):
+                continue
             reply = answered(await ask(queries, subjects.CMD_DORA,
                                        query(QueryDora, service=service, environment=environment, days=days)))
-            by_team.setdefault(catalogue.team_of(service) or "(no team)", {})[service] = reply
+            by_team.setdefault(team or "(no team)", {})[service] = reply
         return {"teams": [team_figures(team, figures) for team, figures in sorted(by_team.items())]}
 
     @api.get("/api/alerts", tags=["alerts"])
-    async def alerts(limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
+    async def alerts(who: Who, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
         """Alerts raised since the dashboard started, newest first (`slipway alerts tail --since-start`
         replays the whole alert stream)."""
-        return {"alerts": list(feed.alerts)[:limit]}
+        return {"alerts": [a for a in feed.alerts if who.reads(a.get("team"))][:limit]}
 
-    @api.get("/api/bottlenecks", tags=["bottlenecks"], status_code=501)
-    async def bottlenecks() -> dict[str, Any]:
-        """Not served yet: answers 501 with the reason until the collector keeps bottleneck timings."""
-        raise HTTPException(501, BOTTLENECKS_MISSING)
+    @api.get("/api/bottlenecks", tags=["bottlenecks"])
+    async def bottlenecks(who: Who, team: str | None = None,
+                          days: Annotated[int | None, Query(description="Releases that began in this many days")] = None,
+                          limit: int | None = None, page: int | None = None) -> dict[str, Any]:
+        """Where the window's releases waited (approval, freeze, slot, pause, hold, analysis...), ranked per team;
+        each release's waits and people's commands; checks that failed then passed on the same artifact.
+        A team-scoped reader names one of their teams (or has only one)."""
+        if team is None and who.teams is not None and len(who.teams) == 1:
+            team = next(iter(who.teams))
+        question = query(QueryBottlenecks, team=team, days=days, limit=limit, page=page)
+        if team is None:
+            every_team(who, "bottlenecks without ?team=")
+        elif not who.reads(team):
+            raise forbidden_team(who, team, "the bottlenecks asked for")
+        return answered(await ask(queries, subjects.CMD_BOTTLENECKS, question))
 
     @api.get("/api/stream", response_class=EventSourceResponse, tags=["live"])
-    async def stream() -> Any:
+    async def stream(who: Who) -> Any:
         """Server-sent events: `release` (an event and the release's progress after it), `alert`, `resync`."""
         async with feed.page() as messages:
-            yield ServerSentEvent(event="hello", data={"releases": len(feed.releases.newest_first())})
+            shown = [p for p in feed.releases.newest_first() if who.reads(p.team)]
+            yield ServerSentEvent(event="hello", data={"releases": len(shown), "identity": who.identity})
             while True:
                 message = await messages.get()
-                yield ServerSentEvent(event=message["kind"], data=message)
+                if who.reads(_team_of(message)) or message["kind"] == "resync":
+                    yield ServerSentEvent(event=message["kind"], data=message)
 
     @api.get("/metrics", tags=["metrics"])
     async def prometheus() -> Response:
@@ -136,3 +210,8 @@ def read_api(queries: Queries, feed: LiveFeed, metrics: DashboardMetrics, catalo
         return Response(metrics.exposition(), media_type=CONTENT_TYPE)
 
     return api
+
+
+def _team_of(message: dict[str, Any]) -> str | None:
+    about = message.get("alert") or message.get("release") or {}
+    return about.get("team") if isinstance(about, dict) else None

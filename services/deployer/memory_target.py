@@ -1,19 +1,24 @@
 """A deploy target that runs nothing: it remembers what it was asked for, so handler tests need no processes.
 
-Tests read `started`, `stopped` and `weights` and can make the next starts or smoke tests fail.
+Tests read `started`, `stopped` and `weights` and can make the next starts or smoke tests fail. An instance
+runs with the configuration `config_for` gives for its environment, kept in its handle; a test changes what one
+runs with in `configs` (as if someone edited it in place).
 """
 
 from collections.abc import Iterable
 from pathlib import Path
 
 from services.deployer.local.admin_auth import Refusals
-from services.deployer.target import Endpoints, Handle, PilotRule, Pool
+from services.deployer.target import ConfigSource, Endpoints, Handle, PilotRule, Pool
 
 ROUTER, INSTANCE = "memory-router", "memory-instance"
 
 
 class MemoryTarget:
-    def __init__(self) -> None:
+    def __init__(self, config_for: ConfigSource | None = None) -> None:
+        self.config_for = config_for  # None: instances run with no declared configuration, and none is compared
+        self.configs: dict[str, dict[str, str]] = {}  # identity -> the configuration it runs with
+        self.routers_stopped: list[tuple[str, str]] = []  # (service, environment)
         self.running: dict[str, Handle] = {}  # identity -> handle
         self.started: list[tuple[str, int]] = []  # (version, slot), in order
         self.stopped: list[tuple[str, int]] = []
@@ -58,9 +63,17 @@ class MemoryTarget:
         if version in self.fail_starts:
             raise TimeoutError(f"{service} {version} slot {slot} failed to become ready")
         self.started.append((version, slot))
-        region = region or (str(known.data.get("region", "")) if known else "")
-        return self._run(INSTANCE, service=service, environment=environment, version=version, slot=slot,
-                         **({"region": region} if region else {}))
+        region = region or (str(known.data.get("region", "")) if known is not None else "")
+        config = dict(self.config_for(environment)) if self.config_for is not None else {}
+        where = {"region": region} if region else {}
+        handle = self._run(INSTANCE, service=service, environment=environment, version=version, slot=slot,
+                           config=config, **where)
+        if self.config_for is not None:
+            self.configs[handle.identity] = config
+        return handle
+
+    async def running_config(self, instance: Handle) -> dict[str, str] | None:
+        return self.configs.get(instance.identity)
 
     async def set_weights(self, router: Handle, pools: list[Pool]) -> None:
         for pool in pools:
@@ -96,6 +109,10 @@ class MemoryTarget:
             raise OSError(f"{version} instance {instance.data['slot']} did not stop")
         if self.running.pop(instance.identity, None) is not None:
             self.stopped.append((instance.data["version"], instance.data["slot"]))
+
+    async def stop_router(self, router: Handle) -> None:
+        if self.running.pop(router.identity, None) is not None:
+            self.routers_stopped.append((router.data["service"], router.data["environment"]))
 
     async def stop_unrecorded(self, known: Iterable[Handle]) -> list[str]:
         recorded = {handle.identity for handle in known}

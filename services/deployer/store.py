@@ -275,6 +275,12 @@ async def save_router(session: AsyncSession, service: str, environment: str, han
                                                          handle=handle.to_json()))
 
 
+async def forget_router(session: AsyncSession, service: str, environment: str) -> None:
+    """The router is gone for good (its environment was torn down), and so is what was reported of it."""
+    for table in (target_routers, router_refusals_seen):
+        await session.execute(table.delete().where(table.c.service == service, table.c.environment == environment))
+
+
 async def refusals_reported(session: AsyncSession, service: str, environment: str) -> tuple[str, int] | None:
     """(router identity, refusals reported) last recorded for the router of `service` in `environment`."""
     row = (await session.execute(select(router_refusals_seen).where(
@@ -321,7 +327,9 @@ async def save_instance(session: AsyncSession, running: Running) -> None:
     await forget_instance(session, running)
     await session.execute(target_instances.insert().values(
         service=running.service, environment=running.environment, version=running.version, slot=running.slot,
-        artifact_path=running.artifact_path, handle=running.handle.to_json(), region=running.region))
+        artifact_path=running.artifact_path, handle=running.handle.to_json(),
+        # Where it runs is the target's to say: a caller that names no region gets the one its handle names.
+        region=running.region or region_of(running.handle)))
 
 
 async def forget_instance(session: AsyncSession, running: Running) -> None:

@@ -7,7 +7,7 @@ A version runs as a pool of instances, numbered by slot; the router splits traff
 """
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,6 +17,14 @@ from services.deployer.local.admin_auth import Refusals
 
 class TargetError(RuntimeError):
     """The target refused or failed an operation."""
+
+
+# The configuration an environment declares, as environment variables of its instances (by environment name).
+ConfigSource = Callable[[str], Mapping[str, str]]
+
+
+def no_config(environment: str) -> Mapping[str, str]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -81,8 +89,13 @@ class DeployTarget(Protocol):
         self, service: str, environment: str, version: str, slot: int, artifact_path: Path, known: Handle | None = None,
         region: str = "",
     ) -> Handle:
-        """A running, ready instance `slot` of `version` (in `region`, or `known`'s): adopt `known` if alive, else
-        start it. The handle carries its region as `data["region"]` (absent for the whole environment)."""
+        """A running, ready instance `slot` of `version`: adopt `known` if alive, else start it (in `region`, else in
+        `known`'s; "" serves the whole environment) with the environment's declared configuration. The handle
+        carries its region as `data["region"]` (absent for the whole environment)."""
+        ...
+
+    async def running_config(self, instance: Handle) -> Mapping[str, str] | None:
+        """The configuration the instance runs with, asked of what runs; None when it cannot be told."""
         ...
 
     async def set_weights(self, router: Handle, pools: list[Pool]) -> None:
@@ -111,6 +124,10 @@ class DeployTarget(Protocol):
 
     async def stop_instance(self, instance: Handle) -> None:
         """Tear an instance down; no error if it is already gone."""
+        ...
+
+    async def stop_router(self, router: Handle) -> None:
+        """Tear a router down for good (its environment is gone); no error if it is already gone."""
         ...
 
     async def stop_unrecorded(self, known: Iterable[Handle]) -> list[str]:

@@ -4,10 +4,14 @@ The two streams are read by pull loops of the collector's own (libs.pull_loop), 
 broker is connected and stopped before it disconnects, each appending whole batches.
 """
 
+from functools import partial
+
 from faststream import FastStream
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
+from contracts.audit_queries import CheckpointAudit, ShowAudit, WhoAudit
+from contracts.bottleneck_queries import QueryBottlenecks
 from contracts.commands import QueryDora, QueryReleases, VerifyAudit
 from libs.bus import declare_durable
 from libs.commands import serve_command
@@ -15,6 +19,7 @@ from libs.nats_auth import connect_options
 from libs.pull_loop import PullLoop
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
+from services.metrics_collector.bottleneck_query import query_bottlenecks
 from services.metrics_collector.handlers import Handlers
 from services.metrics_collector.intake import Intake
 from services.metrics_collector.store import NAME, metadata
@@ -55,8 +60,12 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
             await loop.stop()
 
     serve_command(broker, subjects.CMD_DORA, QueryDora, handlers.query_dora)
-    serve_command(broker, subjects.CMD_AUDIT_VERIFY, VerifyAudit, handlers.verify_audit)
+    serve_command(broker, subjects.CMD_AUDIT_VERIFY, VerifyAudit, handlers.audit.verify)
+    serve_command(broker, subjects.CMD_AUDIT_SHOW, ShowAudit, handlers.audit.show)
+    serve_command(broker, subjects.CMD_AUDIT_WHO, WhoAudit, handlers.audit.who)
+    serve_command(broker, subjects.CMD_AUDIT_CHECKPOINT, CheckpointAudit, handlers.audit.checkpoint)
     serve_command(broker, subjects.CMD_RELEASE_STATUS, QueryReleases, handlers.query_releases)
+    serve_command(broker, subjects.CMD_BOTTLENECKS, QueryBottlenecks, partial(query_bottlenecks, runtime.db))
     app = build_app(runtime)
     app.after_startup(start_loops)
     app.on_shutdown(stop_loops)

@@ -11,20 +11,21 @@ from typing import Any
 from pydantic import ConfigDict, Field, ValidationError
 from sqlalchemy import inspect
 
-from contracts.commands import CommandResult, QueryDora, QueryReleases, SignedCommand, VerifyAudit
+from contracts.commands import CommandResult, QueryDora, QueryReleases, SignedCommand
 from contracts.envelope import EVENT_ID_DESCRIPTION, Event, EventId, Name, ReleaseId
-from contracts.queries import (SAMPLES_SHOWN, AuditReply, DoraReply, Flag, ReleasesReply, ReleaseView, Sample,
-                               UnverifiedCommand)
-from libs.bus import describe
+from contracts.queries import SAMPLES_SHOWN, DoraReply, ReleasesReply, ReleaseView, Sample
+from libs.bus import describe, own_signer
 from libs.command_signing import audit_refusal
 from libs.identities import IdentityStore
 from libs.runtime import Runtime
 from services.metrics_collector import domain
+from services.metrics_collector.audit_handlers import AuditTrail, index_backlog
+from services.metrics_collector.bottleneck_domain import EVIDENCE
+from services.metrics_collector.bottlenecks import BottleneckStore
 from services.metrics_collector.projections import Projections
 from services.metrics_collector.store import EventLog
 
 log = logging.getLogger("slipway.metrics_collector")
-FLAGS_SHOWN = 20  # the newest flags an audit reply lists; flagged_count covers them all
 
 
 class LoggedEvent(Event):
@@ -66,11 +67,15 @@ class Arrival:
     payload: str  # the canonical JSON the chain hashes
 
 
-def arrival(event: LoggedEvent, subject: str, unverified_publisher: str | None) -> Arrival:
+def arrival(event: LoggedEvent, subject: str, unverified_publisher: str | None,
+            received_at: datetime | None = None) -> Arrival:
+    """`received_at`: the collector's clock when it read the event (now, unless a caller replays)."""
     received = event.model_dump(mode="json")
-    # A message whose publisher could not be verified is still the log's to keep, flagged with why.
+    # A message whose publisher could not be verified is still the log's to keep, flagged with why;
+    # so is one from the future: kept as sent, left out of every report.
     flag = (f"publisher not verified: {unverified_publisher}" if unverified_publisher
-            else domain.flag_reason(received, subject, Event.registry))
+            else domain.flag_reason(received, subject, Event.registry)
+            or domain.future_reason(event.occurred_at, received_at or datetime.now(UTC)))
     return Arrival(event, subject, flag, domain.canonical_json(received))
 
 
@@ -83,6 +88,8 @@ class Handlers:
         self._no_release: str | None = None  # what a log created before NULL-able columns stores instead
         registry = runtime.settings.identity_registry
         self.identities = IdentityStore(registry.parent) if registry is not None else None
+        self.audit = AuditTrail(runtime, own_signer(runtime.settings), self.identities, self._append_lock,
+                                self._signature_problem, runtime.settings.audit_checkpoint_every)
 
     async def prepare(self) -> None:
         """Before consuming: learn whether this log's release columns take NULL (a log created by an older
@@ -95,8 +102,10 @@ class Handlers:
             self._no_release = None if await connection.run_sync(nullable) else ""
         async with self.runtime.db.transaction() as tx:
             projections = Projections(tx.session)
-            if await projections.empty() and await EventLog(tx.session).head() != (0, domain.GENESIS_HASH):
+            if (await projections.empty() or await BottleneckStore(tx.session).empty()) and await EventLog(tx.session).head() != (0, domain.GENESIS_HASH):
                 log.info("the event log predates its projections: rebuilt %d releases", await projections.rebuild())
+            if indexed := await index_backlog(tx.session):
+                log.info("indexed %d records logged before the audit index existed", indexed)
 
     async def append(self, arrivals: Sequence[Arrival]) -> list[Arrival]:
         """Append events to the chain and the projections in one transaction; returns those newly logged.
@@ -110,12 +119,14 @@ class Handlers:
             seen = await entries.logged(a.event.event_id for a in arrivals)
             seq, prev_hash = await entries.head()
             rows, flags, releases, facts_of, recorded_at = [], [], set(), set(), datetime.now(UTC)
+            fields = []
             for a in arrivals:
                 if a.event.event_id in seen:
                     continue
                 seen.add(a.event.event_id)
                 seq, digest = seq + 1, domain.chain_hash(prev_hash, a.payload)
                 rows.append(self._row(a, seq, prev_hash, digest, recorded_at))
+                fields.append(_indexed_fields(a.event))
                 if a.flag is not None:
                     log.warning("event %s is logged flagged: %s", a.event.event_id, a.flag)
                     flags.append((seq, a.flag))
@@ -126,7 +137,10 @@ class Handlers:
                 prev_hash = digest
                 fresh.append(a)
             await entries.append(rows, flags)
+            await self.audit.appended(tx.session, rows, fields)
             await Projections(tx.session).refresh(releases, facts_of)
+            await BottleneckStore(tx.session).record_evidence(
+                a.event.model_dump(mode="json") for a in fresh if a.flag is None and a.event.type == EVIDENCE)
         return fresh
 
     def _row(self, a: Arrival, seq: int, prev_hash: str, digest: str, recorded_at: datetime) -> dict[str, Any]:
@@ -168,33 +182,6 @@ class Handlers:
         )
         return CommandResult(ok=True, message=domain.dora_summary(reply, query.service, query.environment), data=reply.model_dump(mode="json"))
 
-    async def verify_audit(self, _: VerifyAudit) -> CommandResult:
-        async with self.runtime.db.sessions() as session:
-            entries = EventLog(session)
-            records = await entries.chain()
-            flagged, flagged_count = await entries.flagged(FLAGS_SHOWN), await entries.flagged_count()
-        report = domain.verify_chain(records)
-        signed, unvouched = domain.unvouched_commands(records, self._signature_problem)
-        head = records[-1][3] if records else None
-        # Flagged records are part of the chain (it covers what was sent) but left out of reports.
-        flags = f" ({flagged_count} flagged, left out of reports)" if flagged_count else ""
-        if not report.ok:
-            message = f"audit trail BROKEN at record {report.first_bad_seq} of {report.records}: {report.reason}"
-        elif unvouched:
-            first = unvouched[0]
-            message = (f"audit trail linked, but {len(unvouched)} of {signed} signed commands do not verify; "
-                       f"first at record {first.seq} ({first.type} {first.event_id}): {first.reason}")
-        else:
-            message = (f"audit trail intact: {report.records} records{flags}, {signed} signed commands verified, "
-                       f"head {head or domain.GENESIS_HASH}")
-        reply = AuditReply(
-            records=report.records, first_bad_seq=report.first_bad_seq, reason=report.reason, head_hash=head,
-            flagged=[Flag(seq=seq, reason=reason) for seq, reason in flagged], flagged_count=flagged_count,
-            signed_commands=signed, unverified_count=len(unvouched),
-            unverified_commands=[UnverifiedCommand(**u.__dict__) for u in unvouched[:FLAGS_SHOWN]],
-        )
-        return CommandResult(ok=report.ok and not unvouched, message=message, data=reply.model_dump(mode="json"))
-
     def _signature_problem(self, event: dict[str, Any]) -> str | None:
         """What is wrong with a logged event's signed command, checked against the registry as it is now."""
         try:
@@ -231,6 +218,12 @@ class Handlers:
         reply = ReleasesReply(page=query.page, limit=query.limit, total=total, releases=[view])
         more = f" (events {offset + 1}-{offset + len(history)} of {total})" if total > len(history) or offset else ""
         return CommandResult(ok=True, message=f"{view.release_id}: {view.state}{more}", data=reply.model_dump(mode="json"))
+
+
+def _indexed_fields(event: LoggedEvent) -> dict[str, Any]:
+    """What the audit index files a record under: the envelope, and the team the event names (extra fields)."""
+    return {**(event.model_extra or {}), "type": event.type, "release_id": event.release_id, "service": event.service,
+            "environment": event.environment, "actor": event.actor}
 
 
 def _samples(pairs: list[tuple[str, float]]) -> list[Sample]:

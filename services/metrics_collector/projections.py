@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
 from services.metrics_collector import domain
+from services.metrics_collector.bottlenecks import BottleneckStore
 from services.metrics_collector.store import EventLog, metadata
 
 release_status = Table(
@@ -103,6 +104,7 @@ class Projections:
         states = [_status_row(s) for s in domain.release_states(e for history in histories.values() for e in history)]
         if states:
             await self.session.execute(release_status.insert(), states)
+        await BottleneckStore(self.session).refresh(histories)
         if facts := sorted({r for r in facts_of if r}):
             await self._refresh_facts({r: histories.get(r, []) for r in facts})
 
@@ -119,10 +121,12 @@ class Projections:
         """Recompute every projection from the log; returns how many releases it holds."""
         for table in (release_status, dora_facts, dora_daily):
             await self.session.execute(delete(table))
+        await BottleneckStore(self.session).clear()
         log, after, seen = EventLog(self.session), "", 0
         while chunk := await log.release_ids(after, REBUILD_CHUNK):
             await self.refresh(chunk, facts_of=chunk)
             after, seen = chunk[-1], seen + len(chunk)
+        await BottleneckStore(self.session).rebuild_evidence()
         return seen
 
     async def _fact_days(self, release_ids: Sequence[str]) -> set[tuple[str, str, date]]:

@@ -1,9 +1,11 @@
-"""The dashboard process's live side against a real nats-server: server-sent events and /metrics over real HTTP."""
+"""The dashboard process's live side against a real nats-server: server-sent events and /metrics over real HTTP,
+read with a token signed by a person of the registry the dashboard reads."""
 
 import asyncio
 import json
 import os
 import signal
+from datetime import UTC, datetime, timedelta
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -13,10 +15,14 @@ import httpx
 import nats
 import pytest
 
+from contracts.identity import Kind
 from libs.bus import ensure_streams
+from libs.dashboard_tokens import issue
 from libs.settings import Settings
 from services.dashboard.address import read_address
 from services.dashboard.app import DashboardServer
+from tests.component.test_cli import slipway
+from tests.support.people import People
 
 
 @pytest.fixture
@@ -30,6 +36,11 @@ async def dashboard(settings: Settings) -> AsyncIterator[DashboardServer]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(serving, timeout=10)
+
+
+def token_of(people: People, name: str, hours: float = 1) -> str:
+    store = people.store
+    return issue(f"person:{name}", store.seed(Kind.PERSON, name), timedelta(hours=hours), datetime.now(UTC))
 
 
 async def publish(nats_url: str, subject: str, body: dict[str, Any] | bytes) -> None:
@@ -62,10 +73,11 @@ def release_event(kind: str, **fields: Any) -> dict[str, Any]:
 
 
 async def test_a_page_sees_events_and_alerts_as_they_pass_and_metrics_count_them(
-    dashboard: DashboardServer, settings: Settings,
+    dashboard: DashboardServer, settings: Settings, people: People,
 ) -> None:
     assert read_address(settings.data_dir) == dashboard.url
-    async with httpx.AsyncClient(base_url=dashboard.url, timeout=10) as http:
+    bearer = {"Authorization": f"Bearer {token_of(people, 'sam')}"}
+    async with httpx.AsyncClient(base_url=dashboard.url, timeout=10, headers=bearer) as http:
         async with http.stream("GET", "/api/stream") as stream:
             messages = sse_messages(stream.aiter_lines())
             await asyncio.wait_for(until(messages, "hello"), timeout=10)
@@ -92,6 +104,41 @@ async def test_a_page_sees_events_and_alerts_as_they_pass_and_metrics_count_them
         assert silent.status_code == 503 and "release_status" in silent.json()["detail"]
         spec = (await http.get("/openapi.json")).json()
         assert {"/api/releases", "/api/audit", "/api/dora", "/api/alerts", "/api/bottlenecks", "/metrics"} <= set(spec["paths"])
+
+
+async def test_the_api_needs_a_token_of_the_registry_and_a_login_link_sets_a_cookie_the_page_reads_with(
+    dashboard: DashboardServer, people: People,
+) -> None:
+    async with httpx.AsyncClient(base_url=dashboard.url, timeout=10) as http:
+        anonymous = await http.get("/api/live")
+        assert anonymous.status_code == 401 and "no credential" in anonymous.json()["detail"]
+        assert (await http.get("/api/stream")).status_code == 401
+        assert (await http.get("/metrics")).status_code == 200  # open on loopback: counters, no release data
+        assert (await http.get("/")).status_code == 200  # the page itself holds no data
+        forged = await http.get("/login", params={"token": token_of(people, "sam")[:-4] + "AAAA"})
+        assert forged.status_code == 401 and "bad signature" in forged.json()["detail"]
+        assert "slipway_token" not in http.cookies
+
+        code, printed, errors = await slipway("dashboard", "login", "--as", "dev", "--minutes", "5",
+                                              data_dir=people.store.directory.parent)
+        assert code == 0, errors
+        link, token = [line for line in printed.splitlines() if line.startswith(("http", "slw1."))]
+        assert link.startswith(f"{dashboard.url}/login?token=") and link.endswith(token)
+        bearer = await http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+        assert bearer.json()["identity"] == "person:dev"
+
+        logged_in = await http.get(link)
+        assert logged_in.status_code == 303 and logged_in.headers["location"] == "/"
+        cookie = logged_in.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        me = (await http.get("/api/me")).json()
+        assert me["identity"] == "person:dev" and me["teams"] == ["payments"]
+        refused = await http.get("/api/audit")
+        assert refused.status_code == 403 and "covers every team" in refused.json()["detail"]
+
+        people.store.revoke("person:dev")  # the registry on disk is read again: the cookie stops working
+        revoked = await http.get("/api/me")
+        assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
 
 
 async def test_the_dashboard_process_says_where_it_listens_and_takes_the_address_away_on_sigterm(

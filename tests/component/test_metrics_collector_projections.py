@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from contracts import subjects
+from contracts.bottleneck_queries import QueryBottlenecks
 from contracts.commands import CommandResult, QueryDora, QueryReleases
 from contracts.envelope import Event, new_event_id
 from contracts.events import DeploymentSucceeded, RollbackCompleted, Verdict
@@ -17,13 +18,15 @@ from libs.client import connected, publish_event, publish_raw, send_command
 from libs.settings import Settings
 from services.metrics_collector import domain
 from services.metrics_collector.app import build
+from services.metrics_collector.bottlenecks import TABLES as BOTTLENECK_TABLES, bottleneck_daily
 from services.metrics_collector.projections import dora_daily, dora_facts, release_status
 from services.metrics_collector.rebuild import rebuild_projections
 from tests.component.test_metrics_collector import SOURCE, logged, started, step, verdict
 from tests.conftest import running
 from tests.support.releases import release_for
 
-TABLES = (release_status.name, dora_facts.name, dora_daily.name)
+# Everything the log's rows are projected into (the audit index came with revision 0004).
+TABLES = (release_status.name, dora_facts.name, dora_daily.name, "audit_index")
 
 
 @pytest.fixture
@@ -105,14 +108,16 @@ async def test_a_log_written_before_the_projections_gets_them_when_the_collector
         await logged(settings, len(events))
     database = settings.data_dir / "metrics-collector.db"
     with sqlite3.connect(database) as db:
-        for table in TABLES:
+        for table in (*TABLES, "audit_checkpoints", *(t.name for t in (*BOTTLENECK_TABLES, bottleneck_daily))):
             db.execute(f"DROP TABLE {table}")  # as a log from before the projections: no such tables,
         db.execute("UPDATE alembic_version SET version_num = '0001'")  # at the revision before them
     db.close()
     async with running(build(settings)):
         status = await send_command(settings.nats_url, subjects.CMD_RELEASE_STATUS, QueryReleases())
         figures = await send_command(settings.nats_url, subjects.CMD_DORA, QueryDora())
+        waits = await send_command(settings.nats_url, subjects.CMD_BOTTLENECKS, QueryBottlenecks())
     assert [(r["version"], r["state"], r["events"]) for r in status.data["releases"]] == [("2.0.0", "succeeded", 5)]
+    assert [w["kind"] for w in waits.data["releases"][0]["waits"]] == ["analysis"]
     assert (figures.data["deployments"], figures.data["changes"]) == (1, 1)
 
 

@@ -18,6 +18,7 @@ from contracts.events import AlertRaised
 from contracts.subjects import ALERTS_STREAM
 from libs.client import connected, publish_event
 from slipway.browser import CHROMIUM, CHROMIUM_ARGS, browser_missing
+from slipway.cli_dashboard import up_login_line
 from slipway.supervisor import Stack
 from tests.e2e.conftest import ci_of
 from tests.support.releases import release_for
@@ -63,7 +64,12 @@ def test_the_page_follows_a_shipped_canary_its_teams_dora_and_an_alert_without_a
     page.set_default_timeout(45_000)
     loads: list[str] = []
     page.on("load", lambda _: loads.append(page.url))
-    page.goto(stack.dashboard_url)
+    page.goto(stack.dashboard_url)  # without logging in: the page says so and shows nothing
+    page.wait_for_selector("#status.down:has-text('not logged in')")
+    assert page.locator("#releases tbody tr").count() == 0
+    loads.clear()
+    login = up_login_line(stack.identities, stack.dashboard_url).rsplit(" ", 1)[-1]  # the link `slipway up` prints
+    page.goto(login)  # sets the cookie and goes on to the page
     page.wait_for_function("window.slipway && window.slipway.ready !== null")
     first_paint = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null")
     ready = page.evaluate("window.slipway.ready")
@@ -84,6 +90,7 @@ def test_the_page_follows_a_shipped_canary_its_teams_dora_and_an_alert_without_a
     verdicts = page.eval_on_selector_all(f"{row} .verdicts .v", "marks => marks.map(m => m.className)")
     assert len(verdicts) >= 2 and all("v-pass" in v for v in verdicts), verdicts
     page.wait_for_selector('#dora tr[data-team="payments"]')  # DORA per team, refreshed as deployments end
+    page.wait_for_selector('#bottlenecks tr[data-team="payments"][data-kind="analysis"]')  # the canary's steps, judged
     alert = AlertRaised(severity="warning", team="payments", service="shop", environment="prod",
                         summary="an alert the browser test raised", source="e2e", actor="admin:local")
     in_thread(raise_alert(stack, alert))

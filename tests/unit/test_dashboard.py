@@ -7,9 +7,11 @@ from fastapi import FastAPI
 import httpx
 
 from contracts import subjects
+from contracts.bottleneck_queries import QueryBottlenecks
 from contracts.commands import CommandResult, QueryDora, QueryReleases
 from contracts.envelope import Model
 from libs.service_catalogue import ServiceCatalogue
+from services.dashboard.auth import Authenticator
 from services.dashboard.handlers import read_api
 from services.dashboard.live import LiveFeed
 from services.dashboard.metrics import DashboardMetrics
@@ -17,6 +19,7 @@ from services.dashboard.progress import Releases, duration_s
 from services.dashboard.queries import QueryUnavailable
 from services.dashboard.teams import team_figures
 from tests.conftest import TEST_CATALOGUE
+from tests.unit.test_dashboard_tokens import NOW, Keys
 
 T0 = "2026-11-01T10:00:00+00:00"
 
@@ -98,11 +101,16 @@ class FakeQueries:
         return self.replies.get(subject, CommandResult(ok=True, message="fine", data={}))
 
 
-def client(queries: FakeQueries) -> httpx.AsyncClient:
+KEYS = Keys()
+
+
+def client(queries: FakeQueries, feed: LiveFeed | None = None, token: str | None = KEYS.token("alice")) -> httpx.AsyncClient:
+    """The read API as a person reads it: alice (a release manager) unless another token is given."""
     app = FastAPI()
-    app.include_router(read_api(queries, LiveFeed(DashboardMetrics()), DashboardMetrics(),
-                                ServiceCatalogue.load(TEST_CATALOGUE)))
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://dashboard")
+    app.include_router(read_api(queries, feed or LiveFeed(DashboardMetrics()), DashboardMetrics(),
+                                ServiceCatalogue.load(TEST_CATALOGUE), Authenticator(KEYS.lookup, lambda: NOW)))
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://dashboard", headers=headers)
 
 
 @pytest.mark.parametrize("path, reason", [
@@ -135,5 +143,46 @@ async def test_a_refused_query_is_a_400_an_unknown_release_a_404_a_silent_collec
     assert (await client(FakeQueries({subjects.CMD_RELEASE_STATUS: refused})).get("/api/releases")).status_code == 400
     down = await client(FakeQueries(down=True)).get("/api/dora")
     assert down.status_code == 503 and "no service answers" in down.json()["detail"]
-    bottlenecks = await client(FakeQueries()).get("/api/bottlenecks")
-    assert bottlenecks.status_code == 501 and "projection" in bottlenecks.json()["detail"]
+    bottlenecks = await client(FakeQueries()).get("/api/bottlenecks?days=0")
+    assert bottlenecks.status_code == 422 and "days" in bottlenecks.json()["detail"]
+
+
+async def test_without_a_credential_every_data_route_is_a_401_with_the_reason_and_metrics_stay_open() -> None:
+    queries = FakeQueries()
+    anonymous = client(queries, token=None)
+    for path in ("/api/releases", "/api/live", "/api/audit", "/api/dora", "/api/alerts", "/api/bottlenecks", "/api/me"):
+        answer = await anonymous.get(path)
+        assert answer.status_code == 401, path
+        assert "no credential" in answer.json()["detail"] and answer.headers["www-authenticate"].startswith("Bearer")
+    forged = await client(queries, token=KEYS.token("alice", signed_by="dev")).get("/api/releases")
+    assert forged.status_code == 401 and "bad signature" in forged.json()["detail"]
+    assert queries.asked == []
+    assert (await anonymous.get("/metrics")).status_code == 200
+
+
+async def test_a_team_scoped_reader_sees_their_teams_only_and_is_told_why_not_the_rest() -> None:
+    listed = CommandResult(ok=True, message="2 releases", data={"total": 2, "releases": [
+        {"release_id": "s-1", "service": "shop", "team": "payments"},
+        {"release_id": "q-1", "service": "search", "team": "discovery"}]})
+    queries = FakeQueries({subjects.CMD_RELEASE_STATUS: listed})
+    feed = LiveFeed(DashboardMetrics())
+    feed.receive("slipway.alert.warning.payments.shop", {"team": "payments", "summary": "mine"})
+    feed.receive("slipway.alert.warning.discovery.search", {"team": "discovery", "summary": "theirs"})
+    dev = client(queries, feed, token=KEYS.token("dev"))
+    me = (await dev.get("/api/me")).json()
+    assert me["identity"] == "person:dev" and me["teams"] == ["payments"]
+    page = (await dev.get("/api/releases")).json()
+    assert [r["release_id"] for r in page["releases"]] == ["s-1"] and page["total"] is None
+    assert [a["summary"] for a in (await dev.get("/api/alerts")).json()["alerts"]] == ["mine"]
+    audit = await dev.get("/api/audit")
+    assert audit.status_code == 403 and "covers every team" in audit.json()["detail"]
+    other = await dev.get("/api/bottlenecks?team=discovery")
+    assert other.status_code == 403 and "person:dev reads the teams payments" in other.json()["detail"]
+    assert (await dev.get("/api/dora?service=search")).status_code == 403
+    assert (await dev.get("/api/bottlenecks")).status_code == 200  # their only team, asked for them
+    assert queries.asked[-1] == (subjects.CMD_BOTTLENECKS, QueryBottlenecks(team="payments"))
+    teams = (await dev.get("/api/dora/teams")).json()["teams"]
+    assert [t["team"] for t in teams] == ["payments"]
+    everyone = client(queries, feed)
+    assert len((await everyone.get("/api/releases")).json()["releases"]) == 2
+    assert len((await everyone.get("/api/alerts")).json()["alerts"]) == 2

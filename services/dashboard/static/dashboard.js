@@ -1,4 +1,5 @@
-// The live page: releases (collector's status, then live progress over server-sent events), alerts, DORA per team.
+// The live page: releases (collector's status, then live progress over server-sent events), alerts, DORA and
+// bottlenecks per team. Its requests carry the login cookie (/login?token=...); without one the API says 401 and why.
 // Plain JS, no build step, nothing fetched from elsewhere. window.slipway keeps timings for the browser test.
 "use strict";
 
@@ -85,6 +86,26 @@ function showDora(reply, days) {
   });
 }
 
+function showBottlenecks(reply) {
+  document.getElementById("bottlenecks-window").textContent = `(releases that began in the last ${reply.window_days} days)`;
+  const body = document.querySelector("#bottlenecks tbody");
+  const lines = [];
+  for (const t of reply.teams) {
+    const kinds = t.ranked.length ? t.ranked : [null];
+    kinds.forEach((k, i) => lines.push(el("tr", { "data-team": t.team, "data-kind": k ? k.kind : "" },
+      el("td", {}, i === 0 ? t.team : ""), el("td", {}, k ? k.kind : "no waits"), el("td", {}, k ? seconds(k.total_s) : ""),
+      el("td", {}, k ? seconds(k.median_s) : ""), el("td", {}, k ? k.releases : t.releases), el("td", {}, k ? k.ongoing : ""),
+      el("td", {}, i === 0 ? t.interventions : ""), el("td", {}, i === 0 ? t.flaky_checks : ""))));
+  }
+  body.replaceChildren(...lines);
+}
+
+async function loadBottlenecks(days = 30) {
+  try { showBottlenecks(await getJson(`/api/bottlenecks?days=${days}`)); } catch (err) {
+    document.querySelector("#bottlenecks tbody").replaceChildren(el("tr", {}, el("td", { colspan: 8, class: "muted" }, err.message)));
+  }
+}
+
 async function getJson(path) {
   const reply = await fetch(path);
   if (!reply.ok) throw new Error(`${path}: ${reply.status} ${(await reply.json().catch(() => ({}))).detail ?? ""}`);
@@ -119,12 +140,21 @@ function connect() {
 }
 
 let doraTimer = null;
-function scheduleDora() { // a burst of endings refreshes the table once
+function scheduleDora() { // a burst of endings refreshes the tables once
   clearTimeout(doraTimer);
-  doraTimer = setTimeout(loadDora, 1000);
+  doraTimer = setTimeout(() => { loadDora(); loadBottlenecks(); }, 1000);
 }
 
 (async () => {
+  try {
+    const me = await getJson("/api/me");
+    document.getElementById("who").textContent = `${me.identity}${me.teams ? ` (teams ${me.teams.join(", ")})` : ""}`;
+  } catch (err) {
+    const status = document.getElementById("status");
+    status.textContent = `not logged in: ${err.message}; run \`slipway dashboard login\` and open its link`;
+    status.className = "down";
+    return;
+  }
   const live = connect();
   try {
     const alerts = await getJson("/api/alerts");
@@ -136,4 +166,5 @@ function scheduleDora() { // a burst of endings refreshes the table once
   await live;
   slipway.ready = performance.now();
   loadDora();
+  loadBottlenecks();
 })();

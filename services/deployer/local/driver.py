@@ -25,8 +25,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -41,6 +41,9 @@ log = logging.getLogger("slipway.deployer.local")
 READY_TIMEOUT = 20.0
 DRAIN_S, DRAIN_POLL_S = 10.0, 0.02
 ADMIN_TIMEOUT = httpx.Timeout(5.0)
+# Names the configuration an instance was given (each value is an environment variable of its own), so
+# what it runs with can be read back from the process itself.
+CONFIG_KEYS_ENV = "SLIPWAY_CONFIG_KEYS"
 
 
 class LocalDriverError(TargetError):
@@ -82,7 +85,8 @@ class InstanceHandle:
     port: int
     artifact_path: str
     slot: int = 0  # which instance of the version's pool
-    region: str = ""  # the region whose router it serves behind ("" the environment's one router)
+    region: str = ""  # the region it serves in ("" the whole environment); this machine runs them all
+    config: dict[str, str] = field(default_factory=dict, hash=False)  # the environment's declared configuration it was given
 
     @property
     def url(self) -> str:
@@ -179,7 +183,7 @@ class LocalDriver:
             token = token or self._new_token(name)
             # Restart on the same ports so URLs the deployer already handed out stay valid.
             port, admin_port = (known.port, known.admin_port) if known else processes.free_ports(2)
-            state_file = self.run_dir / "routers" / f"{_safe_name(service, environment, *((region,) if region else ()))}.json"
+            state_file = self._state_file(service, environment, region)
             state_file.parent.mkdir(parents=True, exist_ok=True)
             argv = [self.python, "-m", "services.deployer.local.router", "--port", str(port),
                     "--admin-port", str(admin_port), "--state-file", str(state_file)]
@@ -198,17 +202,31 @@ class LocalDriver:
         known: InstanceHandle | None = None,
         slot: int = 0,
         region: str = "",
+        config: Mapping[str, str] | None = None,
     ) -> InstanceHandle:
-        region = region or (known.region if known else "")
+        """Adopt `known` if it answers; else start it (on its port and in its region, when known) with `config`
+        in its environment: a restarted instance gets the configuration declared now."""
         name = instance_name(service, environment, version, slot)
         async with self._locks[name]:
             if known is not None and await self._adoptable(known):
                 return known
             port = known.port if known else processes.free_port()
+            region = region or (known.region if known else "")
             argv = [self.python, str(artifact_path), "--port", str(port)]
-            flags = {FLAGS_FILE_ENV: str(flags_file(self.flags_dir, environment))} if self.flags_dir else None
-            pid = await self._start(name, argv, f"http://127.0.0.1:{port}/healthz", flags)
-            return InstanceHandle(service, environment, version, pid, port, str(artifact_path), slot, region)
+            config = dict(config or {})
+            env = {**config, CONFIG_KEYS_ENV: ",".join(sorted(config))}
+            if self.flags_dir:
+                env[FLAGS_FILE_ENV] = str(flags_file(self.flags_dir, environment))
+            pid = await self._start(name, argv, f"http://127.0.0.1:{port}/healthz", env)
+            return InstanceHandle(service, environment, version, pid, port, str(artifact_path), slot, region, config)
+
+    def running_config(self, instance: InstanceHandle) -> dict[str, str] | None:
+        """The configuration the process runs with, read from its own environment; None when it is gone."""
+        environ = processes.environ_of(instance.pid)
+        if not environ:
+            return None
+        keys = [key for key in environ.get(CONFIG_KEYS_ENV, "").split(",") if key]
+        return {key: environ[key] for key in keys if key in environ}
 
     async def set_weights(
         self, router: RouterHandle, weights: list[tuple[InstanceHandle, int]]
@@ -280,6 +298,15 @@ class LocalDriver:
             await asyncio.to_thread(processes.stop, instance.pid)
             self._pid_file(name).unlink(missing_ok=True)
 
+    async def stop_router(self, router: RouterHandle) -> None:
+        """Stop a router for good: its process, and the routes, token and pid file a restart would use."""
+        name = process_name(router)
+        async with self._locks[name]:
+            await asyncio.to_thread(processes.stop, router.pid)
+            self._pid_file(name).unlink(missing_ok=True)
+            self._token_path(name).unlink(missing_ok=True)
+            self._state_file(router.service, router.environment, router.region).unlink(missing_ok=True)
+
     async def stop_unrecorded(self, known: Iterable[RouterHandle | InstanceHandle]) -> list[str]:
         """Stop every process started under ``run_dir`` that is not one of ``known``; say which."""
         recorded = {(process_name(handle), handle.pid) for handle in known}
@@ -291,6 +318,10 @@ class LocalDriver:
 
     def is_alive(self, handle: RouterHandle | InstanceHandle) -> bool:
         return processes.is_alive(handle.pid)
+
+    def _state_file(self, service: str, environment: str, region: str = "") -> Path:
+        """The routes a restarted router restores."""
+        return self.run_dir / "routers" / f"{_safe_name(service, environment, *((region,) if region else ()))}.json"
 
     def _pid_file(self, name: str) -> Path:
         return self.run_dir / "pids" / f"{name}.pid"

@@ -89,7 +89,7 @@ def spawn(
     return process.pid
 
 
-def _environ(pid: int) -> dict[str, str]:
+def environ_of(pid: int) -> dict[str, str]:
     """The environment ``pid`` was started with; empty if it is gone or not ours to read."""
     try:
         raw = Path(f"/proc/{pid}/environ").read_bytes()
@@ -101,7 +101,7 @@ def _environ(pid: int) -> dict[str, str]:
 
 def started_with(pid: int, key: str) -> str | None:
     """The value of ``key`` in the environment ``pid`` was started with, if it has one."""
-    return _environ(pid).get(key)
+    return environ_of(pid).get(key)
 
 
 def marked_groups(run_dir: Path) -> dict[int, str]:
@@ -116,7 +116,7 @@ def marked_groups(run_dir: Path) -> dict[int, str]:
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        environ = _environ(pid)
+        environ = environ_of(pid)
         if environ.get(MARK_RUN_DIR) != wanted or not is_alive(pid):
             continue
         try:
@@ -179,7 +179,7 @@ def _collect_zombie_child(pid: int) -> None:
         process.wait(timeout=1.0)
     except subprocess.TimeoutExpired:
         return  # still tracked; a later is_alive or stop reaps it
-    _spawned.pop(pid, None)  # as above: another thread may have reaped it meanwhile
+    _spawned.pop(pid, None)  # a stop in another thread may have reaped it meanwhile
 
 
 def _wait_until_dead(pid: int, timeout: float) -> bool:

@@ -10,7 +10,7 @@ import httpx
 from services.deployer.local.admin_auth import Refusals
 from services.deployer.local.driver import InstanceHandle, LocalDriver, RouterHandle
 from services.deployer.local.routing import PIN_HEADER, SERVED_BY_HEADER
-from services.deployer.target import Endpoints, Handle, PilotRule, Pool
+from services.deployer.target import ConfigSource, Endpoints, Handle, PilotRule, Pool, no_config
 
 ROUTER, INSTANCE = "local-router", "local-instance"
 SMOKE_PATHS = ("/healthz", *(f"/smoke/{n}" for n in range(9)))  # a version failing half its requests passes 1 in 1024
@@ -29,7 +29,11 @@ def router_handle(router: RouterHandle) -> Handle:
 
 
 def instance_handle(instance: InstanceHandle) -> Handle:
-    return Handle(INSTANCE, _data(instance))
+    # Nor any configuration, for the same reason.
+    data = _data(instance)
+    if not data["config"]:
+        del data["config"]
+    return Handle(INSTANCE, data)
 
 
 def as_router(handle: Handle) -> RouterHandle:
@@ -49,8 +53,8 @@ def _local(handle: Handle) -> RouterHandle | InstanceHandle:
 
 
 class LocalTarget:
-    def __init__(self, driver: LocalDriver) -> None:
-        self.driver = driver
+    def __init__(self, driver: LocalDriver, config_for: ConfigSource = no_config) -> None:
+        self.driver, self.config_for = driver, config_for
 
     async def ensure_router(self, service: str, environment: str, known: Handle | None, region: str = "") -> Handle:
         adopted = as_router(known) if known is not None else None
@@ -65,8 +69,12 @@ class LocalTarget:
         region: str = "",
     ) -> Handle:
         adopted = as_instance(known) if known is not None else None
-        started = await self.driver.start_instance(service, environment, version, artifact_path, adopted, slot, region)
+        started = await self.driver.start_instance(service, environment, version, artifact_path, adopted, slot, region,
+                                                   self.config_for(environment))
         return instance_handle(started)
+
+    async def running_config(self, instance: Handle) -> dict[str, str] | None:
+        return self.driver.running_config(as_instance(instance))  # one small /proc read
 
     async def set_weights(self, router: Handle, pools: list[Pool]) -> None:
         await self.driver.set_pools(
@@ -107,6 +115,9 @@ class LocalTarget:
 
     async def stop_instance(self, instance: Handle) -> None:
         await self.driver.stop_instance(as_instance(instance))
+
+    async def stop_router(self, router: Handle) -> None:
+        await self.driver.stop_router(as_router(router))
 
     async def stop_unrecorded(self, known: Iterable[Handle]) -> list[str]:
         return await self.driver.stop_unrecorded([_local(handle) for handle in known])

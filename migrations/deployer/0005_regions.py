@@ -4,8 +4,8 @@ A regional release runs one router and pool per region: routers are keyed by reg
 so the table is copied into one that has it), instances say their region, and a plan keeps the waves and pool
 sizes it was made for. What was recorded before is the environment's one router and pool (region "").
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-28 19:22:02.411306
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0004'
-down_revision: str | None = '0003'
+revision: str = '0005'
+down_revision: str | None = '0004'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
