@@ -1,7 +1,8 @@
 """regions of routers and instances, plan layouts
 
-A regional release runs one router and pool per region: routers are keyed by region too (a new primary key,
-so the table is copied into one that has it), instances say their region, and a plan keeps the waves and pool
+A regional release runs one router and pool per region: routers, and what was reported of each one's refused
+admin calls, are keyed by region too (a new primary key, so each table is copied into one that has it),
+instances say their region, and a plan keeps the waves and pool
 sizes it was made for. What was recorded before is the environment's one router and pool (region "").
 
 Revision ID: 0005
@@ -39,8 +40,33 @@ def upgrade() -> None:
     op.drop_table('target_routers')
     op.rename_table('target_routers_by_region', 'target_routers')
 
+    op.create_table('router_refusals_seen_by_region',
+    sa.Column('service', sa.String(length=64), nullable=False),
+    sa.Column('environment', sa.String(length=64), nullable=False),
+    sa.Column('region', sa.String(length=64), server_default='', nullable=False),
+    sa.Column('router', sa.Text(), nullable=False),
+    sa.Column('reported', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('service', 'environment', 'region')
+    )
+    op.execute("INSERT INTO router_refusals_seen_by_region (service, environment, region, router, reported) "
+               "SELECT service, environment, '', router, reported FROM router_refusals_seen")
+    op.drop_table('router_refusals_seen')
+    op.rename_table('router_refusals_seen_by_region', 'router_refusals_seen')
+
 
 def downgrade() -> None:
+    op.create_table('router_refusals_seen_one',
+    sa.Column('service', sa.String(length=64), nullable=False),
+    sa.Column('environment', sa.String(length=64), nullable=False),
+    sa.Column('router', sa.Text(), nullable=False),
+    sa.Column('reported', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('service', 'environment')
+    )
+    op.execute("INSERT INTO router_refusals_seen_one (service, environment, router, reported) "
+               "SELECT service, environment, router, reported FROM router_refusals_seen WHERE region = ''")
+    op.drop_table('router_refusals_seen')
+    op.rename_table('router_refusals_seen_one', 'router_refusals_seen')
+
     op.create_table('target_routers_one',
     sa.Column('service', sa.String(length=64), nullable=False),
     sa.Column('environment', sa.String(length=64), nullable=False),

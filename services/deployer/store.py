@@ -86,6 +86,7 @@ router_refusals_seen = Table(
     metadata,
     Column("service", String(64), primary_key=True),
     Column("environment", String(64), primary_key=True),
+    Column("region", String(64), primary_key=True, server_default=""),  # each regional router reports its own
     Column("router", Text, nullable=False),
     Column("reported", Integer, nullable=False),
 )
@@ -281,18 +282,22 @@ async def forget_router(session: AsyncSession, service: str, environment: str) -
         await session.execute(table.delete().where(table.c.service == service, table.c.environment == environment))
 
 
-async def refusals_reported(session: AsyncSession, service: str, environment: str) -> tuple[str, int] | None:
+async def refusals_reported(session: AsyncSession, service: str, environment: str,
+                            region: str = "") -> tuple[str, int] | None:
     """(router identity, refusals reported) last recorded for the router of `service` in `environment`."""
     row = (await session.execute(select(router_refusals_seen).where(
-        router_refusals_seen.c.service == service, router_refusals_seen.c.environment == environment))).first()
+        router_refusals_seen.c.service == service, router_refusals_seen.c.environment == environment,
+        router_refusals_seen.c.region == region))).first()
     return (row.router, row.reported) if row else None
 
 
 async def save_refusals_reported(session: AsyncSession, service: str, environment: str, router: Handle,
                                  reported: int) -> None:
-    where = (router_refusals_seen.c.service == service, router_refusals_seen.c.environment == environment)
+    region = region_of(router)
+    where = (router_refusals_seen.c.service == service, router_refusals_seen.c.environment == environment,
+             router_refusals_seen.c.region == region)
     await session.execute(router_refusals_seen.delete().where(*where))
-    await session.execute(router_refusals_seen.insert().values(
+    await session.execute(router_refusals_seen.insert().values(region=region, 
         service=service, environment=environment, router=router.identity, reported=reported))
 
 
