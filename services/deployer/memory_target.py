@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from services.deployer.local.admin_auth import Refusals
-from services.deployer.target import ConfigSource, Endpoints, Handle, Pool
+from services.deployer.target import ConfigSource, Endpoints, Handle, PilotRule, Pool
 
 ROUTER, INSTANCE = "memory-router", "memory-instance"
 
@@ -22,7 +22,9 @@ class MemoryTarget:
         self.running: dict[str, Handle] = {}  # identity -> handle
         self.started: list[tuple[str, int]] = []  # (version, slot), in order
         self.stopped: list[tuple[str, int]] = []
-        self.weights: dict[tuple[str, str], list[dict[str, int]]] = {}  # (service, env) -> every split asked for
+        # (service, env) or for a region's router (service, env, region) -> every split asked for
+        self.weights: dict[tuple[str, ...], list[dict[str, int]]] = {}
+        self.pilots: dict[tuple[str, ...], PilotRule | None] = {}  # the pilot rule each router has now
         self.smoke_tested: list[str] = []
         self.routed: dict[str, list[tuple[Handle, ...]]] = {}  # router identity -> instances it routes to, by pool
         self.fail_starts: set[str] = set()  # versions whose instances fail to start
@@ -37,13 +39,19 @@ class MemoryTarget:
         self.running[handle.identity] = handle
         return handle
 
-    async def ensure_router(self, service: str, environment: str, known: Handle | None) -> Handle:
+    async def ensure_router(self, service: str, environment: str, known: Handle | None, region: str = "") -> Handle:
         if known is not None and known.identity in self.running:
             return known
-        return self._run(ROUTER, service=service, environment=environment)
+        region = region or (str(known.data.get("region", "")) if known else "")
+        return self._run(ROUTER, service=service, environment=environment, **({"region": region} if region else {}))
+
+    @staticmethod
+    def _key(router: Handle) -> tuple[str, ...]:
+        region = router.data.get("region")
+        return (router.data["service"], router.data["environment"], *((region,) if region else ()))
 
     def endpoints(self, router: Handle) -> Endpoints:
-        where = f"http://memory/{router.data['service']}/{router.data['environment']}"
+        where = "/".join(("http://memory", *self._key(router)))
         return Endpoints(url=where, metrics_url=f"{where}/admin/metrics", admin_url=f"{where}/admin")
 
     async def start_instance(
@@ -72,9 +80,11 @@ class MemoryTarget:
             for instance in pool.instances:
                 if instance.identity not in self.running:
                     raise OSError(f"instance {dict(instance.data)} is not running")
-        key = (router.data["service"], router.data["environment"])
-        self.weights.setdefault(key, []).append({pool.version: pool.weight for pool in pools})
+        self.weights.setdefault(self._key(router), []).append({pool.version: pool.weight for pool in pools})
         self.routed[router.identity] = [pool.instances for pool in pools]
+
+    async def set_pilot(self, router: Handle, rule: PilotRule | None) -> None:
+        self.pilots[self._key(router)] = rule
 
     async def smoke_test(self, router: Handle, version: str) -> str | None:
         self.smoke_tested.append(version)
@@ -117,12 +127,13 @@ class MemoryTarget:
     def is_alive(self, handle: Handle) -> bool:
         return handle.identity in self.running
 
-    def split(self, service: str, environment: str) -> dict[str, int]:
+    def split(self, service: str, environment: str, region: str = "") -> dict[str, int]:
         """The traffic split last asked for."""
-        return self.weights.get((service, environment), [{}])[-1]
+        return self.weights.get((service, environment, *((region,) if region else ())), [{}])[-1]
 
-    def live_instances(self, version: str) -> list[int]:
-        return sorted(h.data["slot"] for h in self.running.values() if h.data.get("version") == version)
+    def live_instances(self, version: str, region: str | None = None) -> list[int]:
+        return sorted(h.data["slot"] for h in self.running.values() if h.data.get("version") == version
+                      and (region is None or h.data.get("region", "") == region))
 
     async def close(self) -> None:
         return None

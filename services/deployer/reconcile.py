@@ -90,10 +90,11 @@ class Reconcile:
             done.left.append(f"could not route to the live pool of {at.version} {where(at.region)}: {exc}")
 
     async def _router(self, service: str, env: str, region: str | None) -> Handle | None:
-        # The deployer records one router per service and environment: every instance, whatever its region, is
-        # behind it. Where a target runs a router per region, this is where the region's router is looked up.
+        # A regional release runs a router per region; otherwise every instance, whatever its region, is behind the
+        # environment's one router.
         async with self.runtime.db.transaction() as tx:
-            return await store.get_router(tx.session, service, env)
+            regional = await store.get_router(tx.session, service, env, region) if region else None
+            return regional or await store.get_router(tx.session, service, env)
 
     async def _route_around(self, at: "Place", leaving: list[store.Running], done: "_Done") -> bool:
         """Route to the live instances but `leaving` and wait for what they serve; False (said why) if that failed.

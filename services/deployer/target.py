@@ -58,6 +58,15 @@ class Endpoints:
 
 
 @dataclass(frozen=True)
+class PilotRule:
+    """Requests carrying `header` or `cookie` (any non-empty value) go to `version`, whatever the weights."""
+
+    version: str
+    header: str
+    cookie: str
+
+
+@dataclass(frozen=True)
 class Pool:
     """The instances of one version and the percent of traffic they share."""
 
@@ -67,8 +76,10 @@ class Pool:
 
 
 class DeployTarget(Protocol):
-    async def ensure_router(self, service: str, environment: str, known: Handle | None) -> Handle:
-        """The traffic splitter for a service in an environment: adopt `known` if alive, else start it."""
+    async def ensure_router(self, service: str, environment: str, known: Handle | None, region: str = "") -> Handle:
+        """The traffic splitter for a service in an environment (in one of its regions, or for all of it when
+        `region` is ""): adopt `known` if alive, else start it (in `known`'s region when it names one).
+        The handle carries its region as `data["region"]` (absent for the whole environment)."""
         ...
 
     def endpoints(self, router: Handle) -> Endpoints:
@@ -79,7 +90,8 @@ class DeployTarget(Protocol):
         region: str = "",
     ) -> Handle:
         """A running, ready instance `slot` of `version`: adopt `known` if alive, else start it (in `region`, else in
-        `known`'s; "" serves the whole environment) with the environment's declared configuration."""
+        `known`'s; "" serves the whole environment) with the environment's declared configuration. The handle
+        carries its region as `data["region"]` (absent for the whole environment)."""
         ...
 
     async def running_config(self, instance: Handle) -> Mapping[str, str] | None:
@@ -88,6 +100,10 @@ class DeployTarget(Protocol):
 
     async def set_weights(self, router: Handle, pools: list[Pool]) -> None:
         """Shift traffic: percent per pool, summing to 100 (or nothing routed at all)."""
+        ...
+
+    async def set_pilot(self, router: Handle, rule: PilotRule | None) -> None:
+        """Route a pilot group to a version ahead of the weights, or (None) no longer."""
         ...
 
     async def smoke_test(self, router: Handle, version: str) -> str | None:

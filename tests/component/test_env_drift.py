@@ -280,3 +280,24 @@ async def test_instances_running_region_by_region_are_compared_and_reconciled_pe
                       if h.kind == "memory-instance") == [("eu-west", 0), ("us-east", 2)]
         settled = await people.send("sam", subjects.CMD_CHECK_DRIFT, CheckDrift(environment="staging"))
         assert settled.ok and settled.message == "no drift in staging (shop)", settled.message
+
+
+async def test_a_regional_release_is_reconciled_through_its_regions_router(
+    drift_settings: Settings, envs: Path, watcher: EventWatcher, people: People, tmp_path: Path
+) -> None:
+    edit(envs / "staging.yaml", "quotas:", "drift:\n  reconcile: on-demand\nquotas:")
+    target = MemoryTarget(declared_config(envs))
+    artifact = build_sample("1.0.0", tmp_path / "dist")
+    async with running(build(drift_settings, target=target)):
+        await ship(drift_settings, watcher, artifact, "1.0.0", environment="staging",
+                   scope={"kind": "regional", "bake_s": 0.1})
+        west_before = target.weights[("shop", "staging", "eu-west")][:]
+        edit(envs / "staging.yaml", "us-east: 1", "us-east: 2")
+
+        asked = await people.send("sam", subjects.CMD_CHECK_DRIFT, CheckDrift(environment="staging", reconcile=True))
+        assert asked.ok, asked.message
+        assert len(asked.data["reconciled"]["shop"]["started"]) == 1
+        east = next(h for h in target.running.values() if h.kind == "memory-router" and h.data.get("region") == "us-east")
+        assert [len(pool) for pool in target.routed[east.identity]] == [2], "us-east's router routes both"
+        assert target.split("shop", "staging", "us-east") == {"1.0.0": 100}
+        assert target.weights[("shop", "staging", "eu-west")] == west_before, "eu-west's router left alone"

@@ -57,6 +57,7 @@ class RouterHandle:
     pid: int
     port: int
     admin_port: int
+    region: str = ""  # one router per region for regional releases; "" routes the whole environment
 
     @property
     def url(self) -> str:
@@ -107,9 +108,14 @@ def _same(presented: str | None, token: str) -> bool:
     return presented is not None and hmac.compare_digest(presented.encode(), token.encode())
 
 
+def router_name(service: str, environment: str, region: str = "") -> str:
+    # The environment's one router keeps the name it had before routers had regions, so it is still adopted.
+    return _safe_name("router", service, environment, *((region,) if region else ()))
+
+
 def process_name(handle: RouterHandle | InstanceHandle) -> str:
     if isinstance(handle, RouterHandle):
-        return _safe_name("router", handle.service, handle.environment)
+        return router_name(handle.service, handle.environment, handle.region)
     return instance_name(handle.service, handle.environment, handle.version, handle.slot)
 
 
@@ -159,9 +165,10 @@ class LocalDriver:
             return False
 
     async def ensure_router(
-        self, service: str, environment: str, known: RouterHandle | None
+        self, service: str, environment: str, known: RouterHandle | None, region: str = ""
     ) -> RouterHandle:
-        name = _safe_name("router", service, environment)
+        region = region or (known.region if known else "")
+        name = router_name(service, environment, region)
         async with self._locks[name]:
             token = self._read_token(name) if known is not None else None
             if known is not None and await self._adoptable(known):
@@ -176,15 +183,15 @@ class LocalDriver:
             token = token or self._new_token(name)
             # Restart on the same ports so URLs the deployer already handed out stay valid.
             port, admin_port = (known.port, known.admin_port) if known else processes.free_ports(2)
-            state_file = self._state_file(service, environment)
+            state_file = self._state_file(service, environment, region)
             state_file.parent.mkdir(parents=True, exist_ok=True)
             argv = [self.python, "-m", "services.deployer.local.router", "--port", str(port),
                     "--admin-port", str(admin_port), "--state-file", str(state_file)]
             pid = await self._start(name, argv, f"http://127.0.0.1:{admin_port}/healthz", {TOKEN_ENV: token})
-            return RouterHandle(service, environment, pid, port, admin_port)
+            return RouterHandle(service, environment, pid, port, admin_port, region)
 
-    def token_file(self, service: str, environment: str) -> Path:
-        return self._token_path(_safe_name("router", service, environment))
+    def token_file(self, service: str, environment: str, region: str = "") -> Path:
+        return self._token_path(router_name(service, environment, region))
 
     async def start_instance(
         self,
@@ -231,21 +238,30 @@ class LocalDriver:
         self, router: RouterHandle, pools: list[tuple[str, list[InstanceHandle], int]]
     ) -> None:
         backends = [{"version": version, "urls": [i.url for i in pool], "weight": w} for version, pool, w in pools]
-        where = f"router for {router.service}/{router.environment} at {router.admin_url}"
+        await self._admin(router, "PUT", "/routes", {"backends": backends},
+                          f"weights {[(version, w) for version, _, w in pools]}")
+
+    async def set_pilot(self, router: RouterHandle, pilot: dict[str, str] | None) -> None:
+        """Route requests of a pilot group ({version, header, cookie}) to its version, or (None) no longer."""
+        if pilot is None:
+            await self._admin(router, "DELETE", "/pilot", None, "clearing its pilot group")
+        else:
+            await self._admin(router, "PUT", "/pilot", pilot, f"pilot group {pilot}")
+
+    async def _admin(self, router: RouterHandle, method: str, path: str, body: object, what: str) -> None:
+        where = f"router for {router.service}/{router.environment}{'/' + router.region if router.region else ''} " \
+                f"at {router.admin_url}"
         token = self._read_token(process_name(router))
         if token is None:
-            missing = self.token_file(router.service, router.environment)
+            missing = self.token_file(router.service, router.environment, router.region)
             raise LocalDriverError(f"{where}: its admin token file {missing} is missing")
         try:
-            response = await self.http().put(f"{router.admin_url}/routes", json={"backends": backends},
-                                                headers={"Authorization": f"Bearer {token}"})
+            response = await self.http().request(method, f"{router.admin_url}{path}", json=body,
+                                                 headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as err:
             raise LocalDriverError(f"{where} unreachable: {err!r}") from err
         if response.status_code != 200:
-            raise LocalDriverError(
-                f"{where} rejected weights {[(version, w) for version, _, w in pools]}: "
-                f"HTTP {response.status_code} {response.text}"
-            )
+            raise LocalDriverError(f"{where} rejected {what}: HTTP {response.status_code} {response.text}")
 
     async def admin_refusals(self, router: RouterHandle) -> Refusals:
         """The admin calls `router` refused since it started (they lacked its token)."""
@@ -289,7 +305,7 @@ class LocalDriver:
             await asyncio.to_thread(processes.stop, router.pid)
             self._pid_file(name).unlink(missing_ok=True)
             self._token_path(name).unlink(missing_ok=True)
-            self._state_file(router.service, router.environment).unlink(missing_ok=True)
+            self._state_file(router.service, router.environment, router.region).unlink(missing_ok=True)
 
     async def stop_unrecorded(self, known: Iterable[RouterHandle | InstanceHandle]) -> list[str]:
         """Stop every process started under ``run_dir`` that is not one of ``known``; say which."""
@@ -303,9 +319,9 @@ class LocalDriver:
     def is_alive(self, handle: RouterHandle | InstanceHandle) -> bool:
         return processes.is_alive(handle.pid)
 
-    def _state_file(self, service: str, environment: str) -> Path:
+    def _state_file(self, service: str, environment: str, region: str = "") -> Path:
         """The routes a restarted router restores."""
-        return self.run_dir / "routers" / f"{_safe_name(service, environment)}.json"
+        return self.run_dir / "routers" / f"{_safe_name(service, environment, *((region,) if region else ()))}.json"
 
     def _pid_file(self, name: str) -> Path:
         return self.run_dir / "pids" / f"{name}.pid"

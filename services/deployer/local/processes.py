@@ -134,7 +134,8 @@ def _reap_if_our_child(pid: int) -> bool:
     if process is not None:
         if process.poll() is None:
             return False
-        del _spawned[pid]
+        # Another thread (a stop run in a worker thread, a check in the event loop) may have forgotten it first.
+        _spawned.pop(pid, None)
         return True
     try:
         reaped_pid, _ = os.waitpid(pid, os.WNOHANG)

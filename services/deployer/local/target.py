@@ -10,21 +10,29 @@ import httpx
 from services.deployer.local.admin_auth import Refusals
 from services.deployer.local.driver import InstanceHandle, LocalDriver, RouterHandle
 from services.deployer.local.routing import PIN_HEADER, SERVED_BY_HEADER
-from services.deployer.target import ConfigSource, Endpoints, Handle, Pool, no_config
+from services.deployer.target import ConfigSource, Endpoints, Handle, PilotRule, Pool, no_config
 
 ROUTER, INSTANCE = "local-router", "local-instance"
 SMOKE_PATHS = ("/healthz", *(f"/smoke/{n}" for n in range(9)))  # a version failing half its requests passes 1 in 1024
 
 
+def _data(local: RouterHandle | InstanceHandle) -> dict:
+    # No region for the whole environment: handles recorded before regions existed stay equal to their adoptions.
+    data = asdict(local)
+    if not data["region"]:
+        del data["region"]
+    return data
+
+
 def router_handle(router: RouterHandle) -> Handle:
-    return Handle(ROUTER, asdict(router))
+    return Handle(ROUTER, _data(router))
 
 
 def instance_handle(instance: InstanceHandle) -> Handle:
-    # An empty region or configuration is left out: handles recorded before either existed equal their adoptions.
-    data = asdict(instance)
-    for empty in [key for key in ("region", "config") if not data[key]]:
-        del data[empty]
+    # Nor any configuration, for the same reason.
+    data = _data(instance)
+    if not data["config"]:
+        del data["config"]
     return Handle(INSTANCE, data)
 
 
@@ -48,9 +56,9 @@ class LocalTarget:
     def __init__(self, driver: LocalDriver, config_for: ConfigSource = no_config) -> None:
         self.driver, self.config_for = driver, config_for
 
-    async def ensure_router(self, service: str, environment: str, known: Handle | None) -> Handle:
+    async def ensure_router(self, service: str, environment: str, known: Handle | None, region: str = "") -> Handle:
         adopted = as_router(known) if known is not None else None
-        return router_handle(await self.driver.ensure_router(service, environment, adopted))
+        return router_handle(await self.driver.ensure_router(service, environment, adopted, region))
 
     def endpoints(self, router: Handle) -> Endpoints:
         local = as_router(router)
@@ -71,6 +79,9 @@ class LocalTarget:
     async def set_weights(self, router: Handle, pools: list[Pool]) -> None:
         await self.driver.set_pools(
             as_router(router), [(p.version, [as_instance(i) for i in p.instances], p.weight) for p in pools])
+
+    async def set_pilot(self, router: Handle, rule: PilotRule | None) -> None:
+        await self.driver.set_pilot(as_router(router), asdict(rule) if rule is not None else None)
 
     async def smoke_test(self, router: Handle, version: str) -> str | None:
         url = as_router(router).url
