@@ -42,6 +42,9 @@ class Commit(Model):
 
 class CanaryStep(Model):
     weight: int = Field(ge=1, le=100, description="Percent of traffic sent to the new version")
+    pause: bool = Field(default=False, description="Once this step's verdict passes, wait for a person: "
+                        "`slipway resume` goes on to the next step, `slipway promote` skips the rest, "
+                        "`slipway abort` rolls back")
 
 
 class CanaryStrategy(Model):

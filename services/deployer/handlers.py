@@ -34,6 +34,7 @@ from services.deployer.artifacts import ArtifactStore
 from services.deployer.domain import (
     Deployment, Hold, Next, Pause, Status, after_verdict, conflict,
 )
+from services.deployer.planned_pauses import pause_for_person, waits_for_person
 from services.deployer.rollout import Layout, LayoutRefused, Rollout, rollout_for, waves_of
 from services.deployer.steering import PersonPause
 from services.deployer.strategies.promotion import promoted
@@ -433,6 +434,11 @@ class Handlers:
             await self.runtime.process_once(ON_VERDICT, verdict, remember_hold)
             return
         if action in (Next.ADVANCE, Next.COMPLETE):
+            run = await self.load_run(verdict.release_id)
+            if run is not None and not run.undoing and waits_for_person(run.plan, verdict.step_index):
+                await self.runtime.process_once(ON_VERDICT, verdict, lambda tx: pause_for_person(tx, verdict))
+                self.runtime.relay.wake()
+                return
             await self.accept_step(verdict, verdict.release_id, verdict.step_index)
         await self.runtime.process_once(ON_VERDICT, verdict, _nothing)
 

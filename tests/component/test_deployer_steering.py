@@ -188,3 +188,32 @@ async def test_a_step_held_by_a_person_and_an_incident_goes_on_only_once_both_pa
         assert not refused.ok and f"paused for incident {incident}" in refused.message, refused.message
         await publish_event(settings.nats_url, pause_event(RolloutResumed, second, incident))
         assert (await outcome(watcher, rid))["type"] == "DeploymentSucceeded"
+
+
+async def test_a_canary_step_that_asks_for_a_person_waits_after_its_verdict_even_across_a_restart(
+    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget, people: People  # noqa: F811
+) -> None:
+    async with running(build(settings, target=target)):
+        first = await release_over_live(settings, watcher, artifact, {**CANARY, "steps": [
+            {"weight": 10, "pause": True}, {"weight": 50}]})
+        rid = first.release_id
+        passed = verdict_for(first)
+        await publish_event(settings.nats_url, passed)
+        paused = await watcher.wait_type("ReleasePaused", release_id=rid)
+        assert (paused["actor"], paused["step_index"], paused["causation_id"]) == ("deployer", 0, passed.event_id)
+        assert f"slipway resume {rid}" in paused["reason"] and paused.get("signed_command") is None
+        assert target.split("shop", "prod") == {"2.0.0": 10, "1.0.0": 90}
+
+    async with running(build(settings, target=target)):
+        hold = await in_db(settings, lambda s: steering_store.get_person_pause(s, rid))
+        assert (hold.actor, hold.held_verdict_event_id) == ("deployer", passed.event_id)
+        assert not watcher.matching(lambda _s, b: b.get("release_id") == rid and b.get("type") == "StepStarted"
+                                    and b.get("step_index") == 1), "the passing verdict did not move it on"
+        again = await people.send("dev", subjects.CMD_PAUSE_RELEASE, PauseRelease(release_id=rid, reason="me too"))
+        assert not again.ok and "is already paused by deployer" in again.message, again.message
+        resumed = await people.send("dev", subjects.CMD_RESUME_RELEASE, ResumeRelease(release_id=rid, comment="looks right"))
+        assert resumed.ok and resumed.message.endswith("step 2 of 2 started"), resumed.message
+        second = await step_seen(watcher, rid, 1)
+        assert (second.weight, second.actor) == (50, "person:dev")
+        await publish_event(settings.nats_url, verdict_for(second))  # the last step asks nobody: it completes
+        assert (await outcome(watcher, rid))["type"] == "DeploymentSucceeded"

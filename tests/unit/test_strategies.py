@@ -211,3 +211,14 @@ def test_saved_progress_reaches_as_far_as_the_next_point_it_would_have_been_save
     assert reach(plan, Progress(0)) == first_wait  # a crash may have come after any action before it
     # Undoing that far restarts the old instance the first batch may have stopped: nothing is lost.
     assert rollback_for(strategy, situation, reach(plan, Progress(0)))[0] == StartInstances("1.0.0", (0,))
+
+
+def test_a_canary_step_that_asks_for_a_person_is_marked_in_the_plan_and_only_that_step() -> None:
+    from contracts.release import CanaryStrategy
+    from services.deployer.planned_pauses import waits_for_person
+    from services.deployer.strategies import canary
+    from services.deployer.strategies.plan import Situation
+
+    strategy = CanaryStrategy(steps=[{"weight": 10}, {"weight": 50, "pause": True}, {"weight": 100}])
+    steps = canary.plan(strategy, Situation("2.0.0", "1.0.0"))
+    assert [waits_for_person(steps, index) for index in range(3)] == [False, True, False]

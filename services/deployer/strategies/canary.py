@@ -1,6 +1,6 @@
 """Canary: the new pool takes a growing share of traffic, judged at each step, then all of it."""
 
-from contracts.release import AllAtOnceStrategy, CanaryStrategy
+from contracts.release import AllAtOnceStrategy, CanaryStep, CanaryStrategy
 from services.deployer.strategies.plan import (
     Action, AwaitVerdict, Shift, Situation, StartPool, all_to, finish, undo,
 )
@@ -8,17 +8,18 @@ from services.deployer.strategies.plan import (
 
 def plan(strategy: CanaryStrategy | AllAtOnceStrategy, situation: Situation) -> list[Action]:
     new, stable = situation.version, situation.stable_version
-    weights = [step.weight for step in strategy.steps] if isinstance(strategy, CanaryStrategy) else [100]
+    steps = strategy.steps if isinstance(strategy, CanaryStrategy) else [CanaryStep(weight=100)]
     actions: list[Action] = [StartPool(new, situation.instances)]
-    for index, weight in enumerate(weights):
+    for index, step in enumerate(steps):
+        weight = step.weight
         # With nothing stable to fall back on (a first deployment) the new version takes all traffic;
         # the steps still gate completion on a healthy verdict.
         if stable is None or weight == 100:
             shift, weight = all_to(new), 100
         else:
             shift = Shift(((new, weight), (stable, 100 - weight)))
-        actions += [shift, AwaitVerdict(index, weight)]
-    if weights[-1] != 100 and stable is not None:
+        actions += [shift, AwaitVerdict(index, weight, person=step.pause)]
+    if steps[-1].weight != 100 and stable is not None:
         actions.append(all_to(new))
     return actions + finish(situation)
 

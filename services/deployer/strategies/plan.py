@@ -74,6 +74,7 @@ class AwaitVerdict:
     step_index: int
     weight: int  # percent of traffic the new version has while it is judged
     pilot: bool = False  # only the pilot group (and probes) reach the new version while it is judged
+    person: bool = False  # once the verdict accepts it, the release waits for a person (a canary step asked to)
 
 
 @dataclass(frozen=True)
