@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python -m slipway.bench
 	$(BIN)/python -m slipway.bench_deployer
 	$(BIN)/python -m slipway.bench_rollback
+	$(BIN)/python -m slipway.bench_strategies
 
 ## Every service SIGKILLed at every point of a release, SLIPWAY_CHAOS_ROUNDS times (default 3); prints recovery times.
 chaos: install
