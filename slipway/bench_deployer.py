@@ -43,7 +43,7 @@ from services.deployer.local.processes import free_ports, stop
 from services.deployer.memory_target import MemoryTarget
 
 SEQUENTIAL = 20  # releases one after another, for latencies
-AT_ONCE = 20  # releases requested together, for throughput (each is a router and an application process)
+AT_ONCE = 50  # releases requested together, for throughput (each is a router and an application process)
 console = Console()
 
 
