@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 from faststream.nats import NatsBroker
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from contracts.events import ReleaseBlocked
 from libs.bus import ensure_streams
 from libs.outbox import OutboxRelay
-from libs.store import Database
+from libs.store import Database, outbox
 from tests.support.watch import EventWatcher
 
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -98,3 +98,21 @@ async def test_relay_publish_is_deduplicated_by_event_id(database: Database, nat
             ack = await broker.publish(event.model_dump_json().encode(), event.subject, stream="SLIPWAY_EVENTS",
                                        headers=event.headers())
         assert ack is not None and ack.duplicate
+
+
+
+async def test_rows_sent_before_a_failed_publish_are_marked_and_the_rest_wait(database: Database, nats_url: str) -> None:
+    """Rows are marked sent together after their batch; a publish that fails still marks those sent before it."""
+    await ensure_streams(nats_url)
+    sent, refused, behind = blocked(1), blocked(2), blocked(3)
+    async with database.transaction() as tx:
+        await tx.emit(sent)
+        await tx.emit(refused, subject="nowhere.in.any.stream")  # no stream takes it: the publish fails
+        await tx.emit(behind)
+    async with NatsBroker(nats_url) as broker:
+        with pytest.raises(Exception):
+            await OutboxRelay(database, broker).publish_pending()
+    async with database.sessions() as session:
+        pending = (await session.execute(
+            select(outbox.c.event_id).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id))).scalars().all()
+    assert pending == [refused.event_id, behind.event_id]
