@@ -39,7 +39,7 @@ from libs.settings import Settings
 from services.deployer.app import build
 from services.deployer.local.admin_auth import TOKEN_ENV
 from services.deployer.local.driver import stop_all
-from services.deployer.local.processes import free_ports, stop
+from services.deployer.local.processes import free_ports, stop, wait_http_ok
 from services.deployer.memory_target import MemoryTarget
 
 SEQUENTIAL = 20  # releases one after another, for latencies
@@ -139,15 +139,10 @@ async def bare_pair(artifact: Path, scratch: Path, n: int) -> tuple[float, list[
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     app = subprocess.Popen([sys.executable, str(artifact), "--port", str(app_port)], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, start_new_session=True)
+    # Polled the way the deployer polls, so the ceiling is the processes' start and not a costlier poller's.
     async with httpx.AsyncClient(trust_env=False, timeout=2.0) as http:
         for url in (f"http://127.0.0.1:{admin_port}/healthz", f"http://127.0.0.1:{app_port}/healthz"):
-            while True:
-                try:
-                    if (await http.get(url)).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.005)
+            await wait_http_ok(url, 60, client=http)
     return time.perf_counter() - started, [router.pid, app.pid]
 
 
