@@ -96,6 +96,6 @@ class OutboxRelay:
             # before it sends them again, as it would between one publish and its own commit; consumers
             # de-duplicate by event id, and JetStream by Nats-Msg-Id within its window.
             if published:
-                async with self.db.sessions() as session, session.begin():
-                    await session.execute(update(outbox).where(outbox.c.id.in_(published)).values(published_at=now()))
+                async with self.db.transaction() as tx:  # in turn with the service's other writers
+                    await tx.session.execute(update(outbox).where(outbox.c.id.in_(published)).values(published_at=now()))
         return len(rows)

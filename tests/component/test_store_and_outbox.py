@@ -1,5 +1,6 @@
 """The inbox/outbox contract, run against SQLite and PostgreSQL alike."""
 
+import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -116,3 +117,27 @@ async def test_rows_sent_before_a_failed_publish_are_marked_and_the_rest_wait(da
         pending = (await session.execute(
             select(outbox.c.event_id).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id))).scalars().all()
     assert pending == [refused.event_id, behind.event_id]
+
+
+async def test_sqlite_transactions_of_a_process_take_turns_and_one_inside_another_does_not_wait(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'turns.db'}")
+    await db.create_all()
+    inside, overlaps = 0, 0
+
+    async def writer(n: int) -> None:
+        nonlocal inside, overlaps
+        async with db.transaction() as tx:
+            inside += 1
+            overlaps = max(overlaps, inside)
+            await tx.mark_processed("consumer", f"evt-{n}")
+            async with db.transaction() as nested:  # the same task: its own turn already
+                assert not await nested.already_processed("other", f"evt-{n}")
+            inside -= 1
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(writer(n) for n in range(20))), 60)
+        async with db.transaction() as tx:
+            assert all([await tx.already_processed("consumer", f"evt-{n}") for n in range(20)])
+    finally:
+        await db.dispose()
+    assert overlaps == 1
