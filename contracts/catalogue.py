@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from contracts import bottleneck_queries, ci, commands, environment_events, events, flags, governance, subjects
+from contracts import (audit_queries, bottleneck_queries, ci, commands, dora_queries, environment_events, events, flags,
+                       governance, subjects)
 from contracts.envelope import Event
 
 CI = "ci"
@@ -72,6 +73,7 @@ PRODUCERS: dict[str, str | tuple[str, ...]] = {
     "EvidenceSubmitted": CI,
     "DriftDetected": DEPLOYER,
     "PreviewExpired": DEPLOYER,
+    "DriftReconciled": DEPLOYER,
     "FlagChanged": GATEKEEPER,
     "FlagsDeclared": GATEKEEPER,
 }
@@ -124,8 +126,12 @@ COMMANDS: dict[str, tuple[type[BaseModel], str]] = {
     subjects.CMD_REJECT: (commands.RejectRelease, GATEKEEPER),
     subjects.CMD_LIST_APPROVALS: (commands.ListApprovals, GATEKEEPER),
     subjects.CMD_DORA: (commands.QueryDora, METRICS_COLLECTOR),
+    subjects.CMD_DORA_TEAMS: (dora_queries.QueryDoraTeams, METRICS_COLLECTOR),
     subjects.CMD_AUDIT_VERIFY: (commands.VerifyAudit, METRICS_COLLECTOR),
     subjects.CMD_RELEASE_STATUS: (commands.QueryReleases, METRICS_COLLECTOR),
+    subjects.CMD_AUDIT_SHOW: (audit_queries.ShowAudit, METRICS_COLLECTOR),
+    subjects.CMD_AUDIT_WHO: (audit_queries.WhoAudit, METRICS_COLLECTOR),
+    subjects.CMD_AUDIT_CHECKPOINT: (audit_queries.CheckpointAudit, METRICS_COLLECTOR),
     subjects.CMD_BOTTLENECKS: (bottleneck_queries.QueryBottlenecks, METRICS_COLLECTOR),
     subjects.CMD_RESUME_RELEASE: (commands.ResumeRelease, DEPLOYER),
     subjects.CMD_PAUSE_RELEASE: (commands.PauseRelease, DEPLOYER),

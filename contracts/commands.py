@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from contracts.dora_queries import WindowQuery
 from contracts.envelope import NAME_PATTERN, RELEASE_ID_MAX, Model, Name, ReleaseId, ZonedDatetime
 
 # A reply is slipway's own text, and may carry an exception's; bounded, but not tightly.
@@ -45,14 +46,30 @@ class ListFreezes(Model):
     environment: Name | None = None
 
 
-class QueryDora(Model):
+class QueryDora(WindowQuery):
+    """DORA figures of one service, team and/or environment (all of them when not given) over a window."""
+
     service: Name | None = None
     environment: Name | None = None
-    days: int = Field(default=30, ge=1, le=3650)
+    team: Name | None = None
 
 
 class VerifyAudit(Model):
-    pass
+    """By default from the newest signed checkpoint that still holds (only the records after it are re-hashed);
+    `full` re-hashes the whole log; `from_seq`/`to_seq` re-hash that range only."""
+
+    full: bool = False
+    from_seq: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    to_seq: int | None = Field(default=None, ge=1, le=2**63 - 1)
+
+    @model_validator(mode="after")
+    def one_way(self) -> "VerifyAudit":
+        ranged = self.from_seq is not None or self.to_seq is not None
+        if self.full and ranged:
+            raise ValueError("give either full or a range (from_seq/to_seq), not both")
+        if self.from_seq is not None and self.to_seq is not None and self.to_seq < self.from_seq:
+            raise ValueError(f"to_seq ({self.to_seq}) is before from_seq ({self.from_seq})")
+        return self
 
 
 class QueryReleases(Model):
@@ -149,6 +166,9 @@ class ReloadPolicy(Model):
 
 
 class CheckDrift(Model):
-    """Compare what the deployer runs in an environment with its declaration now; each drifted service is recorded."""
+    """Compare what the deployer runs in an environment with its declaration now; each drifted service is recorded.
+
+    With `reconcile`, what drifted is then put back as declared, where the declaration's `drift.reconcile` allows."""
 
     environment: Name
+    reconcile: bool = False

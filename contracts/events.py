@@ -253,6 +253,15 @@ class DeploymentStarted(ReleaseEvent):
     commit_sha: str = Field(pattern=SHA_PATTERN)
     committed_at: ZonedDatetime
     team: Team | None = Field(default=None, description="The owning team: whose people may resume or abort it")
+    scope: str = Field(default="full", max_length=32, description="full, regional or pilot (the release's scope)")
+    regions: list[Name] = Field(default=[], max_length=50,
+                                description="A regional release's waves, in rollout order; empty for one wave")
+    instances: dict[str, Annotated[int, Field(ge=0, le=1000)]] = Field(
+        default={}, max_length=50,
+        description="Instances of the new version per region (the key is the environment for one wave)")
+    instances_from: Literal["release", "declaration", "default"] | None = Field(
+        default=None, description="Where those counts come from: the release's `instances` (an override), the "
+        "environment's declaration, or the default of 1 for an undeclared environment")
 
 
 class StepStarted(ReleaseEvent):
@@ -272,6 +281,10 @@ class StepStarted(ReleaseEvent):
     min_requests: int = Field(ge=1, le=10_000)
     router_url: Url
     metrics_url: Url
+    region: Name | None = Field(default=None, description="The region judged (a wave of a regional release); its "
+                                "router's URLs are the ones given")
+    pilot: bool = Field(default=False, description="The pilot group's phase: only requests carrying the pilot header "
+                        "or cookie (and probes) reach the new version, the public's weight is 0")
 
 
 class DeploymentSucceeded(ReleaseEvent):
@@ -394,6 +407,8 @@ class RollbackCompleted(ReleaseEvent):
     restored_version: Version | None
     root_cause: Text
     failed_at: ZonedDatetime
+    regions: list[Name] = Field(default=[], max_length=50, description="A regional release: the regions whose "
+                                "traffic was put back on the restored version (the failing wave and every one before)")
 
 
 class CommandRefused(StandaloneEvent):

@@ -17,10 +17,13 @@ from contracts.rights import ROLE_COMMANDS, TEAM_SCOPED_COMMANDS, every_team_rol
 STREAMS = (subjects.EVENTS_STREAM, subjects.ALERTS_STREAM, subjects.DLQ_STREAM)
 
 # Read-only questions every reader may ask.
-QUERIES = (subjects.CMD_RELEASE_STATUS, subjects.CMD_DORA, subjects.CMD_AUDIT_VERIFY, subjects.CMD_LIST_FREEZES,
+QUERIES = (subjects.CMD_RELEASE_STATUS, subjects.CMD_DORA, subjects.CMD_DORA_TEAMS, subjects.CMD_AUDIT_VERIFY, subjects.CMD_LIST_FREEZES,
            subjects.CMD_SHOW_CHANGE, subjects.CMD_LIST_INCIDENTS, subjects.CMD_LIST_APPROVALS, subjects.CMD_LIST_PIRS,
            subjects.CMD_SHOW_RELEASE, subjects.CMD_LIST_INVENTORY, subjects.CMD_LIST_EVIDENCE,
-           subjects.CMD_CHECKLIST_REPORT, subjects.CMD_LIST_FLAGS, subjects.CMD_BOTTLENECKS)
+           subjects.CMD_CHECKLIST_REPORT, subjects.CMD_LIST_FLAGS, subjects.CMD_BOTTLENECKS, subjects.CMD_AUDIT_SHOW,
+           subjects.CMD_AUDIT_WHO,
+           # A checkpoint changes nothing the log says: it is the collector's signed statement of what it holds.
+           subjects.CMD_AUDIT_CHECKPOINT)
 
 @dataclass(frozen=True)
 class Permissions:

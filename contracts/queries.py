@@ -84,6 +84,11 @@ class UnverifiedCommand(Model):
     reason: str
 
 
+class BadCheckpointView(Model):
+    seq: int
+    reason: str
+
+
 class AuditReply(Model):
     records: int
     first_bad_seq: int | None
@@ -94,3 +99,12 @@ class AuditReply(Model):
     signed_commands: int
     unverified_commands: list[UnverifiedCommand]
     unverified_count: int
+    mode: str = Field(default="full", description="checkpoint: from the newest signed checkpoint that holds; full; range")
+    checkpoint_seq: int | None = Field(default=None, description="The checkpoint verification started from")
+    checked_from: int | None = Field(default=None, description="The first seq re-hashed")
+    checked_to: int | None = Field(default=None, description="The last seq re-hashed")
+    rehashed: int = Field(default=0, description="Records re-hashed by this verification")
+    checkpoints: int = Field(default=0, description="Signed checkpoints checked")
+    bad_checkpoints: list[BadCheckpointView] = Field(default=[], description="Checkpoints forged, edited or "
+                                                       "contradicted by the log, with why")
+

@@ -120,6 +120,50 @@ Strategy = Annotated[
 ]
 
 
+class FullScope(Model):
+    """The whole environment at once: one router and one pool for it (today's behaviour)."""
+
+    model_config = ConfigDict(json_schema_extra=_kind_is_required)
+
+    kind: Literal["full"] = "full"
+
+
+class RegionalScope(Model):
+    """Region by region in the order the environment's declaration lists them (regional waves): each wave runs the
+    release's strategy in its region with its own analysis, then bakes before the next. A failing wave rolls back
+    itself and every wave before it."""
+
+    model_config = ConfigDict(json_schema_extra=_kind_is_required)
+
+    kind: Literal["regional"] = "regional"
+    bake_s: float = Field(default=300.0, ge=0, le=86_400,
+                          description="How long a wave that passed runs before the next region starts")
+
+
+HEADER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
+COOKIE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class PilotScope(Model):
+    """An opt-in pilot group first: requests carrying `header` or `cookie` (any non-empty value) go to the new version
+    while everyone else stays on the stable one; the pilot traffic is judged, then the release widens with its
+    strategy."""
+
+    model_config = ConfigDict(json_schema_extra=_kind_is_required)
+
+    kind: Literal["pilot"] = "pilot"
+    header: str = Field(default="X-Slipway-Pilot", pattern=HEADER_PATTERN,
+                        description="A request with this header (non-empty) is in the pilot group")
+    cookie: str = Field(default="slipway-pilot", pattern=COOKIE_PATTERN,
+                        description="A request with this cookie (non-empty) is in the pilot group")
+    analysis_interval_s: float | None = Field(
+        default=None, gt=0, le=3600,
+        description="How long the pilot phase is judged; the strategy's analysis interval when left out")
+
+
+Scope = Annotated[FullScope | RegionalScope | PilotScope, Field(discriminator="kind")]
+
+
 class RollbackTriggers(Model):
     max_error_rate: float = Field(default=0.05, ge=0, le=1)
     max_p99_latency_ms: float = Field(default=500.0, gt=0, le=3_600_000)
@@ -170,7 +214,12 @@ class ReleaseSpec(Model):
     strategy: Strategy | None = Field(
         default=None, description="How it rolls out; left out, the gatekeeper uses the strategy the service "
         "catalogue's delivery profile recommends (`slipway strategy recommend`) and its approval says so")
-    instances: int = Field(default=1, ge=1, le=MAX_INSTANCES, description="How many instances the version runs as")
+    instances: int | None = Field(
+        default=None, ge=1, le=MAX_INSTANCES,
+        description="Overrides the environment's declaration: how many instances the version runs as (in each region "
+        "for a regional release). Left out: the declared instances (per region), or 1 where nothing is declared")
+    scope: Scope = Field(default=FullScope(), description="Where the release goes first: the whole environment "
+                         "(full), region by region (regional), or an opt-in pilot group first (pilot)")
     rollback_triggers: RollbackTriggers = RollbackTriggers()
     requested_by: str = Field(min_length=1, max_length=ACTOR_MAX)
     # What a governed release declares (the gatekeeper's policy reads them); all optional.

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -22,6 +23,10 @@ from contracts.envelope import NAME_PATTERN
 from libs.policy_yaml import KeyPath, PolicyError, Problem, load_model, line_of
 
 ConfigValue = str | int | float | bool
+# Configuration values reach instances as environment variables of these names; names the runtime itself
+# reads (PATH, PYTHON*, LD_*) or slipway marks its processes with (SLIPWAY_*) would change more than the app.
+CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+RESERVED_CONFIG = re.compile(r"^(PATH|HOME|PYTHON.*|LD_.*|SLIPWAY_.*)$")
 DURATION = re.compile(r"^([0-9]+)([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
@@ -62,6 +67,20 @@ class Ephemeral(Strict):
         return value
 
 
+class DriftPolicy(Strict):
+    """What the deployer does about drift: `auto` reconciles on its schedule (and on demand), `on-demand` only when
+    a person runs `slipway env drift ENV --reconcile`, `off` never (drift is only recorded)."""
+
+    reconcile: Literal["auto", "on-demand", "off"] | None = Field(
+        default=None, description="Default: on-demand for a production environment, auto otherwise")
+
+    @field_validator("reconcile", mode="before")
+    @classmethod
+    def yaml_off(cls, value: object) -> object:
+        # YAML reads an unquoted `off` as false (and `on`, `yes` as true).
+        return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
+
+
 class Environment(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     production: bool
@@ -72,13 +91,15 @@ class Environment(Strict):
     data_sources: list[DataSource] = []
     quotas: Quotas = Quotas()
     ephemeral: Ephemeral | None = None
+    drift: DriftPolicy = DriftPolicy()
     allowed_differences: list[str] = Field(
         default=[], description="Parity paths (fnmatch patterns) that may differ from another environment: "
         "`instances`, `config.LOG_LEVEL`, `data_sources`, ...")
 
     def problems(self) -> list[tuple[KeyPath, str]]:
         """What makes this declaration unusable, each with the path of the field at fault."""
-        return [*self._region_problems(), *self._quota_problems(), *self._isolation_problems()]
+        return [*self._region_problems(), *self._quota_problems(), *self._isolation_problems(),
+                *self._config_problems()]
 
     def _region_problems(self) -> Iterable[tuple[KeyPath, str]]:
         if len(set(self.regions)) != len(self.regions):
@@ -109,6 +130,18 @@ class Environment(Strict):
                     f"{source.name} holds production data; non-production environment {self.name} may not use it "
                     f"(isolation)")
 
+    def _config_problems(self) -> Iterable[tuple[KeyPath, str]]:
+        for key in self.config:
+            if not CONFIG_KEY.match(key):
+                yield ("config", key), f"{key!r}: a configuration name is an environment variable name (A-Z, 0-9, _)"
+            elif RESERVED_CONFIG.match(key):
+                yield ("config", key), f"{key} is reserved (the runtime or slipway reads it); choose another name"
+
+    @property
+    def reconcile(self) -> str:
+        """When drift is put back as declared: auto, on-demand or off (see DriftPolicy)."""
+        return self.drift.reconcile or ("on-demand" if self.production else "auto")
+
     @property
     def total_instances(self) -> int:
         return sum(self.instances.values())
@@ -119,6 +152,11 @@ class Environment(Strict):
 
     def may_differ(self, path: str) -> bool:
         return any(fnmatch.fnmatchcase(path, p) or path.startswith(f"{p}.") for p in self.allowed_differences)
+
+
+def config_environment(config: dict[str, ConfigValue]) -> dict[str, str]:
+    """Declared configuration as an instance's environment variables: booleans as true/false, numbers as written."""
+    return {key: (str(value).lower() if isinstance(value, bool) else str(value)) for key, value in config.items()}
 
 
 class Declarations(BaseModel):

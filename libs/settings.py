@@ -147,6 +147,11 @@ class Settings(BaseSettings):
         description="dashboard: the HTTP API, /metrics and the web page listen on 127.0.0.1 at this port "
         "(0 = a free port); the address is written to <data dir>/dashboard.json and printed by `slipway up`",
     )
+    audit_checkpoint_every: int = Field(
+        default=10_000, ge=0, le=10_000_000,
+        description="metrics-collector: sign a checkpoint of the audit trail every this many records (0 = only on "
+        "demand, `slipway audit checkpoint`); `audit verify` re-hashes only the records after the newest one",
+    )
 
     @field_validator("artifact_dirs", mode="before")
     @classmethod

@@ -1,8 +1,15 @@
 """`make bench`, the metrics-collector's part: its append rate under a flood, next to plain sqlite3
-doing the same chained inserts in the same run; and its queries at 10^4 and 10^5 logged events."""
+doing the same chained inserts in the same run; and its queries at 10^4 and 10^5 logged events
+(and 10^6 with SLIPWAY_BENCH_MILLION=1: seeding a million events through the collector's own use
+case takes tens of minutes, far over the bench's budget).
+
+    python -m slipway.bench_collector    # the query rows alone
+"""
 
 import asyncio
 import hashlib
+import os
+import tempfile
 import sqlite3
 import statistics
 import time
@@ -17,12 +24,14 @@ from sqlalchemy import create_engine
 from contracts import subjects
 from contracts.bottleneck_queries import QueryBottlenecks
 from contracts.commands import CommandResult, QueryDora, QueryReleases, VerifyAudit
+from contracts.dora_queries import QueryDoraTeams
 from contracts.events import ReleaseBlocked
 from libs.bus import ensure_streams
 from libs.client import connected, send_command
 from libs.embedded_nats import EmbeddedNats
 from libs.settings import Settings
 from services.metrics_collector import domain
+from slipway.bench_audit import audit_rows, show_probe, with_key
 
 FLOOD = 20_000
 FLOOD_DEADLINE_S = 300.0
@@ -113,16 +122,21 @@ async def collector_rows(table: Table, settings: Settings, scratch: Path) -> Non
                   f"plain sqlite3, same table, sha256-chained, {BATCH_SIZE} per transaction")
 
 
-QUERY_SIZES = (10_000, 100_000)
+QUERY_SIZES = (10_000, 100_000, *((1_000_000,) if os.environ.get("SLIPWAY_BENCH_MILLION") == "1" else ()))
 QUERY_REPEATS = 20
 EVENTS_PER_RELEASE = 8
 
 
 def release_payloads(n: int, now: datetime) -> list[dict[str, Any]]:
-    """One release's events as the services send them, spread over the last 90 days; every fifth rolls back."""
+    """One release's events as the services send them, spread over the last 90 days; every fifth rolls back.
+    Lead times spread from one hour to about two days (so the histograms fill many buckets); some releases are
+    rework, said (every 11th) or inferred (every 13th an emergency, every 17th linked to an incident)."""
     at = now - timedelta(minutes=(n * 37) % (90 * 24 * 60))
+    lead = timedelta(hours=1 + (n * 7919) % 480 / 10)
     base = {"release_id": f"seed-{n}", "service": f"svc-{n % 7}", "environment": ("prod", "staging")[n % 2],
             "actor": "ci:bench", "source": "bench", "version": f"1.{n}.0", "team": f"team-{n % 3}"}
+    spec = {"unplanned": n % 11 == 0, "release_class": "emergency" if n % 13 == 0 else "standard",
+            "incident": f"INC-{n}" if n % 17 == 0 else None}
 
     def event(kind: str, minutes: float, **fields: Any) -> dict[str, Any]:
         return {**base, "event_id": f"seed-{n}-{kind}-{minutes}", "type": kind,
@@ -130,9 +144,9 @@ def release_payloads(n: int, now: datetime) -> list[dict[str, Any]]:
 
     failed = n % 5 == 0
     return [
-        event("ReleaseRequested", 0, commit={"sha": "abc1234", "committed_at": (at - timedelta(hours=2)).isoformat()}),
+        event("ReleaseRequested", 0, commit={"sha": "abc1234", "committed_at": (at - lead).isoformat()}, **spec),
         event("ArtifactVerified", 1), event("ReleaseApproved", 2),
-        event("DeploymentStarted", 3, committed_at=(at - timedelta(hours=2)).isoformat()),
+        event("DeploymentStarted", 3, committed_at=(at - lead).isoformat()),
         event("StepStarted", 4, step_index=0, step_count=2, weight=10),
         event("StepVerdict", 6, step_index=0, verdict="fail" if failed else "pass", reasons=["bench"]),
         event("StepStarted", 7, step_index=1, step_count=2, weight=100),
@@ -176,6 +190,10 @@ async def query_latencies(settings: Settings) -> dict[str, float]:
                                                             QueryDora(service="svc-1", environment="prod")),
         "metrics bottlenecks (all teams, 30 days)": (subjects.CMD_BOTTLENECKS, QueryBottlenecks(days=30)),
         "metrics bottlenecks --team team-1 --days 7": (subjects.CMD_BOTTLENECKS, QueryBottlenecks(team="team-1", days=7)),
+        **dict([show_probe()]),
+        "metrics dora --team team-1 --environment prod --bands": (
+            subjects.CMD_DORA, QueryDora(team="team-1", environment="prod", bands=True)),
+        "metrics teams --environment prod (30 days)": (subjects.CMD_DORA_TEAMS, QueryDoraTeams(environment="prod")),
     }
     latencies: dict[str, float] = {}
     async with connected(settings.nats_url) as nc:
@@ -192,7 +210,7 @@ async def query_latencies(settings: Settings) -> dict[str, float]:
 
 
 async def query_rows(table: Table, settings: Settings, round_trip_ms: float) -> None:
-    """Each query at 10^4 and 10^5 logged events: flat means the second costs about the first."""
+    """Each query at each size of the log: flat means the larger logs cost about what the smallest does."""
     from services.metrics_collector.app import build
 
     figures: dict[int, dict[str, float]] = {}
@@ -207,11 +225,10 @@ async def query_rows(table: Table, settings: Settings, round_trip_ms: float) -> 
             figures[size] = await query_latencies(settings)
         finally:
             await app.stop()
-    small, large = QUERY_SIZES
-    for name in figures[small]:
-        table.add_row(f"{name} at {small:,} / {large:,} events (median)",
-                      f"{figures[small][name]:.1f} / {figures[large][name]:.1f} ms", f"{round_trip_ms:.2f} ms",
-                      "core NATS request/reply round trip")
+    for name in figures[QUERY_SIZES[0]]:
+        table.add_row(f"{name} at {' / '.join(f'{size:,}' for size in QUERY_SIZES)} events (median)",
+                      " / ".join(f"{figures[size][name]:.1f}" for size in QUERY_SIZES) + " ms",
+                      f"{round_trip_ms:.2f} ms", "core NATS request/reply round trip")
 
 
 async def collector_table(settings: Settings, scratch: Path, round_trip_ms: float) -> Table:
@@ -219,5 +236,31 @@ async def collector_table(settings: Settings, scratch: Path, round_trip_ms: floa
     for column in ("path", "slipway", "ceiling (same run)", "ceiling path"):
         table.add_column(column)
     await collector_rows(table, settings, scratch)
-    await query_rows(table, settings.model_copy(update={"data_dir": scratch / "queries"}), round_trip_ms)
+    queries = with_key(settings.model_copy(update={"data_dir": scratch / "queries"}), scratch / "queries-key")
+    await query_rows(table, queries, round_trip_ms)
+    await audit_rows(table, queries, round_trip_ms)
     return table
+
+
+async def query_table_alone() -> Table:
+    """The query rows on a server and scratch directory of their own (python -m slipway.bench_collector)."""
+    from libs.embedded_nats import EmbeddedNats
+    from slipway.bench import round_trip_latencies
+
+    with tempfile.TemporaryDirectory(prefix="slipway-bench-collector-") as directory:
+        scratch = Path(directory)
+        with EmbeddedNats(scratch / "nats") as server:
+            await ensure_streams(server.url)
+            settings = Settings(nats_url=server.url, data_dir=scratch / "queries", log_level="WARNING")
+            trips = await round_trip_latencies(server.url, 200)
+            table = Table(title="metrics-collector queries (embedded nats-server, SQLite)")
+            for column in ("path", "slipway", "ceiling (same run)", "ceiling path"):
+                table.add_column(column)
+            await query_rows(table, settings, statistics.median(trips) * 1000)
+    return table
+
+
+if __name__ == "__main__":
+    from rich.console import Console
+
+    Console().print(asyncio.run(query_table_alone()))

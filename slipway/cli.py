@@ -21,7 +21,9 @@ from slipway.cli_env import env_app
 from slipway.cli_evidence import evidence_app
 from slipway.cli_flags import flags_app
 from slipway.cli_identity import identity_app
-from slipway.cli_ops import audit_app, freeze_app, metrics_app, status
+from slipway.cli_audit import audit_app
+from slipway.cli_dora import metrics_app
+from slipway.cli_ops import freeze_app, status
 from slipway.cli_pir import pir_app, release_show
 from slipway.cli_inventory import evidence_list, inventory
 from slipway.cli_postmortem import postmortem_command

@@ -55,7 +55,8 @@ def check(
     for name in names:
         env = declarations.environments[name]
         kind = "production" if env.production else f"non-production, quota {env.quotas.max_instances} instance(s)"
-        say(f"{escape(name)}: ok ({kind}; {env.total_instances} instance(s) in {', '.join(env.regions)})")
+        say(f"{escape(name)}: ok ({kind}; {env.total_instances} instance(s) in {', '.join(env.regions)}; drift "
+            f"reconciled {'never' if env.reconcile == 'off' else env.reconcile})")
 
 
 @env_app.command("show")
@@ -90,19 +91,32 @@ def parity(
 def drift(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="An environment, e.g. prod")],
+    reconcile: Annotated[bool, typer.Option(
+        "--reconcile", help="Then put what drifted back as declared (refused where the declaration says "
+                            "drift.reconcile: off)")] = False,
     as_: AsOption = None,
     nats_url: NatsUrlOption = None,
 ) -> None:
     """Have the deployer compare what runs in ENV with its declaration now (SREs, release managers); each drifted
-    service is recorded as DriftDetected. Exit 1 when something drifted."""
+    service is recorded as DriftDetected, and with --reconcile what the deployer did as DriftReconciled. Exit 1
+    when something drifted and was not (all) put back."""
     from contracts.commands import CheckDrift
     from contracts.subjects import CMD_CHECK_DRIFT
 
-    result = ask_signed(ctx, nats_url, CMD_CHECK_DRIFT, CheckDrift(environment=name), as_)
+    result = ask_signed(ctx, nats_url, CMD_CHECK_DRIFT, CheckDrift(environment=name, reconcile=reconcile), as_)
     for service, findings in result.data.get("drift", {}).items():
         for finding in findings:
-            say(f"{escape(service)}: [red]{escape(finding['kind'])}[/] expected {escape(finding['expected'])}, "
-                f"actual {escape(finding['actual'])}: {escape(finding['detail'])}")
-    if result.data.get("drift"):
+            where = f" in {finding['region']}" if finding.get("region") else ""
+            say(f"{escape(service)}: [red]{escape(finding['kind'])}[/]{escape(where)} expected "
+                f"{escape(finding['expected'])}, actual {escape(finding['actual'])}: {escape(finding['detail'])}")
+    reconciled = result.data.get("reconciled", {})
+    for service, done in reconciled.items():
+        for verb in ("started", "stopped", "restarted"):
+            for item in done[verb]:
+                say(f"{escape(service)}: [green]{verb}[/] {escape(item)}")
+        for item in done["left"]:
+            say(f"{escape(service)}: [yellow]left[/] {escape(item)}")
+    if result.data.get("drift") and (not reconcile or any(done["left"] for done in reconciled.values())
+                                     or set(result.data["drift"]) - set(reconciled)):
         fail(result.message, 1)
     say(f"[green]ok:[/] {escape(result.message)}")

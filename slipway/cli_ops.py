@@ -1,4 +1,4 @@
-"""Commands people send to running services: status, freezes, audit, DORA metrics."""
+"""Commands people send to running services: status and freezes (audit: slipway.cli_audit; DORA: slipway.cli_dora)."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -12,11 +12,9 @@ from contracts.rights import TEAM_SCOPED_COMMANDS
 
 from slipway import render
 from slipway.cli_identity import AsOption
-from slipway.context import USAGE_ERROR, CliError, NatsUrlOption, err, fail, globals_of, out, run, say
+from slipway.context import USAGE_ERROR, CliError, NatsUrlOption, fail, globals_of, out, run, say
 
 freeze_app = typer.Typer(help="Declare, lift and list deployment freezes.", no_args_is_help=True)
-audit_app = typer.Typer(help="Check the hash-chained audit trail.", no_args_is_help=True)
-metrics_app = typer.Typer(help="Delivery metrics.", no_args_is_help=True)
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -223,71 +221,3 @@ def freeze_list(
         say("no freezes" + (f" for {escape(environment)}" if environment else ""))
         return
     out.print(render.freezes_table(freezes))
-
-
-@audit_app.command("verify")
-def audit_verify(ctx: typer.Context, nats_url: NatsUrlOption = None) -> None:
-    """Recompute the audit trail's hash chain; exit 1 when it is broken."""
-    from contracts.commands import VerifyAudit
-    from contracts.subjects import CMD_AUDIT_VERIFY
-    from libs.client import send_command
-
-    url = globals_of(ctx, nats_url).nats_url
-    result = run(send_command(url, CMD_AUDIT_VERIFY, VerifyAudit()), url)
-    data = result.data
-    if not result.ok and "records" not in data:
-        fail(result.message or "the audit check failed", 1)
-    records = data.get("records", data.get("count", "?"))
-    head = data.get("head_hash", data.get("head", "-"))
-    say(f"records: {escape(str(records))}")
-    say(f"head hash: {escape(str(head))}")
-    if result.ok and data.get("ok", True):
-        say("[green]ok:[/] the audit trail is intact" + (f" ({escape(result.message)})" if result.message else ""))
-        return
-    if data.get("first_bad_seq") is None and data.get("unverified_count"):
-        err.print(f"[red]{data['unverified_count']} signed command(s) do not verify:[/]", soft_wrap=True)
-        for bad in data.get("unverified_commands") or []:
-            err.print(f"  record {escape(str(bad.get('seq')))} ({escape(str(bad.get('type')))} "
-                      f"{escape(str(bad.get('event_id')))}): {escape(str(bad.get('reason')))}", soft_wrap=True)
-        raise typer.Exit(1)
-    bad = data.get("first_bad_seq", data.get("bad_seq", "?"))
-    reason = data.get("reason") or result.message or "the hash chain does not verify"
-    err.print(f"[red]broken[/] at seq {escape(str(bad))}: {escape(str(reason))}", soft_wrap=True)
-    raise typer.Exit(1)
-
-
-@audit_app.command("rebuild")
-def audit_rebuild(ctx: typer.Context) -> None:
-    """Recompute the collector's projections (status, DORA) from its event log, in the data directory's database."""
-    import asyncio
-
-    from services.metrics_collector.rebuild import rebuild_projections
-
-    settings = globals_of(ctx).settings()
-    releases = asyncio.run(rebuild_projections(settings))
-    say(f"[green]ok:[/] projections rebuilt from the event log: {releases} releases")
-
-
-@metrics_app.command("dora")
-def dora(
-    ctx: typer.Context,
-    service: Annotated[str | None, typer.Option(help="Only this service")] = None,
-    environment: Annotated[str | None, typer.Option(help="Only this environment")] = None,
-    days: Annotated[int, typer.Option(help="Window in days")] = 30,
-    nats_url: NatsUrlOption = None,
-) -> None:
-    """Deployment frequency, lead time, change failure rate, time to restore."""
-    from contracts.commands import QueryDora
-    from contracts.subjects import CMD_DORA
-
-    try:
-        query = command(QueryDora, service=service, environment=environment, days=days)
-    except CliError as exc:
-        fail(str(exc), exc.code)
-    data = ask(ctx, nats_url, CMD_DORA, query).data
-    out.print(render.dora_table(data))
-    for title, key in (("Lead times", "lead_times"), ("Restores", "restores")):
-        shown, total = data.get(key) or [], data.get(f"{key}_total")
-        if shown:
-            more = f" (the newest {len(shown)} of {total})" if isinstance(total, int) and total > len(shown) else ""
-            out.print(render.samples_table(title + more, shown))

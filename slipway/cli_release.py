@@ -35,7 +35,10 @@ def request(
     steps: Annotated[str | None, Opt(help="Canary weights, e.g. 10,50,100")] = None,
     interval: Annotated[float | None, Opt(help="Seconds of analysis per step")] = None,
     keep_warm: Annotated[float | None, Opt(help="Blue-green: seconds the old pool runs on after the switch")] = None,
-    instances: Annotated[int | None, Opt(help="How many instances the version runs as (default 1)")] = None,
+    instances: Annotated[int | None, Opt(help="Instances the version runs as (per region for --scope regional), "
+                                          "overriding the environment's declaration (default: declared, else 1)")] = None,
+    scope: Annotated[str | None, Opt(help="full | regional (region by region) | pilot (an opt-in group first)")] = None,
+    bake: Annotated[float | None, Opt(help="Regional: seconds a wave that passed runs before the next region")] = None,
     max_surge: Annotated[int | None, Opt(help="Rolling: instances beyond the pool's size while replacing")] = None,
     max_unavailable: Annotated[int | None, Opt(help="Rolling: live instances that may be missing")] = None,
     max_error_rate: Annotated[float | None, Opt(help="Roll back above this error rate (0-1)")] = None,
@@ -77,6 +80,7 @@ def request(
         "interval": interval, "max_error_rate": max_error_rate, "max_p99_ms": max_p99_ms,
         "min_requests": min_requests, "requested_by": requested_by, "release_class": release_class,
         "keep_warm": keep_warm, "instances": instances, "max_surge": max_surge, "max_unavailable": max_unavailable,
+        "scope": scope, "bake": bake,
         "release_id": release_id,
     }
 

@@ -88,6 +88,8 @@ FLAG_FIELDS = {
     "max_surge": "strategy.max_surge",
     "max_unavailable": "strategy.max_unavailable",
     "instances": "instances",
+    "scope": "scope.kind",
+    "bake": "scope.bake_s",
     "max_error_rate": "rollback_triggers.max_error_rate",
     "max_p99_ms": "rollback_triggers.max_p99_latency_ms",
     "min_requests": "rollback_triggers.min_requests",

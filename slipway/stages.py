@@ -1,5 +1,6 @@
 """A release as pipeline stages with their timings, from its events (pure): verification, governance, the
-deployment's start, the smoke test of a new pool before it gets traffic, each traffic step and its analysis, a
+deployment's start, the smoke test of a new pool before it gets traffic, the pilot group's phase, each traffic step
+and its analysis (named by its region in a regional release, with each wave and the bake between two waves), a
 rollback, the end. `slipway status --release-id` shows them above the events."""
 
 from collections.abc import Iterable
@@ -30,7 +31,7 @@ class Stage:
 def stages(events: Iterable[Event]) -> list[Stage]:
     timeline = in_time_order(events)
     found: list[Stage] = []
-    for build in (_verification, _governance, _start, _smoke_tests, _steps, _rollback, _end):
+    for build in (_verification, _governance, _start, _smoke_tests, _steps, _waves, _rollback, _end):
         found += build(timeline)
     return found
 
@@ -71,6 +72,11 @@ def _start(timeline: list[Event]) -> list[Stage]:
     if approved is None or started is None:
         return []
     detail = f"{started.get('strategy')} of {started.get('version')} (stable {started.get('stable_version') or 'none'})"
+    if started.get("scope") not in (None, "full"):
+        detail += f", {started['scope']} scope"
+    if instances := started.get("instances"):
+        sizes = ", ".join(f"{where} {count}" for where, count in instances.items())
+        detail += f", instances {sizes} (from the {started.get('instances_from')})"
     return [Stage("new version started", event_time(approved), event_time(started), "passed", detail)]
 
 
@@ -84,13 +90,21 @@ def _smoke_tests(timeline: list[Event]) -> list[Stage]:
     return found
 
 
+def _verdict_of(timeline: list[Event], started: Event) -> Event | None:
+    return next((e for e in timeline if e.get("type") == "StepVerdict" and e.get("step_index") == started.get(
+        "step_index") and e.get("deployment_id") == started.get("deployment_id")), None)
+
+
 def _steps(timeline: list[Event]) -> list[Stage]:
     found = []
     for started in (e for e in timeline if e.get("type") == "StepStarted"):
         index = started.get("step_index")
-        verdict = next((e for e in timeline if e.get("type") == "StepVerdict" and e.get("step_index") == index
-                        and e.get("deployment_id") == started.get("deployment_id")), None)
+        verdict = _verdict_of(timeline, started)
         name = f"step {int(index or 0) + 1}/{started.get('step_count', '?')}: {started.get('weight')}%"
+        if started.get("pilot"):
+            name += " (pilot group)"
+        if started.get("region"):
+            name += f" in {started['region']}"
         if verdict is None:
             found.append(Stage(name, event_time(started), None, "analysing"))
             continue
@@ -100,12 +114,34 @@ def _steps(timeline: list[Event]) -> list[Stage]:
     return found
 
 
+def _waves(timeline: list[Event]) -> list[Stage]:
+    """A regional release's waves (first step started to last verdict in a region) and the bakes between them."""
+    by_region: dict[str, list[Event]] = {}
+    for started in (e for e in timeline if e.get("type") == "StepStarted" and e.get("region")):
+        by_region.setdefault(str(started["region"]), []).append(started)
+    found: list[Stage] = []
+    passed_at: datetime | None = None
+    for region, steps in by_region.items():
+        if passed_at is not None:
+            found.append(Stage(f"bake before {region}", passed_at, event_time(steps[0]), "passed"))
+        verdicts = [_verdict_of(timeline, step) for step in steps]
+        last = verdicts[-1]
+        failed = next((v for v in verdicts if v is not None and v.get("verdict") == "fail"), None)
+        outcome = "fail" if failed else "analysing" if last is None else str(last.get("verdict"))
+        ended = event_time(failed or last) if (failed or last) else None
+        found.append(Stage(f"wave {region}", event_time(steps[0]), ended, outcome, f"{len(steps)} step(s)"))
+        passed_at = ended if outcome in ("pass", "marginal") else None
+    return found
+
+
 def _rollback(timeline: list[Event]) -> list[Stage]:
     asked = _first(timeline, "RollbackRequested")
     if asked is None:
         return []
     done = _first(timeline, "RollbackCompleted")
     detail = f"{asked.get('bad_version')} -> {asked.get('restore_version') or 'nothing'}"
+    if done is not None and done.get("regions"):
+        detail += f" in {', '.join(done['regions'])}"
     return [Stage("rollback", event_time(asked), event_time(done) if done else None,
                   "restored" if done else "running", detail)]
 

@@ -15,8 +15,10 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import ValidationError
 
 from contracts import subjects
+from contracts.audit_queries import ShowAudit, WhoAudit
 from contracts.bottleneck_queries import QueryBottlenecks
 from contracts.commands import CommandResult, QueryDora, QueryReleases, VerifyAudit
+from contracts.dora_queries import QueryDoraTeams
 from contracts.envelope import Model
 from libs.bus import describe
 from libs.dashboard_tokens import Reader
@@ -25,9 +27,7 @@ from services.dashboard.auth import Authenticator, forbidden_team
 from services.dashboard.live import LiveFeed
 from services.dashboard.metrics import CONTENT_TYPE, DashboardMetrics
 from services.dashboard.queries import Queries, QueryUnavailable
-from services.dashboard.teams import team_figures
 
-RELEASES_FOR_TEAMS = 1000  # the releases whose services the per-team table covers
 
 
 def query(model: type[Model], **params: Any) -> Model:
@@ -102,46 +102,78 @@ def read_api(queries: Queries, feed: LiveFeed, metrics: DashboardMetrics, catalo
         return {"releases": [p.as_data() for p in feed.releases.newest_first() if who.reads(p.team)]}
 
     @api.get("/api/audit", tags=["audit"])
-    async def audit(who: Who) -> dict[str, Any]:
-        """Verify the hash-chained audit trail; `ok` is false, with where it breaks, when it does not verify."""
+    async def audit(who: Who, full: bool = False, from_seq: int | None = None,
+                    to_seq: int | None = None) -> dict[str, Any]:
+        """Verify the hash-chained audit trail from the newest signed checkpoint that holds (`full`: all of it;
+        `from_seq`/`to_seq`: a range); `ok` is false, with where it breaks, when it does not verify."""
         every_team(who, "the audit trail")
-        result = await ask(queries, subjects.CMD_AUDIT_VERIFY, VerifyAudit())
+        question = query(VerifyAudit, full=full or None, from_seq=from_seq, to_seq=to_seq)
+        result = await ask(queries, subjects.CMD_AUDIT_VERIFY, question)
         return {"ok": result.ok, "message": result.message, **result.data}
 
     @api.get("/api/audit/events", tags=["audit"])
-    async def audit_events(who: Who, release_id: str, limit: int | None = None, page: int | None = None) -> dict[str, Any]:
-        """A page of one release's logged events, in the order they happened (the only filter the collector
-        answers today; service, team, actor, type and time filters come with its audit show query)."""
-        result = await one_release(who, release_id, limit, page)
-        found = result.data.get("releases") or [{}]
-        return {"release_id": release_id, "page": result.data.get("page"), "total": result.data.get("total"),
-                "events": found[0].get("history") or []}
+    async def audit_events(who: Who, release_id: str | None = None, service: str | None = None,
+                           team: str | None = None, actor: str | None = None, environment: str | None = None,
+                           type: Annotated[list[str] | None, Query(description="Event types (repeat)")] = None,
+                           since: Annotated[str | None, Query(description="ISO 8601 or ago: 2h, 7d")] = None,
+                           until: Annotated[str | None, Query(description="ISO 8601 or ago: 30m")] = None,
+                           limit: int | None = None, page: int | None = None,
+                           after: Annotated[int | None, Query(description="The previous page's next_after")] = None,
+                           ) -> dict[str, Any]:
+        """A page of the logged events matching every filter, in log order: `slipway audit show`'s query. A
+        team-scoped reader names one of their teams (or reads their only one)."""
+        if who.teams is not None:
+            if team is None and len(who.teams) == 1:
+                team = next(iter(who.teams))
+            if team is None:
+                every_team(who, "the audit trail without a team filter")
+            elif not who.reads(team):
+                raise forbidden_team(who, team, "the events asked for")
+        question = query(ShowAudit, release_id=release_id, service=service, team=team, actor=actor,
+                         environment=environment, types=type, since=since, until=until, limit=limit, page=page,
+                         after=after)
+        return answered(await ask(queries, subjects.CMD_AUDIT_SHOW, question))
+
+    @api.get("/api/audit/who/{release_id}", tags=["audit"])
+    async def audit_who(who: Who, release_id: str) -> dict[str, Any]:
+        """Who requested a release, which commit and artifact it deployed, who approved and intervened, the outcome."""
+        result = await ask(queries, subjects.CMD_AUDIT_WHO, query(WhoAudit, release_id=release_id))
+        if not result.ok:
+            raise HTTPException(404, result.message)
+        if not who.reads(result.data.get("team")):
+            raise forbidden_team(who, result.data.get("team"), f"release {release_id}")
+        return {"message": result.message, **result.data}
 
     @api.get("/api/dora", tags=["dora"])
-    async def dora(who: Who, service: str | None = None, environment: str | None = None,
-                   days: Annotated[int | None, Query(description="Window in days, up to today")] = None) -> dict[str, Any]:
-        """The DORA figures of one service and/or environment, or of everything."""
-        question = query(QueryDora, service=service, environment=environment, days=days)
-        if service is None:
-            every_team(who, "DORA without a service")
-        elif not who.reads(team := catalogue.team_of(service)):
-            raise forbidden_team(who, team, f"service {service}")
+    async def dora(who: Who, service: str | None = None, team: str | None = None, environment: str | None = None,
+                   days: Annotated[int | None, Query(description="Window in days, up to today (default 30)")] = None,
+                   since: Annotated[str | None, Query(description="Window's first UTC day (instead of days)")] = None,
+                   until: Annotated[str | None, Query(description="Window's last UTC day (with since)")] = None,
+                   bands: Annotated[bool, Query(description="Also the 2024 DORA report's tier of each figure")] = False,
+                   ) -> dict[str, Any]:
+        """The DORA figures of one service, team and/or environment, or of everything (the collector's QueryDora)."""
+        question = query(QueryDora, service=service, team=team, environment=environment, days=days, since=since,
+                         until=until, bands=bands)
+        if team is not None:
+            if not who.reads(team):
+                raise forbidden_team(who, team, f"team {team}")
+        elif service is None:
+            every_team(who, "DORA without a service or a team")
+        elif not who.reads(owner := catalogue.team_of(service)):
+            raise forbidden_team(who, owner, f"service {service}")
         return answered(await ask(queries, subjects.CMD_DORA, question))
 
     @api.get("/api/dora/teams", tags=["dora"])
-    async def dora_teams(who: Who, environment: str | None = None, days: int | None = None) -> dict[str, Any]:
-        """One row per team (the service catalogue's owners) of the services with releases in the log."""
-        query(QueryDora, environment=environment, days=days)  # refuse bad parameters before asking anything
-        listed = answered(await ask(queries, subjects.CMD_RELEASE_STATUS, QueryReleases(limit=RELEASES_FOR_TEAMS)))
-        services = sorted({str(r["service"]) for r in listed.get("releases", []) if r.get("service")})
-        by_team: dict[str, dict[str, dict[str, Any]]] = {}
-        for service in services:
-            if not who.reads(team := catalogue.team_of(service)):
-                continue
-            reply = answered(await ask(queries, subjects.CMD_DORA,
-                                       query(QueryDora, service=service, environment=environment, days=days)))
-            by_team.setdefault(team or "(no team)", {})[service] = reply
-        return {"teams": [team_figures(team, figures) for team, figures in sorted(by_team.items())]}
+    async def dora_teams(who: Who, environment: str | None = None, days: int | None = None, since: str | None = None,
+                         until: str | None = None, bands: bool = False, page: int | None = None,
+                         limit: int | None = None) -> dict[str, Any]:
+        """One row of DORA figures per team, the same definitions for every team (the collector's QueryDoraTeams);
+        a reader scoped to some teams gets their rows only."""
+        question = query(QueryDoraTeams, environment=environment, days=days, since=since, until=until, bands=bands,
+                         page=page, limit=limit)
+        reply = answered(await ask(queries, subjects.CMD_DORA_TEAMS, question))
+        reply["teams"] = [row for row in reply.get("teams", []) if who.reads(row.get("team"))]
+        return reply
 
     @api.get("/api/alerts", tags=["alerts"])
     async def alerts(who: Who, limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:

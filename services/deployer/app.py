@@ -16,7 +16,7 @@ from libs.periodic import Every
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.deployer.artifacts import ArtifactStore
-from services.deployer.environments import Drift
+from services.deployer.environments import Drift, declared_config
 from services.deployer.handlers import ON_APPROVED, ON_ROLLBACK, ON_VERDICT, Handlers
 from services.deployer.local.driver import LocalDriver
 from services.deployer.local.target import LocalTarget
@@ -38,11 +38,13 @@ CONCURRENT_RELEASES = 64
 
 
 def deploy_target(settings: Settings) -> DeployTarget:
+    # Instances get their environment's declared configuration, as it is declared when each starts.
+    config_for = declared_config(settings.environments_dir)
     if settings.deploy_target == "memory":
-        return MemoryTarget()
+        return MemoryTarget(config_for)
     driver = LocalDriver(settings.data_dir / "run", crash_points=settings.crash_points, crash_marker_dir=settings.data_dir,
                          flags_dir=settings.data_dir)
-    return LocalTarget(driver)
+    return LocalTarget(driver, config_for)
 
 
 def build(settings: Settings, exporter: SpanExporter | None = None, target: DeployTarget | None = None) -> FastStream:
@@ -55,8 +57,7 @@ def build(settings: Settings, exporter: SpanExporter | None = None, target: Depl
     )
     handlers = Handlers(runtime, driver, artifacts)
     # Approvals into a preview environment pass its template's quota first; previews past their ttl are torn down.
-    previews = Previews(runtime, settings.environments_dir, driver.stop_instance, handlers.lock_for,
-                        handlers.on_release_approved)
+    previews = Previews(runtime, settings.environments_dir, driver, handlers.lock_for, handlers.on_release_approved)
 
     async def alert_refused(refused: BaseModel | None, reason: str) -> None:
         await runtime.emit(alert_for_refused(refused, reason))
@@ -78,8 +79,8 @@ def build(settings: Settings, exporter: SpanExporter | None = None, target: Depl
     serve_signed_command(runtime, subjects.CMD_PAUSE_RELEASE, PauseRelease, steering.pause_release)
     serve_signed_command(runtime, subjects.CMD_RESUME_RELEASE, ResumeRelease, steering.resume_release)
     serve_signed_command(runtime, subjects.CMD_PROMOTE_RELEASE, PromoteRelease, steering.promote_release)
-    # slipway env drift, and on a schedule; an expired preview is not drift
-    drift = Drift(runtime, settings.environments_dir, driver.is_alive, previews.expired_environments)
+    # slipway env drift [--reconcile], and on a schedule; an expired preview is not drift
+    drift = Drift(runtime, settings.environments_dir, driver, artifacts, handlers.lock_for, previews.expired_environments)
     serve_signed_command(runtime, subjects.CMD_CHECK_DRIFT, CheckDrift, drift.check_drift)
     environments = Every(settings.drift_interval_s, previews.expire, drift.scheduled)
     # Reconciled before the consumers start, so a redelivered approval finds what already runs.

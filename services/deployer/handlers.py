@@ -12,7 +12,7 @@ once per event: an approval for a release that already has a deployment changes 
 import asyncio
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +25,8 @@ from contracts.events import (
 from contracts.subjects import alert_subject
 from contracts.envelope import Event
 from libs.artifacts import ArtifactError
+from libs.environments import DeclarationSource
+from libs.policy_yaml import PolicyError
 from libs.runtime import Runtime
 from libs.store import Transaction
 from services.deployer import steering_store, store
@@ -32,20 +34,23 @@ from services.deployer.artifacts import ArtifactStore
 from services.deployer.domain import (
     Deployment, Hold, Next, Pause, Status, after_verdict, conflict,
 )
+from services.deployer.rollout import Layout, LayoutRefused, Rollout, rollout_for, waves_of
 from services.deployer.steering import PersonPause
-from services.deployer.strategies import plan_for, rollback_for
 from services.deployer.strategies.promotion import promoted
 from services.deployer.strategies.warm import warm_reach
 from services.deployer.strategies.plan import (
-    Action, AwaitVerdict, HealthCheck, KeepWarm, Progress, RetirePool, Shift, Situation, SmokeTest, StartInstances,
-    StartPool, StopInstances, Succeed, reach, steps_of,
+    SAVED, Action, AwaitVerdict, Bake, ClearPilot, EnterRegion, HealthCheck, KeepWarm, Progress, RetirePool,
+    RoutePilot, Shift, SmokeTest, StartInstances, StartPool, StopInstances, Succeed, reach, steps_of,
 )
-from services.deployer.target import DeployTarget, Endpoints, Handle, Pool, TargetError
+from services.deployer.strategies.scopes import WHOLE, region_at, regions_of
+from services.deployer.target import DeployTarget, Endpoints, Handle, PilotRule, Pool, TargetError
 
 log = logging.getLogger("slipway.deployer")
 SOURCE = "deployer"
 ON_APPROVED, ON_VERDICT, ON_ROLLBACK = "deployer-approved", "deployer-verdicts", "deployer-rollbacks"
 DRIVER_ERRORS = (ArtifactError, TargetError, TimeoutError, OSError)
+# Slots are numbered over the whole environment: region number n of a release's layout holds slots from n * this.
+REGION_SLOTS = 1000
 
 
 class Unhealthy(TargetError):
@@ -58,18 +63,37 @@ class Run:
 
     deployment: Deployment
     approved: ReleaseApproved
-    router: Handle
-    plan: list[Action]  # the strategy's plan, or once rolled back the actions that undo it
+    routers: dict[str, Handle]  # by region (WHOLE for the environment's one router)
+    plan: list[Action]  # the rollout's plan, or once rolled back the actions that undo it
     progress: Progress
-    situation: Situation
+    rollout: Rollout
     undoing: bool = False
+    region: str = WHOLE  # the region the actions act on now (EnterRegion changes it)
+
+    def __post_init__(self) -> None:
+        self.region = region_at(self.plan, self.progress.cursor)
+
+    @property
+    def router(self) -> Handle:
+        if self.region not in self.routers:
+            raise TargetError(f"release {self.deployment.release_id}: no router is recorded for region {self.region}")
+        return self.routers[self.region]
+
+    def slots(self, slots: tuple[int, ...]) -> tuple[int, ...]:
+        """The plan's slots of a pool in the current region, as numbered over the whole environment."""
+        regions = [wave.region for wave in self.rollout.waves]
+        base = REGION_SLOTS * regions.index(self.region) if self.region != WHOLE else 0
+        return tuple(base + slot for slot in slots)
 
 
 class Handlers:
-    def __init__(self, runtime: Runtime, target: DeployTarget, artifacts: ArtifactStore) -> None:
+    def __init__(self, runtime: Runtime, target: DeployTarget, artifacts: ArtifactStore,
+                 declarations: DeclarationSource | None = None) -> None:
         self.runtime = runtime
         self.target = target
         self.artifacts = artifacts
+        # Regions and pool sizes of environments (infra/environments); read again when a file changed.
+        self.declarations = declarations or DeclarationSource(runtime.settings.environments_dir)
         # One change at a time per service and environment within this process.
         self._locks: defaultdict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -99,7 +123,7 @@ class Handlers:
             earlier = await store.get_deployment(tx.session, approved.release_id)
             problem = conflict(await store.active_deployment(tx.session, service, env), approved.release_id)
             stable = await store.live_version(tx.session, service, env)
-            known_router = await store.get_router(tx.session, service, env)
+            known_routers = await store.routers_of(tx.session, service, env)
             known_pool = await store.pool(tx.session, service, env, spec.version)
             stable_pool = await store.pool(tx.session, service, env, stable) if stable else []
         if earlier is not None:
@@ -111,9 +135,17 @@ class Handlers:
             problem = f"{service} {spec.version} is already live in {env}"
         if spec.strategy is None:  # the gatekeeper fills in a recommended one: an approval without is not its
             problem = "the approval names no strategy: the gatekeeper approves a release with the one it names or recommends"
+        if not problem:
+            try:
+                declared = self.declarations.current().get(env)
+                layout, rollout = rollout_for(spec, env, declared, stable, Counter(r.region for r in stable_pool))
+            except (LayoutRefused, PolicyError) as exc:
+                problem = f"cannot lay {spec.version} out over {env}: {exc}"
         if problem:
             await self._fail(approved, stable, problem)
             return
+        plan = rollout.plan()
+        steps = steps_of(plan)
         try:
             # Instances run from the deployer's own verified copy, never from the path the release named.
             artifact_path = await self.artifacts.admit(spec.artifact.uri, spec.artifact.digest)
@@ -121,31 +153,32 @@ class Handlers:
                 if left.artifact_path != str(artifact_path):
                     # Left from an earlier release of the same version string with other bytes.
                     await self._stop(left)
-            router = await self.target.ensure_router(service, env, known_router)
+            routers = {region: await self.target.ensure_router(service, env, known_routers.get(region), region)
+                       for region, _, _ in layout.waves}
         except DRIVER_ERRORS as exc:
             await self._fail(approved, stable, f"could not start {spec.version}: {exc}")
             return
-        situation = Situation(spec.version, stable, spec.instances, len(stable_pool))
-        plan = plan_for(spec.strategy, situation)
-        steps = steps_of(plan)
         deployment = Deployment(approved.release_id, service, env, spec.version, stable, steps, 0, Status.DEPLOYING)
         started = DeploymentStarted.caused_by(
             approved, SOURCE, version=spec.version, stable_version=stable, strategy=spec.strategy.kind, steps=steps,
-            router_url=self.target.endpoints(router).url, commit_sha=spec.commit.sha,
-            committed_at=spec.commit.committed_at, team=spec.team,
+            router_url=self.target.endpoints(routers[layout.waves[0][0]]).url, commit_sha=spec.commit.sha,
+            committed_at=spec.commit.committed_at, team=spec.team, scope=spec.scope.kind, regions=layout.regions,
+            instances={region or env: count for region, count in layout.instances.items()},
+            instances_from=layout.source,
         )
 
         async def record(tx: Transaction) -> None:
             # A router started but never recorded (a crash before this commit) is stopped when the deployer restarts.
-            await store.save_router(tx.session, service, env, router)
+            for router in routers.values():
+                await store.save_router(tx.session, service, env, router)
             await store.save_deployment(tx.session, deployment, approval=approved.model_dump_json())
-            await store.start_plan(tx.session, deployment.release_id, situation.stable_instances)
+            await store.start_plan(tx.session, deployment.release_id, len(stable_pool), layout.to_json())
             await tx.emit(started)
 
         await self.runtime.process_once(ON_APPROVED, approved, record)
-        log.info("deploying %s %s to %s (stable %s) %s, steps %s", service, spec.version, env, stable,
-                 spec.strategy.kind, steps)
-        await self._carry_on(Run(deployment, approved, router, plan, Progress(), situation), approved)
+        log.info("deploying %s %s to %s (stable %s) %s, %s scope, steps %s, instances %s (from the %s)", service,
+                 spec.version, env, stable, spec.strategy.kind, spec.scope.kind, steps, layout.instances, layout.source)
+        await self._carry_on(Run(deployment, approved, routers, plan, Progress(), rollout), approved)
 
     async def load_run(self, release_id: str) -> Run | None:
         async with self.runtime.db.transaction() as tx:
@@ -154,20 +187,22 @@ class Handlers:
             if deployment is None or record is None:
                 return None
             approved = ReleaseApproved.model_validate_json(await store.approval_of(tx.session, release_id))
-            router = await store.get_router(tx.session, deployment.service, deployment.environment)
+            routers = await store.routers_of(tx.session, deployment.service, deployment.environment)
             promotion = await steering_store.get_promotion(tx.session, release_id)
-        if router is None:
+        if not routers:
             raise TargetError(f"release {release_id}: no router is recorded for {deployment.service}")
-        strategy = approved.release.strategy
-        situation = Situation(deployment.version, deployment.stable_version, approved.release.instances,
-                              record.stable_instances)
+        spec = approved.release
+        # Plans saved before layouts were: one wave, sized by the release.
+        layout = (Layout.from_json(record.layout) if record.layout else
+                  Layout(((WHOLE, spec.instances or 1, record.stable_instances),), "release"))
+        rollout = Rollout(spec.strategy, spec.scope, waves_of(layout, deployment.version, deployment.stable_version))
         if record.undo_reach is not None:
-            undo = rollback_for(strategy, situation, record.undo_reach)
-            return Run(deployment, approved, router, undo, record.progress, situation, undoing=True)
-        plan = plan_for(strategy, situation)
+            undo = rollout.rollback(record.undo_reach)
+            return Run(deployment, approved, routers, undo, record.progress, rollout, undoing=True)
+        plan = rollout.plan()
         if promotion is not None:  # a person skipped the rest of its analysis
             plan = promoted(plan, promotion.after)
-        return Run(deployment, approved, router, plan, record.progress, situation)
+        return Run(deployment, approved, routers, plan, record.progress, rollout)
 
     async def resume_plan(self, release_id: str) -> None:
         """Carry on a plan nobody waits on: interrupted by a restart, or due after a timed wait."""
@@ -209,20 +244,25 @@ class Handlers:
         return emitted
 
     async def _execute(self, run: Run, action: Action) -> None:
-        d = run.deployment
         match action:
+            case EnterRegion(region):
+                run.region = region
             case StartPool(version, count):
-                await self._start(run, version, tuple(range(count)))
+                await self._start(run, version, run.slots(tuple(range(count))))
             case StartInstances(version, slots):
-                await self._start(run, version, slots)
+                await self._start(run, version, run.slots(slots))
             case StopInstances(version, slots, weights):
-                await self._stop_slots(run, version, slots, weights)
+                await self._stop_slots(run, version, run.slots(slots), weights)
             case Shift(weights):
-                await self._shift(d.service, d.environment, run.router, weights)
+                await self._shift(run, weights)
+            case RoutePilot(version, header, cookie):
+                await self.target.set_pilot(run.router, PilotRule(version, header, cookie))
+            case ClearPilot():
+                await self.target.set_pilot(run.router, None)
             case SmokeTest(version):
                 await self._smoke_test(run, version)
             case HealthCheck(version):
-                await self._check_health(d, version)
+                await self._check_health(run, version)
             case RetirePool(version):
                 await self._retire(run, version)
 
@@ -234,13 +274,13 @@ class Handlers:
         (what runs is recorded as it starts, whatever the progress says). One commit per action saved."""
         progress = run.progress.after(action)
         finished = progress.cursor >= len(run.plan)
-        if not finished and not isinstance(action, AwaitVerdict | Succeed | KeepWarm):
+        if not finished and not isinstance(action, SAVED):
             run.progress = progress
             return None, False
         wake_at, event, stop = None, None, False
         if isinstance(action, AwaitVerdict):
             run.deployment = replace(run.deployment, step_index=action.step_index)
-            event = step_started(cause, run.deployment, run.approved, action.weight, self.target.endpoints(run.router))
+            event = step_started(cause, run, action, self.target.endpoints(run.router))
             stop = True
         elif isinstance(action, Succeed):
             run.deployment = replace(run.deployment, status=Status.SUCCEEDED)
@@ -248,7 +288,7 @@ class Handlers:
             event = DeploymentSucceeded.caused_by(
                 cause, SOURCE, version=run.deployment.version, previous_version=run.deployment.stable_version,
                 warm_until=datetime.now(UTC) + timedelta(seconds=warm.seconds) if isinstance(warm, KeepWarm) else None)
-        elif isinstance(action, KeepWarm):
+        elif isinstance(action, KeepWarm | Bake):
             wake_at, stop = datetime.now(UTC) + timedelta(seconds=action.seconds), True
         async with self.runtime.db.transaction() as tx:
             await store.save_progress(tx.session, run.deployment.release_id, progress, finished=finished,
@@ -270,7 +310,7 @@ class Handlers:
         """An action failed: put traffic back as the strategy says, and record the deployment as failed."""
         d = run.deployment
         log.warning("release %s failed: %s", d.release_id, reason)
-        for undo in rollback_for(run.approved.release.strategy, run.situation, run.progress.cursor):
+        for undo in run.rollout.rollback(run.progress.cursor):
             try:
                 await self._execute(run, undo)
             except DRIVER_ERRORS as exc:
@@ -286,6 +326,7 @@ class Handlers:
 
     async def _start(self, run: Run, version: str, slots: tuple[int, ...]) -> None:
         service, env = run.deployment.service, run.deployment.environment
+        region = run.region
         async with self.runtime.db.transaction() as tx:
             known = {r.slot: r for r in await store.pool(tx.session, service, env, version)}
             approval = (run.approved.model_dump_json() if version == run.deployment.version
@@ -296,10 +337,12 @@ class Handlers:
 
         async def start(slot: int) -> None:
             was = known.get(slot)
-            handle = await self.target.start_instance(service, env, version, slot, path, was.handle if was else None)
+            handle = await self.target.start_instance(service, env, version, slot, path, was.handle if was else None,
+                                                      region)
             if was is None or was.handle != handle:
                 async with self.runtime.db.transaction() as tx:
-                    await store.save_instance(tx.session, store.Running(service, env, version, slot, str(path), handle))
+                    await store.save_instance(tx.session, store.Running(service, env, version, slot, str(path), handle,
+                                                                        region))
 
         results = await asyncio.gather(*(start(slot) for slot in slots), return_exceptions=True)
         if failures := [r for r in results if isinstance(r, BaseException)]:
@@ -310,9 +353,10 @@ class Handlers:
         """Out of the router first, so no request is sent to an instance that is stopping."""
         d = run.deployment
         leaving = {(version, slot) for slot in slots}
-        await self._shift(d.service, d.environment, run.router, weights, leaving)
+        await self._shift(run, weights, leaving)
         async with self.runtime.db.transaction() as tx:
-            stopping = [r for r in await store.pool(tx.session, d.service, d.environment, version) if r.slot in slots]
+            stopping = [r for r in await store.pool(tx.session, d.service, d.environment, version, run.region)
+                        if r.slot in slots]
         await self.target.drain(run.router, [r.handle for r in stopping])
         for running in stopping:
             await self._stop(running)
@@ -327,23 +371,26 @@ class Handlers:
         if problem is not None:
             raise Unhealthy(f"smoke test of {version}: {problem}")
 
-    async def _check_health(self, deployment: Deployment, version: str) -> None:
+    async def _check_health(self, run: Run, version: str) -> None:
+        deployment = run.deployment
         async with self.runtime.db.transaction() as tx:
-            pool = await store.pool(tx.session, deployment.service, deployment.environment, version)
+            pool = await store.pool(tx.session, deployment.service, deployment.environment, version, run.region)
         problems = [f"instance {r.slot}: {problem}" for r in pool
                     if (problem := await self.target.check_health(r.handle)) is not None]
         if problems or not pool:
             raise Unhealthy(f"health check of {version}: {'; '.join(problems) or 'no instance runs'}")
 
-    async def _shift(self, service: str, env: str, router: Handle, weights: tuple[tuple[str, int], ...],
+    async def _shift(self, run: Run, weights: tuple[tuple[str, int], ...],
                      leaving: set[tuple[str, int]] = frozenset()) -> None:
+        service, env, region = run.deployment.service, run.deployment.environment, run.region
         async with self.runtime.db.transaction() as tx:
-            pools = [Pool(version, tuple(r.handle for r in await store.pool(tx.session, service, env, version)
+            pools = [Pool(version, tuple(r.handle for r in await store.pool(tx.session, service, env, version, region)
                                          if (version, r.slot) not in leaving), weight)
                      for version, weight in weights]
         if missing := [p.version for p in pools if not p.instances]:
-            raise TargetError(f"no instance of {', '.join(missing)} is recorded to route traffic to")
-        await self.target.set_weights(router, pools)
+            where = f" in {region}" if region else ""
+            raise TargetError(f"no instance of {', '.join(missing)} is recorded{where} to route traffic to")
+        await self.target.set_weights(run.router, pools)
 
     async def _retire(self, run: Run, version: str) -> None:
         deployment = run.deployment
@@ -351,7 +398,7 @@ class Handlers:
         async with self.runtime.db.transaction() as tx:
             in_use = version == await store.live_version(tx.session, service, env)
             active = await store.active_deployment(tx.session, service, env)
-            pool = await store.pool(tx.session, service, env, version)
+            pool = await store.pool(tx.session, service, env, version, run.region)
         # A pool kept warm may meanwhile serve again (a later release of the same version adopted it).
         if in_use or (active is not None and active.release_id != deployment.release_id and active.version == version):
             log.info("%s %s in %s is not retired: it is live or being deployed again", service, version, env)
@@ -404,7 +451,7 @@ class Handlers:
             return
         # Saved progress may lag what was done before a crash: undo as far as it may have gone (undoing is idempotent).
         undo_reach = warm if warm is not None else reach(run.plan, run.progress)
-        undo = rollback_for(run.approved.release.strategy, run.situation, undo_reach)
+        undo = run.rollout.rollback(undo_reach)
         # Announced once traffic is back on the stable version; the bad pool is drained and stopped after.
         restored = max((i + 1 for i, action in enumerate(undo) if isinstance(action, Shift)), default=0)
         for action in undo[:restored]:
@@ -412,6 +459,7 @@ class Handlers:
         completed = RollbackCompleted.caused_by(
             request, SOURCE, deployment_id=deployment.release_id, bad_version=deployment.version,
             restored_version=deployment.stable_version, root_cause=request.reason, failed_at=request.failed_at,
+            regions=regions_of(undo[:restored]),
         )
         rolled_back = replace(deployment, status=Status.ROLLED_BACK)
 
@@ -429,7 +477,7 @@ class Handlers:
 
         await self.runtime.process_once(ON_ROLLBACK, request, record)
         log.info("rolled back %s %s; %s restored", request.service, deployment.version, deployment.stable_version)
-        await self._carry_on(Run(rolled_back, run.approved, run.router, undo, Progress(restored), run.situation,
+        await self._carry_on(Run(rolled_back, run.approved, run.routers, undo, Progress(restored), run.rollout,
                                  undoing=True), request)
 
     async def _warm_reach(self, run: Run) -> int | None:
@@ -492,17 +540,16 @@ async def hold_while_paused(tx: Transaction, footing: Footing, verdict: StepVerd
         await steering_store.hold_for_person(tx.session, verdict.release_id, hold)
 
 
-def step_started(
-    cause: Event, deployment: Deployment, approved: ReleaseApproved, weight: int, endpoints: Endpoints
-) -> StepStarted:
-    spec, triggers = approved.release, approved.release.rollback_triggers
+def step_started(cause: Event, run: Run, step: AwaitVerdict, endpoints: Endpoints) -> StepStarted:
+    deployment, spec = run.deployment, run.approved.release
+    triggers = spec.rollback_triggers
     return StepStarted.caused_by(
         cause, SOURCE, deployment_id=deployment.release_id, step_index=deployment.step_index,
-        step_count=len(deployment.steps), weight=weight,
+        step_count=len(deployment.steps), weight=step.weight,
         version=deployment.version, stable_version=deployment.stable_version, team=spec.team,
-        analysis_interval_s=spec.strategy.analysis_interval_s, max_error_rate=triggers.max_error_rate,
+        analysis_interval_s=run.rollout.analysis_interval_s(step.pilot), max_error_rate=triggers.max_error_rate,
         max_p99_latency_ms=triggers.max_p99_latency_ms, min_requests=triggers.min_requests,
-        router_url=endpoints.url, metrics_url=endpoints.metrics_url,
+        router_url=endpoints.url, metrics_url=endpoints.metrics_url, region=run.region or None, pilot=step.pilot,
     )
 
 

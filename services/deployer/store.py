@@ -60,6 +60,8 @@ target_routers = Table(
     metadata,
     Column("service", String(64), primary_key=True),
     Column("environment", String(64), primary_key=True),
+    # One router per region for regional releases; "" is the environment's one router of every other release.
+    Column("region", String(64), primary_key=True, server_default=""),
     Column("handle", Text, nullable=False),
 )
 
@@ -72,6 +74,9 @@ target_instances = Table(
     Column("slot", Integer, primary_key=True),
     Column("artifact_path", Text, nullable=False),  # the deployer's verified copy it runs from
     Column("handle", Text, nullable=False),
+    # Behind which router ("" the environment's one router). Slots are numbered over the whole environment,
+    # so an instance is still known by (service, environment, version, slot) whatever its region.
+    Column("region", String(64), nullable=False, server_default=""),
 )
 
 # How many refused admin calls of which router (its handle's identity) were last reported, so a restarted
@@ -81,6 +86,7 @@ router_refusals_seen = Table(
     metadata,
     Column("service", String(64), primary_key=True),
     Column("environment", String(64), primary_key=True),
+    Column("region", String(64), primary_key=True, server_default=""),  # each regional router reports its own
     Column("router", Text, nullable=False),
     Column("reported", Integer, nullable=False),
 )
@@ -96,6 +102,8 @@ plans = Table(
     # Set once the deployment is rolled back: the cursor then walks the rollback actions for this reach of the plan.
     Column("undo_reach", Integer, nullable=True),
     Column("wake_at", UtcDateTime(), nullable=True),  # a timed action (keeping a pool warm) goes on then
+    # The release's waves and pool sizes (services.deployer.rollout.Layout) as they were when it began.
+    Column("layout", Text, nullable=True),
     Column("finished", Boolean, nullable=False, index=True),
 )
 
@@ -231,12 +239,26 @@ class Running:
     slot: int
     artifact_path: str
     handle: Handle
+    region: str = ""
 
 
-async def get_router(session: AsyncSession, service: str, environment: str) -> Handle | None:
+def region_of(handle: Handle) -> str:
+    """The region a target put in its handle (where it runs is the target's to say); "" for none."""
+    return str(handle.data.get("region") or "")
+
+
+async def get_router(session: AsyncSession, service: str, environment: str, region: str = "") -> Handle | None:
     raw = await session.scalar(select(target_routers.c.handle).where(
-        target_routers.c.service == service, target_routers.c.environment == environment))
+        target_routers.c.service == service, target_routers.c.environment == environment,
+        target_routers.c.region == region))
     return Handle.from_json(raw) if raw else None
+
+
+async def routers_of(session: AsyncSession, service: str, environment: str) -> dict[str, Handle]:
+    """The routers of a service in an environment, by region."""
+    rows = (await session.execute(select(target_routers).where(
+        target_routers.c.service == service, target_routers.c.environment == environment))).all()
+    return {row.region: Handle.from_json(row.handle) for row in rows}
 
 
 async def all_routers(session: AsyncSession) -> list[tuple[str, str, Handle]]:
@@ -245,37 +267,52 @@ async def all_routers(session: AsyncSession) -> list[tuple[str, str, Handle]]:
 
 
 async def save_router(session: AsyncSession, service: str, environment: str, handle: Handle) -> None:
-    where = (target_routers.c.service == service, target_routers.c.environment == environment)
+    """Recorded under the region its handle names."""
+    region = region_of(handle)
+    where = (target_routers.c.service == service, target_routers.c.environment == environment,
+             target_routers.c.region == region)
     await session.execute(target_routers.delete().where(*where))
-    await session.execute(target_routers.insert().values(service=service, environment=environment,
+    await session.execute(target_routers.insert().values(service=service, environment=environment, region=region,
                                                          handle=handle.to_json()))
 
 
-async def refusals_reported(session: AsyncSession, service: str, environment: str) -> tuple[str, int] | None:
+async def forget_router(session: AsyncSession, service: str, environment: str) -> None:
+    """The router is gone for good (its environment was torn down), and so is what was reported of it."""
+    for table in (target_routers, router_refusals_seen):
+        await session.execute(table.delete().where(table.c.service == service, table.c.environment == environment))
+
+
+async def refusals_reported(session: AsyncSession, service: str, environment: str,
+                            region: str = "") -> tuple[str, int] | None:
     """(router identity, refusals reported) last recorded for the router of `service` in `environment`."""
     row = (await session.execute(select(router_refusals_seen).where(
-        router_refusals_seen.c.service == service, router_refusals_seen.c.environment == environment))).first()
+        router_refusals_seen.c.service == service, router_refusals_seen.c.environment == environment,
+        router_refusals_seen.c.region == region))).first()
     return (row.router, row.reported) if row else None
 
 
 async def save_refusals_reported(session: AsyncSession, service: str, environment: str, router: Handle,
                                  reported: int) -> None:
-    where = (router_refusals_seen.c.service == service, router_refusals_seen.c.environment == environment)
+    region = region_of(router)
+    where = (router_refusals_seen.c.service == service, router_refusals_seen.c.environment == environment,
+             router_refusals_seen.c.region == region)
     await session.execute(router_refusals_seen.delete().where(*where))
-    await session.execute(router_refusals_seen.insert().values(
+    await session.execute(router_refusals_seen.insert().values(region=region, 
         service=service, environment=environment, router=router.identity, reported=reported))
 
 
 def _running(row) -> Running:  # type: ignore[no-untyped-def]
     return Running(row.service, row.environment, row.version, row.slot, row.artifact_path,
-                   Handle.from_json(row.handle))
+                   Handle.from_json(row.handle), row.region)
 
 
-async def pool(session: AsyncSession, service: str, environment: str, version: str) -> list[Running]:
-    """The instances of `version`, by slot."""
+async def pool(session: AsyncSession, service: str, environment: str, version: str,
+               region: str | None = None) -> list[Running]:
+    """The instances of `version` (in `region`, or in every region), by slot."""
     rows = (await session.execute(select(target_instances).where(
         target_instances.c.service == service, target_instances.c.environment == environment,
-        target_instances.c.version == version).order_by(target_instances.c.slot))).all()
+        target_instances.c.version == version,
+        *([target_instances.c.region == region] if region is not None else [])).order_by(target_instances.c.slot))).all()
     return [_running(row) for row in rows]
 
 
@@ -295,7 +332,9 @@ async def save_instance(session: AsyncSession, running: Running) -> None:
     await forget_instance(session, running)
     await session.execute(target_instances.insert().values(
         service=running.service, environment=running.environment, version=running.version, slot=running.slot,
-        artifact_path=running.artifact_path, handle=running.handle.to_json()))
+        artifact_path=running.artifact_path, handle=running.handle.to_json(),
+        # Where it runs is the target's to say: a caller that names no region gets the one its handle names.
+        region=running.region or region_of(running.handle)))
 
 
 async def forget_instance(session: AsyncSession, running: Running) -> None:
@@ -304,9 +343,9 @@ async def forget_instance(session: AsyncSession, running: Running) -> None:
         target_instances.c.version == running.version, target_instances.c.slot == running.slot))
 
 
-async def start_plan(session: AsyncSession, release_id: str, stable_instances: int) -> None:
+async def start_plan(session: AsyncSession, release_id: str, stable_instances: int, layout: str | None = None) -> None:
     await session.execute(plans.insert().values(release_id=release_id, cursor=0, waiting=False, finished=False,
-                                                stable_instances=stable_instances))
+                                                stable_instances=stable_instances, layout=layout))
 
 
 @dataclass(frozen=True)
@@ -315,12 +354,13 @@ class PlanRecord:
     stable_instances: int  # the live pool's size when the plan began: the plan depends on it
     undo_reach: int | None  # rolled back: the cursor is in the rollback actions for the plan up to this action
     wake_at: datetime | None = None  # a timed wait (an old pool kept warm) ends then
+    layout: str | None = None  # services.deployer.rollout.Layout as JSON; None for plans saved before it existed
 
 
 async def get_plan(session: AsyncSession, release_id: str) -> PlanRecord | None:
     row = (await session.execute(select(plans).where(plans.c.release_id == release_id))).first()
     return PlanRecord(Progress(row.cursor, row.waiting), row.stable_instances, row.undo_reach,
-                      row.wake_at) if row else None
+                      row.wake_at, row.layout) if row else None
 
 
 async def start_undo(session: AsyncSession, release_id: str, undo_reach: int, progress: Progress,

@@ -7,7 +7,7 @@ A version runs as a pool of instances, numbered by slot; the router splits traff
 """
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,6 +17,14 @@ from services.deployer.local.admin_auth import Refusals
 
 class TargetError(RuntimeError):
     """The target refused or failed an operation."""
+
+
+# The configuration an environment declares, as environment variables of its instances (by environment name).
+ConfigSource = Callable[[str], Mapping[str, str]]
+
+
+def no_config(environment: str) -> Mapping[str, str]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,15 @@ class Endpoints:
 
 
 @dataclass(frozen=True)
+class PilotRule:
+    """Requests carrying `header` or `cookie` (any non-empty value) go to `version`, whatever the weights."""
+
+    version: str
+    header: str
+    cookie: str
+
+
+@dataclass(frozen=True)
 class Pool:
     """The instances of one version and the percent of traffic they share."""
 
@@ -59,21 +76,34 @@ class Pool:
 
 
 class DeployTarget(Protocol):
-    async def ensure_router(self, service: str, environment: str, known: Handle | None) -> Handle:
-        """The traffic splitter for a service in an environment: adopt `known` if alive, else start it."""
+    async def ensure_router(self, service: str, environment: str, known: Handle | None, region: str = "") -> Handle:
+        """The traffic splitter for a service in an environment (in one of its regions, or for all of it when
+        `region` is ""): adopt `known` if alive, else start it (in `known`'s region when it names one).
+        The handle carries its region as `data["region"]` (absent for the whole environment)."""
         ...
 
     def endpoints(self, router: Handle) -> Endpoints:
         ...
 
     async def start_instance(
-        self, service: str, environment: str, version: str, slot: int, artifact_path: Path, known: Handle | None = None
+        self, service: str, environment: str, version: str, slot: int, artifact_path: Path, known: Handle | None = None,
+        region: str = "",
     ) -> Handle:
-        """A running, ready instance `slot` of `version`: adopt `known` if alive, else start it."""
+        """A running, ready instance `slot` of `version`: adopt `known` if alive, else start it (in `region`, else in
+        `known`'s; "" serves the whole environment) with the environment's declared configuration. The handle
+        carries its region as `data["region"]` (absent for the whole environment)."""
+        ...
+
+    async def running_config(self, instance: Handle) -> Mapping[str, str] | None:
+        """The configuration the instance runs with, asked of what runs; None when it cannot be told."""
         ...
 
     async def set_weights(self, router: Handle, pools: list[Pool]) -> None:
         """Shift traffic: percent per pool, summing to 100 (or nothing routed at all)."""
+        ...
+
+    async def set_pilot(self, router: Handle, rule: PilotRule | None) -> None:
+        """Route a pilot group to a version ahead of the weights, or (None) no longer."""
         ...
 
     async def smoke_test(self, router: Handle, version: str) -> str | None:
@@ -94,6 +124,10 @@ class DeployTarget(Protocol):
 
     async def stop_instance(self, instance: Handle) -> None:
         """Tear an instance down; no error if it is already gone."""
+        ...
+
+    async def stop_router(self, router: Handle) -> None:
+        """Tear a router down for good (its environment is gone); no error if it is already gone."""
         ...
 
     async def stop_unrecorded(self, known: Iterable[Handle]) -> list[str]:

@@ -55,7 +55,7 @@ class Upkeep:
         self._refused: set[tuple[InstanceKey, str]] = set()  # (instance, handle identity): alerted once, never retried
         self._failures: dict[InstanceKey, tuple[int, float]] = {}  # failed restarts and when to try again
         # (service, environment) -> (router identity, refusal count) last seen: unchanged needs no database round.
-        self._refusals_seen: dict[tuple[str, str], tuple[str, int]] = {}
+        self._refusals_seen: dict[tuple[str, str, str], tuple[str, int]] = {}  # by region's router too
         self._silent_routers: set[str] = set()  # routers whose refusals could not be read, logged once
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -133,14 +133,14 @@ class Upkeep:
                     log.warning("cannot read the refused admin calls of %s/%s: %s", service, environment, exc)
                 continue
             self._silent_routers.discard(router.identity)
-            key = (service, environment)
+            key = (service, environment, store.region_of(router))
             if self._refusals_seen.get(key) != (router.identity, refusals.count):
                 await self._report_refusals(service, environment, router, refusals)
                 self._refusals_seen[key] = (router.identity, refusals.count)
 
     async def _report_refusals(self, service: str, environment: str, router: Handle, refusals: Refusals) -> None:
         async def record(tx: Transaction) -> None:
-            reported = await store.refusals_reported(tx.session, service, environment)
+            reported = await store.refusals_reported(tx.session, service, environment, store.region_of(router))
             news = unreported_refusals(reported, router.identity, refusals.count)
             last = refusals.last
             if news == 0 or last is None:

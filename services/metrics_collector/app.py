@@ -10,8 +10,10 @@ from faststream import FastStream
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
+from contracts.audit_queries import CheckpointAudit, ShowAudit, WhoAudit
 from contracts.bottleneck_queries import QueryBottlenecks
 from contracts.commands import QueryDora, QueryReleases, VerifyAudit
+from contracts.dora_queries import QueryDoraTeams
 from libs.bus import declare_durable
 from libs.commands import serve_command
 from libs.nats_auth import connect_options
@@ -59,7 +61,11 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
             await loop.stop()
 
     serve_command(broker, subjects.CMD_DORA, QueryDora, handlers.query_dora)
-    serve_command(broker, subjects.CMD_AUDIT_VERIFY, VerifyAudit, handlers.verify_audit)
+    serve_command(broker, subjects.CMD_DORA_TEAMS, QueryDoraTeams, handlers.query_dora_teams)
+    serve_command(broker, subjects.CMD_AUDIT_VERIFY, VerifyAudit, handlers.audit.verify)
+    serve_command(broker, subjects.CMD_AUDIT_SHOW, ShowAudit, handlers.audit.show)
+    serve_command(broker, subjects.CMD_AUDIT_WHO, WhoAudit, handlers.audit.who)
+    serve_command(broker, subjects.CMD_AUDIT_CHECKPOINT, CheckpointAudit, handlers.audit.checkpoint)
     serve_command(broker, subjects.CMD_RELEASE_STATUS, QueryReleases, handlers.query_releases)
     serve_command(broker, subjects.CMD_BOTTLENECKS, QueryBottlenecks, partial(query_bottlenecks, runtime.db))
     app = build_app(runtime)

@@ -11,22 +11,22 @@ from typing import Any
 from pydantic import ConfigDict, Field, ValidationError
 from sqlalchemy import inspect
 
-from contracts.commands import CommandResult, QueryDora, QueryReleases, SignedCommand, VerifyAudit
+from contracts.commands import CommandResult, QueryDora, QueryReleases, SignedCommand
 from contracts.envelope import EVENT_ID_DESCRIPTION, Event, EventId, Name, ReleaseId
-from contracts.queries import (SAMPLES_SHOWN, AuditReply, DoraReply, Flag, ReleasesReply, ReleaseView, Sample,
-                               UnverifiedCommand)
-from libs.bus import describe
+from contracts.dora_queries import QueryDoraTeams
+from contracts.queries import ReleasesReply, ReleaseView
+from libs.bus import describe, own_signer
 from libs.command_signing import audit_refusal
 from libs.identities import IdentityStore
 from libs.runtime import Runtime
-from services.metrics_collector import domain
+from services.metrics_collector import domain, dora_queries
+from services.metrics_collector.audit_handlers import AuditTrail, index_backlog
 from services.metrics_collector.bottleneck_domain import EVIDENCE
 from services.metrics_collector.bottlenecks import BottleneckStore
 from services.metrics_collector.projections import Projections
 from services.metrics_collector.store import EventLog
 
 log = logging.getLogger("slipway.metrics_collector")
-FLAGS_SHOWN = 20  # the newest flags an audit reply lists; flagged_count covers them all
 
 
 class LoggedEvent(Event):
@@ -68,11 +68,15 @@ class Arrival:
     payload: str  # the canonical JSON the chain hashes
 
 
-def arrival(event: LoggedEvent, subject: str, unverified_publisher: str | None) -> Arrival:
+def arrival(event: LoggedEvent, subject: str, unverified_publisher: str | None,
+            received_at: datetime | None = None) -> Arrival:
+    """`received_at`: the collector's clock when it read the event (now, unless a caller replays)."""
     received = event.model_dump(mode="json")
-    # A message whose publisher could not be verified is still the log's to keep, flagged with why.
+    # A message whose publisher could not be verified is still the log's to keep, flagged with why;
+    # so is one from the future: kept as sent, left out of every report.
     flag = (f"publisher not verified: {unverified_publisher}" if unverified_publisher
-            else domain.flag_reason(received, subject, Event.registry))
+            else domain.flag_reason(received, subject, Event.registry)
+            or domain.future_reason(event.occurred_at, received_at or datetime.now(UTC)))
     return Arrival(event, subject, flag, domain.canonical_json(received))
 
 
@@ -85,6 +89,8 @@ class Handlers:
         self._no_release: str | None = None  # what a log created before NULL-able columns stores instead
         registry = runtime.settings.identity_registry
         self.identities = IdentityStore(registry.parent) if registry is not None else None
+        self.audit = AuditTrail(runtime, own_signer(runtime.settings), self.identities, self._append_lock,
+                                self._signature_problem, runtime.settings.audit_checkpoint_every)
 
     async def prepare(self) -> None:
         """Before consuming: learn whether this log's release columns take NULL (a log created by an older
@@ -99,6 +105,8 @@ class Handlers:
             projections = Projections(tx.session)
             if (await projections.empty() or await BottleneckStore(tx.session).empty()) and await EventLog(tx.session).head() != (0, domain.GENESIS_HASH):
                 log.info("the event log predates its projections: rebuilt %d releases", await projections.rebuild())
+            if indexed := await index_backlog(tx.session):
+                log.info("indexed %d records logged before the audit index existed", indexed)
 
     async def append(self, arrivals: Sequence[Arrival]) -> list[Arrival]:
         """Append events to the chain and the projections in one transaction; returns those newly logged.
@@ -112,12 +120,14 @@ class Handlers:
             seen = await entries.logged(a.event.event_id for a in arrivals)
             seq, prev_hash = await entries.head()
             rows, flags, releases, facts_of, recorded_at = [], [], set(), set(), datetime.now(UTC)
+            fields = []
             for a in arrivals:
                 if a.event.event_id in seen:
                     continue
                 seen.add(a.event.event_id)
                 seq, digest = seq + 1, domain.chain_hash(prev_hash, a.payload)
                 rows.append(self._row(a, seq, prev_hash, digest, recorded_at))
+                fields.append(_indexed_fields(a.event))
                 if a.flag is not None:
                     log.warning("event %s is logged flagged: %s", a.event.event_id, a.flag)
                     flags.append((seq, a.flag))
@@ -128,6 +138,7 @@ class Handlers:
                 prev_hash = digest
                 fresh.append(a)
             await entries.append(rows, flags)
+            await self.audit.appended(tx.session, rows, fields)
             await Projections(tx.session).refresh(releases, facts_of)
             await BottleneckStore(tx.session).record_evidence(
                 a.event.model_dump(mode="json") for a in fresh if a.flag is None and a.event.type == EVIDENCE)
@@ -146,58 +157,10 @@ class Handlers:
         }
 
     async def query_dora(self, query: QueryDora) -> CommandResult:
-        """The DORA keys over the window's days, from the daily projection and the window's samples."""
-        now = datetime.now(UTC)
-        first, last = domain.window_days(now, query.days)
-        scope = (first, last, query.service, query.environment)
-        async with self.runtime.db.sessions() as session:
-            read = Projections(session)
-            totals = await read.dora_totals(*scope)
-            lead_times = await read.durations(domain.DEPLOYMENT, *scope)
-            restores = await read.durations(domain.RESTORE, *scope)
-            newest_leads = await read.newest(domain.DEPLOYMENT, *scope, SAMPLES_SHOWN)
-            newest_restores = await read.newest(domain.RESTORE, *scope, SAMPLES_SHOWN)
-        reply = DoraReply(
-            window_days=query.days, first_day=first, last_day=last, service=query.service,
-            environment=query.environment, deployments=totals.deployments,
-            deployment_frequency_per_day=totals.deployments / query.days,
-            lead_time_median_s=domain.percentile(lead_times, 50), lead_time_p90_s=domain.percentile(lead_times, 90),
-            lead_time_mean_s=totals.lead_time_sum_s / totals.lead_times if totals.lead_times else None,
-            lead_times=_samples(newest_leads), lead_times_total=totals.lead_times,
-            changes=totals.changes, failed_changes=totals.failed_changes,
-            change_failure_rate=totals.failed_changes / totals.changes if totals.changes else 0.0,
-            time_to_restore_median_s=domain.percentile(restores, 50),
-            time_to_restore_mean_s=totals.restore_sum_s / totals.restores if totals.restores else None,
-            restores=_samples(newest_restores), restores_total=totals.restores,
-        )
-        return CommandResult(ok=True, message=domain.dora_summary(reply, query.service, query.environment), data=reply.model_dump(mode="json"))
+        return await dora_queries.query_dora(self.runtime.db.sessions, query, datetime.now(UTC))
 
-    async def verify_audit(self, _: VerifyAudit) -> CommandResult:
-        async with self.runtime.db.sessions() as session:
-            entries = EventLog(session)
-            records = await entries.chain()
-            flagged, flagged_count = await entries.flagged(FLAGS_SHOWN), await entries.flagged_count()
-        report = domain.verify_chain(records)
-        signed, unvouched = domain.unvouched_commands(records, self._signature_problem)
-        head = records[-1][3] if records else None
-        # Flagged records are part of the chain (it covers what was sent) but left out of reports.
-        flags = f" ({flagged_count} flagged, left out of reports)" if flagged_count else ""
-        if not report.ok:
-            message = f"audit trail BROKEN at record {report.first_bad_seq} of {report.records}: {report.reason}"
-        elif unvouched:
-            first = unvouched[0]
-            message = (f"audit trail linked, but {len(unvouched)} of {signed} signed commands do not verify; "
-                       f"first at record {first.seq} ({first.type} {first.event_id}): {first.reason}")
-        else:
-            message = (f"audit trail intact: {report.records} records{flags}, {signed} signed commands verified, "
-                       f"head {head or domain.GENESIS_HASH}")
-        reply = AuditReply(
-            records=report.records, first_bad_seq=report.first_bad_seq, reason=report.reason, head_hash=head,
-            flagged=[Flag(seq=seq, reason=reason) for seq, reason in flagged], flagged_count=flagged_count,
-            signed_commands=signed, unverified_count=len(unvouched),
-            unverified_commands=[UnverifiedCommand(**u.__dict__) for u in unvouched[:FLAGS_SHOWN]],
-        )
-        return CommandResult(ok=report.ok and not unvouched, message=message, data=reply.model_dump(mode="json"))
+    async def query_dora_teams(self, query: QueryDoraTeams) -> CommandResult:
+        return await dora_queries.query_dora_teams(self.runtime.db.sessions, query, datetime.now(UTC))
 
     def _signature_problem(self, event: dict[str, Any]) -> str | None:
         """What is wrong with a logged event's signed command, checked against the registry as it is now."""
@@ -237,5 +200,7 @@ class Handlers:
         return CommandResult(ok=True, message=f"{view.release_id}: {view.state}{more}", data=reply.model_dump(mode="json"))
 
 
-def _samples(pairs: list[tuple[str, float]]) -> list[Sample]:
-    return [Sample(release_id=r, seconds=s) for r, s in pairs]
+def _indexed_fields(event: LoggedEvent) -> dict[str, Any]:
+    """What the audit index files a record under: the envelope, and the team the event names (extra fields)."""
+    return {**(event.model_extra or {}), "type": event.type, "release_id": event.release_id, "service": event.service,
+            "environment": event.environment, "actor": event.actor}

@@ -1,4 +1,5 @@
-"""Recompute the collector's projections from its event log, in one transaction.
+"""Recompute the collector's projections (release status, DORA, the audit index) from its event log, in one
+transaction.
 
 After a change to how they are computed (a log written before they existed gets them when the
 collector starts).
@@ -6,7 +7,11 @@ A collector running meanwhile waits for the transaction (SQLite has one writer; 
 the rows); the events it appends afterwards refresh their releases as usual.
 """
 
+from sqlalchemy import delete
+
 from libs.runtime import service_database
+from services.metrics_collector.audit_handlers import index_backlog
+from services.metrics_collector.audit_store import audit_index
 from libs.settings import Settings
 from services.metrics_collector.projections import Projections
 from services.metrics_collector.store import NAME, metadata
@@ -18,6 +23,8 @@ async def rebuild_projections(settings: Settings) -> int:
     try:
         await db.create_all(metadata)  # a log from before the projections gets their tables first
         async with db.transaction() as tx:
+            await tx.session.execute(delete(audit_index))
+            await index_backlog(tx.session)
             return await Projections(tx.session).rebuild()
     finally:
         await db.dispose()

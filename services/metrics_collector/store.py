@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
 
-from services.metrics_collector.domain import GENESIS_HASH, ChainRecord
+from services.metrics_collector.domain import GENESIS_HASH
 
 NAME = "metrics-collector"  # the service, its database and its durables are named after it
 metadata = MetaData()
@@ -92,15 +92,6 @@ class EventLog:
 
     async def flagged_count(self) -> int:
         return int(await self.session.scalar(select(func.count()).select_from(event_flags)) or 0)
-
-    async def chain(self) -> list[ChainRecord]:
-        # The whole log, in chain order: verification has to look at every row anyway.
-        rows = await self.session.execute(
-            select(event_log.c.seq, event_log.c.payload, event_log.c.prev_hash, event_log.c.hash).order_by(
-                event_log.c.seq
-            )
-        )
-        return [(r.seq, r.payload, r.prev_hash, r.hash) for r in rows]
 
     def _unflagged(self) -> Select[tuple[str]]:
         joined = event_log.outerjoin(event_flags, event_flags.c.seq == event_log.c.seq)

@@ -308,3 +308,23 @@ async def test_a_router_not_waited_for_that_never_answers_fails_its_first_use_wi
         with pytest.raises(TimeoutError, match="failed to become ready"):
             await driver.set_weights(router, [(v1, 100)])
     assert not is_alive(router.pid)
+
+
+async def test_an_instance_runs_in_its_region_with_its_configuration_and_a_router_can_be_stopped_for_good(
+    driver: LocalDriver, artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    router = await driver.ensure_router(SERVICE, ENV, None)
+    v1 = await driver.start_instance(SERVICE, ENV, "1.0.0", artifacts["1.0.0"], slot=1, region="us-east",
+                                     config={"LOG_LEVEL": "info"})
+    assert (v1.region, v1.config, driver.running_config(v1)) == ("us-east", {"LOG_LEVEL": "info"}, {"LOG_LEVEL": "info"})
+    await driver.stop_instance(v1)
+    assert driver.running_config(v1) is None
+    # Started again from its handle: same port and region, the configuration given now.
+    again = await driver.start_instance(SERVICE, ENV, "1.0.0", artifacts["1.0.0"], v1, slot=1,
+                                        config={"LOG_LEVEL": "debug"})
+    assert (again.port, again.region, driver.running_config(again)) == (v1.port, "us-east", {"LOG_LEVEL": "debug"})
+
+    await driver.stop_router(router)
+    assert not driver.is_alive(router)
+    assert not driver.token_file(SERVICE, ENV).exists()
+    assert not list((tmp_path / "run" / "routers").glob("*.json")), "no routes left for a restart to restore"

@@ -1,5 +1,6 @@
-"""Environments as code against the running system: `slipway env drift` as a person, through nats-server's
-permissions, recorded in the audit trail with its signature; a preview environment torn down after its ttl."""
+"""Environments as code against the running system: `slipway env drift [--reconcile]` as a person, through
+nats-server's permissions, recorded in the audit trail with its signature; a preview environment torn down, router
+included, after its ttl."""
 
 import asyncio
 from pathlib import Path
@@ -44,8 +45,13 @@ def test_drift_is_asked_for_signed_and_audited_and_a_preview_expires(stack: Stac
     refused = cli("env", "drift", "prod", "--as", "dee")
     assert refused.returncode == 1 and "check_drift" in refused.stderr, refused.stdout + refused.stderr
 
+    reconciled = cli("env", "drift", "prod", "--reconcile", "--as", "rita")  # prod: only when a person asks
+    assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+    assert "shop: started 1.0.0 slot 3 for the whole environment" in reconciled.stdout, reconciled.stdout
+
     expired = asyncio.run(_preview_released_and_expired(stack, artifact))
-    assert (expired["environment"], expired["stopped"]) == ("preview-pr-1", ["shop@1.0.0"])
+    assert (expired["environment"], expired["stopped"], expired["routers_stopped"]) == (
+        "preview-pr-1", ["shop@1.0.0"], ["shop"])
 
     audit = cli("audit", "verify")
     assert audit.returncode == 0 and "intact" in audit.stdout and "flagged" not in audit.stdout, audit.stdout

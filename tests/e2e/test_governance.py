@@ -35,7 +35,8 @@ def release_file(tmp_path: Path, artifact: Path, **fields: object) -> Path:
     document = {
         "service": "shop", "environment": "prod", "version": "2.0.0", "team": "payments", "artifact": {"uri": str(artifact)},
         "commit": {"sha": "abc1234", "committed_at": "2026-11-01T10:00:00Z"}, "requested_by": "ci:e2e",
-        "strategy": {"kind": "all-at-once", "analysis_interval_s": 1}, **fields,
+        # One instance, not the four prod declares: these releases are about governance, not pool sizes.
+        "strategy": {"kind": "all-at-once", "analysis_interval_s": 1}, "instances": 1, **fields,
     }
     path = tmp_path / f"release-{fields.get('release_id', 'x')}.yaml"
     path.write_text(yaml.safe_dump(document))

@@ -18,7 +18,8 @@ def request_release(stack: Stack, artifact: Path, version: str, *extra: str):  #
         "release", "request", "--nats-url", stack.nats_url, "--service", "shop", "--environment", "prod",
         "--version", version, "--team", "payments", "--artifact", str(artifact), "--commit", "abc1234",
         "--committed-at", "2026-11-01T10:00:00Z", "--requested-by", "ci:e2e", "--interval", "1", "--timeout", "90",
-        *extra, data_dir=stack.data_dir,
+        # One instance, not the four prod declares: these tests are about other things than pool sizes.
+        "--instances", "1", *extra, data_dir=stack.data_dir,
     )
 
 

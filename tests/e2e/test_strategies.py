@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from datetime import datetime
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ class Load:
     """Requests sent one after another through the router: (HTTP status, the version that served it)."""
 
     answers: list[tuple[int, str]] = field(default_factory=list)
+    at: list[float] = field(default_factory=list)  # when each answer came (time.monotonic())
+
+    def first_served_by(self, version: str) -> float | None:
+        return next((at for at, (_, served) in zip(self.at, self.answers) if served == version), None)
 
     def served_by(self, since: int) -> set[str]:
         return {version for _, version in self.answers[since:]}
@@ -41,7 +46,7 @@ class Load:
 
 
 @contextlib.asynccontextmanager
-async def load_on(router_url: str) -> AsyncIterator[Load]:
+async def load_on(router_url: str, headers: dict[str, str] | None = None) -> AsyncIterator[Load]:
     load, stop = Load(), asyncio.Event()
 
     async def send() -> None:
@@ -50,10 +55,11 @@ async def load_on(router_url: str) -> AsyncIterator[Load]:
             while not stop.is_set():
                 n += 1
                 try:
-                    response = await http.get(f"{router_url}/orders/{n}")
+                    response = await http.get(f"{router_url}/orders/{n}", headers=headers)
                     load.answers.append((response.status_code, response.headers.get("x-slipway-served-by", "")))
                 except httpx.HTTPError:
                     load.answers.append((599, ""))
+                load.at.append(time.monotonic())
                 await asyncio.sleep(0.01)
 
     task = asyncio.create_task(send())

@@ -14,7 +14,9 @@ def digest_of(path: Path) -> str:
 
 def release_for(artifact: Path, version: str = "1.0.0", *, service: str = "shop", environment: str = "prod",
                 strategy: dict | None = None, digest: str | None = None, team: str = "payments",
-                requested_by: str = "ci:test", **extra: object) -> ReleaseRequested:
+                requested_by: str = "ci:test", instances: int | None = 1, **extra: object) -> ReleaseRequested:
+    """`instances` overrides the environment's declaration (prod declares 2 per region) so tests run small pools;
+    None takes the declaration."""
     return ReleaseRequested(
         event_id=new_event_id(),
         release_id=f"{service}-{version}-{datetime.now(UTC).timestamp():.6f}",
@@ -28,5 +30,6 @@ def release_for(artifact: Path, version: str = "1.0.0", *, service: str = "shop"
         commit={"sha": "abc1234", "committed_at": datetime.now(UTC) - timedelta(hours=1)},
         strategy=strategy or {"kind": "all-at-once", "analysis_interval_s": 1.0},
         requested_by=requested_by,
+        instances=instances,
         **extra,
     )

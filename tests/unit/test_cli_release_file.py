@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from contracts.release import AllAtOnceStrategy, BlueGreenStrategy, CanaryStrategy, RollingStrategy
+from contracts.release import (
+    AllAtOnceStrategy, BlueGreenStrategy, CanaryStrategy, PilotScope, RegionalScope, RollingStrategy,
+)
 from slipway.releases import ReleaseInputError, ReleaseInvalid, apply_overrides, build_release, load_release_file
 
 SHA = "3b7e9c1d5a2f4e6b8c0d1e3f5a7b9c2d4e6f8a0b"
@@ -91,6 +93,16 @@ def test_rolling_flags(release_file: Path) -> None:
     event = build_release(release_file, overrides, git=no_git, env={})
     assert isinstance(event.strategy, RollingStrategy)
     assert (event.strategy.max_surge, event.strategy.max_unavailable, event.instances) == (2, 1, 4)
+
+
+def test_scope_flags_choose_regional_waves_or_a_pilot_group_and_pool_sizes_default_to_the_declaration(
+    release_file: Path
+) -> None:
+    event = build_release(release_file, {"scope": "regional", "bake": 5}, git=no_git, env={})
+    assert (event.scope, event.instances) == (RegionalScope(bake_s=5), None)
+    assert build_release(release_file, {"scope": "pilot"}, git=no_git, env={}).scope == PilotScope()
+    with pytest.raises(ReleaseInvalid, match="scope"):
+        build_release(release_file, {"scope": "everywhere"}, git=no_git, env={})
 
 
 def test_digest_is_computed_for_a_local_artifact(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import httpx
 from contracts import subjects
 from contracts.bottleneck_queries import QueryBottlenecks
 from contracts.commands import CommandResult, QueryDora, QueryReleases
+from contracts.dora_queries import QueryDoraTeams
 from contracts.envelope import Model
 from libs.service_catalogue import ServiceCatalogue
 from services.dashboard.auth import Authenticator
@@ -17,7 +18,6 @@ from services.dashboard.live import LiveFeed
 from services.dashboard.metrics import DashboardMetrics
 from services.dashboard.progress import Releases, duration_s
 from services.dashboard.queries import QueryUnavailable
-from services.dashboard.teams import team_figures
 from tests.conftest import TEST_CATALOGUE
 from tests.unit.test_dashboard_tokens import NOW, Keys
 
@@ -73,18 +73,6 @@ def test_metrics_count_outcomes_rollbacks_verdicts_and_time_the_releases_whose_r
     assert 'slipway_release_duration_seconds_count{outcome="succeeded"}' not in text  # no request seen: not timed
 
 
-def test_a_teams_figures_add_counts_and_take_medians_over_pooled_samples() -> None:
-    shop = {"deployments": 2, "deployment_frequency_per_day": 0.5, "changes": 2, "failed_changes": 1,
-            "lead_times": [{"release_id": "a", "seconds": 10}, {"release_id": "b", "seconds": 30}],
-            "restores": [{"release_id": "b", "seconds": 5}]}
-    cart = {"deployments": 1, "deployment_frequency_per_day": 0.25, "changes": 2, "failed_changes": 0,
-            "lead_times": [{"release_id": "c", "seconds": 20}], "restores": []}
-    figures = team_figures("payments", {"shop": shop, "cart": cart})
-    assert figures == {"team": "payments", "services": ["cart", "shop"], "deployments": 3,
-                       "deployment_frequency_per_day": 0.75, "lead_time_median_s": 20, "changes": 4,
-                       "failed_changes": 1, "change_failure_rate": 0.25, "time_to_restore_median_s": 5}
-
-
 class FakeQueries:
     """Answers as the collector does, from canned replies; records what was asked."""
 
@@ -95,9 +83,6 @@ class FakeQueries:
         self.asked.append((subject, query))
         if self.down:
             raise QueryUnavailable(f"no service answers {subject}")
-        if isinstance(query, QueryDora) and query.service:
-            return CommandResult(ok=True, message="", data={"deployments": 1, "changes": 1, "failed_changes": 0,
-                                                           "deployment_frequency_per_day": 0.1, "lead_times": []})
         return self.replies.get(subject, CommandResult(ok=True, message="fine", data={}))
 
 
@@ -116,6 +101,8 @@ def client(queries: FakeQueries, feed: LiveFeed | None = None, token: str | None
 @pytest.mark.parametrize("path, reason", [
     ("/api/dora?days=0", "days"), ("/api/dora?service=Not%20A%20Name", "service"),
     ("/api/releases?limit=5000", "limit"), ("/api/releases?page=0", "page"), ("/api/audit/events?release_id=x&page=-1", "page"), ("/api/dora/teams?days=99999", "days"), ("/api/alerts?limit=0", "limit"),
+    ("/api/dora/teams?since=2030-02-01&until=2030-01-01", "after until"), ("/api/dora?days=3&since=2030-01-01", "not both"),
+    ("/api/dora?team=Bad%20Team", "team"), ("/api/dora/teams?page=0", "page"),
 ])
 async def test_bad_parameters_are_refused_with_the_reason_before_anything_is_asked(path: str, reason: str) -> None:
     queries = FakeQueries()
@@ -132,9 +119,10 @@ async def test_each_route_asks_the_collectors_own_query_and_answers_its_data() -
     http = client(queries)
     assert (await http.get("/api/releases?limit=2&page=3")).json()["releases"][0]["release_id"] == "s-1"
     assert queries.asked[-1] == (subjects.CMD_RELEASE_STATUS, QueryReleases(limit=2, page=3))
-    teams = (await http.get("/api/dora/teams?days=7")).json()["teams"]
-    assert [(t["team"], t["services"]) for t in teams] == [("discovery", ["search"]), ("payments", ["shop"])]
-    assert {q.days for s, q in queries.asked if s == subjects.CMD_DORA} == {7}
+    await http.get("/api/dora/teams?days=7&environment=prod&bands=true&page=2")
+    assert queries.asked[-1] == (subjects.CMD_DORA_TEAMS, QueryDoraTeams(days=7, environment="prod", bands=True, page=2))
+    await http.get("/api/dora?team=payments&since=2030-01-01&until=2030-01-31")
+    assert queries.asked[-1] == (subjects.CMD_DORA, QueryDora(team="payments", since="2030-01-01", until="2030-01-31"))
 
 
 async def test_a_refused_query_is_a_400_an_unknown_release_a_404_a_silent_collector_a_503() -> None:
@@ -164,7 +152,9 @@ async def test_a_team_scoped_reader_sees_their_teams_only_and_is_told_why_not_th
     listed = CommandResult(ok=True, message="2 releases", data={"total": 2, "releases": [
         {"release_id": "s-1", "service": "shop", "team": "payments"},
         {"release_id": "q-1", "service": "search", "team": "discovery"}]})
-    queries = FakeQueries({subjects.CMD_RELEASE_STATUS: listed})
+    per_team = CommandResult(ok=True, message="2 teams", data={"total": 2, "teams": [
+        {"team": "discovery", "services": ["search"]}, {"team": "payments", "services": ["shop"]}]})
+    queries = FakeQueries({subjects.CMD_RELEASE_STATUS: listed, subjects.CMD_DORA_TEAMS: per_team})
     feed = LiveFeed(DashboardMetrics())
     feed.receive("slipway.alert.warning.payments.shop", {"team": "payments", "summary": "mine"})
     feed.receive("slipway.alert.warning.discovery.search", {"team": "discovery", "summary": "theirs"})
@@ -179,6 +169,7 @@ async def test_a_team_scoped_reader_sees_their_teams_only_and_is_told_why_not_th
     other = await dev.get("/api/bottlenecks?team=discovery")
     assert other.status_code == 403 and "person:dev reads the teams payments" in other.json()["detail"]
     assert (await dev.get("/api/dora?service=search")).status_code == 403
+    assert (await dev.get("/api/dora?team=discovery")).status_code == 403
     assert (await dev.get("/api/bottlenecks")).status_code == 200  # their only team, asked for them
     assert queries.asked[-1] == (subjects.CMD_BOTTLENECKS, QueryBottlenecks(team="payments"))
     teams = (await dev.get("/api/dora/teams")).json()["teams"]

@@ -89,6 +89,8 @@ def test_env_cli_check_show_and_parity(envs: Path) -> None:
     runner = CliRunner()
     good = runner.invoke(app, ["env", "check", str(envs)])
     assert good.exit_code == 0 and "prod: ok (production" in good.output, good.output
+    assert "drift reconciled on-demand)" in good.output and "staging: ok" in good.output, good.output
+    assert "instance(s) in eu-west, us-east; drift reconciled auto)" in good.output, good.output
     shown = runner.invoke(app, ["env", "show", "staging", "--dir", str(envs)])
     assert shown.exit_code == 0 and "max_instances: 4" in shown.output, shown.output
     same = runner.invoke(app, ["env", "parity", "staging", "prod", "--dir", str(envs)])
@@ -105,3 +107,29 @@ def test_env_cli_check_show_and_parity(envs: Path) -> None:
     assert empty.exit_code == 2 and "no such file or directory" in empty.output
     (envs.parent / "empty").mkdir()
     assert runner.invoke(app, ["env", "check", str(envs.parent / "empty")]).exit_code == 2
+
+
+def test_configuration_names_are_environment_variable_names_and_not_reserved(envs: Path) -> None:
+    dev = envs / "dev.yaml"
+    edit(dev, "  LOG_LEVEL: debug\n", "  LOG_LEVEL: debug\n  log-level: x\n  PYTHONPATH: /tmp\n")
+    found = problems(envs)
+    assert any(p.startswith(f"{dev}:{line_of(dev, 'log-level')}: config.log-level: 'log-level': a configuration "
+                            "name is an environment variable name") for p in found), found
+    assert any("config.PYTHONPATH: PYTHONPATH is reserved" in p for p in found), found
+
+
+def test_drift_is_reconciled_on_demand_in_production_and_on_the_schedule_elsewhere_unless_declared(envs: Path) -> None:
+    declared = load_environments(envs).environments
+    assert (declared["prod"].reconcile, declared["staging"].reconcile) == ("on-demand", "auto")
+    edit(envs / "staging.yaml", "quotas:", "drift:\n  reconcile: off\nquotas:")
+    assert load_environments(envs).environments["staging"].reconcile == "off"
+    edit(envs / "staging.yaml", "reconcile: off", "reconcile: sometimes")
+    [problem] = problems(envs)
+    assert "drift.reconcile" in problem and "'auto', 'on-demand' or 'off'" in problem, problem
+
+
+def test_configuration_reaches_instances_as_environment_variable_strings() -> None:
+    from libs.environments import config_environment
+
+    assert config_environment({"DEBUG": True, "CACHE": False, "TIMEOUT_S": 5, "RATIO": 0.5, "NAME": "x"}) == {
+        "DEBUG": "true", "CACHE": "false", "TIMEOUT_S": "5", "RATIO": "0.5", "NAME": "x"}

@@ -8,10 +8,12 @@ import pytest
 
 from services.deployer.local.routing import (
     Backend,
+    Pilot,
     Sample,
     choose_backend,
     nearest_rank_percentile,
     parse_backends,
+    parse_pilot,
     summarise,
 )
 
@@ -129,3 +131,27 @@ def test_a_port_handed_out_is_not_handed_out_again_while_its_process_may_still_b
     monkeypatch.setattr(processes, "_handed_out", {})
     monkeypatch.setattr(processes.socket, "socket", lambda *_args: Probe())
     assert [processes.free_port(), processes.free_port()] == [41000, 41001]
+
+
+def test_a_pilot_group_reaches_its_version_at_weight_0_while_everyone_else_is_routed_by_weight() -> None:
+    rng = random.Random(7)
+    backends = [Backend("1.0.0", ("http://127.0.0.1:1",), 100), Backend("2.0.0", ("http://127.0.0.1:2",), 0)]
+    pilot = parse_pilot({"version": "2.0.0", "header": "X-Beta", "cookie": "beta"})
+    assert pilot == Pilot("2.0.0", "X-Beta", "beta")
+    assert pilot.includes("1", None) and pilot.includes(None, "yes") and not pilot.includes("", None)
+    assert {choose_backend(backends, rng, None, "2.0.0").version for _ in range(50)} == {"2.0.0"}
+    assert {choose_backend(backends, rng, None).version for _ in range(50)} == {"1.0.0"}
+    assert choose_backend(backends, rng, "1.0.0", "2.0.0").version == "1.0.0", "a pinned request wins"
+    gone = [Backend("1.0.0", ("http://127.0.0.1:1",), 100)]
+    assert choose_backend(gone, rng, None, "2.0.0").version == "1.0.0", "a rule whose version left routes nothing"
+
+
+@pytest.mark.parametrize(("payload", "reason"), [
+    ("beta", "must be an object"),
+    ({"version": "", "header": "X-Beta", "cookie": "beta"}, "pilot.version"),
+    ({"version": "2.0.0", "header": "X Beta", "cookie": "beta"}, "pilot.header"),
+    ({"version": "2.0.0", "header": "X-Beta", "cookie": "be;ta"}, "pilot.cookie"),
+])
+def test_a_bad_pilot_rule_is_refused_with_what_is_wrong(payload: object, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_pilot(payload)

@@ -6,6 +6,7 @@ import pytest
 
 from contracts.envelope import Event
 from contracts.events import AlertRaised, ReleaseRequested, Severity
+from services.metrics_collector.audit_rules import ChainWalk
 from services.metrics_collector.domain import (
     GENESIS_HASH,
     UnvouchedCommand,
@@ -13,10 +14,10 @@ from services.metrics_collector.domain import (
     chain_hash,
     dora,
     flag_reason,
+    future_reason,
     human_duration,
     release_states,
     unvouched_commands,
-    verify_chain,
 )
 
 NOW = datetime(2024, 6, 30, 12, 0, tzinfo=UTC)
@@ -42,6 +43,13 @@ def chained(payloads: list[str]) -> list[tuple[int, str, str, str]]:
 
 # --- audit chain -----------------------------------------------------------------------------
 
+def verify_chain(records: list[tuple[int, str, str, str]]) -> ChainWalk:
+    """The whole chain walked from genesis in one chunk, as `audit verify --full` walks it chunk by chunk."""
+    walk = ChainWalk()
+    walk.feed(records)
+    return walk
+
+
 def test_chain_hash_is_sha256_of_prev_newline_payload() -> None:
     assert chain_hash(GENESIS_HASH, "{}") == hashlib.sha256(("0" * 64 + "\n{}").encode()).hexdigest()
 
@@ -65,7 +73,7 @@ def test_an_edited_payload_is_found_at_its_record() -> None:
     seq, _, prev, digest = records[1]
     records[1] = (seq, '{"n":20}', prev, digest)
     report = verify_chain(records)
-    assert (report.ok, report.records, report.first_bad_seq) == (False, 3, 2)
+    assert (report.ok, report.records, report.first_bad_seq) == (False, 2, 2)  # walked up to the break
     assert "does not match its hash" in report.reason
 
 
@@ -85,12 +93,12 @@ def test_a_wrong_hash_is_found_at_its_record() -> None:
     assert verify_chain(records).first_bad_seq == 2
 
 
-@pytest.mark.parametrize(("deleted", "first_bad"), [(0, 2), (1, 3)])
-def test_a_deleted_record_breaks_the_link_of_the_one_after_it(deleted: int, first_bad: int) -> None:
+@pytest.mark.parametrize(("deleted", "first_bad", "walked"), [(0, 2, 1), (1, 3, 2)])
+def test_a_deleted_record_breaks_the_link_of_the_one_after_it(deleted: int, first_bad: int, walked: int) -> None:
     records = chained(['{"n":1}', '{"n":2}', '{"n":3}'])
     del records[deleted]
     report = verify_chain(records)
-    assert (report.ok, report.records, report.first_bad_seq) == (False, 2, first_bad)
+    assert (report.ok, report.records, report.first_bad_seq) == (False, walked, first_bad)
     assert "deleted" in report.reason
 
 
@@ -364,3 +372,11 @@ def test_a_waiting_release_says_what_it_waits_for_and_when_it_is_expected_to_sta
     pending = {"type": "ReleaseWaiting", "waiting_for": "pending-approval", "until": None,
                "outstanding": ["1 x security (major release readiness sign-off)"]}
     assert state_of(pending) == "pending approval: needs 1 x security (major release readiness sign-off)"
+
+
+def test_an_event_ahead_of_the_collectors_clock_is_believed_only_within_the_skew_tolerance() -> None:
+    received = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert future_reason(received - timedelta(hours=3), received) is None
+    assert future_reason(received + timedelta(minutes=4), received) is None
+    reason = future_reason(received + timedelta(days=2), received)
+    assert reason is not None and "2026-11-30T12:00:00+00:00" in reason and "after the collector received it" in reason

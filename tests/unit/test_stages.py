@@ -39,6 +39,30 @@ def test_a_step_still_in_analysis() -> None:
     assert [(s.name, s.outcome) for s in stages(events)][-1] == ("step 1/1: 100%", "analysing")
 
 
+def test_a_regional_release_shows_each_wave_its_steps_by_region_and_the_bake_between() -> None:
+    step = {"deployment_id": "r1", "step_count": 2, "weight": 100}
+    events = [ev("ReleaseRequested", 0), ev("ArtifactVerified", 0.1), ev("ReleaseApproved", 0.2),
+              ev("DeploymentStarted", 0.5, strategy="all-at-once", scope="regional",
+                 instances={"eu-west": 2, "us-east": 1}, instances_from="declaration"),
+              ev("StepStarted", 1.0, step_index=0, region="eu-west", **step),
+              ev("StepVerdict", 2.0, step_index=0, deployment_id="r1", verdict="pass"),
+              ev("StepStarted", 5.0, step_index=1, region="us-east", **step),
+              ev("StepVerdict", 6.5, step_index=1, deployment_id="r1", verdict="fail"),
+              ev("RollbackCompleted", 7.0, regions=["us-east", "eu-west"])]
+    found = {s.name: s for s in stages(events)}
+    assert "regional scope, instances eu-west 2, us-east 1 (from the declaration)" in found["new version started"].detail
+    assert (found["step 1/2: 100% in eu-west"].outcome, found["step 2/2: 100% in us-east"].outcome) == ("pass", "fail")
+    assert (found["wave eu-west"].outcome, found["wave eu-west"].seconds) == ("pass", 1.0)
+    assert (found["bake before us-east"].seconds, found["wave us-east"].outcome) == (3.0, "fail")
+
+
+def test_a_pilot_phase_is_named_as_such() -> None:
+    events = [ev("ReleaseRequested", 0), ev("ArtifactVerified", 0.1), ev("ReleaseApproved", 0.2),
+              ev("DeploymentStarted", 0.5, strategy="canary", scope="pilot"),
+              ev("StepStarted", 1.0, step_index=0, step_count=2, weight=0, pilot=True)]
+    assert [s.name for s in stages(events)][-1] == "step 1/2: 0% (pilot group)"
+
+
 def test_a_blue_green_release_shows_its_smoke_test_with_its_timing_before_its_step() -> None:
     events = [ev("ReleaseRequested", 0), ev("ArtifactVerified", 0.1, size_bytes=10), ev("ReleaseApproved", 0.2),
               ev("DeploymentStarted", 0.5, strategy="blue-green", version="2.0.0"),

@@ -63,10 +63,14 @@ function showAlert(alert) {
 function showDora(reply, days) {
   document.getElementById("dora-window").textContent = `(last ${days} days)`;
   const body = document.querySelector("#dora tbody");
+  const pct = rate => `${(rate * 100).toFixed(0)}%`;
   body.replaceChildren(...reply.teams.map(t => el("tr", { "data-team": t.team },
     el("td", {}, t.team), el("td", {}, t.deployments), el("td", {}, t.deployment_frequency_per_day.toFixed(2)),
-    el("td", {}, seconds(t.lead_time_median_s)), el("td", {}, `${(t.change_failure_rate * 100).toFixed(0)}%`),
-    el("td", {}, seconds(t.time_to_restore_median_s)))));
+    el("td", {}, `${seconds(t.lead_time_median_s)} / ${seconds(t.lead_time_p90_s)}`),
+    el("td", {}, `${pct(t.change_failure_rate)} (${t.failed_changes}/${t.changes})`),
+    el("td", {}, `${seconds(t.time_to_restore_median_s)} / ${seconds(t.time_to_restore_p90_s)}`),
+    el("td", { title: `declared ${t.rework_reasons.declared}, emergency ${t.rework_reasons.emergency}, incident ${t.rework_reasons.incident}` },
+      `${pct(t.rework_rate)} (${t.rework})`))));
   const svg = document.getElementById("dora-chart");
   const most = Math.max(1, ...reply.teams.map(t => t.deployments));
   const ns = "http://www.w3.org/2000/svg";

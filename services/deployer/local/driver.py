@@ -26,8 +26,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -42,6 +42,9 @@ log = logging.getLogger("slipway.deployer.local")
 READY_TIMEOUT = 20.0
 DRAIN_S, DRAIN_POLL_S = 10.0, 0.02
 ADMIN_TIMEOUT = httpx.Timeout(5.0)
+# Names the configuration an instance was given (each value is an environment variable of its own), so
+# what it runs with can be read back from the process itself.
+CONFIG_KEYS_ENV = "SLIPWAY_CONFIG_KEYS"
 
 
 class LocalDriverError(TargetError):
@@ -55,6 +58,7 @@ class RouterHandle:
     pid: int
     port: int
     admin_port: int
+    region: str = ""  # one router per region for regional releases; "" routes the whole environment
 
     @property
     def url(self) -> str:
@@ -82,6 +86,8 @@ class InstanceHandle:
     port: int
     artifact_path: str
     slot: int = 0  # which instance of the version's pool
+    region: str = ""  # the region it serves in ("" the whole environment); this machine runs them all
+    config: dict[str, str] = field(default_factory=dict, hash=False)  # the environment's declared configuration it was given
 
     @property
     def url(self) -> str:
@@ -103,9 +109,14 @@ def _same(presented: str | None, token: str) -> bool:
     return presented is not None and hmac.compare_digest(presented.encode(), token.encode())
 
 
+def router_name(service: str, environment: str, region: str = "") -> str:
+    # The environment's one router keeps the name it had before routers had regions, so it is still adopted.
+    return _safe_name("router", service, environment, *((region,) if region else ()))
+
+
 def process_name(handle: RouterHandle | InstanceHandle) -> str:
     if isinstance(handle, RouterHandle):
-        return _safe_name("router", handle.service, handle.environment)
+        return router_name(handle.service, handle.environment, handle.region)
     return instance_name(handle.service, handle.environment, handle.version, handle.slot)
 
 
@@ -161,11 +172,12 @@ class LocalDriver:
             return False
 
     async def ensure_router(
-        self, service: str, environment: str, known: RouterHandle | None, ready: bool = True
+        self, service: str, environment: str, known: RouterHandle | None, region: str = "", ready: bool = True
     ) -> RouterHandle:
         """A router for `service` in `environment` that answers, or with `ready` False one that may still be booting:
         the driver's own calls to it (and `router_ready`) then wait for it first."""
-        name = _safe_name("router", service, environment)
+        region = region or (known.region if known else "")
+        name = router_name(service, environment, region)
         async with self._locks[name]:
             if known is not None:  # one still booting is judged once it has had its chance to answer
                 with contextlib.suppress(TimeoutError):
@@ -183,7 +195,7 @@ class LocalDriver:
             token = token or self._new_token(name)
             # Restart on the same ports so URLs the deployer already handed out stay valid.
             port, admin_port = (known.port, known.admin_port) if known else processes.free_ports(2)
-            state_file = self.run_dir / "routers" / f"{_safe_name(service, environment)}.json"
+            state_file = self._state_file(service, environment, region)
             state_file.parent.mkdir(parents=True, exist_ok=True)
             argv = [self.python, "-m", "services.deployer.local.router", "--port", str(port),
                     "--admin-port", str(admin_port), "--state-file", str(state_file)]
@@ -193,7 +205,7 @@ class LocalDriver:
             else:
                 pid = self._spawn(name, argv, {TOKEN_ENV: token})
                 self._boot_in_background(name, pid, health_url)
-            return RouterHandle(service, environment, pid, port, admin_port)
+            return RouterHandle(service, environment, pid, port, admin_port, region)
 
     def _boot_in_background(self, name: str, pid: int, health_url: str) -> None:
         booting = asyncio.create_task(self._await_ready(name, pid, health_url), name=f"boot {name}")
@@ -212,8 +224,8 @@ class LocalDriver:
             if booting.done():  # answered, or stopped for never answering: either way it boots no more
                 self._booting.pop(router.pid, None)
 
-    def token_file(self, service: str, environment: str) -> Path:
-        return self._token_path(_safe_name("router", service, environment))
+    def token_file(self, service: str, environment: str, region: str = "") -> Path:
+        return self._token_path(router_name(service, environment, region))
 
     async def start_instance(
         self,
@@ -223,16 +235,32 @@ class LocalDriver:
         artifact_path: Path,
         known: InstanceHandle | None = None,
         slot: int = 0,
+        region: str = "",
+        config: Mapping[str, str] | None = None,
     ) -> InstanceHandle:
+        """Adopt `known` if it answers; else start it (on its port and in its region, when known) with `config`
+        in its environment: a restarted instance gets the configuration declared now."""
         name = instance_name(service, environment, version, slot)
         async with self._locks[name]:
             if known is not None and await self._adoptable(known):
                 return known
             port = known.port if known else processes.free_port()
+            region = region or (known.region if known else "")
             argv = [self.python, str(artifact_path), "--port", str(port)]
-            flags = {FLAGS_FILE_ENV: str(flags_file(self.flags_dir, environment))} if self.flags_dir else None
-            pid = await self._start(name, argv, f"http://127.0.0.1:{port}/healthz", flags)
-            return InstanceHandle(service, environment, version, pid, port, str(artifact_path), slot)
+            config = dict(config or {})
+            env = {**config, CONFIG_KEYS_ENV: ",".join(sorted(config))}
+            if self.flags_dir:
+                env[FLAGS_FILE_ENV] = str(flags_file(self.flags_dir, environment))
+            pid = await self._start(name, argv, f"http://127.0.0.1:{port}/healthz", env)
+            return InstanceHandle(service, environment, version, pid, port, str(artifact_path), slot, region, config)
+
+    def running_config(self, instance: InstanceHandle) -> dict[str, str] | None:
+        """The configuration the process runs with, read from its own environment; None when it is gone."""
+        environ = processes.environ_of(instance.pid)
+        if not environ:
+            return None
+        keys = [key for key in environ.get(CONFIG_KEYS_ENV, "").split(",") if key]
+        return {key: environ[key] for key in keys if key in environ}
 
     async def set_weights(
         self, router: RouterHandle, weights: list[tuple[InstanceHandle, int]]
@@ -244,22 +272,31 @@ class LocalDriver:
         self, router: RouterHandle, pools: list[tuple[str, list[InstanceHandle], int]]
     ) -> None:
         backends = [{"version": version, "urls": [i.url for i in pool], "weight": w} for version, pool, w in pools]
-        where = f"router for {router.service}/{router.environment} at {router.admin_url}"
+        await self._admin(router, "PUT", "/routes", {"backends": backends},
+                          f"weights {[(version, w) for version, _, w in pools]}")
+
+    async def set_pilot(self, router: RouterHandle, pilot: dict[str, str] | None) -> None:
+        """Route requests of a pilot group ({version, header, cookie}) to its version, or (None) no longer."""
+        if pilot is None:
+            await self._admin(router, "DELETE", "/pilot", None, "clearing its pilot group")
+        else:
+            await self._admin(router, "PUT", "/pilot", pilot, f"pilot group {pilot}")
+
+    async def _admin(self, router: RouterHandle, method: str, path: str, body: object, what: str) -> None:
+        where = f"router for {router.service}/{router.environment}{'/' + router.region if router.region else ''} " \
+                f"at {router.admin_url}"
         await self.router_ready(router)
         token = self._read_token(process_name(router))
         if token is None:
-            missing = self.token_file(router.service, router.environment)
+            missing = self.token_file(router.service, router.environment, router.region)
             raise LocalDriverError(f"{where}: its admin token file {missing} is missing")
         try:
-            response = await self.http().put(f"{router.admin_url}/routes", json={"backends": backends},
-                                                headers={"Authorization": f"Bearer {token}"})
+            response = await self.http().request(method, f"{router.admin_url}{path}", json=body,
+                                                 headers={"Authorization": f"Bearer {token}"})
         except httpx.HTTPError as err:
             raise LocalDriverError(f"{where} unreachable: {err!r}") from err
         if response.status_code != 200:
-            raise LocalDriverError(
-                f"{where} rejected weights {[(version, w) for version, _, w in pools]}: "
-                f"HTTP {response.status_code} {response.text}"
-            )
+            raise LocalDriverError(f"{where} rejected {what}: HTTP {response.status_code} {response.text}")
 
     async def admin_refusals(self, router: RouterHandle) -> Refusals:
         """The admin calls `router` refused since it started (they lacked its token)."""
@@ -298,6 +335,17 @@ class LocalDriver:
             await asyncio.to_thread(processes.stop, instance.pid)
             self._pid_file(name).unlink(missing_ok=True)
 
+    async def stop_router(self, router: RouterHandle) -> None:
+        """Stop a router for good: its process, and the routes, token and pid file a restart would use."""
+        name = process_name(router)
+        async with self._locks[name]:
+            if (booting := self._booting.pop(router.pid, None)) is not None:
+                booting.cancel()  # stopped for good: nobody waits for it to answer
+            await asyncio.to_thread(processes.stop, router.pid)
+            self._pid_file(name).unlink(missing_ok=True)
+            self._token_path(name).unlink(missing_ok=True)
+            self._state_file(router.service, router.environment, router.region).unlink(missing_ok=True)
+
     async def stop_unrecorded(self, known: Iterable[RouterHandle | InstanceHandle]) -> list[str]:
         """Stop every process started under ``run_dir`` that is not one of ``known``; say which."""
         recorded = {(process_name(handle), handle.pid) for handle in known}
@@ -309,6 +357,10 @@ class LocalDriver:
 
     def is_alive(self, handle: RouterHandle | InstanceHandle) -> bool:
         return processes.is_alive(handle.pid)
+
+    def _state_file(self, service: str, environment: str, region: str = "") -> Path:
+        """The routes a restarted router restores."""
+        return self.run_dir / "routers" / f"{_safe_name(service, environment, *((region,) if region else ()))}.json"
 
     def _pid_file(self, name: str) -> Path:
         return self.run_dir / "pids" / f"{name}.pid"

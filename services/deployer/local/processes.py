@@ -93,7 +93,7 @@ def spawn(
     return process.pid
 
 
-def _environ(pid: int) -> dict[str, str]:
+def environ_of(pid: int) -> dict[str, str]:
     """The environment ``pid`` was started with; empty if it is gone or not ours to read."""
     try:
         raw = Path(f"/proc/{pid}/environ").read_bytes()
@@ -105,7 +105,7 @@ def _environ(pid: int) -> dict[str, str]:
 
 def started_with(pid: int, key: str) -> str | None:
     """The value of ``key`` in the environment ``pid`` was started with, if it has one."""
-    return _environ(pid).get(key)
+    return environ_of(pid).get(key)
 
 
 def marked_groups(run_dir: Path) -> dict[int, str]:
@@ -120,7 +120,7 @@ def marked_groups(run_dir: Path) -> dict[int, str]:
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
-        environ = _environ(pid)
+        environ = environ_of(pid)
         if environ.get(MARK_RUN_DIR) != wanted or not is_alive(pid):
             continue
         try:
@@ -138,7 +138,8 @@ def _reap_if_our_child(pid: int) -> bool:
     if process is not None:
         if process.poll() is None:
             return False
-        del _spawned[pid]
+        # Another thread (a stop run in a worker thread, a check in the event loop) may have forgotten it first.
+        _spawned.pop(pid, None)
         return True
     try:
         reaped_pid, _ = os.waitpid(pid, os.WNOHANG)
@@ -182,7 +183,7 @@ def _collect_zombie_child(pid: int) -> None:
         process.wait(timeout=1.0)
     except subprocess.TimeoutExpired:
         return  # still tracked; a later is_alive or stop reaps it
-    del _spawned[pid]
+    _spawned.pop(pid, None)  # a stop in another thread may have reaped it meanwhile
 
 
 def _wait_until_dead(pid: int, timeout: float) -> bool:

@@ -39,7 +39,7 @@ from services.deployer.local.admin_auth import (
     MIN_TOKEN_LENGTH, RECENT_REFUSALS, TOKEN_ENV, Refusal, admin_refusal,
 )
 from services.deployer.local.routing import (
-    PIN_HEADER, SERVED_BY_HEADER, Backend, Sample, choose_backend, parse_backends, summarise,
+    PIN_HEADER, SERVED_BY_HEADER, Backend, Pilot, Sample, choose_backend, parse_backends, parse_pilot, summarise,
 )
 
 SAMPLE_BUFFER_SIZE = 50_000  # bounds memory; at demo rates this still covers many minutes
@@ -53,10 +53,12 @@ HOP_BY_HOP = frozenset(
 
 class RouterState:
     def __init__(
-        self, state_file: Path, backends: list[Backend], session: aiohttp.ClientSession, admin_token: str
+        self, state_file: Path, backends: list[Backend], session: aiohttp.ClientSession, admin_token: str,
+        pilot: Pilot | None = None,
     ) -> None:
         self.state_file = state_file
         self.backends = backends
+        self.pilot = pilot
         self.session = session
         self.admin_token = admin_token
         self.samples: deque[Sample] = deque(maxlen=SAMPLE_BUFFER_SIZE)
@@ -67,22 +69,24 @@ class RouterState:
         # only once nothing is in flight to it (draining), so no request is cut off.
         self.in_flight: Counter[str] = Counter()
 
-    def replace_routes(self, backends: list[Backend]) -> None:
+    def replace_routes(self, backends: list[Backend], pilot: Pilot | None) -> None:
         # Persist first: if the write fails the router keeps serving the routes it can restore.
         tmp = self.state_file.with_name(self.state_file.name + ".tmp")
-        tmp.write_text(json.dumps({"backends": [b.to_dict() for b in backends]}), "utf-8")
+        document = {"backends": [b.to_dict() for b in backends], "pilot": pilot.to_dict() if pilot else None}
+        tmp.write_text(json.dumps(document), "utf-8")
         os.replace(tmp, self.state_file)
-        self.backends = backends
+        self.backends, self.pilot = backends, pilot
 
 
 STATE = web.AppKey("state", RouterState)
 
 
-def load_routes(state_file: Path) -> list[Backend]:
+def load_routes(state_file: Path) -> tuple[list[Backend], Pilot | None]:
     if not state_file.exists():
-        return []
+        return [], None
     try:
-        return parse_backends(json.loads(state_file.read_text("utf-8")))
+        document = json.loads(state_file.read_text("utf-8"))
+        return parse_backends(document), parse_pilot(document.get("pilot"))
     except ValueError as err:  # json.JSONDecodeError is a ValueError too
         raise ValueError(f"cannot restore routes from {state_file}: {err}") from err
 
@@ -96,7 +100,10 @@ def forwardable(headers: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
 
 async def proxy(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    backend = choose_backend(state.backends, state.rng, request.headers.get(PIN_HEADER))
+    pilot = state.pilot
+    in_pilot = pilot is not None and pilot.includes(request.headers.get(pilot.header), request.cookies.get(pilot.cookie))
+    backend = choose_backend(state.backends, state.rng, request.headers.get(PIN_HEADER),
+                             pilot.version if pilot is not None and in_pilot else None)
     if backend is None:
         return web.json_response({"error": "no backend has traffic weight"}, status=503)
     body = await request.read()
@@ -133,12 +140,13 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def routes_response(backends: list[Backend]) -> web.Response:
-    return web.json_response({"backends": [backend.to_dict() for backend in backends]})
+def routes_response(state: RouterState) -> web.Response:
+    return web.json_response({"backends": [backend.to_dict() for backend in state.backends],
+                              "pilot": state.pilot.to_dict() if state.pilot else None})
 
 
 async def get_routes(request: web.Request) -> web.Response:
-    return routes_response(request.app[STATE].backends)
+    return routes_response(request.app[STATE])
 
 
 async def put_routes(request: web.Request) -> web.Response:
@@ -150,11 +158,31 @@ async def put_routes(request: web.Request) -> web.Response:
         backends = parse_backends(payload)
     except ValueError as err:
         return web.json_response({"error": str(err)}, status=400)
+    state = request.app[STATE]
+    return _replace(state, backends, state.pilot)
+
+
+def _replace(state: RouterState, backends: list[Backend], pilot: Pilot | None) -> web.Response:
     try:
-        request.app[STATE].replace_routes(backends)
+        state.replace_routes(backends, pilot)
     except OSError as err:
         return web.json_response({"error": f"could not persist routes: {err}"}, status=500)
-    return routes_response(backends)
+    return routes_response(state)
+
+
+async def put_pilot(request: web.Request) -> web.Response:
+    """The pilot group's rule; it routes a request only while its version is one of the backends."""
+    try:
+        pilot = parse_pilot(await request.json())
+    except ValueError as err:  # not JSON, or not a rule
+        return web.json_response({"error": str(err)}, status=400)
+    state = request.app[STATE]
+    return _replace(state, state.backends, pilot)
+
+
+async def delete_pilot(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return _replace(state, state.backends, None)
 
 
 async def refusals(request: web.Request) -> web.Response:
@@ -209,12 +237,14 @@ def build_apps(state: RouterState) -> tuple[web.Application, web.Application]:
     public.router.add_route("*", "/{tail:.*}", proxy)
     admin.add_routes([web.get("/healthz", healthz), web.get("/routes", get_routes),
                       web.put("/routes", put_routes), web.get("/metrics", metrics),
+                      web.put("/pilot", put_pilot), web.delete("/pilot", delete_pilot),
                       web.get("/refusals", refusals), web.get("/in-flight", in_flight)])
     return public, admin
 
 
 async def run_router(
-    port: int, admin_port: int, state_file: Path, backends: list[Backend], admin_token: str
+    port: int, admin_port: int, state_file: Path, backends: list[Backend], admin_token: str,
+    pilot: Pilot | None = None,
 ) -> None:
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -222,7 +252,7 @@ async def run_router(
         loop.add_signal_handler(signum, stop_requested.set)
     # Decompression stays off so compressed bodies are passed through byte for byte.
     async with aiohttp.ClientSession(timeout=UPSTREAM_TIMEOUT, auto_decompress=False) as session:
-        state = RouterState(state_file, backends, session, admin_token)
+        state = RouterState(state_file, backends, session, admin_token, pilot)
         # Short shutdown grace: the driver escalates to SIGKILL after a few seconds anyway.
         runners = [web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
                    for app in build_apps(state)]
@@ -251,11 +281,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"router failed to start: {TOKEN_ENV} must hold the deployer's admin token "
                  f"(at least {MIN_TOKEN_LENGTH} characters)")
     try:
-        backends = load_routes(args.state_file)
+        backends, pilot = load_routes(args.state_file)
     except ValueError as err:
         # Refuse to start rather than silently serve no routes after a restart.
         sys.exit(f"router failed to start: {err}")
-    asyncio.run(run_router(args.port, args.admin_port, args.state_file, backends, admin_token))
+    asyncio.run(run_router(args.port, args.admin_port, args.state_file, backends, admin_token, pilot))
 
 
 if __name__ == "__main__":

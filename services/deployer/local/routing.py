@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,41 @@ class Backend:
 
     def pick_url(self, rng: random.Random) -> str:
         return self.urls[0] if len(self.urls) == 1 else rng.choice(self.urls)
+
+
+@dataclass(frozen=True)
+class Pilot:
+    """An opt-in pilot group: requests carrying `header` or cookie `cookie` (non-empty) go to `version` first."""
+
+    version: str
+    header: str
+    cookie: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"version": self.version, "header": self.header, "cookie": self.cookie}
+
+    def includes(self, header_value: str | None, cookie_value: str | None) -> bool:
+        return bool(header_value) or bool(cookie_value)
+
+
+HEADER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+COOKIE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def parse_pilot(payload: Any) -> Pilot | None:
+    """Validate a pilot rule (``{"version", "header", "cookie"}``, or null for none); ValueError says what is wrong."""
+    if payload is None:
+        return None
+    if not isinstance(payload, dict):
+        raise ValueError('pilot must be an object with "version", "header" and "cookie", or null')
+    version, header, cookie = payload.get("version"), payload.get("header"), payload.get("cookie")
+    if not isinstance(version, str) or not version:
+        raise ValueError("pilot.version must be a non-empty string")
+    if not isinstance(header, str) or not HEADER_NAME.match(header):
+        raise ValueError(f"pilot.header must be a header name (letters, digits, -), got {header!r}")
+    if not isinstance(cookie, str) or not COOKIE_NAME.match(cookie):
+        raise ValueError(f"pilot.cookie must be a cookie name (letters, digits, _ . -), got {cookie!r}")
+    return Pilot(version, header, cookie)
 
 
 @dataclass(frozen=True)
@@ -87,17 +123,20 @@ def parse_backends(payload: Any) -> list[Backend]:
 
 
 def choose_backend(
-    backends: Iterable[Backend], rng: random.Random, pinned_version: str | None
+    backends: Iterable[Backend], rng: random.Random, pinned_version: str | None, pilot_version: str | None = None
 ) -> Backend | None:
     """Pick the backend for one request.
 
-    A pinned version wins even at weight 0: that is how a pilot group reaches a release before it
-    gets any share of general traffic.
+    A pinned version wins even at weight 0 (smoke tests and the health-watcher's probes), then the pilot
+    group's version for a request in the pilot group: that is how a pilot group reaches a release before
+    it gets any share of general traffic. Everyone else is routed by weight.
     """
     candidates = list(backends)
-    if pinned_version is not None:
+    for wanted in (pinned_version, pilot_version):
+        if wanted is None:
+            continue
         for backend in candidates:
-            if backend.version == pinned_version:
+            if backend.version == wanted:
                 return backend
     weighted = [backend for backend in candidates if backend.weight > 0]
     if not weighted:

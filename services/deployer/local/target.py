@@ -10,18 +10,30 @@ import httpx
 from services.deployer.local.admin_auth import Refusals
 from services.deployer.local.driver import InstanceHandle, LocalDriver, RouterHandle
 from services.deployer.local.routing import PIN_HEADER, SERVED_BY_HEADER
-from services.deployer.target import Endpoints, Handle, Pool
+from services.deployer.target import ConfigSource, Endpoints, Handle, PilotRule, Pool, no_config
 
 ROUTER, INSTANCE = "local-router", "local-instance"
 SMOKE_PATHS = ("/healthz", *(f"/smoke/{n}" for n in range(9)))  # a version failing half its requests passes 1 in 1024
 
 
+def _data(local: RouterHandle | InstanceHandle) -> dict:
+    # No region for the whole environment: handles recorded before regions existed stay equal to their adoptions.
+    data = asdict(local)
+    if not data["region"]:
+        del data["region"]
+    return data
+
+
 def router_handle(router: RouterHandle) -> Handle:
-    return Handle(ROUTER, asdict(router))
+    return Handle(ROUTER, _data(router))
 
 
 def instance_handle(instance: InstanceHandle) -> Handle:
-    return Handle(INSTANCE, asdict(instance))
+    # Nor any configuration, for the same reason.
+    data = _data(instance)
+    if not data["config"]:
+        del data["config"]
+    return Handle(INSTANCE, data)
 
 
 def as_router(handle: Handle) -> RouterHandle:
@@ -41,29 +53,37 @@ def _local(handle: Handle) -> RouterHandle | InstanceHandle:
 
 
 class LocalTarget:
-    def __init__(self, driver: LocalDriver) -> None:
-        self.driver = driver
+    def __init__(self, driver: LocalDriver, config_for: ConfigSource = no_config) -> None:
+        self.driver, self.config_for = driver, config_for
 
-    async def ensure_router(self, service: str, environment: str, known: Handle | None) -> Handle:
+    async def ensure_router(self, service: str, environment: str, known: Handle | None, region: str = "") -> Handle:
         adopted = as_router(known) if known is not None else None
         # Not waited for here: the first instance starts while the router boots; the driver waits for it before
-        # its first use (ready routes, smoke tests).
-        return router_handle(await self.driver.ensure_router(service, environment, adopted, ready=False))
+        # its first use (routes set, smoke tests).
+        return router_handle(await self.driver.ensure_router(service, environment, adopted, region, ready=False))
 
     def endpoints(self, router: Handle) -> Endpoints:
         local = as_router(router)
         return Endpoints(url=local.url, metrics_url=local.metrics_url, admin_url=local.admin_url)
 
     async def start_instance(
-        self, service: str, environment: str, version: str, slot: int, artifact_path: Path, known: Handle | None = None
+        self, service: str, environment: str, version: str, slot: int, artifact_path: Path, known: Handle | None = None,
+        region: str = "",
     ) -> Handle:
         adopted = as_instance(known) if known is not None else None
-        started = await self.driver.start_instance(service, environment, version, artifact_path, adopted, slot)
+        started = await self.driver.start_instance(service, environment, version, artifact_path, adopted, slot, region,
+                                                   self.config_for(environment))
         return instance_handle(started)
+
+    async def running_config(self, instance: Handle) -> dict[str, str] | None:
+        return self.driver.running_config(as_instance(instance))  # one small /proc read
 
     async def set_weights(self, router: Handle, pools: list[Pool]) -> None:
         await self.driver.set_pools(
             as_router(router), [(p.version, [as_instance(i) for i in p.instances], p.weight) for p in pools])
+
+    async def set_pilot(self, router: Handle, rule: PilotRule | None) -> None:
+        await self.driver.set_pilot(as_router(router), asdict(rule) if rule is not None else None)
 
     async def smoke_test(self, router: Handle, version: str) -> str | None:
         local = as_router(router)
@@ -99,6 +119,9 @@ class LocalTarget:
 
     async def stop_instance(self, instance: Handle) -> None:
         await self.driver.stop_instance(as_instance(instance))
+
+    async def stop_router(self, router: Handle) -> None:
+        await self.driver.stop_router(as_router(router))
 
     async def stop_unrecorded(self, known: Iterable[Handle]) -> list[str]:
         return await self.driver.stop_unrecorded([_local(handle) for handle in known])

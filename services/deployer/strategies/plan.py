@@ -73,6 +73,7 @@ class AwaitVerdict:
 
     step_index: int
     weight: int  # percent of traffic the new version has while it is judged
+    pilot: bool = False  # only the pilot group (and probes) reach the new version while it is judged
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,39 @@ class RetirePool:
     version: str
 
 
+@dataclass(frozen=True)
+class EnterRegion:
+    """The actions after this one act on `region`'s router and pool (a wave of a regional release)."""
+
+    region: str
+
+
+@dataclass(frozen=True)
+class Bake:
+    """A wave passed: let it run this long before the next region starts."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RoutePilot:
+    """Send requests carrying `header` or `cookie` to `version`, whatever the weights."""
+
+    version: str
+    header: str
+    cookie: str
+
+
+@dataclass(frozen=True)
+class ClearPilot:
+    """No pilot group any more: every request is routed by weight."""
+
+
 Action = (StartPool | StartInstances | StopInstances | HealthCheck | Shift | SmokeTest | AwaitVerdict | Succeed
-          | KeepWarm | RetirePool)
+          | KeepWarm | RetirePool | EnterRegion | Bake | RoutePilot | ClearPilot)
+
+# Actions after which progress is saved (the others are repeated after a crash, harmlessly): a wait, or an announcement.
+SAVED = (AwaitVerdict, Succeed, KeepWarm, Bake)
 
 
 @dataclass(frozen=True)
@@ -124,8 +156,7 @@ def reach(plan: list[Action], progress: Progress) -> int:
     else the next action that would have been saved (those before it are not saved one by one)."""
     if progress.waiting:
         return progress.cursor
-    saved = (AwaitVerdict, Succeed, KeepWarm)
-    return next((i for i in range(progress.cursor, len(plan)) if isinstance(plan[i], saved)), len(plan) - 1)
+    return next((i for i in range(progress.cursor, len(plan)) if isinstance(plan[i], SAVED)), len(plan) - 1)
 
 
 def steps_of(plan: list[Action]) -> list[int]:

@@ -9,7 +9,7 @@ health checks, success, keeping the old pool warm, retiring it.
 
 from dataclasses import dataclass
 
-from services.deployer.strategies.plan import Action, AwaitVerdict, Shift
+from services.deployer.strategies.plan import Action, AwaitVerdict, Bake, Shift
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,9 @@ class Skipped:
 
 def promoted(plan: list[Action], after: int) -> list[Action]:
     """`plan` promoted once its action `after` was done (or accepted): what follows goes on without verdicts."""
-    steps: list[Action] = [Skipped(a) if i > after and isinstance(a, AwaitVerdict) else a for i, a in enumerate(plan)]
+    # A regional release's bakes between waves are skipped too: they wait for nothing but time.
+    steps: list[Action] = [Skipped(a) if i > after and isinstance(a, AwaitVerdict | Bake) else a
+                           for i, a in enumerate(plan)]
     for i in range(len(steps) - 1, after, -1):
         if isinstance(steps[i], Shift) and isinstance(_next_done(steps, i), Shift):
             steps[i] = Skipped(steps[i])

@@ -1,0 +1,180 @@
+"""Beside the hash chain: an index of each record's filterable fields, and the signed checkpoints.
+
+`audit_index` holds, per logged record (its seq), the fields `audit show` filters on, each indexed
+together with seq, so a filtered page reads index ranges in log order instead of the log. It is a
+projection: written in the transaction that appends the records, filled from the log for records
+logged before it existed (`backfill`), outside the chain (the chain covers exactly what was sent).
+
+`audit_checkpoints` holds what the collector signed about its own log every N records and on demand:
+the seq, that record's chain hash and how many records there were up to it, with its key. A
+verification trusts the log up to the newest checkpoint whose signature, hash and count still hold.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Column, Index, Integer, String, Table, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.audit_queries import AuditFilter
+from libs.store import UtcDateTime
+from services.metrics_collector.store import event_flags, event_log, metadata
+
+audit_index = Table(
+    "audit_index",
+    metadata,
+    # No foreign key to event_log: a projection follows the log, it never holds the log's rows in place (an
+    # auditor's tampering tests, and a rebuild, delete and rewrite records freely).
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("type", String(100), nullable=False),
+    Column("release_id", String(128), nullable=True),
+    Column("service", String(63), nullable=True),
+    Column("environment", String(63), nullable=True),
+    Column("team", String(63), nullable=True),
+    Column("actor", String(200), nullable=True),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    # Each filter with seq: a page of one filter is a range of its index, already in log order.
+    Index("ix_audit_release", "release_id", "seq"),
+    Index("ix_audit_service", "service", "seq"),
+    Index("ix_audit_environment", "environment", "seq"),
+    Index("ix_audit_team", "team", "seq"),
+    Index("ix_audit_actor", "actor", "seq"),
+    Index("ix_audit_type", "type", "seq"),
+    Index("ix_audit_occurred", "occurred_at", "seq"),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),  # the log's seq it covers, not a counter
+    Column("hash", String(64), nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("signer", String(200), nullable=False),
+    Column("signature", String(100), nullable=False),
+)
+
+Row = dict[str, Any]
+
+
+class AuditIndex:
+    """The filterable fields of logged records, inside the caller's session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, rows: list[Row]) -> None:
+        if rows:
+            await self.session.execute(audit_index.insert(), rows)
+
+    async def teams_of(self, release_ids: Iterable[str]) -> dict[str, str]:
+        """The team the log already names for each release (the first record that named one)."""
+        ids = sorted({r for r in release_ids if r})
+        if not ids:
+            return {}
+        query = (select(audit_index.c.release_id, func.min(audit_index.c.team))
+                 .where(audit_index.c.release_id.in_(ids), audit_index.c.team.is_not(None))
+                 .group_by(audit_index.c.release_id))
+        return {release_id: team for release_id, team in await self.session.execute(query)}
+
+    async def newest_seq(self) -> int:
+        return int(await self.session.scalar(select(func.max(audit_index.c.seq))) or 0)
+
+    async def type_known(self, kind: str) -> bool:
+        found = await self.session.scalar(select(audit_index.c.seq).where(audit_index.c.type == kind).limit(1))
+        return found is not None
+
+    async def count(self, wanted: AuditFilter, cap: int) -> int:
+        """Matching records, counted up to `cap` + 1 (so the caller can tell there are more than `cap`)."""
+        matching = select(audit_index.c.seq).where(*_conditions(wanted)).limit(cap + 1).subquery()
+        return int(await self.session.scalar(select(func.count()).select_from(matching)) or 0)
+
+    async def page(self, wanted: AuditFilter, *, after: int | None, offset: int, limit: int) -> list[Row]:
+        """Matching records in log order with their payload, hash and flag: after the seq `after`, else from `offset`."""
+        i, log = audit_index.c, event_log.c
+        seqs = select(i.seq).where(*_conditions(wanted))
+        if after is not None:
+            seqs = seqs.where(i.seq > after)
+        seqs = seqs.order_by(i.seq).limit(limit).offset(0 if after is not None else offset).subquery()
+        joined = (audit_index.join(seqs, seqs.c.seq == i.seq).join(event_log, log.seq == i.seq)
+                  .outerjoin(event_flags, event_flags.c.seq == i.seq))
+        query = select(i.seq, log.event_id, i.type, log.subject, i.occurred_at, log.recorded_at, i.release_id,
+                       i.service, i.environment, i.team, i.actor, event_flags.c.reason.label("flag"), log.hash,
+                       log.prev_hash, log.payload).select_from(joined).order_by(i.seq)
+        return [dict(r._mapping) for r in await self.session.execute(query)]
+
+
+    async def unindexed(self, after: int, limit: int) -> list[Row]:
+        """Logged records after `after` with what the index needs, for a backfill."""
+        log = event_log.c
+        query = (select(log.seq, log.type, log.release_id, log.service, log.environment, log.occurred_at, log.payload)
+                 .where(log.seq > after).order_by(log.seq).limit(limit))
+        return [dict(r._mapping) for r in await self.session.execute(query)]
+
+
+def _conditions(wanted: AuditFilter) -> list[Any]:
+    i = audit_index.c
+    found = [column == value for column, value in (
+        (i.release_id, wanted.release_id), (i.service, wanted.service), (i.team, wanted.team),
+        (i.actor, wanted.actor), (i.environment, wanted.environment)) if value is not None]
+    if wanted.types:
+        found.append(or_(*(i.type == kind for kind in wanted.types)) if len(wanted.types) > 1 else i.type == wanted.types[0])
+    if wanted.since is not None:
+        found.append(i.occurred_at >= wanted.since)
+    if wanted.until is not None:
+        found.append(i.occurred_at < wanted.until)
+    return [and_(*found)] if found else []
+
+
+class Checkpoints:
+    """The signed checkpoints, and the few reads of the log a verification needs, inside the caller's session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, row: Row) -> None:
+        await self.session.execute(audit_checkpoints.insert(), [row])
+
+    async def newest_seq(self) -> int:
+        return int(await self.session.scalar(select(func.max(audit_checkpoints.c.seq))) or 0)
+
+    async def all(self) -> list[Row]:
+        """Every checkpoint, newest first (a hundred at a million records)."""
+        query = select(audit_checkpoints).order_by(audit_checkpoints.c.seq.desc())
+        return [dict(r._mapping) for r in await self.session.execute(query)]
+
+    async def hashes_at(self, seqs: Iterable[int]) -> dict[int, str]:
+        wanted = sorted(set(seqs))
+        if not wanted:
+            return {}
+        query = select(event_log.c.seq, event_log.c.hash).where(event_log.c.seq.in_(wanted))
+        return {seq: digest for seq, digest in await self.session.execute(query)}
+
+    async def records(self) -> int:
+        # Counted over the narrowest index, not the table's pages, which hold the payloads.
+        return int(await self.session.scalar(select(func.count()).select_from(event_log)) or 0)
+
+    async def records_upto(self, seq: int, records: int | None = None) -> int:
+        """Records up to seq: all of them (`records` when the caller counted already) less the few after seq."""
+        everything = await self.records() if records is None else records
+        after = int(await self.session.scalar(select(func.count()).select_from(event_log).where(event_log.c.seq > seq)) or 0)
+        return everything - after
+
+    async def first_gap(self, upto: int) -> int | None:
+        """The first seq up to `upto` with no record (a deleted one), or None."""
+        if await self.session.scalar(select(event_log.c.seq).where(event_log.c.seq == 1)) is None:
+            return 1
+        after = event_log.alias("after")
+        query = (select(event_log.c.seq + 1).where(event_log.c.seq < upto)
+                 .where(~select(after.c.seq).where(after.c.seq == event_log.c.seq + 1).exists())
+                 .order_by(event_log.c.seq).limit(1))
+        return await self.session.scalar(query)
+
+    async def chain_after(self, after: int, upto: int | None, limit: int) -> list[tuple[int, str, str, str]]:
+        """(seq, payload, prev_hash, hash) of up to `limit` records after `after` (and up to `upto`), in order."""
+        query = select(event_log.c.seq, event_log.c.payload, event_log.c.prev_hash, event_log.c.hash).where(
+            event_log.c.seq > after)
+        if upto is not None:
+            query = query.where(event_log.c.seq <= upto)
+        rows = await self.session.execute(query.order_by(event_log.c.seq).limit(limit))
+        return [(r.seq, r.payload, r.prev_hash, r.hash) for r in rows]
