@@ -78,16 +78,24 @@ class OutboxRelay:
                     select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(self.batch)
                 )
             ).all()
-        for row in rows:
-            token = attach_trace(row.headers)
-            payload = row.payload.encode()
-            headers = dict(row.headers)
-            if self.signer is not None:
-                headers.update(self.signer.headers(row.subject, payload))
-            try:
-                await self.broker.publish(payload, row.subject, stream=row.stream, headers=headers, timeout=5.0)
-            finally:
-                detach_trace(token)
-            async with self.db.sessions() as session, session.begin():
-                await session.execute(update(outbox).where(outbox.c.id == row.id).values(published_at=now()))
+        published: list[int] = []
+        try:
+            for row in rows:
+                token = attach_trace(row.headers)
+                payload = row.payload.encode()
+                headers = dict(row.headers)
+                if self.signer is not None:
+                    headers.update(self.signer.headers(row.subject, payload))
+                try:
+                    await self.broker.publish(payload, row.subject, stream=row.stream, headers=headers, timeout=5.0)
+                finally:
+                    detach_trace(token)
+                published.append(row.id)
+        finally:
+            # One commit for the rows sent, not one each: fifty releases at once emit hundreds of events. A crash
+            # before it sends them again, as it would between one publish and its own commit; consumers
+            # de-duplicate by event id, and JetStream by Nats-Msg-Id within its window.
+            if published:
+                async with self.db.transaction() as tx:  # in turn with the service's other writers
+                    await tx.session.execute(update(outbox).where(outbox.c.id.in_(published)).values(published_at=now()))
         return len(rows)

@@ -28,12 +28,24 @@ class ArtifactStore:
         self.root = Path(root).resolve()
         self.sources = sources  # the same sources, size and time bounds the artifact-verifier applied
         self.limits = limits
+        # Admissions in progress by (uri, digest): fifty releases of one artifact at once wait for one check of
+        # its copy instead of hashing it fifty times over in the (low-priority) hashing threads.
+        self._admitting: dict[tuple[str, str], asyncio.Future[Path]] = {}
 
     def path_for(self, digest: str) -> Path:
         return self.root / f"{PREFIX}{digest.removeprefix('sha256:')}"
 
     async def admit(self, uri: str, digest: str) -> Path:
-        """A verified, read-only copy of the artifact at ``uri`` whose bytes hash to ``digest``."""
+        """A verified, read-only copy of the artifact at ``uri`` whose bytes hash to ``digest``.
+
+        A call while the same artifact is being admitted shares that admission's outcome, a failure included."""
+        key = (uri, digest)
+        if (admitting := self._admitting.get(key)) is None:
+            admitting = self._admitting[key] = asyncio.ensure_future(self._admit(uri, digest))
+            admitting.add_done_callback(lambda _: self._admitting.pop(key, None))
+        return await asyncio.shield(admitting)
+
+    async def _admit(self, uri: str, digest: str) -> Path:
         # Checked before anything, a copy already in the store included: a release naming a source
         # configuration does not allow is refused whatever the store holds.
         source = await asyncio.to_thread(allowed_source, uri, self.sources)

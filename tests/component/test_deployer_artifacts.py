@@ -133,3 +133,20 @@ async def test_a_redirect_off_the_allowed_hosts_is_not_followed(artifact: Path, 
     finally:
         await runner.cleanup()
     assert hits == [f"127.0.0.1:{port}"]
+
+
+async def test_admissions_of_one_artifact_at_once_share_one_check_and_its_outcome(
+    tmp_path: Path, artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = store_in(tmp_path)
+    checks: list[Path] = []
+    admit_file = store._admit_file
+    monkeypatch.setattr(store, "_admit_file", lambda uri, source, digest: checks.append(source) or admit_file(
+        uri, source, digest))
+    digest = f"sha256:{sha256_of(artifact)}"
+    copies = await asyncio.gather(*(store.admit(str(artifact), digest) for _ in range(10)))
+    assert set(copies) == {store.path_for(digest)} and len(checks) == 1
+    wrong = "sha256:" + "0" * 64
+    outcomes = await asyncio.gather(*(store.admit(str(artifact), wrong) for _ in range(3)), return_exceptions=True)
+    assert all(isinstance(outcome, ArtifactError) for outcome in outcomes) and len(checks) == 2
+    assert await store.admit(str(artifact), digest) == copies[0] and len(checks) == 3  # checked again

@@ -3,6 +3,7 @@
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -280,6 +281,33 @@ def test_slipway_down_stops_processes_nobody_recorded(artifacts: dict[str, Path]
         eventually_sync(lambda: not any(is_alive(pid) for pid in pids), 10, "both instances exiting")
     finally:
         stop_all(data_dir / "run")
+
+
+async def test_a_router_not_waited_for_boots_while_its_instance_starts_and_is_ready_before_its_first_routes(
+    driver: LocalDriver, artifacts: dict[str, Path], client: httpx.AsyncClient
+) -> None:
+    router = await driver.ensure_router(SERVICE, ENV, None, ready=False)
+    v1 = await driver.start_instance(SERVICE, ENV, "1.0.0", artifacts["1.0.0"])
+    await driver.set_weights(router, [(v1, 100)])  # waits for the router, whether or not it answered yet
+    assert [(b["version"], b["weight"]) for b in await routes_of(client, router)] == [("1.0.0", 100)]
+    assert (await client.get(f"{router.url}/")).headers["x-slipway-served-by"] == "1.0.0"
+    assert await driver.ensure_router(SERVICE, ENV, router, ready=False) == router  # booted: adopted as it is
+
+
+async def test_a_router_not_waited_for_that_never_answers_fails_its_first_use_with_its_log(
+    driver: LocalDriver, artifacts: dict[str, Path]
+) -> None:
+    exited = subprocess.Popen(["true"])
+    exited.wait()
+    with socket.socket() as taken, socket.socket() as admin_taken:  # its ports are held: it cannot listen
+        taken.bind(("127.0.0.1", 0))
+        admin_taken.bind(("127.0.0.1", 0))
+        dead = RouterHandle(SERVICE, ENV, exited.pid, taken.getsockname()[1], admin_taken.getsockname()[1])
+        router = await driver.ensure_router(SERVICE, ENV, dead, ready=False)
+        v1 = await driver.start_instance(SERVICE, ENV, "1.0.0", artifacts["1.0.0"])
+        with pytest.raises(TimeoutError, match="failed to become ready"):
+            await driver.set_weights(router, [(v1, 100)])
+    assert not is_alive(router.pid)
 
 
 async def test_an_instance_runs_in_its_region_with_its_configuration_and_a_router_can_be_stopped_for_good(

@@ -1,5 +1,6 @@
 """The inbox/outbox contract, run against SQLite and PostgreSQL alike."""
 
+import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -7,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from faststream.nats import NatsBroker
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from contracts.events import ReleaseBlocked
 from libs.bus import ensure_streams
 from libs.outbox import OutboxRelay
-from libs.store import Database
+from libs.store import Database, outbox
 from tests.support.watch import EventWatcher
 
 POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -98,3 +99,45 @@ async def test_relay_publish_is_deduplicated_by_event_id(database: Database, nat
             ack = await broker.publish(event.model_dump_json().encode(), event.subject, stream="SLIPWAY_EVENTS",
                                        headers=event.headers())
         assert ack is not None and ack.duplicate
+
+
+
+async def test_rows_sent_before_a_failed_publish_are_marked_and_the_rest_wait(database: Database, nats_url: str) -> None:
+    """Rows are marked sent together after their batch; a publish that fails still marks those sent before it."""
+    await ensure_streams(nats_url)
+    sent, refused, behind = blocked(1), blocked(2), blocked(3)
+    async with database.transaction() as tx:
+        await tx.emit(sent)
+        await tx.emit(refused, subject="nowhere.in.any.stream")  # no stream takes it: the publish fails
+        await tx.emit(behind)
+    async with NatsBroker(nats_url) as broker:
+        with pytest.raises(Exception):
+            await OutboxRelay(database, broker).publish_pending()
+    async with database.sessions() as session:
+        pending = (await session.execute(
+            select(outbox.c.event_id).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id))).scalars().all()
+    assert pending == [refused.event_id, behind.event_id]
+
+
+async def test_sqlite_transactions_of_a_process_take_turns_and_one_inside_another_does_not_wait(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'turns.db'}")
+    await db.create_all()
+    inside, overlaps = 0, 0
+
+    async def writer(n: int) -> None:
+        nonlocal inside, overlaps
+        async with db.transaction() as tx:
+            inside += 1
+            overlaps = max(overlaps, inside)
+            await tx.mark_processed("consumer", f"evt-{n}")
+            async with db.transaction() as nested:  # the same task: its own turn already
+                assert not await nested.already_processed("other", f"evt-{n}")
+            inside -= 1
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(writer(n) for n in range(20))), 60)
+        async with db.transaction() as tx:
+            assert all([await tx.already_processed("consumer", f"evt-{n}") for n in range(20)])
+    finally:
+        await db.dispose()
+    assert overlaps == 1

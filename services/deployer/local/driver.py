@@ -16,6 +16,7 @@ is still found: ``stop_unrecorded`` stops it when the deployer restarts, and ``s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import os
@@ -143,6 +144,9 @@ class LocalDriver:
         # its environment's file (libs.flag_files), so feature flags change what it serves without a deployment.
         self.flags_dir = flags_dir
         self._http: httpx.AsyncClient | None = None
+        # Routers started without waiting for them (ensure_router(ready=False)), by pid: their readiness, awaited
+        # before anything is asked of them, so an application starts while its router is still booting.
+        self._booting: dict[int, asyncio.Task[None]] = {}
 
     def http(self) -> httpx.AsyncClient:
         """One client for the driver's life (built on first use): building one costs 30-40 ms of CPU.
@@ -154,6 +158,9 @@ class LocalDriver:
 
     async def close(self) -> None:
         """Let go of the HTTP connections; every process keeps running."""
+        for booting in self._booting.values():
+            booting.cancel()
+        self._booting.clear()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -165,11 +172,16 @@ class LocalDriver:
             return False
 
     async def ensure_router(
-        self, service: str, environment: str, known: RouterHandle | None, region: str = ""
+        self, service: str, environment: str, known: RouterHandle | None, region: str = "", ready: bool = True
     ) -> RouterHandle:
+        """A router for `service` in `environment` that answers, or with `ready` False one that may still be booting:
+        the driver's own calls to it (and `router_ready`) then wait for it first."""
         region = region or (known.region if known else "")
         name = router_name(service, environment, region)
         async with self._locks[name]:
+            if known is not None:  # one still booting is judged once it has had its chance to answer
+                with contextlib.suppress(TimeoutError):
+                    await self.router_ready(known)
             token = self._read_token(name) if known is not None else None
             if known is not None and await self._adoptable(known):
                 if token is not None and _same(processes.started_with(known.pid, TOKEN_ENV), token):
@@ -187,8 +199,30 @@ class LocalDriver:
             state_file.parent.mkdir(parents=True, exist_ok=True)
             argv = [self.python, "-m", "services.deployer.local.router", "--port", str(port),
                     "--admin-port", str(admin_port), "--state-file", str(state_file)]
-            pid = await self._start(name, argv, f"http://127.0.0.1:{admin_port}/healthz", {TOKEN_ENV: token})
+            health_url = f"http://127.0.0.1:{admin_port}/healthz"
+            if ready:
+                pid = await self._start(name, argv, health_url, {TOKEN_ENV: token})
+            else:
+                pid = self._spawn(name, argv, {TOKEN_ENV: token})
+                self._boot_in_background(name, pid, health_url)
             return RouterHandle(service, environment, pid, port, admin_port, region)
+
+    def _boot_in_background(self, name: str, pid: int, health_url: str) -> None:
+        booting = asyncio.create_task(self._await_ready(name, pid, health_url), name=f"boot {name}")
+        # Its failure is raised to whoever waits for it; one nobody waits for is not an unretrieved exception.
+        booting.add_done_callback(lambda task: task.cancelled() or task.exception())
+        self._booting[pid] = booting
+
+    async def router_ready(self, router: RouterHandle) -> None:
+        """Wait until a router started with ready=False answers (at once for any other); TimeoutError if it never does."""
+        booting = self._booting.get(router.pid)
+        if booting is None:
+            return
+        try:
+            await asyncio.shield(booting)  # a cancelled caller leaves the boot to others who wait for it
+        finally:
+            if booting.done():  # answered, or stopped for never answering: either way it boots no more
+                self._booting.pop(router.pid, None)
 
     def token_file(self, service: str, environment: str, region: str = "") -> Path:
         return self._token_path(router_name(service, environment, region))
@@ -251,6 +285,7 @@ class LocalDriver:
     async def _admin(self, router: RouterHandle, method: str, path: str, body: object, what: str) -> None:
         where = f"router for {router.service}/{router.environment}{'/' + router.region if router.region else ''} " \
                 f"at {router.admin_url}"
+        await self.router_ready(router)
         token = self._read_token(process_name(router))
         if token is None:
             missing = self.token_file(router.service, router.environment, router.region)
@@ -266,6 +301,7 @@ class LocalDriver:
     async def admin_refusals(self, router: RouterHandle) -> Refusals:
         """The admin calls `router` refused since it started (they lacked its token)."""
         where = f"router for {router.service}/{router.environment} at {router.admin_url}"
+        await self.router_ready(router)
         try:
             response = await self.http().get(f"{router.admin_url}/refusals")
             response.raise_for_status()
@@ -279,6 +315,7 @@ class LocalDriver:
         Past the deadline the instances are stopped all the same: a request that hangs must not hold up a rollback.
         """
         urls = {instance.url for instance in instances}
+        await self.router_ready(router)
         deadline = time.monotonic() + deadline_s
         while True:
             try:
@@ -302,6 +339,8 @@ class LocalDriver:
         """Stop a router for good: its process, and the routes, token and pid file a restart would use."""
         name = process_name(router)
         async with self._locks[name]:
+            if (booting := self._booting.pop(router.pid, None)) is not None:
+                booting.cancel()  # stopped for good: nobody waits for it to answer
             await asyncio.to_thread(processes.stop, router.pid)
             self._pid_file(name).unlink(missing_ok=True)
             self._token_path(name).unlink(missing_ok=True)
@@ -367,20 +406,30 @@ class LocalDriver:
     async def _start(
         self, name: str, argv: list[str], health_url: str, secret_env: dict[str, str] | None = None
     ) -> int:
-        log_path = self.run_dir / "logs" / f"{name}.log"
-        pid = processes.spawn(argv, log_path, self.run_dir, name, secret_env)
+        pid = self._spawn(name, argv, secret_env)
+        await self._await_ready(name, pid, health_url)
+        return pid
+
+    def _spawn(self, name: str, argv: list[str], secret_env: dict[str, str] | None = None) -> int:
+        pid = processes.spawn(argv, self._log_path(name), self.run_dir, name, secret_env)
         pid_file = self._pid_file(name)
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{pid}\n")
         crash_if_planned(self.crash_points, self.crash_marker_dir, "spawned", "local-driver", name)
+        return pid
+
+    async def _await_ready(self, name: str, pid: int, health_url: str) -> None:
+        """Until `health_url` answers; a process that never does is stopped, with its log's end in the error."""
         try:
             await processes.wait_http_ok(health_url, READY_TIMEOUT, pid=pid, client=self.http())
         except TimeoutError as err:
             await asyncio.to_thread(processes.stop, pid)
-            pid_file.unlink(missing_ok=True)
-            tail = processes.log_tail(log_path)
+            self._pid_file(name).unlink(missing_ok=True)
+            tail = processes.log_tail(self._log_path(name))
             raise TimeoutError(f"{name} failed to become ready: {err}\n{tail}") from err
-        return pid
+
+    def _log_path(self, name: str) -> Path:
+        return self.run_dir / "logs" / f"{name}.log"
 
 
 def stop_all(run_dir: Path) -> int:

@@ -23,6 +23,10 @@ from pathlib import Path
 import httpx
 
 POLL_INTERVAL = 0.01  # a short poll: readiness is noticed within 10 ms of the process listening
+# Polls per second across every readiness wait of this process: with a hundred processes booting at once each
+# is polled every 100 ms rather than every 10, so polling does not take the CPU the processes boot with.
+POLLS_PER_SECOND = 1000
+_waiting = 0  # readiness waits in progress
 MARK_RUN_DIR = "SLIPWAY_RUN_DIR"
 MARK_NAME = "SLIPWAY_PROCESS"
 
@@ -218,21 +222,48 @@ async def wait_http_ok(
         # trust_env=False: a proxy from the environment must never sit between us and 127.0.0.1.
         async with httpx.AsyncClient(timeout=2.0, trust_env=False, verify=False) as own:
             return await wait_http_ok(url, timeout, pid=pid, client=own)
+    global _waiting
+    _waiting += 1
+    try:
+        await _poll_until_ok(url, timeout, pid, client)
+    finally:
+        _waiting -= 1
+
+
+async def _poll_until_ok(url: str, timeout: float, pid: int | None, client: httpx.AsyncClient) -> None:
     deadline = time.monotonic() + timeout
     last_error = "no attempt made"
+    address = httpx.URL(url)
+    polls = 0
     while True:
         try:
-            response = await client.get(url, timeout=2.0)
-            if response.status_code == 200:
+            # A refused connect costs a tenth of a refused HTTP request: fifty processes booting at once are
+            # polled without the poller taking a core from them. HTTP once something listens.
+            if not await _listens(address.host, address.port or 80):
+                last_error = "connection refused"
+            elif (response := await client.get(url, timeout=2.0)).status_code == 200:
                 return
-            last_error = f"HTTP {response.status_code}"
+            else:
+                last_error = f"HTTP {response.status_code}"
         except httpx.HTTPError as err:
             last_error = repr(err)
-        if pid is not None and not is_alive(pid):
+        # Liveness reads /proc (~0.5 ms): every tenth poll is soon enough to stop waiting for a process that died.
+        polls += 1
+        if pid is not None and polls % 10 == 1 and not is_alive(pid):
             raise TimeoutError(f"{url} never answered 200: process {pid} exited (last error: {last_error})")
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{url} did not answer 200 within {timeout}s: {last_error}")
-        await asyncio.sleep(POLL_INTERVAL)
+        await asyncio.sleep(max(POLL_INTERVAL, _waiting / POLLS_PER_SECOND))
+
+
+async def _listens(host: str, port: int) -> bool:
+    try:
+        async with asyncio.timeout(2.0):
+            _, writer = await asyncio.open_connection(host, port)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
 
 
 def log_tail(log_path: Path, max_bytes: int = 2000) -> str:

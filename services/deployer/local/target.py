@@ -58,7 +58,9 @@ class LocalTarget:
 
     async def ensure_router(self, service: str, environment: str, known: Handle | None, region: str = "") -> Handle:
         adopted = as_router(known) if known is not None else None
-        return router_handle(await self.driver.ensure_router(service, environment, adopted, region))
+        # Not waited for here: the first instance starts while the router boots; the driver waits for it before
+        # its first use (routes set, smoke tests).
+        return router_handle(await self.driver.ensure_router(service, environment, adopted, region, ready=False))
 
     def endpoints(self, router: Handle) -> Endpoints:
         local = as_router(router)
@@ -84,7 +86,9 @@ class LocalTarget:
         await self.driver.set_pilot(as_router(router), asdict(rule) if rule is not None else None)
 
     async def smoke_test(self, router: Handle, version: str) -> str | None:
-        url = as_router(router).url
+        local = as_router(router)
+        await self.driver.router_ready(local)
+        url = local.url
         # At once, so a slow version's smoke test takes one request's time, not ten.
         problems = await asyncio.gather(*(self._smoke(f"{url}{path}", path, version) for path in SMOKE_PATHS))
         return next((problem for problem in problems if problem is not None), None)
