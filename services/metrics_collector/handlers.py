@@ -138,6 +138,8 @@ class Handlers:
         entries = EventLog(session)
         seen = await entries.logged(a.event.event_id for a in arrivals)
         seq, prev_hash = await entries.head()
+        known = await entries.known_releases(a.event.release_id for a in arrivals
+                                             if a.event.release_id and a.event.event_id not in seen)
         rows, flags, releases, facts_of, recorded_at = [], [], set(), set(), datetime.now(UTC)
         fields = []
         for a in arrivals:
@@ -158,7 +160,12 @@ class Handlers:
             fresh.append(a)
         await entries.append(rows, flags)
         await self.audit.appended(session, rows, fields)
-        await Projections(session).refresh(releases, facts_of)
+        # A release the log had never named: its history is this batch's events of it (log order).
+        new: dict[str, list[dict[str, Any]]] = {}
+        for a in fresh:
+            if a.flag is None and a.event.release_id in releases and a.event.release_id not in known:
+                new.setdefault(a.event.release_id, []).append(json.loads(a.payload))
+        await Projections(session).refresh(releases, facts_of, new)
         await BottleneckStore(session).record_evidence(
             a.event.model_dump(mode="json") for a in fresh if a.flag is None and a.event.type == EVIDENCE)
         return fresh
