@@ -97,7 +97,7 @@ class Database:
         self.schema = None if self.is_sqlite else schema
         self.engine: AsyncEngine = create_async_engine(url, **self._engine_options())
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._turn = asyncio.Lock()  # SQLite: transactions of this process take turns (see _one_at_a_time)
 
@@ -160,7 +160,7 @@ class Database:
                 _holding.reset(token)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the single writer
     cursor.execute("PRAGMA busy_timeout=30000")

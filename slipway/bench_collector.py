@@ -177,6 +177,7 @@ async def seed_log(settings: Settings, first: int, releases: int) -> None:
         if batch:
             await handlers.append(batch)
     finally:
+        await handlers.close()
         await runtime.db.dispose()
 
 

@@ -71,4 +71,5 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
     app = build_app(runtime)
     app.after_startup(start_loops)
     app.on_shutdown(stop_loops)
+    app.after_shutdown(handlers.close)
     return app

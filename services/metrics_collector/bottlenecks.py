@@ -15,7 +15,7 @@ evidence), rebuilt from the log with the other projections.
 """
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -105,14 +105,18 @@ class BottleneckStore:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def refresh(self, histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
-        """Recompute the rows of these releases from their logged events."""
+    async def refresh(self, histories: Mapping[str, Sequence[Mapping[str, Any]]], new: Collection[str] = ()) -> None:
+        """Recompute the rows of these releases from their logged events. `new`: releases the log did not name
+        before this append, which have no rows to take back."""
         ids = sorted(histories)
         if not ids:
             return
-        before = daily_contributions(await self._ended_waits(ids))
-        for table in TABLES:
-            await self.session.execute(delete(table).where(table.c.release_id.in_(ids)))
+        if known := [r for r in ids if r not in new]:
+            before = daily_contributions(await self._ended_waits(known))
+            for table in TABLES:
+                await self.session.execute(delete(table).where(table.c.release_id.in_(known)))
+        else:
+            before = {}
         releases, waits, interventions, checks = [], [], [], []
         for release_id in ids:
             found = release_bottleneck(release_id, histories[release_id])

@@ -4,6 +4,7 @@ Everything here works on logged event payloads (plain dicts as they were receive
 producer that adds fields or a new event type never breaks a report.
 """
 
+import functools
 import hashlib
 import json
 import re
@@ -155,9 +156,13 @@ def future_reason(occurred_at: datetime, received_at: datetime, tolerance: timed
 
 
 def _subject_matches(template: str, subject: str) -> bool:
+    return _subject_pattern(template).fullmatch(subject) is not None
+
+
+@functools.cache  # a few dozen declared subjects, asked once per logged event
+def _subject_pattern(template: str) -> re.Pattern[str]:
     # Templated subjects (slipway.alert.{severity}.{team}.{service}) match one token per parameter.
-    pattern = re.sub(r"\\{\w+\\}", r"[^.]+", re.escape(template))
-    return re.fullmatch(pattern, subject) is not None
+    return re.compile(re.sub(r"\\{\w+\\}", r"[^.]+", re.escape(template)))
 
 
 # --- reading payloads ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ deployments there are. Writing a release's facts re-sums the days they touch, fr
 """
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
@@ -119,13 +119,16 @@ class DoraProjection:
         for table in TABLES:
             await self.session.execute(delete(table))
 
-    async def refresh(self, histories: dict[str, list[dict[str, Any]]]) -> None:
-        """Recompute these releases' facts from their events, and re-sum the days they touched before and after."""
-        ids = list(histories)
+    async def refresh(self, histories: dict[str, list[dict[str, Any]]], new: Collection[str] = ()) -> None:
+        """Recompute these releases' facts from their events, and re-sum the days they touched before and after.
+        `new`: releases the log did not name before this append, which have no facts to take back."""
+        ids = [r for r in histories if r not in new]
         f = dora_facts.c
-        old = {tuple(r) for r in await self.session.execute(
-            select(f.service, f.environment, f.team, f.day).where(f.release_id.in_(ids)))}
-        await self.session.execute(delete(dora_facts).where(f.release_id.in_(ids)))
+        old: set[tuple[Any, ...]] = set()
+        if ids:
+            old = {tuple(r) for r in await self.session.execute(
+                select(f.service, f.environment, f.team, f.day).where(f.release_id.in_(ids)))}
+            await self.session.execute(delete(dora_facts).where(f.release_id.in_(ids)))
         facts = [row for release_id, history in histories.items() if history for row in _fact_rows(release_id, history)]
         if facts:
             await self.session.execute(dora_facts.insert(), facts)

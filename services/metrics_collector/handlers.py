@@ -19,10 +19,12 @@ from libs.bus import describe, own_signer
 from libs.command_signing import audit_refusal
 from libs.identities import IdentityStore
 from libs.runtime import Runtime
+from libs.store import sqlite_pragmas
 from services.metrics_collector import domain, dora_queries
 from services.metrics_collector.audit_handlers import AuditTrail, index_backlog
 from services.metrics_collector.bottleneck_domain import EVIDENCE
 from services.metrics_collector.bottlenecks import BottleneckStore
+from services.metrics_collector.inline_writer import InlineWriter
 from services.metrics_collector.projections import Projections
 from services.metrics_collector.store import EventLog
 
@@ -87,6 +89,11 @@ class Handlers:
         # them here avoids the unique prev_hash rejecting one of two interleaved appends.
         self._append_lock = asyncio.Lock()
         self._no_release: str | None = None  # what a log created before NULL-able columns stores instead
+        # SQLite on a file: the whole append in one thread hop (inline_writer); PostgreSQL and an
+        # in-memory database (one connection's own) keep the async session.
+        db = runtime.db
+        self._writer = (InlineWriter(db.url, sqlite_pragmas)
+                        if db.is_sqlite and not db.url.endswith(":memory:") else None)
         registry = runtime.settings.identity_registry
         self.identities = IdentityStore(registry.parent) if registry is not None else None
         self.audit = AuditTrail(runtime, own_signer(runtime.settings), self.identities, self._append_lock,
@@ -108,40 +115,59 @@ class Handlers:
             if indexed := await index_backlog(tx.session):
                 log.info("indexed %d records logged before the audit index existed", indexed)
 
+    async def close(self) -> None:
+        """Let go of the append path's own SQLite connection (the runtime disposes of the async engine)."""
+        if self._writer is not None:
+            self._writer.dispose()
+
     async def append(self, arrivals: Sequence[Arrival]) -> list[Arrival]:
         """Append events to the chain and the projections in one transaction; returns those newly logged.
 
         An event already in the log (a redelivery, a copy published past the stream's duplicate
         window) is left out: it is a duplicate, not a break in the chain.
         """
+        async with self._append_lock:
+            if self._writer is not None:
+                return await self._writer.transaction(lambda session: self._append_in(session, arrivals))
+            async with self.runtime.db.transaction() as tx:
+                return await self._append_in(tx.session, arrivals)
+
+    async def _append_in(self, session: Any, arrivals: Sequence[Arrival]) -> list[Arrival]:
+        """The append's statements, inside the caller's transaction (an AsyncSession, or an InlineSession)."""
         fresh: list[Arrival] = []
-        async with self._append_lock, self.runtime.db.transaction() as tx:
-            entries = EventLog(tx.session)
-            seen = await entries.logged(a.event.event_id for a in arrivals)
-            seq, prev_hash = await entries.head()
-            rows, flags, releases, facts_of, recorded_at = [], [], set(), set(), datetime.now(UTC)
-            fields = []
-            for a in arrivals:
-                if a.event.event_id in seen:
-                    continue
-                seen.add(a.event.event_id)
-                seq, digest = seq + 1, domain.chain_hash(prev_hash, a.payload)
-                rows.append(self._row(a, seq, prev_hash, digest, recorded_at))
-                fields.append(_indexed_fields(a.event))
-                if a.flag is not None:
-                    log.warning("event %s is logged flagged: %s", a.event.event_id, a.flag)
-                    flags.append((seq, a.flag))
-                elif a.event.release_id:  # only a release's own, unflagged events move its projections
-                    releases.add(a.event.release_id)
-                    if a.event.type in domain.FACT_TYPES:
-                        facts_of.add(a.event.release_id)
-                prev_hash = digest
-                fresh.append(a)
-            await entries.append(rows, flags)
-            await self.audit.appended(tx.session, rows, fields)
-            await Projections(tx.session).refresh(releases, facts_of)
-            await BottleneckStore(tx.session).record_evidence(
-                a.event.model_dump(mode="json") for a in fresh if a.flag is None and a.event.type == EVIDENCE)
+        entries = EventLog(session)
+        seen = await entries.logged(a.event.event_id for a in arrivals)
+        seq, prev_hash = await entries.head()
+        known = await entries.known_releases(a.event.release_id for a in arrivals
+                                             if a.event.release_id and a.event.event_id not in seen)
+        rows, flags, releases, facts_of, recorded_at = [], [], set(), set(), datetime.now(UTC)
+        fields = []
+        for a in arrivals:
+            if a.event.event_id in seen:
+                continue
+            seen.add(a.event.event_id)
+            seq, digest = seq + 1, domain.chain_hash(prev_hash, a.payload)
+            rows.append(self._row(a, seq, prev_hash, digest, recorded_at))
+            fields.append(_indexed_fields(a.event))
+            if a.flag is not None:
+                log.warning("event %s is logged flagged: %s", a.event.event_id, a.flag)
+                flags.append((seq, a.flag))
+            elif a.event.release_id:  # only a release's own, unflagged events move its projections
+                releases.add(a.event.release_id)
+                if a.event.type in domain.FACT_TYPES:
+                    facts_of.add(a.event.release_id)
+            prev_hash = digest
+            fresh.append(a)
+        await entries.append(rows, flags)
+        await self.audit.appended(session, rows, fields)
+        # A release the log had never named: its history is this batch's events of it (log order).
+        new: dict[str, list[dict[str, Any]]] = {}
+        for a in fresh:
+            if a.flag is None and a.event.release_id in releases and a.event.release_id not in known:
+                new.setdefault(a.event.release_id, []).append(json.loads(a.payload))
+        await Projections(session).refresh(releases, facts_of, new)
+        await BottleneckStore(session).record_evidence(
+            a.event.model_dump(mode="json") for a in fresh if a.flag is None and a.event.type == EVIDENCE)
         return fresh
 
     def _row(self, a: Arrival, seq: int, prev_hash: str, digest: str, recorded_at: datetime) -> dict[str, Any]:

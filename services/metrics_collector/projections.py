@@ -10,7 +10,7 @@ projections are a function of the log alone, and `rebuild()` recomputing every r
 same rows as appending did.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Column, Integer, String, Table, Text, delete, func, select
@@ -46,20 +46,29 @@ class Projections:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def refresh(self, release_ids: Iterable[str], facts_of: Iterable[str] = ()) -> None:
+    async def refresh(self, release_ids: Iterable[str], facts_of: Iterable[str] = (),
+                      new: Mapping[str, list[dict[str, Any]]] | None = None) -> None:
         """Recompute the rows of these releases from their logged events; their DORA facts too for those in
-        `facts_of` (the releases that got an event of a type the facts are made of, domain.FACT_TYPES)."""
+        `facts_of` (the releases that got an event of a type the facts are made of, domain.FACT_TYPES).
+
+        `new`: the unflagged payloads, in log order, of releases the log did not name before this append: their
+        whole history is at hand and they have no rows yet, so nothing is read back or deleted for them.
+        """
         ids = sorted({r for r in release_ids if r})
         if not ids:
             return
-        histories = await EventLog(self.session).histories(ids)
-        await self.session.execute(delete(release_status).where(release_status.c.release_id.in_(ids)))
+        new = new or {}
+        known = [r for r in ids if r not in new]
+        histories = await EventLog(self.session).histories(known) if known else {}
+        histories.update((r, new[r]) for r in ids if r in new)
+        if known:
+            await self.session.execute(delete(release_status).where(release_status.c.release_id.in_(known)))
         states = [_status_row(s) for s in domain.release_states(e for history in histories.values() for e in history)]
         if states:
             await self.session.execute(release_status.insert(), states)
-        await BottleneckStore(self.session).refresh(histories)
+        await BottleneckStore(self.session).refresh(histories, new=new.keys())
         if facts := sorted({r for r in facts_of if r}):
-            await DoraProjection(self.session).refresh({r: histories.get(r, []) for r in facts})
+            await DoraProjection(self.session).refresh({r: histories.get(r, []) for r in facts}, new=new.keys())
 
     async def rebuild(self) -> int:
         """Recompute every projection from the log; returns how many releases it holds."""

@@ -78,6 +78,13 @@ class EventLog:
         found = await self.session.scalars(select(event_log.c.event_id).where(event_log.c.event_id.in_(list(event_ids))))
         return set(found)
 
+    async def known_releases(self, release_ids: Iterable[str]) -> set[str]:
+        """Which of these releases the log names already (flagged or not)."""
+        ids = sorted({r for r in release_ids if r})
+        if not ids:
+            return set()
+        return set(await self.session.scalars(select(event_log.c.release_id).distinct().where(event_log.c.release_id.in_(ids))))
+
     async def append(self, rows: list[Row], flags: list[tuple[int, str]]) -> None:
         """Append records (each with its seq, so a flag can name it) and the flags on them, in one go."""
         if rows:

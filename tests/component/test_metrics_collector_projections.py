@@ -56,9 +56,9 @@ def shipped(artifact: Path, version: str, at: datetime, fail: bool) -> list[Even
     return [*events, request]
 
 
-def snapshot(database: Path) -> dict[str, list[tuple]]:
+def snapshot(database: Path, tables: tuple[str, ...] = TABLES) -> dict[str, list[tuple]]:
     with sqlite3.connect(database) as db:
-        rows = {table: sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr) for table in TABLES}
+        rows = {table: sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr) for table in tables}
     db.close()
     return rows
 
@@ -162,3 +162,35 @@ async def test_an_event_about_no_release_is_logged_and_moves_no_projection(setti
                          (lifted["event_id"],)).fetchone()
     db.close()
     assert row == (None, None, None)
+
+
+async def test_releases_new_to_the_log_and_known_ones_in_one_batch_project_as_a_rebuild_does(
+        settings: Settings, artifact: Path) -> None:
+    """A release the log has never named is projected from the batch's own events, a known one from its history
+    read back: batches mixing both leave the rows a rebuild makes (on the collector's one-hop SQLite path)."""
+    from libs.runtime import build_runtime
+    from services.metrics_collector.handlers import Handlers, LoggedEvent, arrival
+    from services.metrics_collector.store import NAME, metadata
+
+    now = datetime.now(UTC)
+    releases = [shipped(artifact, f"2.{n}.0", now - timedelta(days=n, hours=1), n % 2 == 1) for n in range(6)]
+    first = [e for events in releases[:4] for e in events[:2]]  # four releases, two events each, all new
+    second = [e for events in releases[:4] for e in events[2:]] + [e for events in releases[4:] for e in events]
+    runtime = build_runtime(NAME, settings, metadatas=[metadata])
+    await runtime.db.migrate(NAME, metadata)
+    handlers = Handlers(runtime)
+    try:
+        await handlers.prepare()
+        for batch in (first, second):
+            await handlers.append([arrival(LoggedEvent.model_validate(e.model_dump(mode="json")), e.address(), None)
+                                   for e in batch])
+    finally:
+        await handlers.close()
+        await runtime.db.dispose()
+    database = settings.data_dir / "metrics-collector.db"
+    tables = (*TABLES, *(t.name for t in BOTTLENECK_TABLES), bottleneck_daily.name)
+    appended = snapshot(database, tables)
+    assert len(appended[release_status.name]) == 6 and appended[dora_facts.name], appended
+
+    assert await rebuild_projections(settings) == 6
+    assert snapshot(database, tables) == appended
