@@ -20,14 +20,12 @@ import contextlib
 import hmac
 import logging
 import os
-import re
 import secrets
 import sys
 import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -36,6 +34,9 @@ from libs.faults import CrashPoint, crash_if_planned
 from libs.flag_files import FLAGS_FILE_ENV, flags_file
 from services.deployer.local import processes
 from services.deployer.local.admin_auth import TOKEN_ENV, Refusals, parse_refusals
+from services.deployer.local.handles import (
+    InstanceHandle, RouterHandle, instance_name, process_name, router_name, safe_name,
+)
 from services.deployer.target import TargetError
 
 log = logging.getLogger("slipway.deployer.local")
@@ -51,79 +52,8 @@ class LocalDriverError(TargetError):
     """A local router refused or failed an operation."""
 
 
-@dataclass(frozen=True)
-class RouterHandle:
-    service: str
-    environment: str
-    pid: int
-    port: int
-    admin_port: int
-    region: str = ""  # one router per region for regional releases; "" routes the whole environment
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def admin_url(self) -> str:
-        return f"http://127.0.0.1:{self.admin_port}"
-
-    @property
-    def metrics_url(self) -> str:
-        return f"{self.admin_url}/metrics"
-
-    @property
-    def health_url(self) -> str:
-        return f"{self.admin_url}/healthz"
-
-
-@dataclass(frozen=True)
-class InstanceHandle:
-    service: str
-    environment: str
-    version: str
-    pid: int
-    port: int
-    artifact_path: str
-    slot: int = 0  # which instance of the version's pool
-    region: str = ""  # the region it serves in ("" the whole environment); this machine runs them all
-    config: dict[str, str] = field(default_factory=dict, hash=False)  # the environment's declared configuration it was given
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def health_url(self) -> str:
-        return f"{self.url}/healthz"
-
-
-def _safe_name(*parts: str) -> str:
-    """A file name built from caller-supplied parts that cannot escape its directory."""
-    return ".".join(re.sub(r"[^A-Za-z0-9_-]", "_", part) for part in parts)
-
-
-
-
 def _same(presented: str | None, token: str) -> bool:
     return presented is not None and hmac.compare_digest(presented.encode(), token.encode())
-
-
-def router_name(service: str, environment: str, region: str = "") -> str:
-    # The environment's one router keeps the name it had before routers had regions, so it is still adopted.
-    return _safe_name("router", service, environment, *((region,) if region else ()))
-
-
-def process_name(handle: RouterHandle | InstanceHandle) -> str:
-    if isinstance(handle, RouterHandle):
-        return router_name(handle.service, handle.environment, handle.region)
-    return instance_name(handle.service, handle.environment, handle.version, handle.slot)
-
-
-def instance_name(service: str, environment: str, version: str, slot: int) -> str:
-    # Slot 0 keeps the name instances had before a version ran as a pool, so those are still adopted.
-    extra = (str(slot),) if slot else ()
-    return _safe_name("app", service, environment, version, *extra)
 
 
 class LocalDriver:
@@ -360,7 +290,7 @@ class LocalDriver:
 
     def _state_file(self, service: str, environment: str, region: str = "") -> Path:
         """The routes a restarted router restores."""
-        return self.run_dir / "routers" / f"{_safe_name(service, environment, *((region,) if region else ()))}.json"
+        return self.run_dir / "routers" / f"{safe_name(service, environment, *((region,) if region else ()))}.json"
 
     def _pid_file(self, name: str) -> Path:
         return self.run_dir / "pids" / f"{name}.pid"

@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 
 from services.deployer.local.admin_auth import Refusals
-from services.deployer.local.driver import InstanceHandle, LocalDriver, RouterHandle
+from services.deployer.local.driver import LocalDriver
+from services.deployer.local.handles import InstanceHandle, RouterHandle
 from services.deployer.local.routing import PIN_HEADER, SERVED_BY_HEADER
 from services.deployer.target import ConfigSource, Endpoints, Handle, PilotRule, Pool, no_config
 
