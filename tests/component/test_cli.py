@@ -77,7 +77,8 @@ async def test_release_request_no_wait_publishes_the_request(
     assert (event["service"], event["environment"], event["version"], event["team"]) == ("shop", "prod", "1.2.3", "payments")
     assert event["artifact"] == {"uri": str(artifact.resolve()), "digest": digest_of(artifact)}
     assert event["commit"]["sha"] == "abc1234"
-    assert event["strategy"] == {"kind": "canary", "steps": [{"weight": 10}, {"weight": 50}], "analysis_interval_s": 2.0}
+    assert event["strategy"] == {"kind": "canary", "steps": [{"weight": 10, "pause": False}, {"weight": 50, "pause": False}],
+                                 "analysis_interval_s": 2.0}
     assert event["rollback_triggers"]["max_error_rate"] == 0.02
     assert event["requested_by"] == "ci:test" and event["actor"] == "ci:test" and event["source"] == "cli"
     assert await stored_messages(nats_url, EVENTS_STREAM) == 1
