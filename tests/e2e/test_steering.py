@@ -66,6 +66,31 @@ async def test_a_canary_paused_from_the_cli_holds_its_weights_then_promoted_take
         assert (announced["skipped_steps"], announced["comment"]) == (3 - step, "looks good")
 
 
+async def test_a_canary_step_that_asks_for_a_person_holds_its_traffic_until_resumed_from_the_cli(
+    stack: Stack, tmp_path: Path
+) -> None:
+    developer_of_payments(stack)
+    v2 = build_sample("2.0.0", tmp_path / "artifacts")
+    canary = {"kind": "canary", "steps": [{"weight": 30, "pause": True}, {"weight": 100}], "analysis_interval_s": 1.0}
+    async with EventWatcher(stack.nats_url) as watcher:
+        router_url = await live_v1(stack, watcher, tmp_path)
+        release = release_for(v2, "2.0.0", strategy=canary, rollback_triggers={"min_requests": 5})
+        rid = release.release_id
+        async with load_on(router_url) as load:
+            await publish_event(stack.nats_url, release, ci_of(stack))
+            paused = await watcher.wait_type("ReleasePaused", 30, release_id=rid)
+            assert (paused["actor"], paused["step_index"]) == ("deployer", 0), paused
+            held = await traffic_after(load, "the pause")
+            assert load.served_by(held) == {"1.0.0", "2.0.0"}, "30% stays on 2.0.0 while it waits"
+            assert not watcher.matching(lambda _s, b: b.get("release_id") == rid and b.get("type") in TERMINAL)
+            resumed = await cli(stack, "resume", rid, "--comment", "checked the dashboards")
+            assert resumed.returncode == 0 and "step 2 of 2 started" in resumed.stdout, resumed.stdout + resumed.stderr
+            [outcome] = await watcher.wait_for(lambda _s, b: b.get("release_id") == rid and b.get("type") in TERMINAL)
+            assert outcome["type"] == "DeploymentSucceeded", outcome
+            after = await traffic_after(load, "the last step")
+        assert load.served_by(after) == {"2.0.0"} and load.failures() == []
+
+
 def instance_groups(stack: Stack, version: str) -> set[int]:
     return {group for group, name in marked_groups(stack.run_dir).items()
             if name.startswith("app.") and name.split(".")[3] == version.replace(".", "_")}
