@@ -2,7 +2,6 @@
 `audit verify` starts from the newest checkpoint that holds and still finds every kind of tampering."""
 
 import sqlite3
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from libs.settings import Settings
 from services.metrics_collector.app import build
 from services.metrics_collector.domain import chain_hash
 from tests.component.test_audit_show import slipway
-from tests.component.test_store_and_outbox import POSTGRES_URL, postgres_reachable
+from tests.support.postgres import own_database
 from tests.conftest import running
 from tests.support.poll import eventually
 from tests.support.releases import release_for
@@ -174,18 +173,10 @@ async def test_without_a_key_the_collector_signs_nothing_and_says_why(settings: 
 
 @pytest.mark.postgres
 async def test_checkpoints_filters_and_tampering_work_the_same_on_postgresql(keyed: Settings, tmp_path: Path) -> None:
-    if not postgres_reachable():
-        pytest.skip("no PostgreSQL server reachable on 127.0.0.1:5432")
-    # A database of its own, made and dropped here: what an earlier run left in the shared one cannot matter.
-    database_name = f"slipway_audit_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{database_name}"'))
-    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{database_name}"
-    on_postgres = keyed.model_copy(update={"database_url": url})
     artifact = tmp_path / "app.pyz"
     artifact.write_bytes(b"app")
-    try:
+    async with own_database() as url:
+        on_postgres = keyed.model_copy(update={"database_url": url})
         async with running(build(on_postgres)):
             for n in range(EVENTS):
                 await publish_event(keyed.nats_url, release_for(artifact, f"1.{n}.0", service=("shop", "cart")[n % 2]))
@@ -208,10 +199,6 @@ async def test_checkpoints_filters_and_tampering_work_the_same_on_postgresql(key
             tampered = await verify(keyed)
         assert not tampered.ok and tampered.data["first_bad_seq"] == 9
         assert [b["seq"] for b in tampered.data["bad_checkpoints"]] == [4]
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{database_name}" WITH (FORCE)'))
-        await admin.dispose()
 
 
 async def test_a_count_of_matches_stops_past_its_cap(tmp_path: Path) -> None:

@@ -4,13 +4,10 @@ artifact's performance check fails then passes. The query answers it per release
 rebuild from the log gives the same rows."""
 
 import sqlite3
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from contracts import subjects
 from contracts.bottleneck_queries import BottlenecksReply, QueryBottlenecks, WaitKind
@@ -24,7 +21,7 @@ from services.metrics_collector.app import build
 from services.metrics_collector.bottlenecks import TABLES, bottleneck_daily
 from services.metrics_collector.rebuild import rebuild_projections
 from tests.component.test_cli import slipway
-from tests.component.test_store_and_outbox import POSTGRES_URL, postgres_reachable
+from tests.support.postgres import own_database
 from tests.component.test_metrics_collector import SOURCE, logged, started, step, verdict
 from tests.conftest import running
 from tests.support.people import People
@@ -135,19 +132,12 @@ async def test_a_release_that_waited_for_approval_and_was_paused_is_measured_per
 
 @pytest.mark.postgres
 async def test_the_projection_and_its_query_hold_on_postgresql(settings: Settings, artifact: Path, people: People) -> None:
-    if not postgres_reachable():
-        pytest.skip("no PostgreSQL server reachable on 127.0.0.1:5432")
-    # A database of its own, made and dropped here: what an earlier run left in the shared one cannot matter.
-    database = f"slipway_test_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{database}"'))
-    on_postgres = settings.model_copy(update={"database_url": POSTGRES_URL.rsplit("/", 1)[0] + f"/{database}"})
     at = datetime.now(UTC) - timedelta(hours=2)
     events = waited_and_paused(artifact, people, at)
     digest = events[0].artifact.digest  # type: ignore[attr-defined]
     checks = [evidence(digest, at - timedelta(minutes=20), "fail"), evidence(digest, at - timedelta(minutes=10), "pass")]
-    try:
+    async with own_database() as url:
+        on_postgres = settings.model_copy(update={"database_url": url})
         async with running(build(on_postgres)):
             for event in [*events, *checks]:
                 await publish_event(settings.nats_url, event)
@@ -158,7 +148,3 @@ async def test_the_projection_and_its_query_hold_on_postgresql(settings: Setting
         async with running(build(on_postgres)):
             rebuilt, _ = await ask(on_postgres, QueryBottlenecks(team="payments", days=7))
         assert rebuilt == reply
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        await admin.dispose()

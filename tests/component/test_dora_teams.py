@@ -9,8 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from contracts import subjects
 from contracts.commands import CommandResult, QueryDora
@@ -26,9 +24,9 @@ from services.metrics_collector.dora import RELATIVE_ERROR
 from tests.component.test_cli import slipway
 from tests.component.test_dashboard import dashboard, token_of  # noqa: F401 - the fixture: a real dashboard process on a free port
 from tests.component.test_metrics_collector import SOURCE, logged, started, step, verdict
-from tests.component.test_store_and_outbox import POSTGRES_URL, postgres_reachable
 from tests.conftest import running
 from tests.support.people import People
+from tests.support.postgres import own_database
 from tests.support.releases import release_for
 
 NOW = datetime.now(UTC)
@@ -66,18 +64,8 @@ async def collector_settings(request: pytest.FixtureRequest, settings: Settings)
     if request.param == "sqlite":
         yield settings
         return
-    if not postgres_reachable():
-        pytest.skip("no PostgreSQL server reachable on 127.0.0.1:5432")
-    database = f"slipway_test_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{database}"'))
-    try:
-        yield settings.model_copy(update={"database_url": POSTGRES_URL.rsplit("/", 1)[0] + f"/{database}"})
-    finally:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        await admin.dispose()
+    async with own_database() as url:
+        yield settings.model_copy(update={"database_url": url})
 
 
 async def ask(settings: Settings, subject: str, query: object) -> CommandResult:
