@@ -36,12 +36,13 @@ ROUNDS = 5  # services released twice (1.0.0, then 2.0.0 by blue-green) and swit
 console = Console()
 
 
-def approved(service: str, version: str, artifact: Path, digest: str, strategy: dict) -> ReleaseApproved:
+def approved(service: str, version: str, artifact: Path, digest: str, strategy: dict,
+             instances: int | None = None) -> ReleaseApproved:
     request = ReleaseRequested(
         event_id=new_event_id(), release_id=f"{service}-{version}-{new_event_id()}", service=service,
         environment="bench", actor="ci:bench", source="ci", version=version, team="bench",
         artifact={"uri": str(artifact), "digest": digest}, commit={"sha": "abc1234", "committed_at": datetime.now(UTC)},
-        strategy=strategy, requested_by="ci:bench",
+        strategy=strategy, requested_by="ci:bench", instances=instances,
     )
     return ReleaseApproved.caused_by(request, "gatekeeper", release=ReleaseSpec.model_validate(request.model_dump()),
                                      reasons=["bench"])

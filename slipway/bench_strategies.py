@@ -23,10 +23,8 @@ import nats
 from rich.console import Console
 from rich.table import Table
 
-from contracts.envelope import new_event_id
 from contracts.subjects import STEP_STARTED
-from contracts.events import ReleaseApproved, ReleaseRequested, RollbackRequested, StepStarted, StepVerdict
-from contracts.release import ReleaseSpec
+from contracts.events import ReleaseApproved, RollbackRequested, StepStarted, StepVerdict
 from examples.build_sample import build as build_sample
 from libs.bus import ensure_streams
 from libs.embedded_nats import EmbeddedNats
@@ -34,6 +32,7 @@ from libs.settings import Settings
 from services.deployer.app import build
 from services.deployer.local.driver import stop_all
 from slipway.bench_deployer import Bus, bare_pairs, ms
+from slipway.bench_rollback import approved
 
 ROUNDS = 3  # per strategy: services released over a stable version, once passing and once failing
 INSTANCES = 2
@@ -49,14 +48,7 @@ console = Console()
 
 
 def approval(service: str, version: str, artifact: tuple[Path, str], strategy: dict[str, Any]) -> ReleaseApproved:
-    request = ReleaseRequested(
-        event_id=new_event_id(), release_id=f"{service}-{version}-{new_event_id()}", service=service,
-        environment="bench", actor="ci:bench", source="ci", version=version, team="bench",
-        artifact={"uri": str(artifact[0]), "digest": artifact[1]}, instances=INSTANCES,
-        commit={"sha": "abc1234", "committed_at": datetime.now(UTC)}, strategy=strategy, requested_by="ci:bench",
-    )
-    return ReleaseApproved.caused_by(request, "gatekeeper", release=ReleaseSpec.model_validate(request.model_dump()),
-                                     reasons=["bench"])
+    return approved(service, version, *artifact, strategy, instances=INSTANCES)
 
 
 class AllTraffic:
