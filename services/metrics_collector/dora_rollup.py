@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Date, Integer, PrimaryKeyConstraint, String, Table, and_, delete, func, or_, select, tuple_
+from sqlalchemy import (Column, Date, Integer, PrimaryKeyConstraint, String, Table, and_, bindparam, func, or_, select,
+                        text)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics_collector.dora import Window
@@ -44,6 +45,13 @@ dora_rollup = Table(
 
 KEY = ("environment", "team", "service", "days", "first_day", "kind", "bucket")
 Key = tuple[str, str, str, int, date, str, int]
+# One statement per row whatever its count was before, in SQLite and PostgreSQL alike (their schema is the
+# connection's search path): a refresh touches a few hundred rows, which a read-then-write would look up twice.
+_ADD = text(f"INSERT INTO {dora_rollup.name} ({', '.join(KEY)}, count) VALUES ({', '.join(':' + k for k in KEY)}, "
+            f":count) ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET count = {dora_rollup.name}.count + excluded.count"
+            ).bindparams(bindparam("first_day", type_=Date))
+_EMPTIED = text(f"DELETE FROM {dora_rollup.name} WHERE {' AND '.join(f'{k} = :{k}' for k in KEY)} AND count <= 0"
+                ).bindparams(bindparam("first_day", type_=Date))
 
 
 def monday(day: date) -> date:
@@ -90,21 +98,11 @@ class DoraRollup:
 
     async def apply(self, moved: Counter[Key]) -> None:
         """Add the changes to the rows' counts; a row whose count falls to zero goes."""
-        keys = sorted(key for key, change in moved.items() if change)
-        if not keys:
-            return
-        r = dora_rollup.c
-        columns = tuple_(*(r[name] for name in KEY))
-        counts = Counter(moved)
-        for start in range(0, len(keys), 500):  # bounded IN lists
-            chunk = keys[start:start + 500]
-            found = await self.session.execute(select(*(r[name] for name in KEY), r.count).where(columns.in_(chunk)))
-            for row in found:
-                counts[tuple(row)[:-1]] += row.count
-            await self.session.execute(delete(dora_rollup).where(columns.in_(chunk)))
-        rows = [dict(zip(KEY, key)) | {"count": counts[key]} for key in keys if counts[key] > 0]
+        rows = [dict(zip(KEY, key)) | {"count": change} for key, change in sorted(moved.items()) if change]
         if rows:
-            await self.session.execute(dora_rollup.insert(), rows)
+            await self.session.execute(_ADD, rows)
+        if lowered := [row for row in rows if row["count"] < 0]:
+            await self.session.execute(_EMPTIED, lowered)
 
     async def histograms(self, window: Window, service: str | None, environment: str | None, team: str | None,
                          by_team: Sequence[str] | None) -> dict[str, dict[str, dict[int, int]]]:
