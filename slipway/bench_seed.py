@@ -21,7 +21,7 @@ from typing import Any
 from libs.settings import Settings
 
 TRANSACTION = 50_000  # records per sqlite3 transaction
-SUBJECT = "slipway.evt.bench"  # the subject seed_log files its arrivals under
+SUBJECT = "slipway.evt.bench"  # what the bench's arrivals were filed under when it appended through the use case
 INSERT = ("INSERT INTO event_log (seq, event_id, type, subject, release_id, service, environment, occurred_at, "
           "recorded_at, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
@@ -32,7 +32,7 @@ def stored_time(at: datetime) -> str:
 
 
 def log_rows(releases: int, now: datetime) -> Iterator[tuple[Any, ...]]:
-    """event_log rows of releases 0.. in the order seed_log appends them, chained from genesis."""
+    """event_log rows of releases 0.. in the order appending them one after another logs them, chained from genesis."""
     from services.metrics_collector import domain
     from services.metrics_collector.handlers import LoggedEvent
     from slipway.bench_collector import release_payloads

@@ -37,7 +37,7 @@ release_status = Table(
     Column("events", Integer, nullable=False),
 )
 
-REBUILD_CHUNK = 500  # releases recomputed per step of a rebuild
+REBUILD_CHUNK = 2000  # releases recomputed per step of a rebuild
 
 
 class Projections:
