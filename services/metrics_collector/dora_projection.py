@@ -15,7 +15,7 @@ by the facts taken back and added.
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (Boolean, Column, Date, Float, Index, Integer, PrimaryKeyConstraint, String, Table, case,
@@ -46,6 +46,7 @@ dora_facts = Table(
     Index("ix_dora_facts_day", "day", "kind"),
     Index("ix_dora_facts_scope", "service", "environment", "day"),
     Index("ix_dora_facts_newest", "kind", "at"),
+    Index("ix_dora_facts_scope_newest", "kind", "service", "environment", "at"),
 )
 
 _SCOPE = ("service", "environment", "team", "day")
@@ -195,8 +196,10 @@ class DoraProjection:
     async def newest(self, kind: str, window: Window, scope: Scope, limit: int) -> list[tuple[str, float]]:
         """(release_id, seconds) of the newest `limit` timed facts of `kind` in the window, oldest of them first."""
         f = dora_facts.c
-        query = select(f.release_id, f.seconds).where(
-            f.kind == kind, f.seconds.is_not(None), f.day >= window.first, f.day <= window.last)
+        # By `at`, of which `day` is the UTC date: an index on kind, scope and at then gives the window newest first
+        # (by day, SQLite took the scope index and sorted every fact of the scope in the window).
+        start, end = (datetime.combine(day, time.min, tzinfo=UTC) for day in (window.first, window.last + timedelta(days=1)))
+        query = select(f.release_id, f.seconds).where(f.kind == kind, f.seconds.is_not(None), f.at >= start, f.at < end)
         query = _scoped(query, f, scope, None).order_by(f.at.desc(), f.release_id.desc()).limit(limit)
         return [(r.release_id, r.seconds) for r in reversed((await self.session.execute(query)).all())]
 

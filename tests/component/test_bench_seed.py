@@ -12,7 +12,8 @@ from libs.runtime import build_runtime
 from libs.settings import Settings
 from services.metrics_collector import domain
 from services.metrics_collector.app import build
-from services.metrics_collector.bottlenecks import TABLES as BOTTLENECK_TABLES
+from services.metrics_collector.bottleneck_counts import bottleneck_team_days
+from services.metrics_collector.bottlenecks import TABLES as BOTTLENECK_TABLES, bottleneck_daily
 from services.metrics_collector.dora_projection import TABLES as DORA_TABLES
 from services.metrics_collector.handlers import Arrival, Handlers, LoggedEvent
 from services.metrics_collector.store import NAME, metadata
@@ -84,7 +85,8 @@ async def test_the_bulk_seeded_log_is_the_log_the_append_use_case_writes(setting
     ours, theirs = seeded.data_dir / "metrics-collector.db", appended.data_dir / "metrics-collector.db"
     assert log_without_recorded_at(ours) == log_without_recorded_at(theirs)
     assert len(log_without_recorded_at(ours)) == RELEASES * 8
-    projections = tuple({*TABLES, *(t.name for t in (*DORA_TABLES, *BOTTLENECK_TABLES))})
+    projections = tuple({*TABLES, *(t.name for t in (*DORA_TABLES, *BOTTLENECK_TABLES, bottleneck_daily,
+                                                               bottleneck_team_days))})
     assert snapshot(ours, projections) == snapshot(theirs, projections)
     checkpoints = [snapshot(db, ("audit_checkpoints",))["audit_checkpoints"] for db in (ours, theirs)]
     assert [c[:3] for c in checkpoints[0]] == [c[:3] for c in checkpoints[1]]  # seq, hash, records; then when, by whom
