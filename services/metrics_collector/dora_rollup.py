@@ -17,8 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import (Column, Date, Integer, PrimaryKeyConstraint, String, Table, and_, bindparam, func, or_, select,
-                        text)
+from sqlalchemy import Column, Date, Integer, PrimaryKeyConstraint, String, Table, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.metrics_collector.dora import Window
@@ -109,14 +108,16 @@ class DoraRollup:
         """Bucket counts over the window, per kind: under "" for the scope, or per team of `by_team`."""
         r = dora_rollup.c
         weeks, edges = split(window)
-        periods = [and_(r.days == DAY, r.first_day >= a, r.first_day <= b) for a, b in edges]
-        if weeks is not None:
-            periods.append(and_(r.days == WEEK, r.first_day >= weeks[0], r.first_day <= weeks[1]))
+        periods = [(DAY, a, b) for a, b in edges] + ([(WEEK, *weeks)] if weeks is not None else [])
         scoped = [r.environment == (environment or ANY), r.service == (service or ANY),
                   r.team.in_(list(by_team)) if by_team is not None else r.team == (team or ANY)]
-        query = (select(r.team, r.kind, r.bucket, func.sum(r.count).label("count")).where(*scoped, or_(*periods))
-                 .group_by(r.team, r.kind, r.bucket))
         found: dict[str, dict[str, dict[int, int]]] = {}
-        for row in await self.session.execute(query):
-            found.setdefault(row.team if by_team is not None else "", {}).setdefault(row.kind, {})[row.bucket] = int(row.count)
+        # One range of the primary key per period: OR-ed together, SQLite read the scope's every day instead.
+        for days, first, last in periods:
+            query = (select(r.team, r.kind, r.bucket, func.sum(r.count).label("count"))
+                     .where(*scoped, r.days == days, r.first_day >= first, r.first_day <= last)
+                     .group_by(r.team, r.kind, r.bucket))
+            for row in await self.session.execute(query):
+                counts = found.setdefault(row.team if by_team is not None else "", {}).setdefault(row.kind, {})
+                counts[row.bucket] = counts.get(row.bucket, 0) + int(row.count)
         return found
