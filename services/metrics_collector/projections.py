@@ -1,6 +1,7 @@
 """Read models beside the log, so that no query reads the whole log.
 
-- `release_status`: one row per release, where it stands (what `slipway status` lists).
+- `release_status`: one row per release, where it stands (what `slipway status` lists), and `release_count`,
+  how many rows it has.
 - the DORA facts, their daily sums and duration histograms (dora_projection), for the releases
   that got an event of a type the facts are made of.
 
@@ -13,7 +14,7 @@ same rows as appending did.
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Column, Integer, String, Table, Text, delete, func, select
+from sqlalchemy import Column, Integer, String, Table, Text, delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
@@ -36,6 +37,17 @@ release_status = Table(
     Column("updated_at", UtcDateTime(), nullable=False, index=True),
     Column("events", Integer, nullable=False),
 )
+
+# How many rows release_status has, kept beside it: `status` reports the total, which a count of the table
+# would find by reading an index entry per release (1.6 ms at 125,000 releases, growing with them).
+release_count = Table(
+    "release_count",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # 1, the only row
+    Column("releases", Integer, nullable=False),
+)
+_MOVE_COUNT = text("INSERT INTO release_count (id, releases) VALUES (1, :moved) "
+                   "ON CONFLICT (id) DO UPDATE SET releases = release_count.releases + excluded.releases")
 
 REBUILD_CHUNK = 2000  # releases recomputed per step of a rebuild
 
@@ -61,11 +73,15 @@ class Projections:
         known = [r for r in ids if r not in new]
         histories = await EventLog(self.session).histories(known) if known else {}
         histories.update((r, new[r]) for r in ids if r in new)
+        deleted = 0
         if known:
-            await self.session.execute(delete(release_status).where(release_status.c.release_id.in_(known)))
+            deleted = (await self.session.execute(
+                delete(release_status).where(release_status.c.release_id.in_(known)))).rowcount
         states = [_status_row(s) for s in domain.release_states(e for history in histories.values() for e in history)]
         if states:
             await self.session.execute(release_status.insert(), states)
+        if moved := len(states) - deleted:
+            await self.session.execute(_MOVE_COUNT, {"moved": moved})
         await BottleneckStore(self.session).refresh(histories, new=new.keys())
         if facts := sorted({r for r in facts_of if r}):
             await DoraProjection(self.session).refresh({r: histories.get(r, []) for r in facts}, new=new.keys())
@@ -73,6 +89,7 @@ class Projections:
     async def rebuild(self) -> int:
         """Recompute every projection from the log; returns how many releases it holds."""
         await self.session.execute(delete(release_status))
+        await self.session.execute(delete(release_count))
         await DoraProjection(self.session).clear()
         await BottleneckStore(self.session).clear()
         log, after, seen = EventLog(self.session), "", 0
@@ -89,7 +106,7 @@ class Projections:
 
     async def releases(self, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
         """(how many releases there are, one page of them, newest first)."""
-        total = int(await self.session.scalar(select(func.count()).select_from(release_status)) or 0)
+        total = int(await self.session.scalar(select(release_count.c.releases)) or 0)
         query = (select(release_status).order_by(release_status.c.updated_at.desc(), release_status.c.release_id)
                  .offset(offset).limit(limit))
         return total, [dict(r._mapping) for r in await self.session.execute(query)]

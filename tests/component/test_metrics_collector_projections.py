@@ -23,14 +23,14 @@ from services.metrics_collector.bottlenecks import TABLES as BOTTLENECK_TABLES, 
 from services.metrics_collector.dora import RELATIVE_ERROR
 from services.metrics_collector.dora_projection import dora_daily, dora_facts
 from services.metrics_collector.dora_rollup import dora_rollup
-from services.metrics_collector.projections import release_status
+from services.metrics_collector.projections import release_count, release_status
 from services.metrics_collector.rebuild import rebuild_projections
 from tests.component.test_metrics_collector import SOURCE, logged, started, step, verdict
 from tests.conftest import running
 from tests.support.releases import release_for
 
 # Everything the log's rows are projected into (the audit index came with revision 0004).
-TABLES = (release_status.name, dora_facts.name, dora_daily.name, dora_rollup.name, "audit_index")
+TABLES = (release_status.name, release_count.name, dora_facts.name, dora_daily.name, dora_rollup.name, "audit_index")
 
 
 @pytest.fixture
