@@ -74,9 +74,10 @@ def read_api(queries: Queries, feed: LiveFeed, metrics: DashboardMetrics, catalo
 
     @api.get("/api/me", tags=["auth"])
     async def me(who: Who) -> dict[str, Any]:
-        """Who the credential names, which teams they read (null: every team) and until when."""
+        """Who the credential names, which teams they read (null: every team), until when, and the token's id
+        (what `slipway dashboard revoke` ends it by)."""
         return {"identity": who.identity, "teams": sorted(who.teams) if who.teams is not None else None,
-                "expires_at": who.expires_at.isoformat()}
+                "expires_at": who.expires_at.isoformat(), "token_id": who.token_id}
 
     @api.get("/api/releases", tags=["releases"])
     async def releases(who: Who, limit: Annotated[int | None, Query(description="Releases per page")] = None,
