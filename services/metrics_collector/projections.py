@@ -10,10 +10,10 @@ projections are a function of the log alone, and `rebuild()` recomputing every r
 same rows as appending did.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Column, Integer, String, Table, Text, delete, func, select
+from sqlalchemy import Column, Index, Integer, String, Table, Text, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
@@ -36,6 +36,8 @@ release_status = Table(
     Column("last_event", String(100), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False, index=True),
     Column("events", Integer, nullable=False),
+    # A team's page newest first (`status --team`, a team-scoped dashboard reader) reads this index alone.
+    Index("ix_release_status_team", "team", "updated_at"),
 )
 
 REBUILD_CHUNK = 500  # releases recomputed per step of a rebuild
@@ -87,10 +89,13 @@ class Projections:
     async def empty(self) -> bool:
         return await self.session.scalar(select(release_status.c.release_id).limit(1)) is None
 
-    async def releases(self, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
-        """(how many releases there are, one page of them, newest first)."""
-        total = int(await self.session.scalar(select(func.count()).select_from(release_status)) or 0)
-        query = (select(release_status).order_by(release_status.c.updated_at.desc(), release_status.c.release_id)
+    async def releases(self, offset: int, limit: int,
+                       teams: Collection[str] | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """(how many releases there are, one page of them, newest first); of `teams` only, when given."""
+        where = [release_status.c.team.in_(sorted(teams))] if teams is not None else []
+        total = int(await self.session.scalar(select(func.count()).select_from(release_status).where(*where)) or 0)
+        query = (select(release_status).where(*where)
+                 .order_by(release_status.c.updated_at.desc(), release_status.c.release_id)
                  .offset(offset).limit(limit))
         return total, [dict(r._mapping) for r in await self.session.execute(query)]
 
