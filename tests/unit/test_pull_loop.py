@@ -36,14 +36,17 @@ class FakeConnection:
         pass
 
 
-def loop_over(subscription: FakeSubscription, handle: Any) -> PullLoop:
-    loop = PullLoop(stream="S", subject="s.>", durable="d", handle=handle)
-
+def fetching_from(loop: PullLoop, subscription: FakeSubscription) -> PullLoop:
+    """`loop`, fetching from `subscription` instead of a puller on a server."""
     async def subscribe(nc: Any, inbox_prefix: Any) -> FakeSubscription:
         return subscription
 
     loop.subscribe = subscribe  # type: ignore[method-assign]
     return loop
+
+
+def loop_over(subscription: FakeSubscription, handle: Any) -> PullLoop:
+    return fetching_from(PullLoop(stream="S", subject="s.>", durable="d", handle=handle), subscription)
 
 
 async def test_timeouts_of_both_kinds_and_a_failed_fetch_do_not_stop_the_loop() -> None:
