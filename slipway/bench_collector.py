@@ -33,6 +33,7 @@ from libs.embedded_nats import EmbeddedNats
 from libs.settings import Settings
 from services.metrics_collector import domain
 from slipway.bench_audit import audit_rows, show_probe, with_key
+from slipway.bench_bus import bus_alone_rate
 
 FLOOD = 20_000
 FLOOD_DEADLINE_S = 300.0
@@ -136,10 +137,13 @@ async def collector_rows(table: Table, settings: Settings, scratch: Path) -> Non
         await ensure_streams(server.url)
         flood_settings = settings.model_copy(update={"nats_url": server.url, "data_dir": scratch / "flood"})
         rate, audit = await collector_append_rate(flood_settings, FLOOD)
+        bus = await bus_alone_rate(server.url, FLOOD, BATCH_SIZE)  # the same backlog, still in the stream
     ceiling = max(before, chained_insert_rate(scratch / "ceiling-after.db", FLOOD, BATCH_SIZE))
     table.add_row(f"events appended by the metrics-collector, a backlog of {FLOOD:,} ({audit})",
                   f"{rate:,.0f} /s ({rate / ceiling:.0%})", f"{ceiling:,.0f} /s",
                   f"plain sqlite3, same table, sha256-chained, {BATCH_SIZE} per transaction")
+    table.add_row("the same backlog fetched and acked, nothing else done (what the bus client alone allows)",
+                  f"{bus:,.0f} /s ({bus / ceiling:.0%})", f"{ceiling:,.0f} /s", "the sqlite3 ceiling above")
 
 
 QUERY_SIZES = (10_000, 100_000, *((1_000_000,) if os.environ.get("SLIPWAY_BENCH_MILLION") == "1" else ()))
