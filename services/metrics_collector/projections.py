@@ -21,6 +21,7 @@ from services.metrics_collector import domain
 from services.metrics_collector.bottlenecks import BottleneckStore
 from services.metrics_collector.dora_projection import DoraProjection
 from services.metrics_collector.store import EventLog, metadata
+from services.metrics_collector.inline_writer import insert_rows
 
 release_status = Table(
     "release_status",
@@ -66,8 +67,7 @@ class Projections:
         if known:
             await self.session.execute(delete(release_status).where(release_status.c.release_id.in_(known)))
         states = [_status_row(s) for s in domain.release_states(e for history in histories.values() for e in history)]
-        if states:
-            await self.session.execute(release_status.insert(), states)
+        await insert_rows(self.session, release_status, states)
         await BottleneckStore(self.session).refresh(histories, new=new.keys())
         if facts := sorted({r for r in facts_of if r}):
             await DoraProjection(self.session).refresh({r: histories.get(r, []) for r in facts}, new=new.keys())

@@ -6,11 +6,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from libs.consume import PullConsumer
-from tests.unit.test_pull_loop import FakeConnection, FakeSubscription
+from tests.unit.test_pull_loop import FakeConnection, FakeSubscription, fetching_from
 
 
-def consumer_of(handle_one: Callable[[Any], Awaitable[None]], workers: int) -> PullConsumer:
-    return PullConsumer(handle_one, workers=workers, inbox_prefix=None, stream="S", subject="s.>", durable="d")
+def consumer_of(handle_one: Callable[[Any], Awaitable[None]], workers: int, subscription: FakeSubscription) -> PullConsumer:
+    consumer = PullConsumer(handle_one, workers=workers, inbox_prefix=None, stream="S", subject="s.>", durable="d")
+    fetching_from(consumer.loop, subscription)
+    return consumer
 
 
 async def test_with_one_worker_a_batch_is_handled_in_order_before_the_next_fetch() -> None:
@@ -24,8 +26,8 @@ async def test_with_one_worker_a_batch_is_handled_in_order_before_the_next_fetch
         if msg == "c":
             done.set()
 
-    consumer = consumer_of(handle_one, workers=1)
-    await consumer.start(FakeConnection(subscription))  # type: ignore[arg-type]
+    consumer = consumer_of(handle_one, workers=1, subscription=subscription)
+    await consumer.start(FakeConnection())  # type: ignore[arg-type]
     await asyncio.wait_for(done.wait(), 5)
     await consumer.stop(grace_s=1)
     assert seen == [("a", 1), ("b", 1), ("c", 0)]
@@ -51,8 +53,8 @@ async def test_with_several_workers_a_slow_message_holds_back_none_and_no_more_t
         if len(finished) == 5:
             done.set()
 
-    consumer = consumer_of(handle_one, workers=2)
-    await consumer.start(FakeConnection(subscription))  # type: ignore[arg-type]
+    consumer = consumer_of(handle_one, workers=2, subscription=subscription)
+    await consumer.start(FakeConnection())  # type: ignore[arg-type]
     await asyncio.wait_for(done.wait(), 5)
     await consumer.stop(grace_s=1)
     assert finished[-1] == "slow" and sorted(finished[:-1]) == ["w", "x", "y", "z"]
