@@ -273,7 +273,7 @@ def _alert_parameters() -> dict[str, Parameter]:
 
 
 def _dead_letter_channel() -> Channel:
-    # libs.bus.consume dead-letters on behalf of whichever service's durable consumer gave up.
+    # libs.consume dead-letters on behalf of whichever service's durable consumer gave up.
     consuming_services = {service for service in CONSUMES} | set(CONSUMES_EVERYTHING)
     return Channel(
         name="DeadLettered",

@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 
 from contracts.dora_queries import WindowQuery
 from contracts.envelope import NAME_PATTERN, RELEASE_ID_MAX, Model, Name, ReleaseId, ZonedDatetime
+from contracts.release import Team
 
 # A reply is slipway's own text, and may carry an exception's; bounded, but not tightly.
 REPLY_MESSAGE_MAX = 65_536
@@ -72,10 +73,19 @@ class VerifyAudit(Model):
         return self
 
 
+# Teams one status query may name: a person's teams (the dashboard asks for all of a scoped reader's).
+QUERY_TEAMS_MAX = 100
+
+
 class QueryReleases(Model):
-    """Releases newest first, a page at a time; with `release_id`, that release and a page of its events."""
+    """Releases newest first, a page at a time; with `release_id`, that release and a page of its events.
+
+    With `teams`, only those teams' releases: the page and its total count them alone, and one release
+    asked for by id that is of another team (or of none) is not shown."""
 
     release_id: str | None = Field(default=None, min_length=1, max_length=RELEASE_ID_MAX)
+    teams: list[Team] | None = Field(default=None, min_length=1, max_length=QUERY_TEAMS_MAX,
+                                     description="Only these teams' releases (omitted: every release)")
     limit: int = Field(default=20, ge=1, le=1000, description="Items per page: releases, or one release's events")
     page: int = Field(default=1, ge=1, le=1_000_000, description="Which page, counting from 1")
 

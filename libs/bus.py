@@ -1,38 +1,31 @@
-"""The broker factory, the JetStream streams, and the one way slipway consumes an event.
+"""The broker factory, the JetStream streams, and how slipway reads a message (signature, then payload).
 
-Every consumer is a durable pull consumer (replicas share it by name), validates the payload
-itself so bad input gets a reason instead of a crash, retries a failing handler with back-off
-up to `max_deliver`, and then moves the message to a dead-letter subject with the last error.
+How a service consumes (the pull loop, retries, dead letters) is libs.consume; the broker here
+starts its consumers once it is connected and stops them before it disconnects.
 """
 
 import asyncio
 import logging
-from contextvars import ContextVar
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 from weakref import WeakKeyDictionary
 
 import nats
-from faststream import AckPolicy
-from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub, StorageType
+from faststream.nats import ConsumerConfig, NatsBroker
 from faststream.nats.annotations import NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.nats.security import NatsNKey
 from nats.aio.msg import Msg
-from nats.js import api as nats_api
 from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel, ValidationError
 
 from contracts import subjects
-from contracts.events import DeadLettered, EventRefused
+from contracts.events import DeadLettered
 from contracts.identity import IdentityRecord
-from libs.faults import crash_if_planned
 from libs.identities import IdentityStore
 from libs.nats_auth import connect_options
 from libs.settings import Settings
@@ -52,27 +45,6 @@ STREAM_CONFIGS = [
     StreamConfig(name=name, subjects=[wildcard], storage="file", duplicate_window=DUPLICATE_WINDOW_S)
     for name, wildcard in STREAM_SUBJECTS.items()
 ]
-
-
-def jstream(name: str) -> JStream:
-    # A fresh object per subscriber: FastStream adds each subscriber's subject to the JStream it is
-    # given, so a shared module-level instance would leak subjects between brokers.
-    return JStream(
-        name=name,
-        subjects=[STREAM_SUBJECTS[name]],
-        storage=StorageType.FILE,
-        duplicate_window=DUPLICATE_WINDOW_S,
-        declare=False,  # ensure_streams() owns the stream configuration
-    )
-
-
-# The identity that published the message being handled, as its signature proved (None when the
-# service runs without an identity registry). Handlers that scope by team read it.
-current_publisher: ContextVar[IdentityRecord | None] = ContextVar("current_publisher", default=None)
-# The message being handled, for handlers that need more than its parsed body (its subject).
-current_message: ContextVar[NatsMessage | None] = ContextVar("current_message", default=None)
-# Why the message being handled is not trusted, for a consumer that keeps it anyway (the audit trail).
-unverified: ContextVar[str | None] = ContextVar("unverified", default=None)
 
 
 async def connect(nats_url: str, credentials: Path | None = None) -> nats.NATS:
@@ -105,17 +77,51 @@ def _stream_differs(current: StreamConfig, wanted: StreamConfig) -> bool:
     return (current.subjects, current.duplicate_window) != (wanted.subjects, wanted.duplicate_window)
 
 
-def make_broker(service: str, settings: Settings, provider: TracerProvider | None = None) -> NatsBroker:
+GRACE_S = 15.0  # at a stop, what a handler in flight gets to finish before it is cancelled
+
+
+class PullConsumer(Protocol):
+    async def start(self, nc: nats.NATS) -> None: ...
+
+    async def stop(self, grace_s: float) -> None: ...
+
+
+class Broker(NatsBroker):
+    """FastStream's broker (publishing, commands, telemetry) that also runs slipway's pull consumers.
+
+    They start once the connection is up and stop before it drains, whether the broker runs in a
+    FastStream app or on its own (`async with broker: await broker.start()`).
+    """
+
+    def __init__(self, *args: Any, tracer_provider: TracerProvider | None = None, graceful_timeout: float = GRACE_S,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, graceful_timeout=graceful_timeout, **kwargs)
+        self.grace_s = graceful_timeout  # FastStream's subscribers (commands) get the same at a stop
+        self.tracer_provider = tracer_provider  # the consumers' spans continue the traces messages carry
+        self.consumers: list[PullConsumer] = []  # libs.consume registers them
+
+    async def start(self) -> None:
+        await super().start()
+        for consumer in self.consumers:
+            await consumer.start(self.connection)
+
+    async def stop(self, *exc_info: Any) -> None:
+        # All at once: the whole stop takes one grace at most, not one per consumer.
+        await asyncio.gather(*(consumer.stop(self.grace_s) for consumer in self.consumers))
+        await super().stop(*exc_info)
+
+
+def make_broker(service: str, settings: Settings, provider: TracerProvider | None = None) -> Broker:
     # FastStream's own messages (access log, task callbacks at every stop) are chatter next to the
     # services' logs; its warnings and errors still come through.
     faststream_log = logging.getLogger("slipway.faststream")
     faststream_log.setLevel(logging.WARNING)
     middlewares = [NatsTelemetryMiddleware(tracer_provider=provider)] if provider else []
-    return NatsBroker(
+    return Broker(
         settings.nats_url,
+        tracer_provider=provider,
         name=f"slipway-{service}",
         middlewares=middlewares,
-        graceful_timeout=15.0,
         logger=faststream_log,
         log_level=logging.DEBUG,  # per-message access log costs throughput; errors are still logged
         max_reconnect_attempts=-1,
@@ -130,12 +136,6 @@ def _broker_identity(settings: Settings) -> dict[str, Any]:
         options["security"] = NatsNKey(seed)
     return options
 
-
-# Any: each handler takes its own event type, which Callable[[BaseModel], ...] would reject.
-Handler = Callable[[Any], Awaitable[None]]
-InvalidHandler = Callable[[bytes, ValidationError], Awaitable[None]]
-# Called with the refused event (when it could be read) and the reason, after EventRefused is out.
-RefusedHandler = Callable[[BaseModel | None, str], Awaitable[None]]
 
 # What the consumers of one broker declared, so start-up can bring existing durables up to date
 # (JetStream binds an existing durable as it is: a shorter ack wait in code would never reach it).
@@ -182,10 +182,6 @@ def own_signer(settings: Settings) -> Signer | None:
     return _signers[key]
 
 
-def broker_message() -> NatsMessage | None:
-    return current_message.get()
-
-
 def parse(model: type[M], body: bytes) -> M:
     """`model` from JSON bytes; every way the bytes can be wrong is a ValidationError or ValueError."""
     try:
@@ -196,130 +192,6 @@ def parse(model: type[M], body: bytes) -> M:
 
 def unreadable(exc: ValueError) -> str:
     return describe(exc) if isinstance(exc, ValidationError) else f"(body): {exc}"
-
-
-@asynccontextmanager
-async def in_progress(msg: NatsMessage, every_s: float) -> AsyncIterator[None]:
-    """Tell JetStream the message is being worked on, so a short ack wait does not redeliver it
-    while a live handler is busy, yet a dead process's messages come back within the ack wait."""
-
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(every_s)  # the heartbeat period itself, not a wait for an event
-            try:
-                await msg.raw_message.in_progress()
-            except Exception as exc:  # noqa: BLE001 - a lost heartbeat only risks a redelivery
-                log.debug("in-progress heartbeat failed: %s", exc)
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
-def consume(
-    broker: NatsBroker,
-    settings: Settings,
-    *,
-    subject: str,
-    durable: str,
-    model: type[BaseModel],
-    handle: Handler,
-    stream: str = subjects.EVENTS_STREAM,
-    on_invalid: InvalidHandler | None = None,
-    on_refused: RefusedHandler | None = None,
-    refuse_unverified: bool = True,
-    batch_size: int = 10,
-    max_workers: int = 1,  # handlers run at once; each message is still acked after its own handler
-) -> None:
-    """Subscribe `handle(parsed)` to `subject` through the durable consumer `durable`.
-
-    With `max_workers` > 1 messages are handled concurrently, so one slow message does not hold
-    back the ones behind it; otherwise a fetched batch is handled together before the next fetch.
-
-    With an identity registry in the settings, a message must be signed by an identity that may
-    publish its event type; any other is refused (EventRefused, dead letter, `on_refused`) unless
-    `refuse_unverified` is False (the audit trail keeps everything and flags it instead).
-    """
-    store = identity_store(settings)
-
-    async def dead_letter(msg: NatsMessage, deliveries: int, error: str) -> None:
-        await dead_letter_raw(broker, durable, msg.raw_message, deliveries, error)
-
-    async def refuse(msg: NatsMessage, parsed: BaseModel | None, publisher: IdentityRecord | None, reason: str) -> None:
-        """Say on the bus who tried what, keep the message as a dead letter, and never act on it."""
-        claimed = (msg.raw_message.headers or {}).get("slipway-signer")
-        refusal = EventRefused.about(
-            parsed, consumer=durable, refused_subject=msg.raw_message.subject[:1024],
-            claimed_signer=(publisher.id if publisher else claimed or None), reason=reason,
-            source=durable, refused_sequence=msg.raw_message.metadata.sequence.stream,
-        )
-        body = refusal.model_dump_json().encode()
-        signer = own_signer(settings)
-        headers = {**refusal.headers(), **(signer.headers(refusal.address(), body) if signer else {})}
-        await broker.publish(body, refusal.address(), stream=subjects.EVENTS_STREAM, headers=headers, timeout=5.0)
-        await dead_letter(msg, 1, f"refused: {reason}")
-        if on_refused is not None:
-            await on_refused(parsed, reason)
-
-    # Pull replies come to this identity's own inbox, the only one the server lets it read.
-    inbox = connect_options(settings.credentials).get("inbox_prefix")
-    config = ConsumerConfig(max_deliver=settings.max_deliver + 1, ack_wait=settings.ack_wait_s)
-    declare_durable(broker, stream, ConsumerConfig(
-        durable_name=durable, name=durable, filter_subject=subject, ack_policy=nats_api.AckPolicy.EXPLICIT,
-        max_deliver=config.max_deliver, ack_wait=config.ack_wait,
-    ))
-
-    @broker.subscriber(
-        subject,
-        stream=jstream(stream),
-        durable=durable,
-        pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        config=config,
-        decoder=keep_raw,
-        max_workers=max_workers,
-        **({"inbox_prefix": f"{inbox}.".encode()} if inbox else {}),
-        title=durable,
-        description=f"{durable}: {model.__name__}",
-    )
-    async def on_message(msg: NatsMessage) -> None:
-        got = receive(store, model, msg.raw_message)
-        publisher, refused, parsed = got.publisher, got.refused, got.parsed
-        if got.unreadable is not None:
-            await dead_letter(msg, 1, got.unreadable)
-            return
-        if parsed is None:  # readable, but not a `model`: got.invalid says why
-            invalid = cast(ValidationError, got.invalid)
-            if refused and refuse_unverified:
-                await refuse(msg, None, publisher, refused)
-                return
-            if on_invalid is not None:
-                await on_invalid(msg.body, invalid)
-            else:
-                await dead_letter(msg, 1, f"invalid {model.__name__}: {describe(invalid)}")
-            return
-        if refused and refuse_unverified:
-            await refuse(msg, parsed, publisher, refused)
-            return
-        current_publisher.set(publisher if refused is None else None)
-        current_message.set(msg)
-        unverified.set(refused)
-        deliveries = msg.raw_message.metadata.num_delivered
-        try:
-            async with in_progress(msg, heartbeat_period(settings.ack_wait_s)):
-                await handle(parsed)
-            crash_if_planned(settings.crash_points, settings.data_dir, "handled", durable, getattr(parsed, "release_id", ""))
-        except Exception as exc:  # noqa: BLE001 - any failure is retried, then dead-lettered with its reason
-            reason = f"{type(exc).__name__}: {exc}"
-            if deliveries >= settings.max_deliver:
-                await dead_letter(msg, deliveries, reason)
-                return
-            log.warning("%s failed (delivery %d of %d), retrying: %s", durable, deliveries, settings.max_deliver, reason)
-            await msg.nack(delay=min(10.0, 0.5 * 2 ** (deliveries - 1)))
 
 
 @dataclass(frozen=True)
@@ -360,11 +232,6 @@ async def dead_letter_raw(broker: NatsBroker, durable: str, raw: Msg, deliveries
     )
     await broker.publish(letter, subjects.dead_letter_subject(durable), stream=subjects.DLQ_STREAM, timeout=5.0)
     log.error("dead-lettered a message for %s after %d deliveries: %s", durable, deliveries, error)
-
-
-def heartbeat_period(ack_wait_s: float) -> float:
-    # Three beats per ack wait: one lost or late beat still leaves the message with its handler.
-    return max(0.1, ack_wait_s / 3)
 
 
 def declare_durable(broker: NatsBroker, stream: str, config: ConsumerConfig) -> None:

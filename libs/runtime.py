@@ -10,13 +10,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from faststream import FastStream
-from faststream.nats import NatsBroker
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from sqlalchemy import MetaData
 
 from contracts.envelope import Event
-from libs.bus import ensure_streams, make_broker, own_signer, update_consumers
+from libs.bus import Broker, ensure_streams, make_broker, own_signer, update_consumers
 from libs.faults import crash_if_planned
 from libs.outbox import OutboxRelay
 from libs.settings import Settings
@@ -30,7 +29,7 @@ Hook = Callable[[], Awaitable[None]]
 class Runtime:
     name: str
     settings: Settings
-    broker: NatsBroker
+    broker: Broker  # its consumers (libs.consume) start and stop with it
     db: Database
     relay: OutboxRelay
     provider: TracerProvider

@@ -1,5 +1,8 @@
 """OpenTelemetry tracing: one trace per release across services via W3C traceparent headers."""
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
 from opentelemetry import context, propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -33,6 +36,20 @@ def current_trace_headers() -> dict[str, str]:
     return carrier
 
 
+@contextmanager
+def consuming(provider: TracerProvider | None, name: str, subject: str, headers: Mapping[str, str] | None) -> Iterator[None]:
+    """A consumer span for one message, continuing the trace its traceparent carries, current while it is handled
+    (what FastStream's middleware did for its subscribers; libs.consume reads the bus without them)."""
+    if provider is None:
+        yield
+        return
+    tracer = provider.get_tracer("slipway.consume")
+    parent = propagate.extract(dict(headers or {}))
+    attributes = {"messaging.system": "nats", "messaging.destination.name": subject}
+    with tracer.start_as_current_span(name, context=parent, kind=trace.SpanKind.CONSUMER, attributes=attributes):
+        yield
+
+
 def attach_trace(headers: dict[str, str]) -> object:
     return context.attach(propagate.extract(headers))
 
@@ -41,4 +58,4 @@ def detach_trace(token: object) -> None:
     context.detach(token)  # type: ignore[arg-type]
 
 
-__all__ = ["tracer_provider", "current_trace_headers", "attach_trace", "detach_trace", "trace"]
+__all__ = ["tracer_provider", "current_trace_headers", "consuming", "attach_trace", "detach_trace", "trace"]

@@ -125,6 +125,7 @@ def status(
     limit: Annotated[int | None, typer.Option(
         help=f"Releases per page (default 20), or with --release-id its events per page (default {HISTORY_PAGE})")] = None,
     page: Annotated[int, typer.Option(help="Which page, from 1 (newest first; a release's events oldest first)")] = 1,
+    team: Annotated[list[str] | None, typer.Option(help="Only this team's releases (repeat for several)")] = None,
     nats_url: NatsUrlOption = None,
 ) -> None:
     """Releases and where each one stands."""
@@ -135,7 +136,7 @@ def status(
 
     try:
         query = command(QueryReleases, release_id=release_id, limit=limit or (HISTORY_PAGE if release_id else 20),
-                        page=page)
+                        page=page, teams=team or None)
     except CliError as exc:
         fail(str(exc), exc.code)
     reply = ReleasesReply.model_validate(ask(ctx, nats_url, CMD_RELEASE_STATUS, query).data)
@@ -144,7 +145,8 @@ def status(
         if page > 1 and reply.total:
             say(f"page {page} is past the end: {reply.total} releases in all")
             return
-        say(f"no release {escape(release_id)} known" if release_id else "no releases yet")
+        of = f" of team {escape(', '.join(team))}" if team else ""
+        say(f"no release {escape(release_id)} known" if release_id else f"no releases{of} yet")
         raise typer.Exit(1 if release_id else 0)
     out.print(render.releases_table(releases))
     if release_id and len(releases) == 1 and isinstance(releases[0].get("history"), list):

@@ -13,7 +13,7 @@ from contracts.events import ArtifactRejected, ArtifactVerified, ReleaseRequeste
 from contracts.release import ReleaseSpec
 from libs.artifact_sources import ArtifactSources
 from libs.artifacts import ArtifactError, FetchLimits, fetch_verified
-from libs.bus import broker_message, current_publisher
+from libs.consume import broker_message, current_publisher
 from libs.runtime import Runtime
 from libs.service_catalogue import ServiceCatalogue
 from libs.store import Transaction
@@ -60,7 +60,7 @@ class Handlers:
         if publisher is not None:  # identities are checked: only the owning team's CI may ask
             message = broker_message()
             refusal = ownership_refusal(
-                request, message.raw_message.subject if message else "", self.catalogue.team_of(request.service), publisher,
+                request, message.subject if message else "", self.catalogue.team_of(request.service), publisher,
             )
             if refusal is not None:
                 await self._refuse(request, refusal)

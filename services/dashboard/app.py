@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from libs.dashboard_ledger import TokenLedger
 from libs.identities import IdentityStore
 from libs.nats_auth import connect_options
 from libs.service_catalogue import ServiceCatalogue
@@ -39,7 +40,9 @@ def build(settings: Settings) -> FastAPI:
     feed = LiveFeed(metrics)
     queries = NatsQueries()
     registry = settings.identity_registry
-    authenticator = Authenticator(IdentityStore(registry.parent).get if registry is not None else None)
+    ledger = TokenLedger(registry.parent) if registry is not None else None
+    authenticator = Authenticator(IdentityStore(registry.parent).get if registry is not None else None,
+                                  revoked_at=ledger.revoked_at if ledger is not None else lambda _: None)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -4,6 +4,7 @@ The token comes as `Authorization: Bearer <token>` (scripts, curl) or in the `sl
 that `/login?token=...` sets (the browser: the login link `slipway up` and `slipway dashboard login`
 print). No token, or one that does not verify, is a 401 with the reason. The cookie is HttpOnly and
 SameSite=Strict, so the page's own requests carry it and other sites' do not; it lasts as long as the token.
+A token revoked by id (`slipway dashboard revoke`, libs.dashboard_ledger) is a 401 saying when.
 """
 
 from collections.abc import Callable
@@ -21,16 +22,22 @@ CHALLENGE = 'Bearer realm="slipway dashboard"'
 
 
 class Authenticator:
-    """Checks tokens against the registry as it is now (`lookup`), so a revoked key ends its tokens at once."""
+    """Checks tokens against the registry as it is now (`lookup`), so a revoked key ends its tokens at once, and
+    against the tokens revoked one by one (`revoked_at`, by token id)."""
 
     def __init__(self, lookup: Callable[[str], IdentityRecord | None] | None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.lookup, self.clock = lookup, clock
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 revoked_at: Callable[[str], datetime | None] = lambda _: None) -> None:
+        self.lookup, self.clock, self.revoked_at = lookup, clock, revoked_at
 
     def reader(self, token: str) -> Reader:
         if self.lookup is None:
             raise TokenRefused("this dashboard has no identity registry (SLIPWAY_IDENTITY_REGISTRY): nobody can log in")
-        return reader_of(token, self.lookup, self.clock())
+        reader = reader_of(token, self.lookup, self.clock())
+        if (when := self.revoked_at(reader.token_id)) is not None:
+            raise TokenRefused(f"token {reader.token_id} of {reader.identity} was revoked at {when.isoformat()}: "
+                               "`slipway dashboard login` issues a new one")
+        return reader
 
     async def __call__(self, request: Request) -> Reader:
         """The FastAPI dependency of every route that shows data."""

@@ -74,20 +74,27 @@ def read_api(queries: Queries, feed: LiveFeed, metrics: DashboardMetrics, catalo
 
     @api.get("/api/me", tags=["auth"])
     async def me(who: Who) -> dict[str, Any]:
-        """Who the credential names, which teams they read (null: every team) and until when."""
+        """Who the credential names, which teams they read (null: every team), until when, and the token's id
+        (what `slipway dashboard revoke` ends it by)."""
         return {"identity": who.identity, "teams": sorted(who.teams) if who.teams is not None else None,
-                "expires_at": who.expires_at.isoformat()}
+                "expires_at": who.expires_at.isoformat(), "token_id": who.token_id}
 
     @api.get("/api/releases", tags=["releases"])
     async def releases(who: Who, limit: Annotated[int | None, Query(description="Releases per page")] = None,
-                       page: Annotated[int | None, Query(description="Which page, from 1")] = None) -> dict[str, Any]:
-        """Releases newest first, a page at a time, from the event log (the collector's status query); a
-        team-scoped reader gets the page's releases of their teams, without the count of everyone's."""
-        found = answered(await ask(queries, subjects.CMD_RELEASE_STATUS, query(QueryReleases, limit=limit, page=page)))
-        if who.teams is None:
-            return found
-        mine = [r for r in found.get("releases", []) if who.reads(r.get("team"))]
-        return {**found, "releases": mine, "total": None, "message": f"{len(mine)} releases of your teams on this page"}
+                       page: Annotated[int | None, Query(description="Which page, from 1")] = None,
+                       team: Annotated[list[str] | None, Query(description="Only these teams' releases (repeat)")] = None,
+                       ) -> dict[str, Any]:
+        """Releases newest first, a page at a time, from the event log (the collector's status query), of the
+        teams asked for; a team-scoped reader's of their teams only (all of them unless some are asked for), the
+        collector filtering, so pages and the total count those teams' releases alone."""
+        if who.teams is not None and not team:
+            if not who.teams:
+                return {"message": f"{who.identity} reads no team's releases", "releases": [], "total": 0}
+            team = sorted(who.teams)
+        question = query(QueryReleases, teams=team, limit=limit, page=page)
+        if (other := next((t for t in team or () if not who.reads(t)), None)) is not None:
+            raise forbidden_team(who, other, "the releases asked for")
+        return answered(await ask(queries, subjects.CMD_RELEASE_STATUS, question))
 
     @api.get("/api/releases/{release_id}", tags=["releases"])
     async def release(who: Who, release_id: str, limit: int | None = None, page: int | None = None) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from contracts.commands import CheckDrift, PauseRelease, PromoteRelease, ResumeR
 from contracts.events import ReleaseApproved, RollbackRequested, RolloutPauseChange, StepVerdict
 from libs.artifact_sources import ArtifactSources
 from libs.artifacts import FetchLimits
-from libs.bus import consume
 from libs.commands import serve_signed_command
+from libs.consume import consume
 from libs.periodic import Every
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings

@@ -8,8 +8,8 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from contracts import subjects
 from contracts.commands import ApproveRelease, FreezeEnvironment, LiftFreeze, ListApprovals, ListFreezes, RejectRelease
 from contracts.events import ArtifactVerified, EvidenceSubmitted
-from libs.bus import consume
 from libs.commands import serve_command, serve_signed_command
+from libs.consume import consume
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.gatekeeper import (

@@ -11,7 +11,7 @@ import logging
 
 from contracts.events import ALL_SERVICES, EventRefused, EvidenceSubmitted
 from contracts.identity import IdentityRecord, Kind
-from libs.bus import broker_message, current_publisher
+from libs.consume import broker_message, current_publisher
 from libs.runtime import Runtime
 from libs.service_catalogue import ServiceCatalogue
 from libs.store import Transaction
@@ -45,7 +45,7 @@ class EvidenceIntake:
         message = broker_message()
         refusal = None
         if (publisher := current_publisher.get()) is not None:  # identities are checked: only the owning team's CI
-            refusal = evidence_refusal(evidence, message.raw_message.subject if message else "",
+            refusal = evidence_refusal(evidence, message.subject if message else "",
                                        self.catalogue.team_of(evidence.service) if evidence.service else None, publisher)
 
         async def record(tx: Transaction) -> None:
@@ -53,8 +53,8 @@ class EvidenceIntake:
                 await inventory_store.add_evidence(tx.session, evidence)
                 return
             await tx.emit(EventRefused.about(
-                evidence, consumer=CONSUMER, refused_sequence=message.raw_message.metadata.sequence.stream if message else 0,
-                refused_subject=(message.raw_message.subject if message else evidence.address())[:1024],
+                evidence, consumer=CONSUMER, refused_sequence=message.metadata.sequence.stream if message else 0,
+                refused_subject=(message.subject if message else evidence.address())[:1024],
                 claimed_signer=publisher.id if publisher else None, reason=refusal, source="gatekeeper",
             ))
 

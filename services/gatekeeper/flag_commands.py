@@ -16,8 +16,8 @@ from contracts import subjects
 from contracts.commands import CommandResult
 from contracts.events import ReleaseApproved
 from contracts.flags import ChangeFlag, FlagChanged, FlagsDeclared, ListFlags
-from libs.bus import consume
 from libs.commands import Refused, Signed, serve_command, serve_signed_command
+from libs.consume import consume
 from libs.environments import DeclarationSource
 from libs.policy_yaml import PolicyError
 from libs.runtime import Runtime

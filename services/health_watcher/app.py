@@ -5,7 +5,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 
 from contracts import subjects
 from contracts.events import StepStarted
-from libs.bus import consume
+from libs.consume import consume
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.health_watcher.handlers import CONSUMER, Handlers

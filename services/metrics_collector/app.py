@@ -27,6 +27,7 @@ from services.metrics_collector.store import NAME, metadata
 
 BATCH_SIZE = 100  # events appended per transaction at most
 FETCH_TIMEOUT_S = 1.0  # an idle fetch returns after this long and the loop fetches again
+EVENTS_DURABLE, ALERTS_DURABLE = f"{NAME}-events", f"{NAME}-alerts"
 
 # Its tables, as its migration history (migrations/<service>/) creates them.
 METADATAS = (metadata,)
@@ -43,8 +44,8 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
                  fetch_timeout_s=FETCH_TIMEOUT_S, handle=Intake(broker, settings, handlers, durable),
                  max_deliver=settings.max_deliver + 1, ack_wait_s=settings.ack_wait_s)
         for stream, subject, durable in (
-            (subjects.EVENTS_STREAM, subjects.EVENTS_WILDCARD, f"{NAME}-events"),
-            (subjects.ALERTS_STREAM, subjects.ALERTS_WILDCARD, f"{NAME}-alerts"),
+            (subjects.EVENTS_STREAM, subjects.EVENTS_WILDCARD, EVENTS_DURABLE),
+            (subjects.ALERTS_STREAM, subjects.ALERTS_WILDCARD, ALERTS_DURABLE),
         )
     ]
     for loop in loops:  # declared like every service's durables: created or brought up to date at start

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.audit_queries import AuditFilter
 from libs.store import UtcDateTime
 from services.metrics_collector.store import event_flags, event_log, metadata
+from services.metrics_collector.inline_writer import InlineSession, insert_rows, placeholders
 
 audit_index = Table(
     "audit_index",
@@ -64,14 +65,17 @@ class AuditIndex:
         self.session = session
 
     async def add(self, rows: list[Row]) -> None:
-        if rows:
-            await self.session.execute(audit_index.insert(), rows)
+        await insert_rows(self.session, audit_index, rows)
 
     async def teams_of(self, release_ids: Iterable[str]) -> dict[str, str]:
         """The team the log already names for each release (the first record that named one)."""
         ids = sorted({r for r in release_ids if r})
         if not ids:
             return {}
+        if isinstance(self.session, InlineSession):
+            sql = (f"SELECT release_id, min(team) FROM audit_index WHERE release_id IN ({placeholders(ids)}) "
+                   "AND team IS NOT NULL GROUP BY release_id")
+            return dict(self.session.driver_rows(sql, ids))
         query = (select(audit_index.c.release_id, func.min(audit_index.c.team))
                  .where(audit_index.c.release_id.in_(ids), audit_index.c.team.is_not(None))
                  .group_by(audit_index.c.release_id))

@@ -29,6 +29,8 @@ ROLLOUT_ENDS = frozenset({"DeploymentSucceeded", "DeploymentFailed", "RollbackRe
 VERIFICATION = "verification"
 EVIDENCE = "EvidenceSubmitted"
 VERIFIED, REJECTED = "ArtifactVerified", "ArtifactRejected"
+# A step's health verdict (pass or fail; an inconclusive one answers neither way) is a check of the digest too.
+VERDICT, HEALTH = "StepVerdict", "health"
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,17 @@ def release_bottleneck(release_id: str, history: Iterable[Payload]) -> ReleaseBo
         found.checks.extend(
             CheckResult(str(e.get("event_id")), digest, VERIFICATION, e.get("type") == VERIFIED, at, team, service)
             for at, e in timed if e.get("type") in (VERIFIED, REJECTED))
+        found.checks.extend(
+            CheckResult(str(e.get("event_id")), digest, _health_check(e), e.get("verdict") == "pass", at, team, service)
+            for at, e in timed if e.get("type") == VERDICT and e.get("verdict") in ("pass", "fail"))
     return found
+
+
+def _health_check(verdict: Payload) -> str:
+    """A step's health analysis as a check of the release's digest, one per step: a failure at 50% and a pass
+    at 10% of the same artifact are not the same check's answers changing."""
+    index = verdict.get("step_index")
+    return f"{HEALTH} (step {index + 1})" if isinstance(index, int) else HEALTH
 
 
 def _waits(timed: Sequence[tuple[datetime, Payload]]) -> list[WaitSpan]:

@@ -31,6 +31,7 @@ from services.metrics_collector.bottleneck_counts import TeamDay, TeamDays, shar
 from services.metrics_collector.bottleneck_domain import (EVIDENCE, CheckResult, DayKey, daily_contributions,
                                                           evidence_check, release_bottleneck)
 from services.metrics_collector.store import event_flags, event_log, metadata
+from services.metrics_collector.inline_writer import insert_rows
 
 EVIDENCE_CHUNK = 1000  # evidence events read per step of a rebuild
 
@@ -139,8 +140,7 @@ class BottleneckStore:
             checks.extend(_check_row(c, release_id) for c in found.checks)
         for table, rows in ((bottleneck_releases, releases), (release_waits, waits),
                             (release_interventions, interventions), (artifact_checks, _unique(checks))):
-            if rows:
-                await self.session.execute(table.insert(), rows)
+            await insert_rows(self.session, table, rows)
         after = daily_contributions((w["team"], w["kind"], w["day"], w["release_id"], w["seconds"])
                                     for w in waits if w["seconds"] is not None)
         await self._add_to_days(after, before)
@@ -177,16 +177,14 @@ class BottleneckStore:
         await self.session.execute(delete(bottleneck_daily).where(scope))
         rows = [{"team": key[0], "kind": key[1], "day": key[2], "bucket": key[3], "releases": delta[key][0],
                  "waits": delta[key][1], "ms": delta[key][2]} for key in keys if delta[key][0] > 0]
-        if rows:
-            await self.session.execute(bottleneck_daily.insert(), rows)
+        await insert_rows(self.session, bottleneck_daily, rows)
 
     async def record_evidence(self, events: Iterable[Mapping[str, Any]]) -> None:
         """Evidence just logged, as check results of its digest (the log has de-duplicated the events)."""
         rows = _unique(_check_row(c, None) for e in events if (c := evidence_check(e)) is not None)
         known = set(await self.session.scalars(select(artifact_checks.c.event_id).where(
             artifact_checks.c.event_id.in_([r["event_id"] for r in rows])))) if rows else set()
-        if fresh := [r for r in rows if r["event_id"] not in known]:
-            await self.session.execute(artifact_checks.insert(), fresh)
+        await insert_rows(self.session, artifact_checks, [r for r in rows if r["event_id"] not in known])
 
     async def clear(self) -> None:
         for table in (*TABLES, bottleneck_daily):

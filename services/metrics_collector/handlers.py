@@ -208,15 +208,21 @@ class Handlers:
         offset = (query.page - 1) * query.limit
         async with self.runtime.db.sessions() as session:
             read = Projections(session)
+            teams = set(query.teams) if query.teams is not None else None
+            of = f" of team{'s' if len(teams) > 1 else ''} {', '.join(sorted(teams))}" if teams else ""
             if query.release_id is None:
-                total, rows = await read.releases(offset, query.limit)
+                total, rows = await read.releases(offset, query.limit, teams)
                 reply = ReleasesReply(page=query.page, limit=query.limit, total=total,
                                       releases=[ReleaseView.model_validate(r) for r in rows])
-                shown = f"releases {offset + 1}-{offset + len(rows)} of {total}" if rows else f"no releases on page {query.page} ({total} in all)"
+                shown = (f"releases{of} {offset + 1}-{offset + len(rows)} of {total}" if rows
+                         else f"no releases{of} on page {query.page} ({total} in all)")
                 return CommandResult(ok=True, message=f"{shown}, newest first", data=reply.model_dump(mode="json"))
             found = await read.release(query.release_id)
             if found is None:
                 return CommandResult(ok=False, message=f"release {query.release_id} is not in the event log")
+            if teams is not None and found["team"] not in teams:
+                return CommandResult(ok=False, message=f"release {query.release_id} is of team "
+                                                       f"{found['team'] or '(none)'}, not{of}")
             total, history = await EventLog(session).history_page(query.release_id, offset, query.limit)
         # One release: a page of its history, in the order things happened (events of one batch are
         # logged in the order their handlers finished).

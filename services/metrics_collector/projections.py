@@ -11,10 +11,10 @@ projections are a function of the log alone, and `rebuild()` recomputing every r
 same rows as appending did.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Column, Integer, String, Table, Text, delete, select, text
+from sqlalchemy import Column, Index, Integer, String, Table, Text, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
@@ -22,6 +22,7 @@ from services.metrics_collector import domain
 from services.metrics_collector.bottlenecks import BottleneckStore
 from services.metrics_collector.dora_projection import DoraProjection
 from services.metrics_collector.store import EventLog, metadata
+from services.metrics_collector.inline_writer import insert_rows
 
 release_status = Table(
     "release_status",
@@ -36,6 +37,8 @@ release_status = Table(
     Column("last_event", String(100), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False, index=True),
     Column("events", Integer, nullable=False),
+    # A team's page newest first (`status --team`, a team-scoped dashboard reader) reads this index alone.
+    Index("ix_release_status_team", "team", "updated_at"),
 )
 
 # How many rows release_status has, kept beside it: `status` reports the total, which a count of the table
@@ -78,8 +81,7 @@ class Projections:
             deleted = (await self.session.execute(
                 delete(release_status).where(release_status.c.release_id.in_(known)))).rowcount
         states = [_status_row(s) for s in domain.release_states(e for history in histories.values() for e in history)]
-        if states:
-            await self.session.execute(release_status.insert(), states)
+        await insert_rows(self.session, release_status, states)
         if moved := len(states) - deleted:
             await self.session.execute(_MOVE_COUNT, {"moved": moved})
         await BottleneckStore(self.session).refresh(histories, new=new.keys())
@@ -104,10 +106,16 @@ class Projections:
     async def empty(self) -> bool:
         return await self.session.scalar(select(release_status.c.release_id).limit(1)) is None
 
-    async def releases(self, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
-        """(how many releases there are, one page of them, newest first)."""
-        total = int(await self.session.scalar(select(release_count.c.releases)) or 0)
-        query = (select(release_status).order_by(release_status.c.updated_at.desc(), release_status.c.release_id)
+    async def releases(self, offset: int, limit: int,
+                       teams: Collection[str] | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """(how many releases there are, one page of them, newest first); of `teams` only, when given."""
+        where = [release_status.c.team.in_(sorted(teams))] if teams is not None else []
+        # Everyone's from the kept count; some teams' from their index (ix_release_status_team).
+        counted = select(func.count()).select_from(release_status).where(*where) if where else select(
+            release_count.c.releases)
+        total = int(await self.session.scalar(counted) or 0)
+        query = (select(release_status).where(*where)
+                 .order_by(release_status.c.updated_at.desc(), release_status.c.release_id)
                  .offset(offset).limit(limit))
         return total, [dict(r._mapping) for r in await self.session.execute(query)]
 

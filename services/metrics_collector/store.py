@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.store import UtcDateTime
 
 from services.metrics_collector.domain import GENESIS_HASH
+from services.metrics_collector.inline_writer import InlineSession, insert_rows, placeholders
 
 NAME = "metrics-collector"  # the service, its database and its durables are named after it
 metadata = MetaData()
@@ -75,6 +76,10 @@ class EventLog:
 
     async def logged(self, event_ids: Iterable[str]) -> set[str]:
         """Which of `event_ids` are in the log already."""
+        if isinstance(self.session, InlineSession):
+            ids = list(event_ids)
+            sql = f"SELECT event_id FROM event_log WHERE event_id IN ({placeholders(ids)})"
+            return {row[0] for row in self.session.driver_rows(sql, ids)} if ids else set()
         found = await self.session.scalars(select(event_log.c.event_id).where(event_log.c.event_id.in_(list(event_ids))))
         return set(found)
 
@@ -83,14 +88,15 @@ class EventLog:
         ids = sorted({r for r in release_ids if r})
         if not ids:
             return set()
+        if isinstance(self.session, InlineSession):
+            sql = f"SELECT DISTINCT release_id FROM event_log WHERE release_id IN ({placeholders(ids)})"
+            return {row[0] for row in self.session.driver_rows(sql, ids)}
         return set(await self.session.scalars(select(event_log.c.release_id).distinct().where(event_log.c.release_id.in_(ids))))
 
     async def append(self, rows: list[Row], flags: list[tuple[int, str]]) -> None:
         """Append records (each with its seq, so a flag can name it) and the flags on them, in one go."""
-        if rows:
-            await self.session.execute(event_log.insert(), rows)
-        if flags:
-            await self.session.execute(event_flags.insert(), [{"seq": seq, "reason": why} for seq, why in flags])
+        await insert_rows(self.session, event_log, rows)
+        await insert_rows(self.session, event_flags, [{"seq": seq, "reason": why} for seq, why in flags])
 
     async def flagged(self, limit: int) -> list[tuple[int, str]]:
         """(seq, reason) of the newest `limit` flagged records, newest first."""

@@ -7,8 +7,8 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from contracts import subjects
 from contracts.commands import AbortRelease
 from contracts.events import DeploymentStarted, DeploymentSucceeded, RollbackCompleted, StepVerdict
-from libs.bus import consume
 from libs.commands import serve_signed_command
+from libs.consume import consume
 from libs.runtime import build_app, build_runtime
 from libs.settings import Settings
 from services.rollback_controller.handlers import ON_COMPLETED, ON_STARTED, ON_SUCCEEDED, ON_VERDICT, Handlers

@@ -141,6 +141,46 @@ async def test_the_api_needs_a_token_of_the_registry_and_a_login_link_sets_a_coo
         assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
 
 
+async def test_one_token_revoked_from_the_cli_is_refused_with_when_while_the_persons_other_token_reads_on(
+    dashboard: DashboardServer, settings: Settings, people: People,
+) -> None:
+    data_dir = people.store.directory.parent
+    issued = []
+    for _ in range(2):
+        code, printed, errors = await slipway("dashboard", "login", "--as", "dev", data_dir=data_dir)
+        assert code == 0, errors
+        issued.append(next(line for line in printed.splitlines() if line.startswith("slw1.")))
+    kept, ended = ({"Authorization": f"Bearer {token}"} for token in issued)
+    async with httpx.AsyncClient(base_url=dashboard.url, timeout=10) as http:
+        ended_id = (await http.get("/api/me", headers=ended)).json()["token_id"]
+        code, listed, errors = await slipway("dashboard", "tokens", data_dir=data_dir)
+        assert code == 0 and ended_id in listed and listed.count("person:dev") == 2, listed + errors
+        code, said, errors = await slipway("dashboard", "revoke", ended_id, data_dir=data_dir)
+        assert code == 0 and f"token {ended_id} of person:dev revoked at" in said, said + errors
+        refused = await http.get("/api/me", headers=ended)
+        assert refused.status_code == 401 and f"token {ended_id} of person:dev was revoked at" in refused.json()["detail"]
+        assert (await http.get("/login", params={"token": issued[1]})).status_code == 401
+        assert (await http.get("/api/me", headers=kept)).json()["identity"] == "person:dev"
+        code, listed, _ = await slipway("dashboard", "tokens", data_dir=data_dir)
+        assert "revoked at" in listed and "valid" in listed
+        code, again, _ = await slipway("dashboard", "revoke", ended_id, data_dir=data_dir)
+        assert code == 0 and "already revoked" in again
+        code, _, bad = await slipway("dashboard", "revoke", "not-an-id", data_dir=data_dir)
+        assert code != 0 and "not a token id" in bad
+
+    # A dashboard started afterwards (a restart) reads the same revocations.
+    restarted = DashboardServer(settings)
+    serving = asyncio.create_task(restarted.run_until_stopped())
+    try:
+        await asyncio.wait_for(restarted.ready.wait(), timeout=20)
+        async with httpx.AsyncClient(base_url=restarted.url, timeout=10) as http:
+            assert (await http.get("/api/me", headers=ended)).status_code == 401
+            assert (await http.get("/api/me", headers=kept)).status_code == 200
+    finally:
+        restarted.should_exit = True
+        await asyncio.wait_for(serving, timeout=10)
+
+
 async def test_the_dashboard_process_says_where_it_listens_and_takes_the_address_away_on_sigterm(
     settings: Settings,
 ) -> None:

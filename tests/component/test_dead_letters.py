@@ -1,7 +1,8 @@
 """A handler that keeps failing ends on a dead-letter subject with its reason; the consumer goes on."""
 
 from contracts.events import ReleaseBlocked
-from libs.bus import consume, ensure_streams, make_broker
+from libs.bus import ensure_streams, make_broker
+from libs.consume import consume
 from libs.client import connected, publish_event, publish_raw
 from libs.settings import Settings
 from tests.support.poll import eventually

@@ -8,7 +8,8 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from contracts.events import ReleaseBlocked
-from libs.bus import consume, ensure_streams
+from libs.bus import ensure_streams
+from libs.consume import consume
 from libs.client import publish_event
 from libs.embedded_nats import EmbeddedNats
 from libs.runtime import build_app, build_runtime

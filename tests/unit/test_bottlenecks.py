@@ -114,6 +114,21 @@ def test_verification_results_are_checks_of_the_requested_digest() -> None:
     assert [(c.digest, c.check, c.passed, c.team) for c in found.checks] == [(DIGEST, "verification", False, "payments")]
 
 
+def test_health_verdicts_are_checks_of_the_digest_per_step_and_a_later_pass_of_that_step_makes_them_flaky() -> None:
+    requested = event("ReleaseRequested", 0, team="payments", artifact={"digest": DIGEST})
+    first = release_bottleneck("r1", [requested, event("StepVerdict", 5, step_index=0, verdict="pass"),
+                                      event("StepVerdict", 9, step_index=1, verdict="fail")])
+    # The same artifact released again: step 2 (index 1) held this time; an inconclusive verdict answers nothing.
+    again = release_bottleneck("r2", [requested | {"release_id": "r2", "occurred_at": at(60)},
+                                      event("StepVerdict", 65, step_index=1, verdict="inconclusive"),
+                                      event("StepVerdict", 70, step_index=1, verdict="pass")])
+    assert first is not None and again is not None
+    assert [(c.check, c.passed) for c in first.checks] == [("health (step 1)", True), ("health (step 2)", False)]
+    assert [(c.check, c.passed) for c in again.checks] == [("health (step 2)", True)]
+    found = flaky([*first.checks, *again.checks])
+    assert [(f.check, f.failures, f.passed_at) for f in found] == [("health (step 2)", 1, T0 + timedelta(minutes=70))]
+
+
 def check(minutes: float, passed: bool, kind: str = "verification", digest: str = DIGEST) -> CheckResult:
     return CheckResult(f"{kind}-{minutes}", digest, kind, passed, T0 + timedelta(minutes=minutes), "payments", None)
 

@@ -102,7 +102,7 @@ def client(queries: FakeQueries, feed: LiveFeed | None = None, token: str | None
     ("/api/dora?days=0", "days"), ("/api/dora?service=Not%20A%20Name", "service"),
     ("/api/releases?limit=5000", "limit"), ("/api/releases?page=0", "page"), ("/api/audit/events?release_id=x&page=-1", "page"), ("/api/dora/teams?days=99999", "days"), ("/api/alerts?limit=0", "limit"),
     ("/api/dora/teams?since=2030-02-01&until=2030-01-01", "after until"), ("/api/dora?days=3&since=2030-01-01", "not both"),
-    ("/api/dora?team=Bad%20Team", "team"), ("/api/dora/teams?page=0", "page"),
+    ("/api/dora?team=Bad%20Team", "team"), ("/api/dora/teams?page=0", "page"), ("/api/releases?team=Bad%20Team", "teams"),
 ])
 async def test_bad_parameters_are_refused_with_the_reason_before_anything_is_asked(path: str, reason: str) -> None:
     queries = FakeQueries()
@@ -161,8 +161,11 @@ async def test_a_team_scoped_reader_sees_their_teams_only_and_is_told_why_not_th
     dev = client(queries, feed, token=KEYS.token("dev"))
     me = (await dev.get("/api/me")).json()
     assert me["identity"] == "person:dev" and me["teams"] == ["payments"]
-    page = (await dev.get("/api/releases")).json()
-    assert [r["release_id"] for r in page["releases"]] == ["s-1"] and page["total"] is None
+    await dev.get("/api/releases?limit=5")  # the collector filters, so the page and its total are theirs alone
+    assert queries.asked[-1] == (subjects.CMD_RELEASE_STATUS, QueryReleases(teams=["payments"], limit=5))
+    assert (await dev.get("/api/releases?team=discovery")).status_code == 403
+    assert (await client(queries).get("/api/releases?team=discovery&team=payments")).status_code == 200
+    assert queries.asked[-1] == (subjects.CMD_RELEASE_STATUS, QueryReleases(teams=["discovery", "payments"]))
     assert [a["summary"] for a in (await dev.get("/api/alerts")).json()["alerts"]] == ["mine"]
     audit = await dev.get("/api/audit")
     assert audit.status_code == 403 and "covers every team" in audit.json()["detail"]

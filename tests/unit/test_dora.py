@@ -10,7 +10,7 @@ from services.metrics_collector import domain
 from services.metrics_collector.dora import (DECLARED, EMERGENCY, INCIDENT, NO_TEAM, RELATIVE_ERROR, ZERO_BUCKET,
                                              BadWindow, bucket_of, bucket_value, percentile_of_buckets, rework_reason,
                                              team_of, window)
-from services.metrics_collector.dora_bands import HIGH_OR_MEDIUM, SOURCE, bands
+from services.metrics_collector.dora_bands import HIGH_OR_MEDIUM, SOURCE, bands, deployment_frequency_band
 
 
 def histogram(values: list[float]) -> dict[int, int]:
@@ -113,6 +113,9 @@ def test_bands_place_each_figure_by_the_2024_report_and_name_it() -> None:
                  recovery_median_s=3 * 86400)
     assert (slow.deployment_frequency, slow.lead_time, slow.change_failure_rate, slow.recovery_time) == (
         "low", "low", "low", "low")
+    # "Multiple deploys per day" is elite: one a day is the top of high; rarer than once in six months is low.
+    assert [deployment_frequency_band(per_day, 1) for per_day in (1.5, 1, 1 / 7, 1 / 8, 1 / 30, 1 / 200)] == [
+        "elite", "high", "high", "medium", "medium", "low"]
     nothing = bands(per_day=0, deployments=0, lead_time_median_s=None, change_failure_rate=0, changes=0,
                     recovery_median_s=None)
     assert (nothing.deployment_frequency, nothing.lead_time, nothing.change_failure_rate, nothing.recovery_time) == (

@@ -29,17 +29,24 @@ class FakeSubscription:
 
 
 class FakeConnection:
-    def __init__(self, subscription: FakeSubscription) -> None:
-        self.subscription = subscription
-
     def jetstream(self) -> "FakeConnection":
         return self
 
     async def add_consumer(self, stream: str, config: Any) -> None:
         pass
 
-    async def pull_subscribe_bind(self, durable: str, stream: str, **_: Any) -> FakeSubscription:
-        return self.subscription
+
+def fetching_from(loop: PullLoop, subscription: FakeSubscription) -> PullLoop:
+    """`loop`, fetching from `subscription` instead of a puller on a server."""
+    async def subscribe(nc: Any, inbox_prefix: Any) -> FakeSubscription:
+        return subscription
+
+    loop.subscribe = subscribe  # type: ignore[method-assign]
+    return loop
+
+
+def loop_over(subscription: FakeSubscription, handle: Any) -> PullLoop:
+    return fetching_from(PullLoop(stream="S", subject="s.>", durable="d", handle=handle), subscription)
 
 
 async def test_timeouts_of_both_kinds_and_a_failed_fetch_do_not_stop_the_loop() -> None:
@@ -53,8 +60,8 @@ async def test_timeouts_of_both_kinds_and_a_failed_fetch_do_not_stop_the_loop() 
 
     outcomes = [asyncio.TimeoutError(), ["a"], nats.errors.TimeoutError(), ConnectionError("server gone"), ["b", "c"]]
     subscription = FakeSubscription(outcomes)
-    loop = PullLoop(stream="S", subject="s.>", durable="d", handle=handle)
-    await loop.start(FakeConnection(subscription))  # type: ignore[arg-type]
+    loop = loop_over(subscription, handle)
+    await loop.start(FakeConnection())  # type: ignore[arg-type]
     await asyncio.wait_for(done.wait(), 5)
     began = time.monotonic()
     await loop.stop()  # the loop sits in a fetch that never returns
@@ -71,8 +78,8 @@ async def test_a_stop_during_a_batch_lets_the_batch_finish_and_fetches_nothing_m
         finished.append(batch)
 
     subscription = FakeSubscription([["a"], ["b"]])
-    loop = PullLoop(stream="S", subject="s.>", durable="d", handle=handle)
-    await loop.start(FakeConnection(subscription))  # type: ignore[arg-type]
+    loop = loop_over(subscription, handle)
+    await loop.start(FakeConnection())  # type: ignore[arg-type]
     await asyncio.wait_for(started.wait(), 5)
     stopping = asyncio.create_task(loop.stop())
     await asyncio.sleep(0)  # let stop() see a batch in hand
