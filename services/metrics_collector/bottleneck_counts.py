@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Column, Date, Integer, String, Table, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.metrics_collector.inline_writer import insert_rows
 from services.metrics_collector.store import metadata
 
 bottleneck_team_days = Table(
@@ -60,10 +61,9 @@ class TeamDays:
             counts[(row.day, row.team)][0] += row.releases
             counts[(row.day, row.team)][1] += row.interventions
         await self.session.execute(delete(bottleneck_team_days).where(scope))
-        rows = [{"day": day, "team": team, "releases": releases, "interventions": commands}
-                for (day, team), (releases, commands) in counts.items() if releases > 0]
-        if rows:
-            await self.session.execute(bottleneck_team_days.insert(), rows)
+        await insert_rows(self.session, bottleneck_team_days, [
+            {"day": day, "team": team, "releases": releases, "interventions": commands}
+            for (day, team), (releases, commands) in counts.items() if releases > 0])
 
     async def clear(self) -> None:
         await self.session.execute(delete(bottleneck_team_days))

@@ -17,8 +17,8 @@ evidence), rebuilt from the log with the other projections.
 """
 
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
 from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
