@@ -1,14 +1,13 @@
 """`make bench`, the metrics-collector's part: its append rate under a flood, next to plain sqlite3
-doing the same chained inserts in the same run; and its queries at 10^4 and 10^5 logged events
-(and 10^6 with SLIPWAY_BENCH_MILLION=1: seeding a million events through the collector's own use
-case takes tens of minutes, far over the bench's budget).
+doing the same chained inserts in the same run; and its queries at 10^4, 10^5 and 10^6 logged events,
+each log written by the bulk seeder (bench_seed: a few minutes at 10^6, where the collector's own
+append use case takes tens of minutes).
 
     python -m slipway.bench_collector    # the query rows alone
 """
 
 import asyncio
 import hashlib
-import os
 import tempfile
 import sqlite3
 import statistics
@@ -146,7 +145,8 @@ async def collector_rows(table: Table, settings: Settings, scratch: Path) -> Non
                   f"{bus:,.0f} /s ({bus / ceiling:.0%})", f"{ceiling:,.0f} /s", "the sqlite3 ceiling above")
 
 
-QUERY_SIZES = (10_000, 100_000, *((1_000_000,) if os.environ.get("SLIPWAY_BENCH_MILLION") == "1" else ()))
+QUERY_SIZES = (10_000, 100_000, 1_000_000)
+AUDIT_SIZE = 100_000  # the log the audit rows verify through the collector (bench_audit times 10^6 on its own)
 QUERY_REPEATS = 20
 EVENTS_PER_RELEASE = 8
 
@@ -178,36 +178,9 @@ def release_payloads(n: int, now: datetime) -> list[dict[str, Any]]:
     ]
 
 
-async def seed_log(settings: Settings, first: int, releases: int) -> None:
-    """Append releases `first`.. straight through the collector's use case (no bus), 500 events at a time."""
-    from libs.runtime import build_runtime
-    from services.metrics_collector.handlers import Arrival, Handlers, LoggedEvent
-    from services.metrics_collector.store import NAME, metadata
-
-    runtime = build_runtime(NAME, settings, metadatas=[metadata])
-    await runtime.db.migrate(NAME, metadata)  # as the collector itself does when it starts
-    handlers = Handlers(runtime)
-    await handlers.prepare()
-    now, batch = datetime.now(UTC), []
-    try:
-        for n in range(first, first + releases):
-            for payload in release_payloads(n, now):
-                event = LoggedEvent.model_validate(payload)
-                # Unchecked on purpose: the bench measures queries over a big log, not the contracts.
-                batch.append(Arrival(event, "slipway.evt.bench", None, domain.canonical_json(event.model_dump(mode="json"))))
-            if len(batch) >= 500:
-                await handlers.append(batch)
-                batch = []
-        if batch:
-            await handlers.append(batch)
-    finally:
-        await handlers.close()
-        await runtime.db.dispose()
-
-
-async def query_latencies(settings: Settings) -> dict[str, float]:
-    """Median ms of each query against a running collector, asked `QUERY_REPEATS` times."""
-    probes = {
+def query_probes() -> dict[str, tuple[str, Any]]:
+    """The queries the bench times, by row name: (subject, query)."""
+    return {
         "status (newest 20 releases)": (subjects.CMD_RELEASE_STATUS, QueryReleases()),
         "status --release-id (one release, its events)": (subjects.CMD_RELEASE_STATUS, QueryReleases(release_id="seed-1")),
         "metrics dora (all, 30 days)": (subjects.CMD_DORA, QueryDora(days=30)),
@@ -220,9 +193,13 @@ async def query_latencies(settings: Settings) -> dict[str, float]:
             subjects.CMD_DORA, QueryDora(team="team-1", environment="prod", bands=True)),
         "metrics teams --environment prod (30 days)": (subjects.CMD_DORA_TEAMS, QueryDoraTeams(environment="prod")),
     }
+
+
+async def query_latencies(settings: Settings) -> dict[str, float]:
+    """Median ms of each query against a running collector, asked `QUERY_REPEATS` times."""
     latencies: dict[str, float] = {}
     async with connected(settings.nats_url) as nc:
-        for name, (subject, query) in probes.items():
+        for name, (subject, query) in query_probes().items():
             body, times = query.model_dump_json().encode(), []
             for _ in range(QUERY_REPEATS):
                 start = time.perf_counter()
@@ -234,20 +211,26 @@ async def query_latencies(settings: Settings) -> dict[str, float]:
     return latencies
 
 
+def log_settings(settings: Settings, size: int) -> Settings:
+    """Each size's log in a directory of its own: the bulk seeder writes fresh databases only."""
+    return settings.model_copy(update={"data_dir": settings.data_dir / f"log-{size}"})
+
+
 async def query_rows(table: Table, settings: Settings, round_trip_ms: float) -> None:
     """Each query at each size of the log: flat means the larger logs cost about what the smallest does."""
     from services.metrics_collector.app import build
+    from slipway.bench_seed import seed_database
 
     figures: dict[int, dict[str, float]] = {}
-    seeded = 0
+    now = datetime.now(UTC)
     for size in QUERY_SIZES:
-        releases = size // EVENTS_PER_RELEASE
-        await seed_log(settings, seeded, releases - seeded)
-        seeded = releases
-        app = build(settings)
+        sized = log_settings(settings, size)
+        await seed_database(sized, size // EVENTS_PER_RELEASE, now,
+                            progress=lambda said, size=size: print(f"  seeding {size:,} events: {said}", flush=True))
+        app = build(sized)
         await app.start()
         try:
-            figures[size] = await query_latencies(settings)
+            figures[size] = await query_latencies(sized)
         finally:
             await app.stop()
     for name in figures[QUERY_SIZES[0]]:
@@ -263,7 +246,7 @@ async def collector_table(settings: Settings, scratch: Path, round_trip_ms: floa
     await collector_rows(table, settings, scratch)
     queries = with_key(settings.model_copy(update={"data_dir": scratch / "queries"}), scratch / "queries-key")
     await query_rows(table, queries, round_trip_ms)
-    await audit_rows(table, queries, round_trip_ms)
+    await audit_rows(table, log_settings(queries, AUDIT_SIZE), round_trip_ms)
     return table
 
 

@@ -52,14 +52,7 @@ class AuditTrail:
 
     async def _sign(self, checkpoints: Checkpoints, seq: int, digest: str) -> Checkpoint:
         assert self.signer is not None  # callers check: a collector without a key signs nothing
-        records, created_at = await checkpoints.records_upto(seq), datetime.now(UTC)
-        signature = sign(self.signer.seed, audit_rules.checkpoint_bytes(seq, digest, records, created_at,
-                                                                        self.signer.identity))
-        checkpoint = Checkpoint(seq=seq, hash=digest, records=records, created_at=created_at,
-                                signer=self.signer.identity, signature=signature)
-        await checkpoints.add(checkpoint.model_dump())
-        log.info("signed audit checkpoint at seq %d (%d records)", seq, records)
-        return checkpoint
+        return await sign_checkpoint(checkpoints, self.signer, seq, digest)
 
     # --- commands ------------------------------------------------------------------------------
 
@@ -205,6 +198,17 @@ class AuditTrail:
         message = (f"{reply.release_id}: requested by {reply.requested_by or '?'}, {commit}, "
                    f"artifact {reply.artifact_digest or '?'}; {reply.outcome}")
         return CommandResult(ok=True, message=message, data=reply.model_dump(mode="json"))
+
+
+async def sign_checkpoint(checkpoints: Checkpoints, signer: Signer, seq: int, digest: str) -> Checkpoint:
+    """Sign and store a checkpoint at the record `seq` (whose chain hash is `digest`), counting the records up to it."""
+    records, created_at = await checkpoints.records_upto(seq), datetime.now(UTC)
+    signature = sign(signer.seed, audit_rules.checkpoint_bytes(seq, digest, records, created_at, signer.identity))
+    checkpoint = Checkpoint(seq=seq, hash=digest, records=records, created_at=created_at,
+                            signer=signer.identity, signature=signature)
+    await checkpoints.add(checkpoint.model_dump())
+    log.info("signed audit checkpoint at seq %d (%d records)", seq, records)
+    return checkpoint
 
 
 async def index_backlog(session: AsyncSession) -> int:

@@ -7,6 +7,8 @@
   kind, how many releases, waits and milliseconds: a team's ranking and medians read these few rows per
   day of the window, however many releases it holds (bottleneck_domain.bucket_of). Kept by adding each
   refreshed release's new share and taking its old one away.
+- `bottleneck_team_days` (bottleneck_counts): per team and day, how many releases began and the people's
+  commands on them, kept the same way: what a window's release and command counts are summed from.
 - `artifact_checks`: verification results (from a release's events) and evidence (EvidenceSubmitted, about
   a digest) per artifact digest; a digest's check that failed then passed is flaky.
 
@@ -15,8 +17,9 @@ evidence), rebuilt from the log with the other projections.
 """
 
 import json
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (BigInteger, Boolean, Column, Date, Float, Index, Integer, String, Table, delete, func, select,
@@ -24,6 +27,7 @@ from sqlalchemy import (BigInteger, Boolean, Column, Date, Float, Index, Integer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
+from services.metrics_collector.bottleneck_counts import TeamDay, TeamDays, shares
 from services.metrics_collector.bottleneck_domain import (EVIDENCE, CheckResult, DayKey, daily_contributions,
                                                           evidence_check, release_bottleneck)
 from services.metrics_collector.store import event_flags, event_log, metadata
@@ -41,6 +45,8 @@ bottleneck_releases = Table(
     Column("began_at", UtcDateTime(), nullable=False),
     Column("day", Date, nullable=False),
     Index("ix_bottleneck_releases_day", "day", "team"),
+    Index("ix_bottleneck_releases_began", "began_at"),  # a window's page, newest first
+    Index("ix_bottleneck_releases_team_began", "team", "began_at"),  # one team's
 )
 
 release_waits = Table(
@@ -113,11 +119,11 @@ class BottleneckStore:
         if not ids:
             return
         if known := [r for r in ids if r not in new]:
-            before = daily_contributions(await self._ended_waits(known))
+            before, taken_back = daily_contributions(await self._ended_waits(known)), await self._shares(known)
             for table in TABLES:
                 await self.session.execute(delete(table).where(table.c.release_id.in_(known)))
         else:
-            before = {}
+            before, taken_back = {}, Counter()
         releases, waits, interventions, checks = [], [], [], []
         for release_id in ids:
             found = release_bottleneck(release_id, histories[release_id])
@@ -138,6 +144,13 @@ class BottleneckStore:
         after = daily_contributions((w["team"], w["kind"], w["day"], w["release_id"], w["seconds"])
                                     for w in waits if w["seconds"] is not None)
         await self._add_to_days(after, before)
+        await TeamDays(self.session).move(shares(releases, interventions), taken_back)
+
+    async def _shares(self, release_ids: Sequence[str]) -> Counter[tuple[TeamDay, str]]:
+        r, i = bottleneck_releases.c, release_interventions.c
+        releases = await self.session.execute(select(r.release_id, r.day, r.team).where(r.release_id.in_(release_ids)))
+        commands = await self.session.execute(select(i.release_id).where(i.release_id.in_(release_ids)))
+        return shares([row._mapping for row in releases], [row._mapping for row in commands])
 
     async def _ended_waits(self, release_ids: Sequence[str]) -> list[tuple[Any, ...]]:
         w = release_waits.c
@@ -176,6 +189,7 @@ class BottleneckStore:
     async def clear(self) -> None:
         for table in (*TABLES, bottleneck_daily):
             await self.session.execute(delete(table))
+        await TeamDays(self.session).clear()
 
     async def rebuild_evidence(self) -> None:
         """Check results of every unflagged EvidenceSubmitted in the log, a chunk at a time."""
@@ -200,9 +214,11 @@ class BottleneckStore:
                        limit: int) -> tuple[int, list[dict[str, Any]]]:
         """(how many releases began in the window, one page of them, most recent first)."""
         r = bottleneck_releases.c
-        scope = _team(select(bottleneck_releases).where(r.day >= first, r.day <= last), r, team)
-        total = int(await self.session.scalar(select(func.count()).select_from(scope.subquery())) or 0)
-        page = scope.order_by(r.began_at.desc(), r.release_id).offset(offset).limit(limit)
+        total = sum(releases for releases, _ in (await TeamDays(self.session).per_team(first, last, team)).values())
+        # By began_at, of which day is the UTC date: one index gives the window and its newest first.
+        began = r.began_at >= _start_of(first), r.began_at < _start_of(last + timedelta(days=1))
+        page = _team(select(bottleneck_releases).where(*began), r, team).order_by(r.began_at.desc(), r.release_id)
+        page = page.offset(offset).limit(limit)
         return total, [dict(row._mapping) for row in await self.session.execute(page)]
 
     async def waits_of(self, release_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -235,14 +251,7 @@ class BottleneckStore:
 
     async def per_team(self, first: date, last: date, team: str | None) -> dict[str | None, tuple[int, int]]:
         """team -> (releases that began in the window, people's commands on them)."""
-        r, i = bottleneck_releases.c, release_interventions.c
-        counts = _team(select(r.team, func.count()).where(r.day >= first, r.day <= last), r, team).group_by(r.team)
-        found = {row[0]: (int(row[1]), 0) for row in await self.session.execute(counts)}
-        joined = bottleneck_releases.join(release_interventions, i.release_id == r.release_id)
-        commands = _team(select(r.team, func.count()).select_from(joined).where(r.day >= first, r.day <= last), r, team)
-        for row in await self.session.execute(commands.group_by(r.team)):
-            found[row[0]] = (found.get(row[0], (0, 0))[0], int(row[1]))
-        return found
+        return await TeamDays(self.session).per_team(first, last, team)
 
     async def checks_since(self, first: date, team: str | None) -> list[CheckResult]:
         """The check results since the window began of every digest and check that failed in it."""

@@ -3,17 +3,19 @@
 - `dora_facts`: each release's deployments, changes and restores (domain.release_facts), with their
   day, team, rework reason and histogram bucket: the rows the other two are summed from.
 - `dora_daily`: the facts summed per service, environment, team and UTC day.
-- `dora_histogram`: the timed facts counted per service, environment, team, day, kind and bucket
-  (dora.bucket_of), which medians and p90s are taken from.
+- `dora_histogram_rollup` (dora_rollup): the timed facts counted per kind and bucket (dora.bucket_of) per
+  day and per week, under their own scope and every wider one, which medians and p90s are taken from.
 
-A query reads daily rows and histogram rows: a few per scope and day of the window, however many
-deployments there are. Writing a release's facts re-sums the days they touch, from their facts.
+A query reads daily rows (a few per scope and day of the window) and rolled-up histogram rows (the
+buckets of one scope, per whole week and edge day of the window), however many deployments there are.
+Writing a release's facts re-sums the days they touch, from their facts, and moves the rollup's counts
+by the facts taken back and added.
 """
 
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (Boolean, Column, Date, Float, Index, Integer, PrimaryKeyConstraint, String, Table, case,
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.store import UtcDateTime
 from services.metrics_collector import domain
 from services.metrics_collector.dora import NO_TEAM, REWORK_REASONS, Window, bucket_of, rework_reason, team_of
+from services.metrics_collector.dora_rollup import DoraRollup, changes, dora_rollup
 from services.metrics_collector.store import metadata
 
 dora_facts = Table(
@@ -43,10 +46,11 @@ dora_facts = Table(
     Index("ix_dora_facts_day", "day", "kind"),
     Index("ix_dora_facts_scope", "service", "environment", "day"),
     Index("ix_dora_facts_newest", "kind", "at"),
+    Index("ix_dora_facts_scope_newest", "kind", "service", "environment", "at"),
 )
 
 _SCOPE = ("service", "environment", "team", "day")
-# Both tables are read by a range of days: clustered by day first (WITHOUT ROWID on SQLite), a window is one
+# dora_daily is read by a range of days: clustered by day first (WITHOUT ROWID on SQLite), a window is one
 # range scan of the primary key, with no lookups from an index into the table.
 dora_daily = Table(
     "dora_daily",
@@ -69,21 +73,7 @@ dora_daily = Table(
     sqlite_with_rowid=False,
 )
 
-dora_histogram = Table(
-    "dora_histogram",
-    metadata,
-    Column("day", Date, nullable=False),
-    Column("kind", String(20), nullable=False),
-    Column("environment", String(63), nullable=False),
-    Column("team", String(63), nullable=False),
-    Column("service", String(63), nullable=False),
-    Column("bucket", Integer, nullable=False),
-    Column("count", Integer, nullable=False),
-    PrimaryKeyConstraint("day", "kind", "environment", "team", "service", "bucket"),
-    sqlite_with_rowid=False,
-)
-
-TABLES = (dora_facts, dora_daily, dora_histogram)
+TABLES = (dora_facts, dora_daily, dora_rollup)
 TOTALS = ("deployments", "changes", "failed_changes", "lead_times", "lead_time_sum_s", "restores", "restore_sum_s",
           *(f"rework_{reason}" for reason in REWORK_REASONS))
 
@@ -124,23 +114,23 @@ class DoraProjection:
         `new`: releases the log did not name before this append, which have no facts to take back."""
         ids = [r for r in histories if r not in new]
         f = dora_facts.c
-        old: set[tuple[Any, ...]] = set()
+        old: list[dict[str, Any]] = []
         if ids:
-            old = {tuple(r) for r in await self.session.execute(
-                select(f.service, f.environment, f.team, f.day).where(f.release_id.in_(ids)))}
+            old = [dict(r._mapping) for r in await self.session.execute(
+                select(*(f[k] for k in _SCOPE), f.kind, f.bucket).where(f.release_id.in_(ids)))]
             await self.session.execute(delete(dora_facts).where(f.release_id.in_(ids)))
         facts = [row for release_id, history in histories.items() if history for row in _fact_rows(release_id, history)]
         if facts:
             await self.session.execute(dora_facts.insert(), facts)
-        await self._sum_days(old | {tuple(fact[k] for k in _SCOPE) for fact in facts})
+        await self._sum_days({tuple(fact[k] for k in _SCOPE) for fact in (*old, *facts)})
+        await DoraRollup(self.session).apply(changes(old, facts))
 
     async def _sum_days(self, days: set[tuple[Any, ...]]) -> None:
         if not days:
             return
         keys = sorted(days)
         f = dora_facts.c
-        for table in (dora_daily, dora_histogram):
-            await self.session.execute(delete(table).where(tuple_(*(table.c[k] for k in _SCOPE)).in_(keys)))
+        await self.session.execute(delete(dora_daily).where(tuple_(*(dora_daily.c[k] for k in _SCOPE)).in_(keys)))
         scope, group = tuple_(*(f[k] for k in _SCOPE)).in_(keys), [f[k] for k in _SCOPE]
 
         def count(condition: Any) -> Any:
@@ -161,17 +151,13 @@ class DoraProjection:
         ).where(scope).group_by(*group)
         if rows := [dict(r._mapping) for r in await self.session.execute(daily)]:
             await self.session.execute(dora_daily.insert(), rows)
-        buckets = (select(*group, f.kind, f.bucket, func.count().label("count"))
-                   .where(scope, f.bucket.is_not(None)).group_by(*group, f.kind, f.bucket))
-        if rows := [dict(r._mapping) for r in await self.session.execute(buckets)]:
-            await self.session.execute(dora_histogram.insert(), rows)
 
     # --- reading -------------------------------------------------------------------------------
 
     async def totals(self, window: Window, scope: Scope, by_team: Sequence[str] | None = None) -> dict[str, Totals]:
         """Sums and histograms over the window: one Totals for the scope (key ""), or with `by_team`, one per
         listed team. Reads daily and histogram rows only."""
-        d, h = dora_daily.c, dora_histogram.c
+        d = dora_daily.c
         found: dict[str, Totals] = defaultdict(Totals)
 
         def key(row: Any) -> str:
@@ -188,11 +174,10 @@ class DoraProjection:
                            d, scope, by_team)
         for row in await self.session.execute(services):
             found[key(row)].services.add(row.service)
-        team_column = [h.team] if by_team is not None else []
-        counts = select(*team_column, h.kind, h.bucket, func.sum(h.count).label("count"))
-        counts = _scoped(counts.where(h.day >= window.first, h.day <= window.last), h, scope, by_team)
-        for row in await self.session.execute(counts.group_by(*team_column, h.kind, h.bucket)):
-            found[key(row)].histograms[row.kind][row.bucket] = int(row.count)
+        histograms = await DoraRollup(self.session).histograms(window, scope.service, scope.environment, scope.team,
+                                                               by_team)
+        for name, kinds in histograms.items():
+            found[name].histograms.update(kinds)
         return found
 
     async def teams(self, window: Window, environment: str | None, offset: int, limit: int) -> tuple[int, list[str]]:
@@ -211,8 +196,10 @@ class DoraProjection:
     async def newest(self, kind: str, window: Window, scope: Scope, limit: int) -> list[tuple[str, float]]:
         """(release_id, seconds) of the newest `limit` timed facts of `kind` in the window, oldest of them first."""
         f = dora_facts.c
-        query = select(f.release_id, f.seconds).where(
-            f.kind == kind, f.seconds.is_not(None), f.day >= window.first, f.day <= window.last)
+        # By `at`, of which `day` is the UTC date: an index on kind, scope and at then gives the window newest first
+        # (by day, SQLite took the scope index and sorted every fact of the scope in the window).
+        start, end = (datetime.combine(day, time.min, tzinfo=UTC) for day in (window.first, window.last + timedelta(days=1)))
+        query = select(f.release_id, f.seconds).where(f.kind == kind, f.seconds.is_not(None), f.at >= start, f.at < end)
         query = _scoped(query, f, scope, None).order_by(f.at.desc(), f.release_id.desc()).limit(limit)
         return [(r.release_id, r.seconds) for r in reversed((await self.session.execute(query)).all())]
 

@@ -1,6 +1,7 @@
 """Read models beside the log, so that no query reads the whole log.
 
-- `release_status`: one row per release, where it stands (what `slipway status` lists).
+- `release_status`: one row per release, where it stands (what `slipway status` lists), and `release_count`,
+  how many rows it has.
 - the DORA facts, their daily sums and duration histograms (dora_projection), for the releases
   that got an event of a type the facts are made of.
 
@@ -13,7 +14,7 @@ same rows as appending did.
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, String, Table, Text, delete, func, select
+from sqlalchemy import Column, Index, Integer, String, Table, Text, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
@@ -40,7 +41,18 @@ release_status = Table(
     Index("ix_release_status_team", "team", "updated_at"),
 )
 
-REBUILD_CHUNK = 500  # releases recomputed per step of a rebuild
+# How many rows release_status has, kept beside it: `status` reports the total, which a count of the table
+# would find by reading an index entry per release (1.6 ms at 125,000 releases, growing with them).
+release_count = Table(
+    "release_count",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # 1, the only row
+    Column("releases", Integer, nullable=False),
+)
+_MOVE_COUNT = text("INSERT INTO release_count (id, releases) VALUES (1, :moved) "
+                   "ON CONFLICT (id) DO UPDATE SET releases = release_count.releases + excluded.releases")
+
+REBUILD_CHUNK = 2000  # releases recomputed per step of a rebuild
 
 
 class Projections:
@@ -64,10 +76,14 @@ class Projections:
         known = [r for r in ids if r not in new]
         histories = await EventLog(self.session).histories(known) if known else {}
         histories.update((r, new[r]) for r in ids if r in new)
+        deleted = 0
         if known:
-            await self.session.execute(delete(release_status).where(release_status.c.release_id.in_(known)))
+            deleted = (await self.session.execute(
+                delete(release_status).where(release_status.c.release_id.in_(known)))).rowcount
         states = [_status_row(s) for s in domain.release_states(e for history in histories.values() for e in history)]
         await insert_rows(self.session, release_status, states)
+        if moved := len(states) - deleted:
+            await self.session.execute(_MOVE_COUNT, {"moved": moved})
         await BottleneckStore(self.session).refresh(histories, new=new.keys())
         if facts := sorted({r for r in facts_of if r}):
             await DoraProjection(self.session).refresh({r: histories.get(r, []) for r in facts}, new=new.keys())
@@ -75,6 +91,7 @@ class Projections:
     async def rebuild(self) -> int:
         """Recompute every projection from the log; returns how many releases it holds."""
         await self.session.execute(delete(release_status))
+        await self.session.execute(delete(release_count))
         await DoraProjection(self.session).clear()
         await BottleneckStore(self.session).clear()
         log, after, seen = EventLog(self.session), "", 0
@@ -93,7 +110,10 @@ class Projections:
                        teams: Collection[str] | None = None) -> tuple[int, list[dict[str, Any]]]:
         """(how many releases there are, one page of them, newest first); of `teams` only, when given."""
         where = [release_status.c.team.in_(sorted(teams))] if teams is not None else []
-        total = int(await self.session.scalar(select(func.count()).select_from(release_status).where(*where)) or 0)
+        # Everyone's from the kept count; some teams' from their index (ix_release_status_team).
+        counted = select(func.count()).select_from(release_status).where(*where) if where else select(
+            release_count.c.releases)
+        total = int(await self.session.scalar(counted) or 0)
         query = (select(release_status).where(*where)
                  .order_by(release_status.c.updated_at.desc(), release_status.c.release_id)
                  .offset(offset).limit(limit))

@@ -7,7 +7,7 @@ A collector running meanwhile waits for the transaction (SQLite has one writer; 
 the rows); the events it appends afterwards refresh their releases as usual.
 """
 
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 
 from libs.runtime import service_database
 from services.metrics_collector.audit_handlers import index_backlog
@@ -16,6 +16,8 @@ from libs.settings import Settings
 from services.metrics_collector.projections import Projections
 from services.metrics_collector.store import NAME, metadata
 
+REBUILD_CACHE_KIB = 256 * 1024
+
 
 async def rebuild_projections(settings: Settings) -> int:
     """Rebuild from the log in the settings' database; returns how many releases the projections hold."""
@@ -23,6 +25,10 @@ async def rebuild_projections(settings: Settings) -> int:
     try:
         await db.create_all(metadata)  # a log from before the projections gets their tables first
         async with db.transaction() as tx:
+            if db.is_sqlite:
+                # A rebuild rewrites every index of every projection in one transaction: with SQLite's default
+                # 2 MiB page cache, at a million records most of its time went to re-reading evicted pages.
+                await tx.session.execute(text(f"PRAGMA cache_size=-{REBUILD_CACHE_KIB}"))
             await tx.session.execute(delete(audit_index))
             await index_backlog(tx.session)
             return await Projections(tx.session).rebuild()

@@ -18,6 +18,7 @@ from contracts.events import (ApprovalRecorded, DeploymentSucceeded, EvidenceSub
 from libs.client import connected, publish_event, send_command
 from libs.settings import Settings
 from services.metrics_collector.app import build
+from services.metrics_collector.bottleneck_counts import bottleneck_team_days
 from services.metrics_collector.bottlenecks import TABLES, bottleneck_daily
 from services.metrics_collector.rebuild import rebuild_projections
 from tests.component.test_cli import slipway
@@ -71,7 +72,7 @@ def evidence(digest: str, at: datetime, outcome: str) -> EvidenceSubmitted:
 def snapshot(database: Path) -> dict[str, list[tuple]]:
     with sqlite3.connect(database) as db:
         rows = {t.name: sorted(db.execute(f"SELECT * FROM {t.name}").fetchall(), key=repr)
-                for t in (*TABLES, bottleneck_daily)}
+                for t in (*TABLES, bottleneck_daily, bottleneck_team_days)}
     db.close()
     return rows
 

@@ -18,17 +18,19 @@ from libs.client import connected, publish_event, publish_raw, send_command
 from libs.settings import Settings
 from services.metrics_collector import domain
 from services.metrics_collector.app import build
+from services.metrics_collector.bottleneck_counts import bottleneck_team_days
 from services.metrics_collector.bottlenecks import TABLES as BOTTLENECK_TABLES, bottleneck_daily
 from services.metrics_collector.dora import RELATIVE_ERROR
-from services.metrics_collector.dora_projection import dora_daily, dora_facts, dora_histogram
-from services.metrics_collector.projections import release_status
+from services.metrics_collector.dora_projection import dora_daily, dora_facts
+from services.metrics_collector.dora_rollup import dora_rollup
+from services.metrics_collector.projections import release_count, release_status
 from services.metrics_collector.rebuild import rebuild_projections
 from tests.component.test_metrics_collector import SOURCE, logged, started, step, verdict
 from tests.conftest import running
 from tests.support.releases import release_for
 
 # Everything the log's rows are projected into (the audit index came with revision 0004).
-TABLES = (release_status.name, dora_facts.name, dora_daily.name, dora_histogram.name, "audit_index")
+TABLES = (release_status.name, release_count.name, dora_facts.name, dora_daily.name, dora_rollup.name, "audit_index")
 
 
 @pytest.fixture
@@ -113,7 +115,7 @@ async def test_a_log_written_before_the_projections_gets_them_when_the_collector
         await logged(settings, len(events))
     database = settings.data_dir / "metrics-collector.db"
     with sqlite3.connect(database) as db:
-        for table in (*TABLES, "audit_checkpoints", *(t.name for t in (*BOTTLENECK_TABLES, bottleneck_daily))):
+        for table in (*TABLES, "audit_checkpoints", *(t.name for t in (*BOTTLENECK_TABLES, bottleneck_daily, bottleneck_team_days))):
             db.execute(f"DROP TABLE {table}")  # as a log from before the projections: no such tables,
         db.execute("UPDATE alembic_version SET version_num = '0001'")  # at the revision before them
     db.close()
@@ -188,7 +190,7 @@ async def test_releases_new_to_the_log_and_known_ones_in_one_batch_project_as_a_
         await handlers.close()
         await runtime.db.dispose()
     database = settings.data_dir / "metrics-collector.db"
-    tables = (*TABLES, *(t.name for t in BOTTLENECK_TABLES), bottleneck_daily.name)
+    tables = (*TABLES, *(t.name for t in BOTTLENECK_TABLES), bottleneck_daily.name, bottleneck_team_days.name)
     appended = snapshot(database, tables)
     assert len(appended[release_status.name]) == 6 and appended[dora_facts.name], appended
 
