@@ -146,7 +146,7 @@ async def collector_rows(table: Table, settings: Settings, scratch: Path) -> Non
 
 
 QUERY_SIZES = (10_000, 100_000, 1_000_000)
-AUDIT_SIZE = 100_000  # the log the audit rows verify through the collector (bench_audit times 10^6 on its own)
+AUDIT_SIZE = QUERY_SIZES[-1]  # the log the audit rows verify through the collector: the largest seeded, 10^6
 QUERY_REPEATS = 20
 EVENTS_PER_RELEASE = 8
 
