@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.audit_queries import AuditFilter
 from libs.store import UtcDateTime
 from services.metrics_collector.store import event_flags, event_log, metadata
-from services.metrics_collector.inline_writer import InlineSession, insert_rows, placeholders
+from services.metrics_collector.inline_writer import InlineSession, bind_marks, insert_rows
 
 audit_index = Table(
     "audit_index",
@@ -75,7 +75,7 @@ class AuditIndex:
         if not ids:
             return {}
         if isinstance(self.session, InlineSession):
-            sql = (f"SELECT release_id, min(team) FROM audit_index WHERE release_id IN ({placeholders(ids)}) "
+            sql = (f"SELECT release_id, min(team) FROM audit_index WHERE release_id IN ({bind_marks(ids)}) "
                    "AND team IS NOT NULL GROUP BY release_id")
             return dict(self.session.driver_rows(sql, ids))
         query = (select(audit_index.c.release_id, func.min(audit_index.c.team))

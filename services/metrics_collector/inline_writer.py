@@ -45,7 +45,7 @@ class InlineSession:
         return self.sync.scalars(statement, params)
 
     def driver_rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        """A query in the driver's own SQL (`?` placeholders), straight to it: for the append's lookups by a list
+        """A query in the driver's own SQL (`?` marks), straight to it: for the append's lookups by a list
         of keys, whose expanding IN costs SQLAlchemy more than SQLite takes to answer."""
         cursor = self.sync.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -64,7 +64,7 @@ class InlineSession:
             cursor.close()
 
 
-def placeholders(values: list[Any]) -> str:
+def bind_marks(values: list[Any]) -> str:
     return ", ".join("?" for _ in values)
 
 
@@ -84,7 +84,7 @@ class _InsertPlan:
         columns = [table.c[name] for name in names]
         quote = dialect.identifier_preparer.quote  # a column may be named like a keyword ("check")
         self.sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) "
-                    f"VALUES ({placeholders(columns)})")
+                    f"VALUES ({bind_marks(columns)})")
         self.row_values = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
         processors = [_utc_text if isinstance(c.type, UtcDateTime) else c.type._cached_bind_processor(dialect)  # noqa: SLF001
                       for c in columns]

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.store import UtcDateTime
 
 from services.metrics_collector.domain import GENESIS_HASH
-from services.metrics_collector.inline_writer import InlineSession, insert_rows, placeholders
+from services.metrics_collector.inline_writer import InlineSession, bind_marks, insert_rows
 
 NAME = "metrics-collector"  # the service, its database and its durables are named after it
 metadata = MetaData()
@@ -78,7 +78,7 @@ class EventLog:
         """Which of `event_ids` are in the log already."""
         if isinstance(self.session, InlineSession):
             ids = list(event_ids)
-            sql = f"SELECT event_id FROM event_log WHERE event_id IN ({placeholders(ids)})"
+            sql = f"SELECT event_id FROM event_log WHERE event_id IN ({bind_marks(ids)})"
             return {row[0] for row in self.session.driver_rows(sql, ids)} if ids else set()
         found = await self.session.scalars(select(event_log.c.event_id).where(event_log.c.event_id.in_(list(event_ids))))
         return set(found)
@@ -89,7 +89,7 @@ class EventLog:
         if not ids:
             return set()
         if isinstance(self.session, InlineSession):
-            sql = f"SELECT DISTINCT release_id FROM event_log WHERE release_id IN ({placeholders(ids)})"
+            sql = f"SELECT DISTINCT release_id FROM event_log WHERE release_id IN ({bind_marks(ids)})"
             return {row[0] for row in self.session.driver_rows(sql, ids)}
         return set(await self.session.scalars(select(event_log.c.release_id).distinct().where(event_log.c.release_id.in_(ids))))
 
