@@ -68,12 +68,23 @@ class JetStreamPuller:
     async def fetch(self, batch: int, timeout: float) -> list[Msg]:
         """Up to `batch` messages, as soon as any are there; TimeoutError when none came within `timeout`."""
         deadline = time.monotonic() + timeout
-        self._arrived.clear()  # the end of an earlier request abandoned mid-way (a cancelled fetch), if any
+        if got := self._left_over(batch):
+            return got
         if got := await self._pull(batch, deadline, no_wait=True):
             return got
         if got := await self._pull(1, deadline, no_wait=False):
             return got
         raise TimeoutError(f"no message within {timeout:.1f} s")
+
+    def _left_over(self, batch: int) -> list[Msg]:
+        """What came after an earlier fetch gave up on its request (its deadline passed, or it was cancelled):
+        a message the server sent late is handed over now, not left to its ack wait; a late status is dropped."""
+        got: list[Msg] = []
+        while self._arrived and len(got) < batch:
+            msg = self._arrived.popleft()
+            if not (msg.headers and msg.headers.get("Status")):
+                got.append(msg)
+        return got
 
     async def _pull(self, batch: int, deadline: float, *, no_wait: bool) -> list[Msg]:
         """One request, read until it is over: `batch` messages, a status, or its expiry."""
@@ -102,5 +113,5 @@ class JetStreamPuller:
             try:
                 await asyncio.wait_for(self._grew.wait(), max(0.0, deadline - time.monotonic()))
             except TimeoutError:
-                return got  # expired on our side; the server's 408 comes after, and is cleared by the next fetch
+                return got  # expired on our side; what the server still sends is the next fetch's (_left_over)
         return got

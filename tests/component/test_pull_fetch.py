@@ -1,6 +1,7 @@
 """libs.pull_fetch against a real nats-server: a trickle is handed over as it comes, a backlog in full
 batches, an idle fetch times out and the next one still works, the server holds none of the puller's
-requests once a fetch has returned, and a consumer that goes away is an error with the server's words."""
+requests once a fetch has returned, a message sent late to an abandoned request is handed over, and a consumer
+that goes away is an error with the server's words."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -90,4 +91,18 @@ async def test_a_consumer_deleted_under_a_waiting_fetch_is_an_error_saying_so(nc
     await nc.jetstream().delete_consumer(STREAM, DURABLE)
     with pytest.raises(PullError, match="409"):
         await asyncio.wait_for(fetching, 10)
+    await puller.unsubscribe()
+
+
+async def test_a_message_sent_late_to_an_abandoned_request_is_handed_over_by_the_next_fetch(nc: NATS) -> None:
+    """An earlier fetch gave up on its request (deadline passed, or cancelled) just before the server answered it:
+    the message is not left in the inbox to wait out its ack wait, nor dropped."""
+    puller = await JetStreamPuller(nc, STREAM, DURABLE).subscribe()
+    await publish(nc, 1)
+    # The abandoned request, as the earlier fetch had sent it; its answer lands in the puller's inbox unasked.
+    await nc.publish(puller.request_subject, b'{"batch": 1}', reply=puller.inbox)
+    await eventually(lambda: len(puller._arrived) == 1, what="the late message in the inbox")  # noqa: SLF001
+    got = await puller.fetch(10, timeout=5)
+    assert [m.data for m in got] == [b"0"]
+    await got[0].ack()
     await puller.unsubscribe()
