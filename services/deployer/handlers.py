@@ -211,7 +211,12 @@ class Handlers:
         if probe is None:
             return
         async with self.lock_for(probe.deployment.service, probe.deployment.environment):
-            run = await self.load_run(release_id)  # again, under the lock: another handler may have moved it
+            # Again, under the lock: the handler that held it may have moved the plan on, into a timed wait (an old
+            # pool kept warm) among others. Carrying on from there would end that wait at once.
+            async with self.runtime.db.transaction() as tx:
+                if not await store.plan_goes_on(tx.session, release_id, datetime.now(UTC)):
+                    return
+            run = await self.load_run(release_id)
             if run is not None and not run.progress.waiting:
                 await self._carry_on(run, run.approved)
 

@@ -4,7 +4,7 @@ and what runs where (routers and instances, as the deploy target's handles)."""
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, Column, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import JSON, Boolean, Column, ColumnElement, Integer, MetaData, String, Table, Text, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.store import UtcDateTime
@@ -376,12 +376,22 @@ async def save_progress(session: AsyncSession, release_id: str, progress: Progre
         cursor=progress.cursor, waiting=progress.waiting, wake_at=wake_at, finished=finished))
 
 
+def _goes_on(now: datetime) -> ColumnElement[bool]:
+    """A plan that goes on without waiting for anyone: unfinished, waiting for no verdict, no timed wait to come."""
+    return and_(plans.c.finished.is_(False), plans.c.waiting.is_(False),
+                (plans.c.wake_at.is_(None)) | (plans.c.wake_at <= now))
+
+
 async def unfinished_plans(session: AsyncSession, now: datetime) -> list[str]:
     """Releases whose plan goes on without waiting for anyone: interrupted by a restart, or due after a timed wait."""
-    rows = await session.scalars(select(plans.c.release_id).where(
-        plans.c.finished.is_(False), plans.c.waiting.is_(False),
-        (plans.c.wake_at.is_(None)) | (plans.c.wake_at <= now)))
-    return list(rows)
+    return list(await session.scalars(select(plans.c.release_id).where(_goes_on(now))))
+
+
+async def plan_goes_on(session: AsyncSession, release_id: str, now: datetime) -> bool:
+    """Whether this release's plan still goes on by itself: what unfinished_plans found may have moved on since
+    (into a timed wait, a wait for a verdict, or to its end)."""
+    found = await session.scalar(select(plans.c.release_id).where(plans.c.release_id == release_id, _goes_on(now)))
+    return found is not None
 
 
 async def rollout_in_flight(session: AsyncSession, service: str, environment: str) -> bool:

@@ -9,8 +9,11 @@ from contracts.events import StepStarted
 from libs.client import publish_event
 from libs.settings import Settings
 from services.deployer import store
-from services.deployer.app import build
-from services.deployer.handlers import ON_ROLLBACK
+from libs.artifact_sources import ArtifactSources
+from libs.runtime import build_runtime
+from services.deployer.app import METADATAS, build
+from services.deployer.artifacts import ArtifactStore
+from services.deployer.handlers import ON_ROLLBACK, Handlers
 from services.deployer.memory_target import MemoryTarget
 from tests.component.test_deployer import in_deployer_db, processed_by_deployer
 from tests.component.test_deployer_plans import (  # noqa: F401 - artifact and target are fixtures
@@ -75,3 +78,28 @@ async def test_once_the_old_pool_was_retired_a_rollback_leaves_the_new_version_l
         await eventually(lambda: processed_by_deployer(settings, late.event_id, ON_ROLLBACK), 10, "the rollback read")
         assert not watcher.matching(lambda _s, b: b.get("type") == "RollbackCompleted")
         assert target.split("shop", "prod") == {"2.0.0": 100} and target.live_instances("2.0.0") == [0, 1]
+
+
+async def test_a_plan_the_supervision_found_due_just_before_its_old_pool_was_kept_warm_waits_all_the_same(
+    settings: Settings, watcher: EventWatcher, artifact: Path, target: MemoryTarget  # noqa: F811
+) -> None:
+    """The supervision loop lists the plans that go on by themselves, then carries each on once it holds its service's
+    lock. A blue-green plan listed between its success and the start of its keep-warm wait (both recorded by the
+    handler holding that lock) used to be carried on past the wait: the old pool was retired at once, and a late
+    rollback found nothing warm to switch back to (seen in CI as an abort that never completed)."""
+    async with running(build(settings, target=target)):
+        step, _ = await blue_green_succeeded(settings, watcher, artifact, keep_warm_s=60)
+        # The supervision's side of that race, as it resumes the plan it listed a moment before the wait began.
+        supervision = build_runtime("deployer", settings, METADATAS)
+        try:
+            artifacts = ArtifactStore(settings.data_dir / "deployer-artifacts", ArtifactSources.from_settings(settings))
+            late = Handlers(supervision, target, artifacts)
+            await late.resume_plan(step.release_id)
+        finally:
+            await supervision.db.dispose()
+        assert target.live_instances("1.0.0") == [0, 1], "the old pool is kept warm until its wait ends"
+
+        await publish_event(settings.nats_url, rollback_of(step, "aborted while warm"))
+        [done] = await watcher.wait_for(lambda _s, b: b.get("type") == "RollbackCompleted"
+                                        and b.get("release_id") == step.release_id)
+        assert done["restored_version"] == "1.0.0" and target.split("shop", "prod") == {"1.0.0": 100}
