@@ -38,10 +38,25 @@ def test_service_catalogue(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     monkeypatch.setenv("SLIPWAY_POLICY_DIR", str(policy_for_tests(tmp_path / "policies")))
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+    return report
+
+
+CALL_FAILED = pytest.StashKey[bool]()
+LOG_LINES_ON_FAILURE = 25
+
+
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
     """The six services as separate processes on an embedded nats-server, with its identities: the test
-    process watches and asks as the operator; it publishes release requests as payments' CI (`ci_of`)."""
+    process watches and asks as the operator; it publishes release requests as payments' CI (`ci_of`).
+
+    When the test fails, the end of each service's log is printed with it: a failure seen only in CI is
+    then explained by what the services said, not just by the event the test missed."""
     running = Stack(tmp_path / "stack")
     running.start()
     operate(running)
@@ -50,6 +65,17 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     finally:
         running.stop()
         stop_all(running.run_dir)
+        if request.node.stash.get(CALL_FAILED, False):
+            for log in sorted(running.logs_dir.glob("*.log")):
+                if log.stem != "nats":
+                    print(f"\n--- {log.name}, its last {LOG_LINES_ON_FAILURE} lines but migrations' ---\n"
+                          f"{said(log, LOG_LINES_ON_FAILURE)}")
+
+
+def said(log: Path, lines: int) -> str:
+    """The end of a service's log, without alembic's lines (every start prints a dozen)."""
+    kept = [line for line in log.read_text(errors="replace").splitlines() if " alembic." not in line]
+    return "\n".join(kept[-lines:])
 
 
 def operate(stack: Stack) -> None:
