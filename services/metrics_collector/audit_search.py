@@ -14,7 +14,8 @@ from sqlalchemy import ColumnElement, Table, exists, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.audit_queries import AuditFilter
-from services.metrics_collector.audit_plan import FIELDS, LOG, LOG_WALK, SIZE_PROBE, TIME, TYPES, checked, timed
+from services.metrics_collector.audit_plan import FIELDS, LOG, LOG_WALK, SIZE_PROBE, TIME, TYPES, checked
+from services.metrics_collector.audit_plan import timed as has_time
 
 
 def kinds(wanted: AuditFilter) -> list[str]:
@@ -26,7 +27,8 @@ async def sizes(session: AsyncSession, index: Table, wanted: AuditFilter, ranges
     """Entries in each named range, counted up to SIZE_PROBE, in one statement."""
     if not ranges:
         return {}
-    counted = [select(func.count()).select_from(select(index.c.seq).where(*_range(index, wanted, name))
+    # A range's own size, the time left out: the walk reads all of its entries whatever their time.
+    counted = [select(func.count()).select_from(select(index.c.seq).where(*_range(index, wanted, name, timed=False))
                                                 .limit(SIZE_PROBE).subquery()).scalar_subquery().label(name)
                for name in ranges]
     found = (await session.execute(select(*counted))).one()
@@ -49,7 +51,7 @@ async def page(session: AsyncSession, index: Table, wanted: AuditFilter, walk: s
                  .order_by(i.c.seq + 0).offset(offset).limit(limit))
         return list(await session.scalars(query))
     if walk == LOG:
-        if timed(wanted):
+        if has_time(wanted):
             return await _log_then_time(session, index, wanted, after=after, offset=offset, limit=limit)
         query = select(i.c.seq).where(i.c.seq > after).order_by(i.c.seq).offset(offset).limit(limit)
         return list(await session.scalars(query))
@@ -91,14 +93,17 @@ async def _types_within(session: AsyncSession, index: Table, field: str, value: 
     return [kind for kind in await session.scalars(select(found.c.type)) if kind is not None]
 
 
-def _range(table: Any, wanted: AuditFilter, walk: str, kind: str | None = None) -> list[ColumnElement[bool]]:
-    """The terms that pick the walked range out of its index (one type's part of it, given `kind`)."""
+def _range(table: Any, wanted: AuditFilter, walk: str, kind: str | None = None,
+           timed: bool = True) -> list[ColumnElement[bool]]:
+    """The terms that pick the walked range out of its index (one type's part of it, given `kind`), and the
+    time range within it unless `timed` is false: the field and type indexes end with the event time."""
     c = table.c
     types = [c.type == kind] if kind is not None else ([c.type.in_(kinds(wanted))] if wanted.types else [])
+    within = _time(c.occurred_at, wanted) if timed else []
     if walk in FIELDS:
-        return [c[walk] == getattr(wanted, walk), *types]
+        return [c[walk] == getattr(wanted, walk), *types, *within]
     if walk == TYPES:
-        return types
+        return [*types, *within]
     if walk == TIME:
         return _time(c.occurred_at, wanted)
     assert walk == LOG, walk

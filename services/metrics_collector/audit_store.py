@@ -37,13 +37,14 @@ audit_index = Table(
     Column("occurred_at", UtcDateTime(), nullable=False),
     # Each filter with the type, then seq: a page of one filter, or of one filter and one type (the question
     # asked most: a team's verdicts, a release's approvals), is a range of one index, already in log order, and
-    # counting it reads that range alone, never the table; so it costs the same at any log size.
-    Index("ix_audit_release_type", "release_id", "type", "seq"),
-    Index("ix_audit_service_type", "service", "type", "seq"),
-    Index("ix_audit_environment_type", "environment", "type", "seq"),
-    Index("ix_audit_team_type", "team", "type", "seq"),
-    Index("ix_audit_actor_type", "actor", "type", "seq"),
-    Index("ix_audit_type", "type", "seq"),
+    # counting it reads that range alone, never the table; so it costs the same at any log size. The event time
+    # rides last, so a time range is checked within the range walked, not by looking each row up (revision 0009).
+    Index("ix_audit_release_type", "release_id", "type", "seq", "occurred_at"),
+    Index("ix_audit_service_type", "service", "type", "seq", "occurred_at"),
+    Index("ix_audit_environment_type", "environment", "type", "seq", "occurred_at"),
+    Index("ix_audit_team_type", "team", "type", "seq", "occurred_at"),
+    Index("ix_audit_actor_type", "actor", "type", "seq", "occurred_at"),
+    Index("ix_audit_type", "type", "seq", "occurred_at"),
     Index("ix_audit_occurred", "occurred_at", "seq"),
 )
 

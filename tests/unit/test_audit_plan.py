@@ -3,8 +3,8 @@
 from datetime import UTC, datetime
 
 from contracts.audit_queries import AuditFilter
-from services.metrics_collector.audit_plan import (LOG, SIZE_PROBE, TIME, TIME_READ_MAX, TYPES, count_walk, page_walk,
-                                                   to_size)
+from services.metrics_collector.audit_plan import (LOG, LOOKUP_COST, PAGE_READ_MAX, SIZE_PROBE, TIME, TYPES, count_walk,
+                                                   page_walk, to_size)
 
 SINCE = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -27,16 +27,21 @@ def test_the_narrowest_range_is_walked_and_ties_go_to_the_usually_narrower_field
     assert page_walk(wanted, everywhere) == "team" and count_walk(wanted, everywhere) == "team"
 
 
-def test_a_page_reads_the_time_range_only_when_it_is_small_and_the_smallest() -> None:
+def test_a_page_reads_the_time_range_only_when_that_costs_less_than_the_narrowest_range() -> None:
+    # With one field, the field's range checks the time in its own entries; the time range would look each
+    # of its rows up to check the field.
     wanted = AuditFilter(team="web", since=SINCE)
     assert to_size(wanted) == ["team", TIME]
-    assert page_walk(wanted, {"team": 5000, TIME: 300}) == TIME
-    assert page_walk(wanted, {"team": 200, TIME: 300}) == "team"
-    # Smaller, but too many rows to look up and sort for one page: the team's range in log order is walked.
-    assert page_walk(wanted, {"team": SIZE_PROBE, TIME: TIME_READ_MAX + 1}) == "team"
-    # A count keeps no order: it reads whichever is smaller.
-    assert count_walk(wanted, {"team": SIZE_PROBE, TIME: TIME_READ_MAX + 1}) == TIME
-    assert count_walk(wanted, {"team": 200, TIME: 300}) == "team"
+    assert page_walk(wanted, {"team": 5000, TIME: 100}) == TIME
+    assert page_walk(wanted, {"team": 5000, TIME: 5000 // (1 + LOOKUP_COST) + 1}) == "team"
+    # With two fields, every walk looks rows up: the smaller range is read, the time range only if small.
+    two = AuditFilter(team="web", environment="prod", since=SINCE)
+    assert page_walk(two, {"team": SIZE_PROBE, "environment": SIZE_PROBE, TIME: 900}) == TIME
+    too_many = PAGE_READ_MAX // (1 + LOOKUP_COST) + 1
+    assert page_walk(two, {"team": SIZE_PROBE, "environment": SIZE_PROBE, TIME: too_many}) == "team"
+    # A count keeps no order: it reads whichever costs least whole.
+    assert count_walk(two, {"team": SIZE_PROBE, "environment": SIZE_PROBE, TIME: too_many}) == TIME
+    assert count_walk(wanted, {"team": SIZE_PROBE, TIME: too_many}) == "team"
 
 
 def test_a_time_range_alone_is_read_whole_unless_it_is_wide() -> None:
@@ -45,4 +50,5 @@ def test_a_time_range_alone_is_read_whole_unless_it_is_wide() -> None:
     assert page_walk(wanted, {TIME: SIZE_PROBE - 1}) == TIME
     assert page_walk(wanted, {TIME: SIZE_PROBE}) == LOG  # walked in log order first, the range read if that finds too few
     assert count_walk(wanted, {TIME: SIZE_PROBE}) == TIME
-    assert page_walk(AuditFilter(types=["Odd"], since=SINCE), {TYPES: 10, TIME: 5}) == TIME
+    assert page_walk(AuditFilter(types=["Odd"], since=SINCE), {TYPES: 1000, TIME: 5}) == TIME
+    assert page_walk(AuditFilter(types=["Odd"], since=SINCE), {TYPES: 100, TIME: 5}) == TYPES
