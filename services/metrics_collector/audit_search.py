@@ -2,7 +2,7 @@
 range audit_plan chose (why each walk costs what it does is said there).
 
 Each statement is written so that the walked range's index is the only one its WHERE clause can use: the
-other filters sit in one EXISTS on the same row looked up by seq (its primary key), which no planner can
+other filters sit in one subquery on the same row looked up by seq (its primary key), which no planner can
 turn into a different walk; a page from the time range is ordered by `seq + 0`, which no index holds, so
 SQLite reads the time range and sorts it rather than walking the whole log in seq order to find it. Per type, a page reads `offset + limit` matches of that type's range in seq order, and
 the types' pages are merged by one UNION ALL ordered by seq.
@@ -10,7 +10,7 @@ the types' pages are merged by one UNION ALL ordered by seq.
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, exists, func, select, union_all
+from sqlalchemy import ColumnElement, Table, func, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.audit_queries import AuditFilter
@@ -119,7 +119,10 @@ def _checks(index: Table, walked: Any, wanted: AuditFilter, walk: str) -> list[C
         terms.append(row.c.type.in_(kinds(wanted)))
     if time:
         terms.extend(_time(row.c.occurred_at, wanted))
-    return [exists().where(row.c.seq == walked.c.seq, *terms)] if terms else []
+    # A scalar subquery, not EXISTS: PostgreSQL turns an EXISTS into a join, which reads the whole table or
+    # the whole other range instead of the few rows a page needs; a correlated scalar subquery it runs per row.
+    looked_up = select(literal_column("1")).where(row.c.seq == walked.c.seq, *terms).scalar_subquery()
+    return [looked_up == 1] if terms else []
 
 
 def _time(column: Any, wanted: AuditFilter) -> list[ColumnElement[bool]]:
