@@ -16,8 +16,11 @@ choice is made here:
   matches) lookups and a count at most (COUNT_CAP + 1) x (range / matches): the narrowest range, the one
   with the most matches per entry, is the one to walk. Ranges are counted up to SIZE_PROBE entries (one
   covering index range each); past it they are taken in FIELDS order, most selective first as logs usually
-  are. Two fields whose ranges are both wide but whose matches are few (or none) cost the narrower range
-  walked in full: only an index on the pair would make that flat.
+  are. Where the fields' ranges are of a size (reading them all costs less than looking up the narrowest
+  one's rows), they are instead intersected as they are read side by side in seq order, a type at a time,
+  on SQLite (which merges ordered compound selects; PostgreSQL hashes them whole, so it looks rows up).
+  Two fields whose ranges are both wide but whose matches are few (or none) still cost the ranges read in
+  full: only an index on the pair would make that flat.
 - The time range is the one range not in log order: occurred_at is the sender's clock, seq the order the
   collector logged in, and an event replayed from the bus after an outage, or sent late, is logged long
   after it occurred, so no seq bound can be derived from a time. A page read from the time range reads all
@@ -82,6 +85,14 @@ def page_walk(wanted: AuditFilter, sizes: dict[str, int]) -> str:
     if timed(wanted) and cost(wanted, TIME, sizes) <= min(PAGE_READ_MAX, cost(wanted, narrowest, sizes) - 1):
         return TIME
     return narrowest
+
+
+def merged(wanted: AuditFilter, walk: str, sizes: dict[str, int]) -> bool:
+    """Whether to intersect every field's range, a type at a time, as they are read side by side in seq order
+    (SQLite merges two ordered selects so, stopping where the page or the count does), rather than walk `walk`'s
+    and look each row up: when reading all of them costs less than looking up the walked one's rows."""
+    fields = [f for f in FIELDS if getattr(wanted, f) is not None]
+    return walk in fields and len(fields) > 1 and sum(sizes.get(f, 0) for f in fields) < cost(wanted, walk, sizes)
 
 
 def count_walk(wanted: AuditFilter, sizes: dict[str, int]) -> str:

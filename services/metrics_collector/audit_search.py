@@ -2,16 +2,18 @@
 range audit_plan chose (why each walk costs what it does is said there).
 
 Each statement is written so that the walked range's index is the only one its WHERE clause can use: the
-other filters sit in one subquery on the same row looked up by seq (its primary key), which no planner can
-turn into a different walk; a page from the time range is ordered by `seq + 0`, which no index holds, so
-SQLite reads the time range and sorts it rather than walking the whole log in seq order to find it. Per type, a page reads `offset + limit` matches of that type's range in seq order, and
-the types' pages are merged by one UNION ALL ordered by seq.
+walked field (or types) and the time within it are terms on that index, and the other filters sit in one
+scalar subquery on the same row looked up by seq (its primary key), which no planner turns into a different
+walk. A page from the time range is ordered by `seq + 0`, which no index holds, so SQLite reads the time
+range and sorts it rather than walking the whole log in seq order to find it. Per type, a page reads
+`offset + limit` matches of that type's range in seq order, and the types' pages are merged by one UNION
+ALL ordered by seq.
 """
 
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func, literal_column, select, union_all
+from sqlalchemy import ColumnElement, Table, func, intersect, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.audit_queries import AuditFilter
@@ -36,16 +38,25 @@ async def sizes(session: AsyncSession, index: Table, wanted: AuditFilter, ranges
     return {name: int(found._mapping[name]) for name in ranges}
 
 
-async def count(session: AsyncSession, index: Table, wanted: AuditFilter, walk: str, cap: int) -> int:
-    """Matches, up to cap + 1, counted from the walked range in no particular order."""
-    i = _alias(index, "i")
-    matching = select(i.c.seq).where(*_range(i, wanted, walk), *_checks(index, i, wanted, walk)).limit(cap + 1)
-    return int(await session.scalar(select(func.count()).select_from(matching.subquery())) or 0)
+async def count(session: AsyncSession, index: Table, wanted: AuditFilter, walk: str, cap: int,
+                merge: bool = False) -> int:
+    """Matches, up to cap + 1, counted from the walked range in no particular order (or from every field's
+    range intersected, a type at a time, with `merge`)."""
+    if merge:
+        each = kinds(wanted) or await _types_within(session, index, walk, getattr(wanted, walk))
+        if not each:
+            return 0
+        matching: Any = union_all(*(select(_intersected(index, wanted, kind).subquery().c.seq) for kind in each))
+    else:
+        i = _alias(index, "i")
+        matching = select(i.c.seq).where(*_range(i, wanted, walk), *_checks(index, i, wanted, walk))
+    return int(await session.scalar(select(func.count()).select_from(matching.limit(cap + 1).subquery())) or 0)
 
 
 async def page(session: AsyncSession, index: Table, wanted: AuditFilter, walk: str, *, after: int, offset: int,
-               limit: int) -> list[int]:
-    """The seqs of the page: matches after `after` in log order, `offset` of them skipped."""
+               limit: int, merge: bool = False) -> list[int]:
+    """The seqs of the page: matches after `after` in log order, `offset` of them skipped (every field's range
+    intersected, a type at a time, with `merge`)."""
     i = _alias(index, "i")
     if walk == TIME:
         query = (select(i.c.seq).where(*_range(i, wanted, TIME), i.c.seq > after, *_checks(index, i, wanted, TIME))
@@ -60,13 +71,23 @@ async def page(session: AsyncSession, index: Table, wanted: AuditFilter, walk: s
     if not each:
         return []  # the field's value has no records
     checks = _checks(index, i, wanted, walk)
-    per_type = [select(i.c.seq).where(*_range(i, wanted, walk, kind), i.c.seq > after, *checks)
+    per_type = [_intersected(index, wanted, kind, after).limit(offset + limit) if merge else
+                select(i.c.seq).where(*_range(i, wanted, walk, kind), i.c.seq > after, *checks)
                 .order_by(i.c.seq).limit(offset + limit) for kind in each]
     if len(per_type) == 1:
         return list(await session.scalars(per_type[0].offset(offset).limit(limit)))
     merged = union_all(*(select(part.subquery().c.seq) for part in per_type)).subquery()
     query = select(merged.c.seq).order_by(merged.c.seq).offset(offset).limit(limit)
     return list(await session.scalars(query))
+
+
+def _intersected(index: Table, wanted: AuditFilter, kind: str, after: int = 0) -> Any:
+    """The seqs every field's range of one type holds (the time within each), in seq order: each range is in
+    seq order in its index, so SQLite merges them as it reads, no further than the LIMIT put on this."""
+    ranges = [select(index.c.seq).where(*_range(index, wanted, f, kind), index.c.seq > after)
+              for f in FIELDS if getattr(wanted, f) is not None]
+    both = intersect(*ranges)
+    return both.order_by(both.selected_columns.seq)
 
 
 async def _log_then_time(session: AsyncSession, index: Table, wanted: AuditFilter, *, after: int, offset: int,

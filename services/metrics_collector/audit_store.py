@@ -100,15 +100,24 @@ class AuditIndex:
     async def count(self, wanted: AuditFilter, cap: int, sizes: dict[str, int] | None = None) -> int:
         """Matching records, counted up to `cap` + 1 (so the caller can tell there are more than `cap`)."""
         sizes = await self.sizes(wanted) if sizes is None else sizes
-        return await audit_search.count(self.session, audit_index, wanted, audit_plan.count_walk(wanted, sizes), cap)
+        walk = audit_plan.count_walk(wanted, sizes)
+        return await audit_search.count(self.session, audit_index, wanted, walk, cap, self._merge(wanted, walk, sizes))
 
     async def page(self, wanted: AuditFilter, *, after: int | None, offset: int, limit: int,
                    sizes: dict[str, int] | None = None) -> list[Row]:
         """Matching records in log order with their payload, hash and flag: after the seq `after`, else from `offset`."""
         sizes = await self.sizes(wanted) if sizes is None else sizes
-        seqs = await audit_search.page(self.session, audit_index, wanted, audit_plan.page_walk(wanted, sizes),
-                                       after=after or 0, offset=0 if after is not None else offset, limit=limit)
+        walk = audit_plan.page_walk(wanted, sizes)
+        seqs = await audit_search.page(self.session, audit_index, wanted, walk, after=after or 0,
+                                       offset=0 if after is not None else offset, limit=limit,
+                                       merge=self._merge(wanted, walk, sizes))
         return await self.rows(seqs)
+
+    def _merge(self, wanted: AuditFilter, walk: str, sizes: dict[str, int]) -> bool:
+        # SQLite merges two selects in the same order as it reads them; PostgreSQL hashes both whole. (The inline
+        # session is SQLite's alone.)
+        sqlite = isinstance(self.session, InlineSession) or self.session.bind.dialect.name == "sqlite"
+        return sqlite and audit_plan.merged(wanted, walk, sizes)
 
     async def rows(self, seqs: list[int]) -> list[Row]:
         """The records at `seqs`, in log order, with what a page shows of each."""

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from contracts.audit_queries import AuditFilter
 from services.metrics_collector.audit_plan import (LOG, LOOKUP_COST, PAGE_READ_MAX, SIZE_PROBE, TIME, TYPES, count_walk,
-                                                   page_walk, to_size)
+                                                   merged, page_walk, to_size)
 
 SINCE = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -52,3 +52,13 @@ def test_a_time_range_alone_is_read_whole_unless_it_is_wide() -> None:
     assert count_walk(wanted, {TIME: SIZE_PROBE}) == TIME
     assert page_walk(AuditFilter(types=["Odd"], since=SINCE), {TYPES: 1000, TIME: 5}) == TIME
     assert page_walk(AuditFilter(types=["Odd"], since=SINCE), {TYPES: 100, TIME: 5}) == TYPES
+
+
+def test_fields_of_a_size_are_intersected_and_a_narrow_one_is_walked_with_lookups() -> None:
+    wanted = AuditFilter(service="svc-1", environment="prod")
+    wide = {"service": SIZE_PROBE, "environment": SIZE_PROBE}
+    assert page_walk(wanted, wide) == "service" and merged(wanted, "service", wide)
+    narrow = {"service": 100, "environment": SIZE_PROBE}  # 100 lookups cost less than reading 10,101 entries
+    assert not merged(wanted, "service", narrow)
+    assert not merged(AuditFilter(service="svc-1"), "service", {"service": SIZE_PROBE})  # one field: nothing to intersect
+    assert not merged(AuditFilter(service="svc-1", environment="prod", since=SINCE), TIME, wide)
