@@ -32,6 +32,8 @@ choice is made here:
   bunched, as for the last days of a long log). A count keeps no order: it reads the cheapest range whole.
 """
 
+from dataclasses import dataclass
+
 from contracts.audit_queries import COUNT_CAP, AuditFilter
 
 FIELDS = ("release_id", "service", "team", "actor", "environment")  # ties go to the first: usually the narrowest
@@ -47,55 +49,68 @@ PAGE_READ_MAX = 60_000  # index entries' worth (2,000 lookups) a page may spend 
 LOG_WALK = 2_000  # records a page of a wide time range alone walks in log order before reading the range
 
 
-def timed(wanted: AuditFilter) -> bool:
-    return wanted.since is not None or wanted.until is not None
+@dataclass(frozen=True)
+class Shape:
+    """What a filter asks, its values aside: all a plan depends on (and all a statement's SQL does)."""
+
+    fields: tuple[str, ...]  # the fields given, in FIELDS order
+    types: bool  # whether types are given
+    since: bool
+    until: bool
+
+    @property
+    def timed(self) -> bool:
+        return self.since or self.until
 
 
-def walkable(wanted: AuditFilter) -> list[str]:
+def shape_of(wanted: AuditFilter) -> Shape:
+    return Shape(tuple(f for f in FIELDS if getattr(wanted, f) is not None), bool(wanted.types),
+                 wanted.since is not None, wanted.until is not None)
+
+
+def walkable(asked: Shape) -> list[str]:
     """The ranges in log order the filter could be read from, in the order ties are settled."""
-    fields = [f for f in FIELDS if getattr(wanted, f) is not None]
-    return fields or ([TYPES] if wanted.types else [])
+    return list(asked.fields) or ([TYPES] if asked.types else [])
 
 
-def to_size(wanted: AuditFilter) -> list[str]:
+def to_size(asked: Shape) -> list[str]:
     """The ranges whose sizes the choice needs (none when there is one way to read the filter)."""
-    ranges = walkable(wanted) + ([TIME] if timed(wanted) else [])
+    ranges = walkable(asked) + ([TIME] if asked.timed else [])
     return ranges if len(ranges) > 1 or ranges == [TIME] else []
 
 
-def checked(wanted: AuditFilter, walk: str) -> tuple[list[str], bool, bool]:
+def checked(asked: Shape, walk: str) -> tuple[list[str], bool, bool]:
     """What a walk checks on each entry's row, looked up by seq: (fields, the types, the time)."""
-    fields = [f for f in FIELDS if getattr(wanted, f) is not None and f != walk]
-    types = bool(wanted.types) and walk in (TIME, LOG)
-    return fields, types, timed(wanted) and walk == LOG
+    fields = [f for f in asked.fields if f != walk]
+    return fields, asked.types and walk in (TIME, LOG), asked.timed and walk == LOG
 
 
-def cost(wanted: AuditFilter, walk: str, sizes: dict[str, int]) -> int:
+def cost(asked: Shape, walk: str, sizes: dict[str, int]) -> int:
     """Reading the whole range, in index entries' worth."""
-    fields, types, _ = checked(wanted, walk)
+    fields, types, _ = checked(asked, walk)
     return sizes.get(walk, 0) * (1 + (LOOKUP_COST if fields or types else 0))
 
 
-def page_walk(wanted: AuditFilter, sizes: dict[str, int]) -> str:
+def page_walk(asked: Shape, sizes: dict[str, int]) -> str:
     """The range a page of matches is read from, given `to_size`'s sizes (each at most SIZE_PROBE)."""
-    ranges = walkable(wanted)
+    ranges = walkable(asked)
     if not ranges:
-        return TIME if timed(wanted) and sizes[TIME] < SIZE_PROBE else LOG
-    narrowest = min(ranges, key=lambda name: cost(wanted, name, sizes))  # min keeps the first of equals
-    if timed(wanted) and cost(wanted, TIME, sizes) <= min(PAGE_READ_MAX, cost(wanted, narrowest, sizes) - 1):
+        return TIME if asked.timed and sizes[TIME] < SIZE_PROBE else LOG
+    narrowest = min(ranges, key=lambda name: cost(asked, name, sizes))  # min keeps the first of equals
+    if asked.timed and cost(asked, TIME, sizes) <= min(PAGE_READ_MAX, cost(asked, narrowest, sizes) - 1):
         return TIME
     return narrowest
 
 
-def merged(wanted: AuditFilter, walk: str, sizes: dict[str, int]) -> bool:
+def merged(asked: Shape, walk: str, sizes: dict[str, int]) -> bool:
     """Whether to intersect every field's range, a type at a time, as they are read side by side in seq order
     (SQLite merges two ordered selects so, stopping where the page or the count does), rather than walk `walk`'s
     and look each row up: when reading all of them costs less than looking up the walked one's rows."""
-    fields = [f for f in FIELDS if getattr(wanted, f) is not None]
-    return walk in fields and len(fields) > 1 and sum(sizes.get(f, 0) for f in fields) < cost(wanted, walk, sizes)
+    fields = asked.fields
+    return walk in fields and len(fields) > 1 and sum(sizes.get(f, 0) for f in fields) < cost(asked, walk, sizes)
 
 
-def count_walk(wanted: AuditFilter, sizes: dict[str, int]) -> str:
+def count_walk(asked: Shape, sizes: dict[str, int]) -> str:
     """The range matches are counted from: the cheapest to read whole, in no particular order."""
-    ranges = walkable(wanted) + ([TIME] if timed(wanted) else [])
-    return min(ranges, key=lambda name: cost(wanted, name, sizes)) if ranges else LOG
+    ranges = walkable(asked) + ([TIME] if asked.timed else [])
+    return min(ranges, key=lambda name: cost(asked, name, sizes)) if ranges else LOG

@@ -95,19 +95,20 @@ class AuditIndex:
     async def sizes(self, wanted: AuditFilter) -> dict[str, int]:
         """How many entries (up to audit_plan.SIZE_PROBE) each range the filter could be read from holds: what
         `count` and `page` choose their walk by (empty when there is one way to read it)."""
-        return await audit_search.sizes(self.session, audit_index, wanted, audit_plan.to_size(wanted))
+        ranges = audit_plan.to_size(audit_plan.shape_of(wanted))
+        return await audit_search.sizes(self.session, audit_index, wanted, ranges)
 
     async def count(self, wanted: AuditFilter, cap: int, sizes: dict[str, int] | None = None) -> int:
         """Matching records, counted up to `cap` + 1 (so the caller can tell there are more than `cap`)."""
         sizes = await self.sizes(wanted) if sizes is None else sizes
-        walk = audit_plan.count_walk(wanted, sizes)
+        walk = audit_plan.count_walk(audit_plan.shape_of(wanted), sizes)
         return await audit_search.count(self.session, audit_index, wanted, walk, cap, self._merge(wanted, walk, sizes))
 
     async def page(self, wanted: AuditFilter, *, after: int | None, offset: int, limit: int,
                    sizes: dict[str, int] | None = None) -> list[Row]:
         """Matching records in log order with their payload, hash and flag: after the seq `after`, else from `offset`."""
         sizes = await self.sizes(wanted) if sizes is None else sizes
-        walk = audit_plan.page_walk(wanted, sizes)
+        walk = audit_plan.page_walk(audit_plan.shape_of(wanted), sizes)
         seqs = await audit_search.page(self.session, audit_index, wanted, walk, after=after or 0,
                                        offset=0 if after is not None else offset, limit=limit,
                                        merge=self._merge(wanted, walk, sizes))
@@ -117,7 +118,7 @@ class AuditIndex:
         # SQLite merges two selects in the same order as it reads them; PostgreSQL hashes both whole. (The inline
         # session is SQLite's alone.)
         sqlite = isinstance(self.session, InlineSession) or self.session.bind.dialect.name == "sqlite"
-        return sqlite and audit_plan.merged(wanted, walk, sizes)
+        return sqlite and audit_plan.merged(audit_plan.shape_of(wanted), walk, sizes)
 
     async def rows(self, seqs: list[int]) -> list[Row]:
         """The records at `seqs`, in log order, with what a page shows of each."""

@@ -78,10 +78,10 @@ def matches(row: dict[str, Any], wanted: AuditFilter) -> bool:
 
 def walks(wanted: AuditFilter) -> list[tuple[str, bool]]:
     """Every way a query could be read, (range, fields merged): what the plan chooses among."""
-    ranges = audit_plan.walkable(wanted) + ([TIME] if audit_plan.timed(wanted) else [])
-    ranges += [LOG] if not audit_plan.walkable(wanted) else []
-    fields = [f for f in FIELDS if getattr(wanted, f) is not None]
-    return [(walk, False) for walk in ranges] + [(walk, True) for walk in fields if len(fields) > 1]
+    asked = audit_plan.shape_of(wanted)
+    ranges = audit_plan.walkable(asked) + ([TIME] if asked.timed else [])
+    ranges += [LOG] if not audit_plan.walkable(asked) else []
+    return [(walk, False) for walk in ranges] + [(walk, True) for walk in asked.fields if len(asked.fields) > 1]
 
 
 async def seeded(database: Database) -> Database:
@@ -151,9 +151,9 @@ async def test_a_wide_time_range_alone_falls_back_to_reading_it_when_the_log_wal
 async def test_a_field_without_types_is_read_type_by_type(sqlite_log: Database) -> None:
     async with sqlite_log.sessions() as session:
         # The types a team has records of, found by stepping through its index: here all of them.
-        web = await audit_search._types_within(session, audit_index, "team", "web")
+        web = await audit_search._types(session, audit_index, AuditFilter(team="web"), "team")
         assert web == sorted({r["type"] for r in LOG_ROWS if r["team"] == "web"})
-        assert await audit_search._types_within(session, audit_index, "team", "nobody") == []
+        assert await audit_search._types(session, audit_index, AuditFilter(team="nobody"), "team") == []
 
 
 @pytest.mark.postgres

@@ -3,10 +3,26 @@
 from datetime import UTC, datetime
 
 from contracts.audit_queries import AuditFilter
-from services.metrics_collector.audit_plan import (LOG, LOOKUP_COST, PAGE_READ_MAX, SIZE_PROBE, TIME, TYPES, count_walk,
-                                                   merged, page_walk, to_size)
+from services.metrics_collector import audit_plan
+from services.metrics_collector.audit_plan import LOG, LOOKUP_COST, PAGE_READ_MAX, SIZE_PROBE, TIME, TYPES, shape_of
 
 SINCE = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def to_size(wanted: AuditFilter) -> list[str]:
+    return audit_plan.to_size(shape_of(wanted))
+
+
+def page_walk(wanted: AuditFilter, sizes: dict[str, int]) -> str:
+    return audit_plan.page_walk(shape_of(wanted), sizes)
+
+
+def count_walk(wanted: AuditFilter, sizes: dict[str, int]) -> str:
+    return audit_plan.count_walk(shape_of(wanted), sizes)
+
+
+def merged(wanted: AuditFilter, walk: str, sizes: dict[str, int]) -> bool:
+    return audit_plan.merged(shape_of(wanted), walk, sizes)
 
 
 def test_one_way_to_read_a_filter_needs_no_sizes() -> None:
