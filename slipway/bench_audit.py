@@ -7,6 +7,7 @@ import os
 import sqlite3
 import statistics
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,6 @@ VERIFY_REPEATS = 3
 # Checkpoints at 15,000, 30,000 ... 90,000 of 100,000 records: a verify re-hashes the 10,000 after the newest,
 # about the most the default interval (10,000) leaves, rather than the nothing a round number would.
 CHECKPOINT_EVERY = 15_000
-SHOW_PROBE = "audit show --team team-1 --type StepVerdict (a page of 50)"
 
 
 def with_key(settings: Settings, scratch: Path) -> Settings:
@@ -35,10 +35,25 @@ def with_key(settings: Settings, scratch: Path) -> Settings:
                                        "audit_checkpoint_every": CHECKPOINT_EVERY})
 
 
-def show_probe() -> tuple[str, tuple[str, Any]]:
+def show_probes(now: datetime) -> dict[str, tuple[str, Any]]:
+    """`audit show` (a page of 50 and the count) for each kind of filter: one field with a type (one index
+    range), a field alone, several types, two fields, a time range alone and with a field, over the seeded
+    releases (teams team-0..2, services svc-0..6, prod and staging, spread over the 90 days before `now`)."""
     from contracts.audit_queries import ShowAudit
 
-    return SHOW_PROBE, (subjects.CMD_AUDIT_SHOW, ShowAudit(team="team-1", types=["StepVerdict"]))
+    week, month = now - timedelta(days=7), now - timedelta(days=30)
+    asked = {
+        "--team team-1 --type StepVerdict": ShowAudit(team="team-1", types=["StepVerdict"]),
+        "--team team-1": ShowAudit(team="team-1"),
+        "--type DeploymentSucceeded --type RollbackCompleted": ShowAudit(types=["DeploymentSucceeded", "RollbackCompleted"]),
+        "--team team-1 --environment prod --type StepVerdict": ShowAudit(team="team-1", environment="prod",
+                                                                         types=["StepVerdict"]),
+        "--service svc-1 --environment prod": ShowAudit(service="svc-1", environment="prod"),
+        "--since 7d": ShowAudit(since=week),
+        "--since/--until one hour 30 days ago": ShowAudit(since=month - timedelta(hours=1), until=month),
+        "--team team-1 --type StepVerdict --since 7d": ShowAudit(team="team-1", types=["StepVerdict"], since=week),
+    }
+    return {f"audit show {name} (a page of 50)": (subjects.CMD_AUDIT_SHOW, query) for name, query in asked.items()}
 
 
 def raw_rehash_s(database: Path, after: int = 0) -> tuple[float, int]:

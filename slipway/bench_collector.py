@@ -35,7 +35,7 @@ from libs.client import connected, send_command
 from libs.embedded_nats import EmbeddedNats
 from libs.settings import Settings
 from services.metrics_collector import domain
-from slipway.bench_audit import audit_rows, show_probe, with_key
+from slipway.bench_audit import audit_rows, show_probes, with_key
 from slipway.bench_bus import bus_alone_rate
 
 FLOOD = 20_000
@@ -232,8 +232,9 @@ def release_payloads(n: int, now: datetime) -> list[dict[str, Any]]:
     ]
 
 
-def query_probes() -> dict[str, tuple[str, Any]]:
-    """The queries the bench times, by row name: (subject, query)."""
+def query_probes(now: datetime) -> dict[str, tuple[str, Any]]:
+    """The queries the bench times, by row name: (subject, query); times are relative to `now`, the seeded
+    log's."""
     return {
         "status (newest 20 releases)": (subjects.CMD_RELEASE_STATUS, QueryReleases()),
         "status --release-id (one release, its events)": (subjects.CMD_RELEASE_STATUS, QueryReleases(release_id="seed-1")),
@@ -242,18 +243,18 @@ def query_probes() -> dict[str, tuple[str, Any]]:
                                                             QueryDora(service="svc-1", environment="prod")),
         "metrics bottlenecks (all teams, 30 days)": (subjects.CMD_BOTTLENECKS, QueryBottlenecks(days=30)),
         "metrics bottlenecks --team team-1 --days 7": (subjects.CMD_BOTTLENECKS, QueryBottlenecks(team="team-1", days=7)),
-        **dict([show_probe()]),
+        **show_probes(now),
         "metrics dora --team team-1 --environment prod --bands": (
             subjects.CMD_DORA, QueryDora(team="team-1", environment="prod", bands=True)),
         "metrics teams --environment prod (30 days)": (subjects.CMD_DORA_TEAMS, QueryDoraTeams(environment="prod")),
     }
 
 
-async def query_latencies(settings: Settings) -> dict[str, float]:
+async def query_latencies(settings: Settings, now: datetime) -> dict[str, float]:
     """Median ms of each query against a running collector, asked `QUERY_REPEATS` times."""
     latencies: dict[str, float] = {}
     async with connected(settings.nats_url) as nc:
-        for name, (subject, query) in query_probes().items():
+        for name, (subject, query) in query_probes(now).items():
             body, times = query.model_dump_json().encode(), []
             for _ in range(QUERY_REPEATS):
                 start = time.perf_counter()
@@ -284,7 +285,7 @@ async def query_rows(table: Table, settings: Settings, round_trip_ms: float) -> 
         app = build(sized)
         await app.start()
         try:
-            figures[size] = await query_latencies(sized)
+            figures[size] = await query_latencies(sized, now)
         finally:
             await app.stop()
     for name in figures[QUERY_SIZES[0]]:

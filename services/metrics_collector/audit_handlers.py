@@ -168,8 +168,10 @@ class AuditTrail:
                 if kind not in Event.registry and kind != domain.UNTYPED and not await index.type_known(kind):
                     return CommandResult(ok=False, message=f"invalid filter: {kind!r} is not an event type: not declared "
                                                            "in slipway's contracts and not in the log")
-            total = await index.count(query, COUNT_CAP) if query.count else None
-            rows = await index.page(query, after=query.after, offset=(query.page - 1) * query.limit, limit=query.limit)
+            sizes = await index.sizes(query)  # which index range to walk: the count and the page choose by them
+            total = await index.count(query, COUNT_CAP, sizes) if query.count else None
+            rows = await index.page(query, after=query.after, offset=(query.page - 1) * query.limit, limit=query.limit,
+                                    sizes=sizes)
         events, size = [], 0
         for row in rows:
             entry = _entry(row)

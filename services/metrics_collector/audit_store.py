@@ -2,8 +2,8 @@
 
 `audit_index` holds, per logged record (its seq), the fields `audit show` filters on, each indexed
 together with seq, so a filtered page reads index ranges in log order instead of the log. It is a
-projection: written in the transaction that appends the records, filled from the log for records
-logged before it existed (`backfill`), outside the chain (the chain covers exactly what was sent).
+projection: written by the projector as it follows the log (projector.py), filled from the log for records
+logged before it existed (`index_backlog`), outside the chain (the chain covers exactly what was sent).
 
 `audit_checkpoints` holds what the collector signed about its own log every N records and on demand:
 the seq, that record's chain hash and how many records there were up to it, with its key. A
@@ -13,11 +13,12 @@ verification trusts the log up to the newest checkpoint whose signature, hash an
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, String, Table, and_, func, or_, select
+from sqlalchemy import Column, Index, Integer, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.audit_queries import AuditFilter
 from libs.store import UtcDateTime
+from services.metrics_collector import audit_plan, audit_search
 from services.metrics_collector.store import event_flags, event_log, metadata
 from services.metrics_collector.inline_writer import InlineSession, bind_marks, insert_rows
 
@@ -36,13 +37,14 @@ audit_index = Table(
     Column("occurred_at", UtcDateTime(), nullable=False),
     # Each filter with the type, then seq: a page of one filter, or of one filter and one type (the question
     # asked most: a team's verdicts, a release's approvals), is a range of one index, already in log order, and
-    # counting it reads that range alone, never the table; so it costs the same at any log size.
-    Index("ix_audit_release_type", "release_id", "type", "seq"),
-    Index("ix_audit_service_type", "service", "type", "seq"),
-    Index("ix_audit_environment_type", "environment", "type", "seq"),
-    Index("ix_audit_team_type", "team", "type", "seq"),
-    Index("ix_audit_actor_type", "actor", "type", "seq"),
-    Index("ix_audit_type", "type", "seq"),
+    # counting it reads that range alone, never the table; so it costs the same at any log size. The event time
+    # rides last, so a time range is checked within the range walked, not by looking each row up (revision 0010).
+    Index("ix_audit_release_type", "release_id", "type", "seq", "occurred_at"),
+    Index("ix_audit_service_type", "service", "type", "seq", "occurred_at"),
+    Index("ix_audit_environment_type", "environment", "type", "seq", "occurred_at"),
+    Index("ix_audit_team_type", "team", "type", "seq", "occurred_at"),
+    Index("ix_audit_actor_type", "actor", "type", "seq", "occurred_at"),
+    Index("ix_audit_type", "type", "seq", "occurred_at"),
     Index("ix_audit_occurred", "occurred_at", "seq"),
 )
 
@@ -90,25 +92,44 @@ class AuditIndex:
         found = await self.session.scalar(select(audit_index.c.seq).where(audit_index.c.type == kind).limit(1))
         return found is not None
 
-    async def count(self, wanted: AuditFilter, cap: int) -> int:
-        """Matching records, counted up to `cap` + 1 (so the caller can tell there are more than `cap`)."""
-        matching = select(audit_index.c.seq).where(*_conditions(wanted)).limit(cap + 1).subquery()
-        return int(await self.session.scalar(select(func.count()).select_from(matching)) or 0)
+    async def sizes(self, wanted: AuditFilter) -> dict[str, int]:
+        """How many entries (up to audit_plan.SIZE_PROBE) each range the filter could be read from holds: what
+        `count` and `page` choose their walk by (empty when there is one way to read it)."""
+        ranges = audit_plan.to_size(audit_plan.shape_of(wanted))
+        return await audit_search.sizes(self.session, audit_index, wanted, ranges)
 
-    async def page(self, wanted: AuditFilter, *, after: int | None, offset: int, limit: int) -> list[Row]:
+    async def count(self, wanted: AuditFilter, cap: int, sizes: dict[str, int] | None = None) -> int:
+        """Matching records, counted up to `cap` + 1 (so the caller can tell there are more than `cap`)."""
+        sizes = await self.sizes(wanted) if sizes is None else sizes
+        walk = audit_plan.count_walk(audit_plan.shape_of(wanted), sizes)
+        return await audit_search.count(self.session, audit_index, wanted, walk, cap, self._merge(wanted, walk, sizes))
+
+    async def page(self, wanted: AuditFilter, *, after: int | None, offset: int, limit: int,
+                   sizes: dict[str, int] | None = None) -> list[Row]:
         """Matching records in log order with their payload, hash and flag: after the seq `after`, else from `offset`."""
+        sizes = await self.sizes(wanted) if sizes is None else sizes
+        walk = audit_plan.page_walk(audit_plan.shape_of(wanted), sizes)
+        seqs = await audit_search.page(self.session, audit_index, wanted, walk, after=after or 0,
+                                       offset=0 if after is not None else offset, limit=limit,
+                                       merge=self._merge(wanted, walk, sizes))
+        return await self.rows(seqs)
+
+    def _merge(self, wanted: AuditFilter, walk: str, sizes: dict[str, int]) -> bool:
+        # SQLite merges two selects in the same order as it reads them; PostgreSQL hashes both whole. (The inline
+        # session is SQLite's alone.)
+        sqlite = isinstance(self.session, InlineSession) or self.session.bind.dialect.name == "sqlite"
+        return sqlite and audit_plan.merged(audit_plan.shape_of(wanted), walk, sizes)
+
+    async def rows(self, seqs: list[int]) -> list[Row]:
+        """The records at `seqs`, in log order, with what a page shows of each."""
+        if not seqs:
+            return []
         i, log = audit_index.c, event_log.c
-        seqs = select(i.seq).where(*_conditions(wanted))
-        if after is not None:
-            seqs = seqs.where(i.seq > after)
-        seqs = seqs.order_by(i.seq).limit(limit).offset(0 if after is not None else offset).subquery()
-        joined = (audit_index.join(seqs, seqs.c.seq == i.seq).join(event_log, log.seq == i.seq)
-                  .outerjoin(event_flags, event_flags.c.seq == i.seq))
+        joined = audit_index.join(event_log, log.seq == i.seq).outerjoin(event_flags, event_flags.c.seq == i.seq)
         query = select(i.seq, log.event_id, i.type, log.subject, i.occurred_at, log.recorded_at, i.release_id,
                        i.service, i.environment, i.team, i.actor, event_flags.c.reason.label("flag"), log.hash,
-                       log.prev_hash, log.payload).select_from(joined).order_by(i.seq)
+                       log.prev_hash, log.payload).select_from(joined).where(i.seq.in_(seqs)).order_by(i.seq)
         return [dict(r._mapping) for r in await self.session.execute(query)]
-
 
     async def unindexed(self, after: int, limit: int) -> list[Row]:
         """Logged records after `after` with what the index needs, for a backfill."""
@@ -116,20 +137,6 @@ class AuditIndex:
         query = (select(log.seq, log.type, log.release_id, log.service, log.environment, log.occurred_at, log.payload)
                  .where(log.seq > after).order_by(log.seq).limit(limit))
         return [dict(r._mapping) for r in await self.session.execute(query)]
-
-
-def _conditions(wanted: AuditFilter) -> list[Any]:
-    i = audit_index.c
-    found = [column == value for column, value in (
-        (i.release_id, wanted.release_id), (i.service, wanted.service), (i.team, wanted.team),
-        (i.actor, wanted.actor), (i.environment, wanted.environment)) if value is not None]
-    if wanted.types:
-        found.append(or_(*(i.type == kind for kind in wanted.types)) if len(wanted.types) > 1 else i.type == wanted.types[0])
-    if wanted.since is not None:
-        found.append(i.occurred_at >= wanted.since)
-    if wanted.until is not None:
-        found.append(i.occurred_at < wanted.until)
-    return [and_(*found)] if found else []
 
 
 class Checkpoints:

@@ -56,14 +56,14 @@ def without_recorded_at(value: Any) -> Any:
     return value
 
 
-async def answers(settings: Settings) -> dict[str, Any]:
+async def answers(settings: Settings, now: datetime) -> dict[str, Any]:
     """A running collector's verify --full and every query the bench times, over this log."""
     found: dict[str, Any] = {}
     async with running(build(settings)):
         audit = await send_command(settings.nats_url, subjects.CMD_AUDIT_VERIFY, VerifyAudit(full=True), timeout=30)
         assert audit.ok, audit.message
         found["verify"] = {k: audit.data[k] for k in ("records", "head_hash", "rehashed", "checkpoints", "mode")}
-        for name, (subject, query) in query_probes().items():
+        for name, (subject, query) in query_probes(now).items():
             reply: CommandResult = await send_command(settings.nats_url, subject, query, timeout=30)
             assert reply.ok, f"{name}: {reply.message}"
             found[name] = (reply.message, without_recorded_at(reply.data))
@@ -93,6 +93,6 @@ async def test_the_bulk_seeded_log_is_the_log_the_append_use_case_writes(setting
     assert [c[:3] for c in checkpoints[0]] == [c[:3] for c in checkpoints[1]]  # seq, hash, records; then when, by whom
     assert sorted(c[0] for c in checkpoints[0]) == list(range(EVERY, RELEASES * 8 + 1, EVERY))
 
-    from_seeded, from_appended = await answers(seeded), await answers(appended)
+    from_seeded, from_appended = await answers(seeded, now), await answers(appended, now)
     assert from_seeded["verify"]["records"] == RELEASES * 8 and from_seeded["verify"]["mode"] == "full"
     assert from_seeded == from_appended
