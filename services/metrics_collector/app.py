@@ -23,6 +23,7 @@ from libs.settings import Settings
 from services.metrics_collector.bottleneck_query import query_bottlenecks
 from services.metrics_collector.handlers import Handlers
 from services.metrics_collector.intake import Intake
+from services.metrics_collector.projector import up_to_date
 from services.metrics_collector.store import NAME, metadata
 
 BATCH_SIZE = 100  # events appended per transaction at most
@@ -39,9 +40,11 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
     broker = runtime.broker
     runtime.on_start.append(handlers.prepare)
 
+    intakes = {durable: Intake(broker, settings, handlers, durable, BATCH_SIZE) for durable in (EVENTS_DURABLE, ALERTS_DURABLE)}
+    handlers.intake_backlog = lambda: any(intake.backlog for intake in intakes.values())
     loops = [
         PullLoop(stream=stream, subject=subject, durable=durable, batch_size=BATCH_SIZE,
-                 fetch_timeout_s=FETCH_TIMEOUT_S, handle=Intake(broker, settings, handlers, durable),
+                 fetch_timeout_s=FETCH_TIMEOUT_S, handle=intakes[durable],
                  max_deliver=settings.max_deliver + 1, ack_wait_s=settings.ack_wait_s)
         for stream, subject, durable in (
             (subjects.EVENTS_STREAM, subjects.EVENTS_WILDCARD, EVENTS_DURABLE),
@@ -60,15 +63,18 @@ def build(settings: Settings, exporter: SpanExporter | None = None) -> FastStrea
     async def stop_loops() -> None:
         for loop in loops:
             await loop.stop()
+        await handlers.stop()
 
-    serve_command(broker, subjects.CMD_DORA, QueryDora, handlers.query_dora)
-    serve_command(broker, subjects.CMD_DORA_TEAMS, QueryDoraTeams, handlers.query_dora_teams)
+    # The queries that read projections first wait for them to hold what the log held when asked.
+    fresh = partial(up_to_date, handlers.projector)
+    serve_command(broker, subjects.CMD_DORA, QueryDora, fresh(handlers.query_dora))
+    serve_command(broker, subjects.CMD_DORA_TEAMS, QueryDoraTeams, fresh(handlers.query_dora_teams))
     serve_command(broker, subjects.CMD_AUDIT_VERIFY, VerifyAudit, handlers.audit.verify)
-    serve_command(broker, subjects.CMD_AUDIT_SHOW, ShowAudit, handlers.audit.show)
+    serve_command(broker, subjects.CMD_AUDIT_SHOW, ShowAudit, fresh(handlers.audit.show))
     serve_command(broker, subjects.CMD_AUDIT_WHO, WhoAudit, handlers.audit.who)
     serve_command(broker, subjects.CMD_AUDIT_CHECKPOINT, CheckpointAudit, handlers.audit.checkpoint)
-    serve_command(broker, subjects.CMD_RELEASE_STATUS, QueryReleases, handlers.query_releases)
-    serve_command(broker, subjects.CMD_BOTTLENECKS, QueryBottlenecks, partial(query_bottlenecks, runtime.db))
+    serve_command(broker, subjects.CMD_RELEASE_STATUS, QueryReleases, fresh(handlers.query_releases))
+    serve_command(broker, subjects.CMD_BOTTLENECKS, QueryBottlenecks, fresh(partial(query_bottlenecks, runtime.db)))
     app = build_app(runtime)
     app.after_startup(start_loops)
     app.on_shutdown(stop_loops)

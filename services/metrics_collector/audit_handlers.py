@@ -40,9 +40,9 @@ class AuditTrail:
 
     # --- written with the appends ------------------------------------------------------------
 
-    async def appended(self, session: AsyncSession, rows: Sequence[dict[str, Any]], fields: Sequence[dict[str, Any]]) -> None:
-        """Index the records just appended (in their transaction) and sign a checkpoint when one is due."""
-        await _index(AuditIndex(session), rows, fields)
+    async def appended(self, session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+        """Sign a checkpoint when one is due among the records just appended (in their transaction); the
+        projector indexes them (services.metrics_collector.projector)."""
         if rows and self.signer is not None:
             checkpoints = Checkpoints(session)
             last = await checkpoints.newest_seq()
@@ -213,18 +213,19 @@ async def sign_checkpoint(checkpoints: Checkpoints, signer: Signer, seq: int, di
     return checkpoint
 
 
-async def index_backlog(session: AsyncSession) -> int:
-    """Index the records logged before the index existed (or since a rebuild emptied it); returns how many."""
+async def index_backlog(session: AsyncSession, upto: int) -> int:
+    """Index the records up to seq `upto` logged before the index existed (or since a rebuild emptied it); returns
+    how many. Those after `upto` are the projector's to index."""
     index, done = AuditIndex(session), 0
-    while rows := await index.unindexed(await index.newest_seq(), CHUNK):
+    while rows := [r for r in await index.unindexed(await index.newest_seq(), CHUNK) if r["seq"] <= upto]:
         # The record's own columns win over its payload: they are what the log filed it under.
         fields = [audit_rules.payload_of(r["payload"]) | {"type": r["type"]} for r in rows]
-        await _index(index, rows, fields)
+        await index_records(index, rows, fields)
         done += len(rows)
     return done
 
 
-async def _index(index: AuditIndex, rows: Sequence[dict[str, Any]], fields: Sequence[dict[str, Any]]) -> None:
+async def index_records(index: AuditIndex, rows: Sequence[dict[str, Any]], fields: Sequence[dict[str, Any]]) -> None:
     known = await index.teams_of(str(f.get("release_id")) for f in fields if f.get("release_id"))
     entries = []
     for row, payload in zip(rows, fields):

@@ -2,8 +2,8 @@
 
 `audit_index` holds, per logged record (its seq), the fields `audit show` filters on, each indexed
 together with seq, so a filtered page reads index ranges in log order instead of the log. It is a
-projection: written in the transaction that appends the records, filled from the log for records
-logged before it existed (`backfill`), outside the chain (the chain covers exactly what was sent).
+projection: written by the projector as it follows the log (projector.py), filled from the log for records
+logged before it existed (`index_backlog`), outside the chain (the chain covers exactly what was sent).
 
 `audit_checkpoints` holds what the collector signed about its own log every N records and on demand:
 the seq, that record's chain hash and how many records there were up to it, with its key. A
@@ -38,7 +38,7 @@ audit_index = Table(
     # Each filter with the type, then seq: a page of one filter, or of one filter and one type (the question
     # asked most: a team's verdicts, a release's approvals), is a range of one index, already in log order, and
     # counting it reads that range alone, never the table; so it costs the same at any log size. The event time
-    # rides last, so a time range is checked within the range walked, not by looking each row up (revision 0009).
+    # rides last, so a time range is checked within the range walked, not by looking each row up (revision 0010).
     Index("ix_audit_release_type", "release_id", "type", "seq", "occurred_at"),
     Index("ix_audit_service_type", "service", "type", "seq", "occurred_at"),
     Index("ix_audit_environment_type", "environment", "type", "seq", "occurred_at"),

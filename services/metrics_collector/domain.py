@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from statistics import median
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from contracts import subjects
@@ -29,8 +30,15 @@ ChainRecord = tuple[int, str, str, str]  # seq, payload, prev_hash, hash
 
 
 def canonical_json(payload: Payload) -> str:
-    # One spelling per payload (sorted keys, no spaces), so re-serialising never changes a hash.
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    """One spelling per payload (sorted keys, no spaces, UTF-8 as is), so re-serialising never changes a hash.
+
+    The chain hashes the stored text, so records written before this spelling (the standard library's, with
+    non-ASCII escaped) verify as they are. An integer past 64 bits, which orjson refuses, keeps that spelling.
+    """
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
 def chain_hash(prev_hash: str, payload: str) -> str:

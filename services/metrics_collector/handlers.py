@@ -3,10 +3,10 @@
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ConfigDict, Field, ValidationError
 from sqlalchemy import inspect
@@ -22,13 +22,14 @@ from libs.runtime import Runtime
 from libs.store import sqlite_pragmas
 from services.metrics_collector import domain, dora_queries
 from services.metrics_collector.audit_handlers import AuditTrail, index_backlog
-from services.metrics_collector.bottleneck_domain import EVIDENCE
 from services.metrics_collector.bottlenecks import BottleneckStore
 from services.metrics_collector.inline_writer import InlineWriter
 from services.metrics_collector.projections import Projections
+from services.metrics_collector.projector import Projector, cursor_of, move_cursor
 from services.metrics_collector.store import EventLog
 
 log = logging.getLogger("slipway.metrics_collector")
+T = TypeVar("T")
 
 
 class LoggedEvent(Event):
@@ -98,10 +99,14 @@ class Handlers:
         self.identities = IdentityStore(registry.parent) if registry is not None else None
         self.audit = AuditTrail(runtime, own_signer(runtime.settings), self.identities, self._append_lock,
                                 self._signature_problem, runtime.settings.audit_checkpoint_every)
+        # The read models follow the log; `intake_backlog` says when the intake has more than a batch waiting.
+        self.intake_backlog: Callable[[], bool] = lambda: False
+        self.projector = Projector(self.transaction, self._append_lock, lambda: self.intake_backlog())
 
     async def prepare(self) -> None:
         """Before consuming: learn whether this log's release columns take NULL (a log created by an older
-        version does not), and fill the projections of a log written before they existed."""
+        version does not), fill the projections of a log written before they existed, and start the projector
+        from where it was."""
         def nullable(connection: Any) -> bool:
             columns = {c["name"]: c for c in inspect(connection).get_columns("event_log")}
             return bool(columns["release_id"]["nullable"])
@@ -109,66 +114,70 @@ class Handlers:
         async with self.runtime.db.engine.connect() as connection:
             self._no_release = None if await connection.run_sync(nullable) else ""
         async with self.runtime.db.transaction() as tx:
-            projections = Projections(tx.session)
-            if (await projections.empty() or await BottleneckStore(tx.session).empty()) and await EventLog(tx.session).head() != (0, domain.GENESIS_HASH):
+            projections, head = Projections(tx.session), (await EventLog(tx.session).head())[0]
+            if (await projections.empty() or await BottleneckStore(tx.session).empty()) and head:
                 log.info("the event log predates its projections: rebuilt %d releases", await projections.rebuild())
-            if indexed := await index_backlog(tx.session):
+                await move_cursor(tx.session, head)
+            if indexed := await index_backlog(tx.session, upto=await cursor_of(tx.session)):
                 log.info("indexed %d records logged before the audit index existed", indexed)
+        await self.projector.start(head)
+
+    async def stop(self) -> None:
+        """Once nothing is appended any more: let the projector finish the chunk in hand."""
+        await self.projector.stop()
 
     async def close(self) -> None:
-        """Let go of the append path's own SQLite connection (the runtime disposes of the async engine)."""
+        """Stop the projector, let go of the append path's own SQLite connection (the runtime disposes of the async
+        engine)."""
+        await self.projector.stop()
         if self._writer is not None:
             self._writer.dispose()
 
     async def append(self, arrivals: Sequence[Arrival]) -> list[Arrival]:
-        """Append events to the chain and the projections in one transaction; returns those newly logged.
+        """Append events to the chain in one transaction; returns those newly logged. The read models follow
+        (services.metrics_collector.projector).
 
         An event already in the log (a redelivery, a copy published past the stream's duplicate
         window) is left out: it is a duplicate, not a break in the chain.
         """
         async with self._append_lock:
-            if self._writer is not None:
-                return await self._writer.transaction(lambda session: self._append_in(session, arrivals))
-            async with self.runtime.db.transaction() as tx:
-                return await self._append_in(tx.session, arrivals)
+            fresh, head = await self.transaction(lambda session: self._append_in(session, arrivals))
+        self.projector.appended(head)
+        return fresh
 
-    async def _append_in(self, session: Any, arrivals: Sequence[Arrival]) -> list[Arrival]:
-        """The append's statements, inside the caller's transaction (an AsyncSession, or an InlineSession)."""
+    async def transaction(self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """`work(session)` in one transaction: in one thread hop on SQLite (inline_writer), else an async session."""
+        if self._writer is not None:
+            return await self._writer.transaction(work)
+        async with self.runtime.db.transaction() as tx:
+            return await work(tx.session)
+
+    async def catch_up(self) -> int:
+        """Bring the projections up to the log now (tests, and a rebuild); returns the seq they are up to."""
+        return await self.projector.catch_up()
+
+    async def _append_in(self, session: Any, arrivals: Sequence[Arrival]) -> tuple[list[Arrival], int]:
+        """The append's statements, inside the caller's transaction (an AsyncSession, or an InlineSession);
+        what was newly logged, and the log's head after it."""
         fresh: list[Arrival] = []
         entries = EventLog(session)
         seen = await entries.logged(a.event.event_id for a in arrivals)
         seq, prev_hash = await entries.head()
-        known = await entries.known_releases(a.event.release_id for a in arrivals
-                                             if a.event.release_id and a.event.event_id not in seen)
-        rows, flags, releases, facts_of, recorded_at = [], [], set(), set(), datetime.now(UTC)
-        fields = []
+        rows, flags, recorded_at = [], [], datetime.now(UTC)
         for a in arrivals:
             if a.event.event_id in seen:
                 continue
             seen.add(a.event.event_id)
             seq, digest = seq + 1, domain.chain_hash(prev_hash, a.payload)
             rows.append(self._row(a, seq, prev_hash, digest, recorded_at))
-            fields.append(_indexed_fields(a.event))
             if a.flag is not None:
                 log.warning("event %s is logged flagged: %s", a.event.event_id, a.flag)
                 flags.append((seq, a.flag))
-            elif a.event.release_id:  # only a release's own, unflagged events move its projections
-                releases.add(a.event.release_id)
-                if a.event.type in domain.FACT_TYPES:
-                    facts_of.add(a.event.release_id)
             prev_hash = digest
             fresh.append(a)
         await entries.append(rows, flags)
-        await self.audit.appended(session, rows, fields)
-        # A release the log had never named: its history is this batch's events of it (log order).
-        new: dict[str, list[dict[str, Any]]] = {}
-        for a in fresh:
-            if a.flag is None and a.event.release_id in releases and a.event.release_id not in known:
-                new.setdefault(a.event.release_id, []).append(json.loads(a.payload))
-        await Projections(session).refresh(releases, facts_of, new)
-        await BottleneckStore(session).record_evidence(
-            a.event.model_dump(mode="json") for a in fresh if a.flag is None and a.event.type == EVIDENCE)
-        return fresh
+        await self.audit.appended(session, rows)
+        return fresh, seq
 
     def _row(self, a: Arrival, seq: int, prev_hash: str, digest: str, recorded_at: datetime) -> dict[str, Any]:
         event = a.event
@@ -231,8 +240,3 @@ class Handlers:
         more = f" (events {offset + 1}-{offset + len(history)} of {total})" if total > len(history) or offset else ""
         return CommandResult(ok=True, message=f"{view.release_id}: {view.state}{more}", data=reply.model_dump(mode="json"))
 
-
-def _indexed_fields(event: LoggedEvent) -> dict[str, Any]:
-    """What the audit index files a record under: the envelope, and the team the event names (extra fields)."""
-    return {**(event.model_extra or {}), "type": event.type, "release_id": event.release_id, "service": event.service,
-            "environment": event.environment, "actor": event.actor}

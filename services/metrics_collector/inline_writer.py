@@ -21,8 +21,7 @@ from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, create_engine, event
-from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection, Dialect, Engine
 
 from libs.store import UtcDateTime
 
@@ -30,10 +29,14 @@ T = TypeVar("T")
 
 
 class InlineSession:
-    """The few AsyncSession methods the append path uses, answered at once by a synchronous Session."""
+    """The few AsyncSession methods the append path uses, answered at once by a synchronous Connection.
 
-    def __init__(self, session: Session) -> None:
-        self.sync = session
+    A Connection, not an ORM Session: nothing here is an ORM object, and a Session's transaction bookkeeping
+    (its snapshot of weak references, taken at every begin) cost more per append than the append's own queries.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self.sync = connection
 
     async def execute(self, statement: Any, params: Any = None) -> Any:
         return self.sync.execute(statement, params)
@@ -47,7 +50,7 @@ class InlineSession:
     def driver_rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         """A query in the driver's own SQL (`?` marks), straight to it: for the append's lookups by a list
         of keys, whose expanding IN costs SQLAlchemy more than SQLite takes to answer."""
-        cursor = self.sync.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = self.sync.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             return cursor.execute(sql, params).fetchall()
         finally:
@@ -55,9 +58,8 @@ class InlineSession:
 
     def insert_many(self, table: Table, rows: list[dict[str, Any]]) -> None:
         """The rows, straight to the driver's executemany (the columns are the first row's keys)."""
-        connection = self.sync.connection()
-        plan = _insert_plan(table, tuple(rows[0]), connection.dialect)
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        plan = _insert_plan(table, tuple(rows[0]), self.sync.dialect)
+        cursor = self.sync.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(plan.sql, [plan.values(row) for row in rows])
         finally:
@@ -104,9 +106,18 @@ class _InsertPlan:
 def _utc_text(value: datetime) -> str:
     """A UtcDateTime as SQLAlchemy's SQLite dialect stores it (UTC, 'YYYY-MM-DD HH:MM:SS.ffffff'), in one call
     instead of its three layers; tests/unit/test_inline_writer.py holds the two to the same text."""
+    global _last_utc
+    last_value, last_text = _last_utc  # one tuple, replaced whole: never half of one value and half of another
+    if value is last_value:  # a batch's rows share one recorded_at: converted once
+        return last_text
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value.isoformat()} given where UTC is required")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    _last_utc = (value, text)
+    return text
+
+
+_last_utc: tuple[datetime | None, str] = (None, "")
 
 
 _plans: dict[tuple[str, tuple[str, ...]], _InsertPlan] = {}
@@ -142,8 +153,8 @@ class InlineWriter:
         return await asyncio.to_thread(self._run, work)
 
     def _run(self, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            return run_inline(work(InlineSession(session)))
+        with self.engine.begin() as connection:
+            return run_inline(work(InlineSession(connection)))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -21,11 +21,15 @@ COMMITTED = "metrics-collector"  # the crash point's place once a batch is commi
 
 
 class Intake:
-    def __init__(self, broker: NatsBroker, settings: Settings, handlers: Handlers, durable: str) -> None:
+    def __init__(self, broker: NatsBroker, settings: Settings, handlers: Handlers, durable: str, batch_size: int) -> None:
         self.broker, self.settings, self.handlers, self.durable = broker, settings, handlers, durable
         self.store = identity_store(settings)
+        self.batch_size = batch_size
+        # A full batch fetched: more is waiting in the stream, and the projector gives way (projector.MAX_LAG_S).
+        self.backlog = False
 
     async def __call__(self, messages: list[Msg]) -> None:
+        self.backlog = len(messages) >= self.batch_size
         readable: list[tuple[Msg, Arrival]] = []
         for raw in messages:
             got = receive(self.store, LoggedEvent, raw)

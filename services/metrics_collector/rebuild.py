@@ -4,7 +4,7 @@ transaction.
 After a change to how they are computed (a log written before they existed gets them when the
 collector starts).
 A collector running meanwhile waits for the transaction (SQLite has one writer; PostgreSQL locks
-the rows); the events it appends afterwards refresh their releases as usual.
+the rows); its projector then carries on from the rebuilt cursor (the log's head at the rebuild).
 """
 
 from sqlalchemy import delete, text
@@ -14,7 +14,8 @@ from services.metrics_collector.audit_handlers import index_backlog
 from services.metrics_collector.audit_store import audit_index
 from libs.settings import Settings
 from services.metrics_collector.projections import Projections
-from services.metrics_collector.store import NAME, metadata
+from services.metrics_collector.projector import move_cursor
+from services.metrics_collector.store import NAME, EventLog, metadata
 
 REBUILD_CACHE_KIB = 256 * 1024
 
@@ -30,7 +31,10 @@ async def rebuild_projections(settings: Settings) -> int:
                 # 2 MiB page cache, at a million records most of its time went to re-reading evicted pages.
                 await tx.session.execute(text(f"PRAGMA cache_size=-{REBUILD_CACHE_KIB}"))
             await tx.session.execute(delete(audit_index))
-            await index_backlog(tx.session)
-            return await Projections(tx.session).rebuild()
+            head = (await EventLog(tx.session).head())[0]
+            await index_backlog(tx.session, upto=head)
+            releases = await Projections(tx.session).rebuild()
+            await move_cursor(tx.session, head)  # a collector running meanwhile projects what it appends after
+            return releases
     finally:
         await db.dispose()

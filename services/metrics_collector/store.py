@@ -70,6 +70,9 @@ class EventLog:
 
     async def head(self) -> tuple[int, str]:
         """(seq, hash) of the newest record; (0, genesis) for an empty log."""
+        if isinstance(self.session, InlineSession):  # once per append: the driver's SQL, not SQLAlchemy's round
+            rows = self.session.driver_rows("SELECT seq, hash FROM event_log ORDER BY seq DESC LIMIT 1", [])
+            return (rows[0][0], rows[0][1]) if rows else (0, GENESIS_HASH)
         found = (await self.session.execute(
             select(event_log.c.seq, event_log.c.hash).order_by(event_log.c.seq.desc()).limit(1))).first()
         return (found.seq, found.hash) if found else (0, GENESIS_HASH)
@@ -83,15 +86,24 @@ class EventLog:
         found = await self.session.scalars(select(event_log.c.event_id).where(event_log.c.event_id.in_(list(event_ids))))
         return set(found)
 
-    async def known_releases(self, release_ids: Iterable[str]) -> set[str]:
-        """Which of these releases the log names already (flagged or not)."""
+    async def known_releases(self, release_ids: Iterable[str], upto: int) -> set[str]:
+        """Which of these releases the log named (flagged or not) in its records up to seq `upto`."""
         ids = sorted({r for r in release_ids if r})
         if not ids:
             return set()
         if isinstance(self.session, InlineSession):
-            sql = f"SELECT DISTINCT release_id FROM event_log WHERE release_id IN ({bind_marks(ids)})"
-            return {row[0] for row in self.session.driver_rows(sql, ids)}
-        return set(await self.session.scalars(select(event_log.c.release_id).distinct().where(event_log.c.release_id.in_(ids))))
+            sql = f"SELECT DISTINCT release_id FROM event_log WHERE release_id IN ({bind_marks(ids)}) AND seq <= ?"
+            return {row[0] for row in self.session.driver_rows(sql, [*ids, upto])}
+        return set(await self.session.scalars(select(event_log.c.release_id).distinct().where(
+            event_log.c.release_id.in_(ids), event_log.c.seq <= upto)))
+
+    async def records_after(self, after: int, limit: int) -> list[Row]:
+        """Up to `limit` records after seq `after`, in log order, each with its flag (None when unflagged)."""
+        log = event_log.c
+        query = (select(log.seq, log.type, log.occurred_at, log.payload, event_flags.c.reason.label("flag"))
+                 .select_from(event_log.outerjoin(event_flags, event_flags.c.seq == log.seq))
+                 .where(log.seq > after).order_by(log.seq).limit(limit))
+        return [dict(r._mapping) for r in await self.session.execute(query)]
 
     async def append(self, rows: list[Row], flags: list[tuple[int, str]]) -> None:
         """Append records (each with its seq, so a flag can name it) and the flags on them, in one go."""

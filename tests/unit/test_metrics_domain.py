@@ -59,6 +59,12 @@ def test_canonical_json_does_not_depend_on_key_order() -> None:
     assert canonical_json({"b": 1, "a": "x"}) == '{"a":"x","b":1}'
 
 
+def test_canonical_json_keeps_text_as_is_and_spells_an_integer_past_64_bits_too() -> None:
+    assert canonical_json({"who": "Zoë", "n": 1.5}) == '{"n":1.5,"who":"Zoë"}'
+    huge = 2**70
+    assert canonical_json({"b": huge, "a": 1}) == f'{{"a":1,"b":{huge}}}', "refused by orjson: the standard library spells it"
+
+
 def test_an_intact_chain_verifies() -> None:
     report = verify_chain(chained(['{"n":1}', '{"n":2}', '{"n":3}']))
     assert (report.ok, report.records, report.first_bad_seq, report.reason) == (True, 3, None, "")
