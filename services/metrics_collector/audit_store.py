@@ -94,31 +94,40 @@ class AuditIndex:
 
     async def sizes(self, wanted: AuditFilter) -> dict[str, int]:
         """How many entries (up to audit_plan.SIZE_PROBE) each range the filter could be read from holds: what
-        `count` and `page` choose their walk by (empty when there is one way to read it)."""
+        `count` and `page` choose their walk by (empty when there is one way to read it, or no choice to make)."""
+        if not self._planned():
+            return {}
         ranges = audit_plan.to_size(audit_plan.shape_of(wanted))
         return await audit_search.sizes(self.session, audit_index, wanted, ranges)
 
     async def count(self, wanted: AuditFilter, cap: int, sizes: dict[str, int] | None = None) -> int:
         """Matching records, counted up to `cap` + 1 (so the caller can tell there are more than `cap`)."""
+        if not self._planned():
+            return await audit_search.plain_count(self.session, audit_index, wanted, cap)
         sizes = await self.sizes(wanted) if sizes is None else sizes
-        walk = audit_plan.count_walk(audit_plan.shape_of(wanted), sizes)
-        return await audit_search.count(self.session, audit_index, wanted, walk, cap, self._merge(wanted, walk, sizes))
+        asked = audit_plan.shape_of(wanted)
+        walk = audit_plan.count_walk(asked, sizes)
+        merge = audit_plan.merged(asked, walk, sizes)
+        return await audit_search.count(self.session, audit_index, wanted, walk, cap, merge)
 
     async def page(self, wanted: AuditFilter, *, after: int | None, offset: int, limit: int,
                    sizes: dict[str, int] | None = None) -> list[Row]:
         """Matching records in log order with their payload, hash and flag: after the seq `after`, else from `offset`."""
+        after, offset = (after, 0) if after is not None else (0, offset)
+        if not self._planned():
+            return await self.rows(await audit_search.plain_page(self.session, audit_index, wanted, after=after,
+                                                                 offset=offset, limit=limit))
         sizes = await self.sizes(wanted) if sizes is None else sizes
-        walk = audit_plan.page_walk(audit_plan.shape_of(wanted), sizes)
-        seqs = await audit_search.page(self.session, audit_index, wanted, walk, after=after or 0,
-                                       offset=0 if after is not None else offset, limit=limit,
-                                       merge=self._merge(wanted, walk, sizes))
+        asked = audit_plan.shape_of(wanted)
+        walk = audit_plan.page_walk(asked, sizes)
+        seqs = await audit_search.page(self.session, audit_index, wanted, walk, after=after, offset=offset, limit=limit,
+                                       merge=audit_plan.merged(asked, walk, sizes))
         return await self.rows(seqs)
 
-    def _merge(self, wanted: AuditFilter, walk: str, sizes: dict[str, int]) -> bool:
-        # SQLite merges two selects in the same order as it reads them; PostgreSQL hashes both whole. (The inline
-        # session is SQLite's alone.)
-        sqlite = isinstance(self.session, InlineSession) or self.session.bind.dialect.name == "sqlite"
-        return sqlite and audit_plan.merged(audit_plan.shape_of(wanted), walk, sizes)
+    def _planned(self) -> bool:
+        """SQLite plans without statistics (audit_plan chooses for it); PostgreSQL keeps statistics and plans the
+        plain statement itself, combining the indexes (the inline session is SQLite's alone)."""
+        return isinstance(self.session, InlineSession) or self.session.bind.dialect.name == "sqlite"
 
     async def rows(self, seqs: list[int]) -> list[Row]:
         """The records at `seqs`, in log order, with what a page shows of each."""
