@@ -153,7 +153,8 @@ class Handlers:
             return await work(tx.session)
 
     async def catch_up(self) -> int:
-        """Bring the projections up to the log now (tests, and a rebuild); returns the seq they are up to."""
+        """Bring the projections up to the log now, for a caller driving the use case without the running projector
+        (tests); returns the seq they are up to."""
         return await self.projector.catch_up()
 
     async def _append_in(self, session: Any, arrivals: Sequence[Arrival]) -> tuple[list[Arrival], int]:

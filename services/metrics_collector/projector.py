@@ -147,7 +147,7 @@ class Projector:
         return max(0, target - self.cursor)
 
     async def catch_up(self) -> int:
-        """Project everything now (tests, start-up); returns the cursor."""
+        """Project everything now, whatever the intake is doing (tests drive it so); returns the cursor."""
         while True:
             async with self.lock:
                 reached = await self.transaction(project_next)
