@@ -152,11 +152,6 @@ class Handlers:
         async with self.runtime.db.transaction() as tx:
             return await work(tx.session)
 
-    async def catch_up(self) -> int:
-        """Bring the projections up to the log now, for a caller driving the use case without the running projector
-        (tests); returns the seq they are up to."""
-        return await self.projector.catch_up()
-
     async def _append_in(self, session: Any, arrivals: Sequence[Arrival]) -> tuple[list[Arrival], int]:
         """The append's statements, inside the caller's transaction (an AsyncSession, or an InlineSession);
         what was newly logged, and the log's head after it."""

@@ -104,6 +104,7 @@ class Projector:
         self._behind_since: float | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self.failing: str | None = None  # the last chunk's error, while the projector is retrying it
 
     async def start(self, head: int) -> None:
         self.head = head
@@ -135,11 +136,14 @@ class Projector:
         target = self.head
         if self.cursor >= target:
             return 0
+        if self.failing is not None:  # waiting would only make every query as slow as the timeout
+            return target - self.cursor
         self._waiting += 1
         self._nudged.set()
         try:
-            async with self._moved:
-                await asyncio.wait_for(self._moved.wait_for(lambda: self.cursor >= target), timeout)
+            async with self._moved:  # until they get there, or projecting fails
+                await asyncio.wait_for(self._moved.wait_for(lambda: self.cursor >= target or self.failing is not None),
+                                       timeout)
         except TimeoutError:
             pass
         finally:
@@ -180,27 +184,31 @@ class Projector:
             try:
                 async with self.lock:
                     reached = await self.transaction(project_next)
-            except Exception:  # noqa: BLE001 - the log is safe; the read models wait for the fault to be fixed
-                failures += 1
+            except Exception as exc:  # noqa: BLE001 - the log is safe; the read models wait for the fault to be fixed
+                failures, self.failing = failures + 1, f"{type(exc).__name__}: {exc}"
                 pause = min(RETRY_S[1], RETRY_S[0] * 2 ** (failures - 1))
                 log.exception("projecting the records after seq %d failed (%d in a row); trying again in %.0f s",
                               self.cursor, failures, pause)
+                async with self._moved:  # queries waiting for them answer now, saying so
+                    self._moved.notify_all()
                 with suppress(TimeoutError):  # appends go on meanwhile: their nudges do not cut the pause short
                     await asyncio.wait_for(self._stopping.wait(), pause)
                 continue
-            failures = 0
+            failures, self.failing = 0, None
             await self._advance(reached)
 
 
 def up_to_date(projector: Projector, answer: Callable[[Q], Awaitable[CommandResult]]
                ) -> Callable[[Q], Awaitable[CommandResult]]:
     """`answer` once the projections hold what the log held when the query came; said in the reply when they
-    could not catch up within QUERY_WAIT_S (a projection failing, or a flood far ahead of them)."""
+    could not catch up within QUERY_WAIT_S (a flood far ahead of them), or at once while projecting fails."""
     async def answered(query: Q) -> CommandResult:
         behind = await projector.caught_up(QUERY_WAIT_S)
         result = await answer(query)
         if behind:
             note = f"not counted yet: the last {behind} events logged, which the projections are still catching up on"
+            if projector.failing is not None:
+                note += f"; projecting them fails ({projector.failing[:200]}), see the metrics-collector's log"
             result = result.model_copy(update={"message": f"{result.message} ({note})"})
         return result
 

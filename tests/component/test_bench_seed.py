@@ -41,7 +41,7 @@ async def append_through_collector(settings: Settings, releases: int, now: datet
                     event = LoggedEvent.model_validate(payload)
                     batch.append(Arrival(event, SUBJECT, None, domain.canonical_json(event.model_dump(mode="json"))))
             await handlers.append(batch)
-        await handlers.catch_up()
+        await handlers.projector.catch_up()
     finally:
         await handlers.close()
         await runtime.db.dispose()

@@ -186,7 +186,7 @@ async def test_releases_new_to_the_log_and_known_ones_in_one_batch_project_as_a_
         for batch in (first, second):  # projected batch by batch: the second's releases are known, two are new
             await handlers.append([arrival(LoggedEvent.model_validate(e.model_dump(mode="json")), e.address(), None)
                                    for e in batch])
-            await handlers.catch_up()
+            await handlers.projector.catch_up()
     finally:
         await handlers.close()
         await runtime.db.dispose()
