@@ -18,6 +18,7 @@ from faststream.nats.annotations import NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.nats.security import NatsNKey
 from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError, ConnectionReconnectingError
 from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 from opentelemetry.sdk.trace import TracerProvider
@@ -77,6 +78,14 @@ def _stream_differs(current: StreamConfig, wanted: StreamConfig) -> bool:
     return (current.subjects, current.duplicate_window) != (wanted.subjects, wanted.duplicate_window)
 
 
+async def let_go(connection: nats.NATS) -> None:
+    """Drain a connection whose server is there; close one whose server is gone, which nats-py refuses to drain."""
+    try:
+        await connection.drain()
+    except (ConnectionReconnectingError, ConnectionClosedError):
+        await connection.close()
+
+
 GRACE_S = 15.0  # at a stop, what a handler in flight gets to finish before it is cancelled
 
 
@@ -108,7 +117,16 @@ class Broker(NatsBroker):
     async def stop(self, *exc_info: Any) -> None:
         # All at once: the whole stop takes one grace at most, not one per consumer.
         await asyncio.gather(*(consumer.stop(self.grace_s) for consumer in self.consumers))
-        await super().stop(*exc_info)
+        try:
+            await super().stop(*exc_info)
+        except (ConnectionReconnectingError, ConnectionClosedError):
+            # The server is gone and nats-py refuses to drain (the last step of FastStream's stop), which
+            # ended the process with a traceback. Closed instead, what the connection still buffers is lost
+            # harmlessly: an unsent ack is a redelivery, an unsent event is still in its service's outbox.
+            if self._connection is not None:
+                await self._connection.close()
+                self._connection = None
+            self.config.disconnect()
 
 
 def make_broker(service: str, settings: Settings, provider: TracerProvider | None = None) -> Broker:

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from libs.bus import let_go
 from libs.dashboard_ledger import TokenLedger
 from libs.identities import IdentityStore
 from libs.nats_auth import connect_options
@@ -54,7 +55,7 @@ def build(settings: Settings) -> FastAPI:
             yield
         finally:
             await feed.stop()
-            await connection.drain()
+            await let_go(connection)  # the server may be gone: then it is closed
 
     app = FastAPI(title="slipway dashboard", summary="Read API, Prometheus metrics and live page of slipway",
                   version="1", lifespan=lifespan,

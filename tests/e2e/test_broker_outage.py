@@ -1,6 +1,7 @@
 """The nats-server SIGKILLed during a step and started again: the release completes, nothing is lost."""
 
 import asyncio
+import signal
 import time
 from pathlib import Path
 
@@ -53,3 +54,15 @@ async def test_broker_killed_during_a_step_the_release_still_completes(stack: St
     seen = {b["event_id"] for _, _, b in release_events(watcher, second.release_id) + release_events(after, second.release_id)}
     steps = [b for _, _, b in release_events(after, second.release_id) if b["type"] == "StepStarted"]
     assert len(seen) >= 5 and len({s["step_index"] for s in steps}) == len(steps)
+
+
+def test_every_service_stops_cleanly_while_the_broker_is_down(stack: Stack) -> None:
+    """An operator stopping slipway during an outage: each service stops on its SIGTERM, with no traceback.
+
+    The dashboard's uvicorn ends by the signal it was sent once it has shut down (-SIGTERM), the others exit 0."""
+    stack.kill_nats()
+    stack.stop()
+    codes = {name: proc.returncode for name, proc in stack.services.items()}
+    tracebacks = [name for name in stack.services if "Traceback" in stack.log_path(name).read_text(errors="replace")]
+    assert codes == {name: -signal.SIGTERM if name == "dashboard" else 0 for name in codes}, codes
+    assert not tracebacks, f"tracebacks in the logs of {tracebacks}"
